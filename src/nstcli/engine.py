@@ -1,0 +1,215 @@
+"""The optimisation loop. Silent: it reports every step to callbacks and never prints.
+
+Cost model: one step is one VGG19 forward plus one backward to the input pixels. Everything else is
+arranged so that nothing else costs anything measurable: the network is frozen (no weight gradients)
+and cut after the deepest layer used, content features and style Gram matrices are computed once per
+scale without autograd, and for L-BFGS one step is one function evaluation (no line search), so
+`steps` counts exactly the forward+backward passes the run pays for.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from nstcli.errors import RunError
+from nstcli.features import VGGFeatures
+from nstcli.losses import content_loss, gram_matrix, style_loss, tv_loss
+
+
+@dataclass
+class StepReport:
+    """What the engine tells callbacks after each step."""
+
+    step: int  # 1-based, counted across all scales
+    total: int  # steps in the whole run
+    loss: float
+    content: float  # alpha * content term
+    style: float  # beta * style term
+    tv: float
+    image: torch.Tensor  # the current image (1, 3, H, W) in [0, 1]; do not modify, clone to keep
+    scale: int = 0  # index of the current scale (coarse-to-fine), 0 for single-scale runs
+    size: tuple[int, int] = (0, 0)  # (height, width) of the current scale
+
+
+class Callback:
+    """Receives progress from the engine. Subclass and override what you need."""
+
+    def on_start(self, total_steps: int) -> None:
+        pass
+
+    def on_step(self, report: StepReport) -> None:
+        pass
+
+    def on_end(self) -> None:
+        pass
+
+
+@dataclass
+class Objective:
+    """What the image is optimised towards at one scale: targets computed once, then reused."""
+
+    content_targets: dict[str, torch.Tensor]
+    style_targets: dict[str, torch.Tensor]  # blended Gram matrices
+    content_weight: float
+    style_weight: float
+    style_layer_weights: dict[str, float]
+    tv_weight: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+class NonFiniteLoss(RunError):
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step
+
+
+class StopRun(Exception):
+    """Raised by the loop when interrupted; carries the last good image and the step reached."""
+
+    def __init__(self, image: torch.Tensor, step: int):
+        super().__init__(step)
+        self.image = image
+        self.step = step
+
+
+def resolve_device(name: str) -> torch.device:
+    from nstcli.errors import ConfigError
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("'device' is cuda but no CUDA GPU is available; use --device auto or cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("'device' is mps but Apple's MPS backend is not available; use --device auto or cpu")
+    return torch.device(name)
+
+
+def prepare(image: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Move an image to the device in the memory layout the convolutions run fastest in."""
+    # channels_last lets oneDNN (CPU) and cuDNN (GPU) skip layout conversions in every conv.
+    return image.to(device).contiguous(memory_format=torch.channels_last)
+
+
+@torch.no_grad()
+def content_targets(network: VGGFeatures, content: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+    features = network(content)
+    return {name: features[name].detach() for name in layers}
+
+
+@torch.no_grad()
+def style_targets(network: VGGFeatures, styles: list[torch.Tensor], blend: list[float], layers) -> dict[str, torch.Tensor]:
+    """Blend the styles' Gram matrices with weights `blend` (normalised to sum to 1)."""
+    total = sum(blend)
+    grams: dict[str, torch.Tensor] = {}
+    for style, weight in zip(styles, blend):
+        if weight == 0:
+            continue
+        features = network(style)
+        for name in layers:
+            gram = gram_matrix(features[name]) * (weight / total)
+            grams[name] = gram if name not in grams else grams[name] + gram
+    return grams
+
+
+def objective_loss(network: VGGFeatures, image: torch.Tensor, objective: Objective):
+    """Total loss and its terms (weighted) for the current image."""
+    features = network(image)
+    content = image.new_zeros(())
+    for name, target in objective.content_targets.items():
+        content = content + content_loss(features[name], target)
+    style = image.new_zeros(())
+    for name, target in objective.style_targets.items():
+        style = style + objective.style_layer_weights[name] * style_loss(gram_matrix(features[name]), target)
+    content = objective.content_weight * content
+    style = objective.style_weight * style
+    total = content + style
+    tv = image.new_zeros(())
+    if objective.tv_weight:
+        tv = objective.tv_weight * tv_loss(image)
+        total = total + tv
+    return total, content, style, tv
+
+
+def make_optimizer(name: str, image: torch.Tensor, lr: float) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam([image], lr=lr)
+    # One iteration per step() and no line search: each step is exactly one forward+backward, as in
+    # jcjohnson/neural-style. Tolerances 0 so L-BFGS never quietly stops before `steps`.
+    return torch.optim.LBFGS([image], lr=lr, max_iter=1, history_size=100,
+                             tolerance_grad=0.0, tolerance_change=0.0)
+
+
+def optimise(
+    network: VGGFeatures,
+    init: torch.Tensor,
+    objective: Objective,
+    *,
+    optimizer: str,
+    lr: float,
+    steps: int,
+    callbacks: list[Callback] = (),
+    first_step: int = 1,
+    total_steps: int | None = None,
+    scale: int = 0,
+) -> torch.Tensor:
+    """Optimise the pixels of `init` for `steps` steps; returns the final image (detached)."""
+    # The optimised tensor is stored NHWC and contiguous; its NCHW view is then channels_last, which
+    # the convolutions want, while L-BFGS still gets the flat contiguous gradient it requires.
+    pixels = init.detach().permute(0, 2, 3, 1).contiguous().requires_grad_(True)
+    opt = make_optimizer(optimizer, pixels, lr)
+    total_steps = total_steps if total_steps is not None else steps
+    last_good = init.detach().clone()
+    terms: dict[str, torch.Tensor] = {}
+
+    # The loss terms are means, so per-pixel gradients are tiny (~1e-6) and torch's L-BFGS would
+    # treat every curvature pair as noise (it drops pairs with s.y < 1e-10) and crawl along the raw
+    # gradient. Scaling by the number of pixel values gives gradients of order one, as the sum-based
+    # losses of the original implementations did; the optimum is unchanged and Adam is
+    # scale-invariant. Reported losses stay unscaled.
+    grad_scale = float(pixels.numel())
+
+    def closure():
+        opt.zero_grad(set_to_none=True)
+        # Take the view afresh each call: a view made once goes stale after the optimiser's in-place
+        # update and no longer passes gradients back to `pixels`.
+        image = pixels.permute(0, 3, 1, 2)
+        total, content, style, tv = objective_loss(network, image, objective)
+        (total * grad_scale).backward()
+        terms.update(total=total.detach(), content=content.detach(), style=style.detach(), tv=tv.detach())
+        return total.detach() * grad_scale
+
+    step = first_step - 1
+    try:
+        for step in range(first_step, first_step + steps):
+            opt.step(closure)
+            loss = float(terms["total"])
+            if not math.isfinite(loss):
+                raise NonFiniteLoss(
+                    f"the loss became {loss} at step {step}; lower --lr or the loss weights", step)
+            with torch.no_grad():
+                pixels.clamp_(0.0, 1.0)
+            last_good = pixels.detach().permute(0, 3, 1, 2)
+            report = StepReport(
+                step=step, total=total_steps, loss=loss, content=float(terms["content"]),
+                style=float(terms["style"]), tv=float(terms["tv"]), image=last_good, scale=scale,
+                size=(last_good.shape[-2], last_good.shape[-1]))
+            for callback in callbacks:
+                callback.on_step(report)
+    except KeyboardInterrupt:
+        raise StopRun(last_good.clone(), step) from None
+    return pixels.detach().permute(0, 3, 1, 2)
+
+
+def resize_image(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Upsample an intermediate result to the next scale (bicubic, kept in [0, 1])."""
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    return F.interpolate(image, size=size, mode="bicubic", align_corners=False).clamp_(0, 1)

@@ -1,0 +1,35 @@
+"""Errors the library raises. Only cli.py turns them into messages and exit codes."""
+
+
+class NSTError(Exception):
+    """Base class: something the user can fix. `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class ConfigError(NSTError):
+    """A bad option, config key or value (usage error, exit code 2)."""
+
+    exit_code = 2
+
+
+class ImageError(NSTError):
+    """An input image cannot be read, or an output image cannot be written."""
+
+
+class WeightsError(NSTError):
+    """VGG19 weights cannot be downloaded, found, read or verified."""
+
+
+class RunError(NSTError):
+    """The optimisation itself failed (non-finite loss, out of memory)."""
+
+
+class Interrupted(NSTError):
+    """The run was stopped by Ctrl-C or SIGTERM; `saved` is where the current image went, if anywhere."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, saved: str | None = None):
+        super().__init__(message)
+        self.saved = saved

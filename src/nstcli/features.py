@@ -1,0 +1,74 @@
+"""VGG19 feature extractor addressed by layer name (conv1_1 ... pool5)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from nstcli.errors import ConfigError
+from nstcli.vgg_layers import CONV_SHAPES, LAYER_INDEX, LAYER_NAMES, closest
+
+# torchvision's ImageNet statistics; the weights were trained on inputs normalised with them.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def check_layers(layers: Iterable[str]) -> list[str]:
+    layers = list(layers)
+    for name in layers:
+        if name not in LAYER_INDEX:
+            hint = closest(name, LAYER_NAMES)
+            extra = f"did you mean '{hint}'? " if hint else ""
+            raise ConfigError(f"unknown VGG19 layer '{name}'; {extra}valid layers: {', '.join(LAYER_NAMES)}")
+    return layers
+
+
+class VGGFeatures(nn.Module):
+    """VGG19's convolutional trunk, cut after the deepest layer asked for, frozen and in eval mode.
+
+    Input: images in [0, 1], shape (B, 3, H, W); ImageNet normalisation happens inside.
+    `forward(x)` returns {layer name: activation} for the layers given at construction.
+    """
+
+    def __init__(self, state_dict: dict[str, torch.Tensor], layers: Iterable[str], pooling: str = "max"):
+        super().__init__()
+        self.layers = check_layers(layers)
+        if not self.layers:
+            raise ConfigError("no layers requested from VGG19")
+        last = max(LAYER_INDEX[name] for name in self.layers)
+        modules: list[nn.Module] = []
+        for index, name in enumerate(LAYER_NAMES[: last + 1]):
+            if name.startswith("conv"):
+                c_in, c_out = CONV_SHAPES[index]
+                modules.append(nn.Conv2d(c_in, c_out, kernel_size=3, padding=1))
+            elif name.startswith("relu"):
+                # In place saves a copy per layer, except where the conv output before it is returned.
+                modules.append(nn.ReLU(inplace=LAYER_NAMES[index - 1] not in self.layers))
+            elif pooling == "avg":
+                modules.append(nn.AvgPool2d(kernel_size=2, stride=2))
+            else:
+                modules.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        self.body = nn.Sequential(*modules)
+        wanted = {k: v for k, v in state_dict.items() if int(k.split(".")[0]) <= last}
+        self.body.load_state_dict(wanted, strict=True)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self._wanted = {LAYER_INDEX[name]: name for name in self.layers}
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = (image - self.mean) / self.std
+        out: dict[str, torch.Tensor] = {}
+        for index, module in enumerate(self.body):
+            x = module(x)
+            name = self._wanted.get(index)
+            if name is not None:
+                out[name] = x
+        return out
+
+    def train(self, mode: bool = True) -> "VGGFeatures":
+        # Frozen means frozen: there is no dropout or batch norm here, but keep eval() semantics.
+        return super().train(False)

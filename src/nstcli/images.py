@@ -1,0 +1,191 @@
+"""Reading images into tensors and writing tensors back out, safely.
+
+- Any file Pillow reads; EXIF orientation applied; palette, grayscale, 16-bit and CMYK converted to
+  RGB; transparent pixels composited onto white (style transfer has no alpha to optimise); the first
+  frame of an animation.
+- Resized with Lanczos so the longest side is `size` (aspect ratio kept).
+- Written atomically: to a temporary file in the target folder, then renamed, so a crash or Ctrl-C
+  never leaves a half-written image behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from nstcli.errors import ImageError
+
+# Pillow format per output extension.
+OUTPUT_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+# Refuse inputs above this many pixels before decoding them: a small file can declare a huge size
+# (a "decompression bomb") and exhaust memory. 100 MP is more than any camera produces.
+MAX_INPUT_PIXELS = 100_000_000
+
+
+def _flatten_alpha(image: Image.Image) -> Image.Image:
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # 16/32-bit grayscale: scale to 8 bits instead of letting convert() clip everything to white.
+        image = image.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+        mode = "L"
+    if mode == "F":
+        image = image.point(lambda v: v * 255).convert("L")
+        mode = "L"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
+        return _flatten_alpha(image)
+    if mode != "RGB":
+        return image.convert("RGB")
+    return image
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Open and decode an image file as an RGB PIL image, or raise ImageError saying why not."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"image {path} does not exist; check the path")
+    if path.is_dir():
+        raise ImageError(f"image {path} is a folder, not an image file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"image {path} is empty (0 bytes); replace it with a real image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_INPUT_PIXELS:
+                    raise ImageError(
+                        f"image {path} declares {width}x{height} pixels, more than the "
+                        f"{MAX_INPUT_PIXELS // 1_000_000} MP limit; shrink it first")
+                image.seek(0)  # first frame of an animation
+                image = ImageOps.exif_transpose(image)
+                image.load()
+                return _to_rgb(image)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"image {path} is not an image Pillow can read; give a PNG, JPEG, WebP, "
+                         "TIFF, BMP or GIF file") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"image {path} declares too many pixels (possible decompression bomb); "
+                         "shrink it first") from None
+    except PermissionError:
+        raise ImageError(f"image {path} cannot be read (permission denied)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        reason = str(exc).strip() or exc.__class__.__name__
+        raise ImageError(f"image {path} is damaged or truncated ({reason}); re-export or replace it") from None
+
+
+def resize_longest(image: Image.Image, size: int) -> Image.Image:
+    """Scale so the longest side is `size` pixels, keeping the aspect ratio."""
+    width, height = image.size
+    scale = size / max(width, height)
+    new = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if new == image.size:
+        return image
+    return image.resize(new, Image.Resampling.LANCZOS)
+
+
+def pil_to_tensor(image: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> float tensor (1, 3, H, W) in [0, 1]."""
+    data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+    width, height = image.size
+    return data.view(height, width, 3).permute(2, 0, 1).unsqueeze(0).float().div_(255)
+
+
+def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
+    """(1, 3, H, W) or (3, H, W) float in [0, 1] -> RGB PIL image (rounded as torchvision does)."""
+    if tensor.dim() == 4:
+        tensor = tensor[0]
+    array = tensor.detach().float().cpu().clamp(0, 1).mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
+    return Image.fromarray(array.permute(1, 2, 0).contiguous().numpy())
+
+
+def load_image(path: str | os.PathLike, size: int | None = None) -> torch.Tensor:
+    """Read an image file as a (1, 3, H, W) tensor in [0, 1], longest side `size` if given."""
+    image = open_image(path)
+    if size is not None:
+        image = resize_longest(image, size)
+    return pil_to_tensor(image)
+
+
+def output_format(path: str | os.PathLike) -> str:
+    """Pillow format for an output path, or ImageError naming the valid extensions."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise ImageError(f"output {path} has unknown extension '{suffix or '(none)'}'; use one of "
+                         f"{', '.join(OUTPUT_FORMATS)}")
+    return OUTPUT_FORMATS[suffix]
+
+
+def check_output_path(path: str | os.PathLike, no_clobber: bool = False) -> Path:
+    """Everything that can be checked about an output path before computing anything.
+
+    A missing parent folder is created (scripts write into fresh folders); an existing file is
+    replaced unless `no_clobber`.
+    """
+    path = Path(path)
+    output_format(path)
+    if path.is_dir():
+        raise ImageError(f"output {path} is a folder; give a file name such as {path / 'out.png'}")
+    if no_clobber and path.exists():
+        raise ImageError(f"output {path} already exists; remove it or drop --no-clobber")
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImageError(f"cannot create the output folder {parent} ({exc.strerror})") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ImageError(f"output folder {parent} is not writable; choose another -o path")
+    return path
+
+
+def _atomic_write(path: Path, write) -> Path:
+    """Call write(tmp_path) then rename over `path`; the temporary never outlives a failure."""
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent or ".")
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ImageError(f"cannot write {path} ({exc.strerror or exc})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def save_image(tensor: torch.Tensor, path: str | os.PathLike) -> Path:
+    """Write a result image atomically; JPEG and WebP at quality 95 (Pillow's default 75 blurs texture)."""
+    path = Path(path)
+    fmt = output_format(path)
+    image = tensor_to_pil(tensor)
+    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    return _atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **options))
+
+
+def save_checkpoint(tensor: torch.Tensor, path: str | os.PathLike) -> Path:
+    """Write a checkpoint image atomically through torchvision's save_image."""
+    from torchvision.utils import save_image as tv_save_image
+
+    path = Path(path)
+    fmt = output_format(path)
+    return _atomic_write(path, lambda tmp: tv_save_image(tensor.detach().float().cpu().clamp(0, 1), tmp, format=fmt))

@@ -1,0 +1,182 @@
+"""Where weights come from: files, the cache, and a faked download. No test touches the network."""
+
+import hashlib
+import pickle
+
+import pytest
+import torch
+
+from nstcli import api, weights
+from nstcli.cli import nst
+from nstcli.errors import WeightsError
+from nstcli.features import VGGFeatures
+
+from conftest import FAST, error_line
+
+LAYERS = ["relu1_1", "relu3_1", "relu5_1"]
+
+
+def full_torchvision_style(state):
+    """A torchvision-shaped VGG19 state dict: features.* plus (small stand-in) classifier keys."""
+    full = {f"features.{k}": v for k, v in state.items()}
+    full["classifier.0.weight"] = torch.zeros(4, 4)
+    return full
+
+
+@pytest.mark.parametrize("layout", ["features-only", "full"])
+def test_file_round_trip_gives_identical_features(tmp_path, layout):
+    """It loads a saved state dict into a network that computes exactly the same features."""
+    state = weights.random_state_dict(seed=7)
+    path = tmp_path / "vgg.pth"
+    torch.save(state if layout == "features-only" else full_torchvision_style(state), path)
+    image = torch.rand(1, 3, 40, 40)
+    original = VGGFeatures(state, LAYERS)(image)
+    loaded = VGGFeatures(weights.read_file(path), LAYERS)(image)
+    assert all(torch.equal(original[k], loaded[k]) for k in LAYERS)
+
+
+def test_cli_accepts_weights_file(runner, content, style, tmp_path):
+    """It runs stylize from a weights file path without any warning about random weights."""
+    path = tmp_path / "vgg.pth"
+    torch.save(weights.random_state_dict(seed=1), path)
+    args = [a if a != "random" else str(path) for a in FAST]
+    result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "o.png"), *args])
+    assert result.exit_code == 0, result.output
+    assert "Warning" not in result.stderr
+
+
+def test_other_architecture_names_missing_keys(tmp_path):
+    """It says which keys are missing when the file is some other network."""
+    path = tmp_path / "other.pth"
+    torch.save({"conv.weight": torch.zeros(3, 3)}, path)
+    with pytest.raises(WeightsError, match=r"is not a VGG19 state dict: missing keys 0.weight, 0.bias, 2.weight"):
+        weights.read_file(path)
+
+
+def test_wrong_shape_is_named(tmp_path):
+    """It names a tensor with the wrong shape (e.g. VGG16 or a different first layer)."""
+    state = weights.random_state_dict(0)
+    state["0.weight"] = torch.zeros(64, 1, 3, 3)
+    path = tmp_path / "bad.pth"
+    torch.save(state, path)
+    with pytest.raises(WeightsError, match=r"wrong shapes 0.weight \(64, 1, 3, 3\) \(expected \(64, 3, 3, 3\)\)"):
+        weights.read_file(path)
+
+
+class RunsCode:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch PWNED_BY_PICKLE",))
+
+
+def test_pickle_that_runs_code_is_not_run(tmp_path, monkeypatch):
+    """It refuses a pickle that would execute code instead of executing it."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pth"
+    with open(path, "wb") as handle:
+        pickle.dump({"0.weight": RunsCode()}, handle)
+    with pytest.raises(WeightsError, match="holds Python objects other than tensors"):
+        weights.read_file(path)
+    assert not (tmp_path / "PWNED_BY_PICKLE").exists()
+
+
+def test_corrupt_and_missing_files(runner, content, style, tmp_path):
+    """It exits 1 with one Error: line for a missing or corrupt weights file."""
+    corrupt = tmp_path / "corrupt.pth"
+    corrupt.write_bytes(b"not a checkpoint at all")
+    for path, message in [(tmp_path / "missing.pth", "does not exist"), (corrupt, "cannot be loaded")]:
+        args = [a if a != "random" else str(path) for a in FAST]
+        result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "o.png"), *args])
+        assert result.exit_code == 1
+        assert error_line(result).startswith(f"Error: weights file {path} {message}")
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.fixture
+def fake_download(tmp_path, monkeypatch):
+    """Point the imagenet URL at a local file:// URL holding a torchvision-shaped VGG19."""
+    source = tmp_path / "vgg19-fake.pth"
+    state = weights.random_state_dict(seed=11)
+    torch.save(full_torchvision_style(state), source)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    monkeypatch.setattr(weights, "IMAGENET_URL", source.as_uri())
+    monkeypatch.setattr(weights, "IMAGENET_SHA256_PREFIX", digest[:8])
+    api._cached_network.cache_clear()
+    return state
+
+
+def test_fetch_downloads_verifies_and_caches_features(runner, fake_download, isolated_cache):
+    """It downloads once, checks the hash and caches only the features."""
+    result = runner.invoke(nst, ["weights", "fetch"])
+    assert result.exit_code == 0, result.output
+    cached = isolated_cache / weights.CACHE_FILE
+    assert result.stdout == f"{cached}\n"
+    stored = torch.load(cached, weights_only=True)
+    assert set(stored) == set(fake_download) and all(torch.equal(stored[k], fake_download[k]) for k in stored)
+    assert [p.name for p in isolated_cache.iterdir()] == [weights.CACHE_FILE]  # no download left behind
+
+
+def test_imagenet_spec_downloads_on_first_use(fake_download, content, style, isolated_cache):
+    """It fetches the weights the first time --weights imagenet is used, then reuses the cache."""
+    from nstcli.config import Config
+
+    config = Config(weights="imagenet", size=32, steps=1, checkpoint_every=0)
+    api.stylize(content, style, config=config)
+    assert (isolated_cache / weights.CACHE_FILE).exists()
+
+
+def test_hash_mismatch_is_refused(runner, fake_download, monkeypatch, isolated_cache):
+    """It refuses a download whose hash does not match and caches nothing."""
+    monkeypatch.setattr(weights, "IMAGENET_SHA256_PREFIX", "00000000")
+    result = runner.invoke(nst, ["weights", "fetch"])
+    assert result.exit_code == 1
+    line = error_line(result)
+    assert line.startswith("Error: downloaded VGG19 weights have SHA-256 ")
+    assert "expected 00000000..." in line and "nst weights import FILE" in line
+    assert not (isolated_cache / weights.CACHE_FILE).exists()
+    assert list(isolated_cache.iterdir()) == []
+
+
+def test_no_network_says_what_to_do(runner, monkeypatch, isolated_cache):
+    """It explains a failed download: the URL, the cache path and nst weights import."""
+    import urllib.error
+
+    def offline(url, destination, progress=True):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(weights, "fetch", offline)
+    result = runner.invoke(nst, ["weights", "fetch"])
+    assert result.exit_code == 1
+    assert error_line(result) == (
+        "Error: could not download VGG19 weights ([Errno -3] Temporary failure in name resolution); "
+        f"download {weights.IMAGENET_URL} by other means and run 'nst weights import FILE', "
+        f"or use --weights PATH (cache: {isolated_cache / weights.CACHE_FILE})")
+
+
+def test_import_installs_into_cache(runner, tmp_path, isolated_cache):
+    """It verifies a file and installs it as the imagenet weights for offline use."""
+    path = tmp_path / "vgg19-dcbb9e9d.pth"
+    state = weights.random_state_dict(seed=5)
+    torch.save(full_torchvision_style(state), path)
+    result = runner.invoke(nst, ["weights", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{isolated_cache / weights.CACHE_FILE}\n"
+    loaded = weights.load_state_dict("imagenet")
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
+
+
+def test_import_rejects_non_vgg(runner, tmp_path, isolated_cache):
+    """It refuses to install a file that is not VGG19 and leaves the cache empty."""
+    path = tmp_path / "other.pth"
+    torch.save({"x": torch.zeros(1)}, path)
+    result = runner.invoke(nst, ["weights", "import", str(path)])
+    assert result.exit_code == 1
+    assert "is not a VGG19 state dict" in error_line(result)
+    assert not (isolated_cache / weights.CACHE_FILE).exists()
+
+
+def test_path_prints_cache_location(runner, isolated_cache):
+    """It prints where the cache file lives."""
+    result = runner.invoke(nst, ["weights", "path"])
+    assert result.stdout == f"{isolated_cache / weights.CACHE_FILE}\n"
