@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -27,7 +28,16 @@ from nstcli.engine import (
 )
 from nstcli.errors import ConfigError, ImageError, Interrupted, RunError
 from nstcli.features import VGGFeatures
-from nstcli.images import check_output_path, open_image, pil_to_tensor, resize_longest, save_image
+from nstcli.images import (
+    atomic_write,
+    check_output_path,
+    open_image,
+    output_format,
+    pil_to_tensor,
+    resize_longest,
+    save_image,
+    tensor_to_pil,
+)
 from nstcli.vgg_layers import LAYER_INDEX, LAYER_NAMES
 from nstcli import weights as weights_module
 
@@ -46,6 +56,7 @@ class StylizeResult:
     sizes: list[tuple[int, int]] = field(default_factory=list)  # (height, width) of every scale
     checkpoints: list[Path] = field(default_factory=list)
     log: list[dict] = field(default_factory=list)
+    extras: list[Path] = field(default_factory=list)  # contact sheet, loss curve
 
     def summary(self) -> dict:
         """A JSON-ready description (what `--json` prints)."""
@@ -60,6 +71,8 @@ class StylizeResult:
             "device": self.device,
             "weights": self.weights,
             "checkpoints": [str(p) for p in self.checkpoints],
+            "scales": [[int(h), int(w)] for h, w in self.sizes],
+            "extras": [str(p) for p in self.extras],
         }
 
 
@@ -74,21 +87,21 @@ def _cached_network(weights: str, seed: int, pooling: str, layers: tuple[str, ..
     return network.to(torch.device(device), memory_format=torch.channels_last)
 
 
-def load_network(config: Config, device: torch.device | None = None) -> VGGFeatures:
-    """The frozen VGG19 trunk for `config`, loaded once per process and reused."""
+def load_network(config: Config, device: torch.device | None = None, layers: Sequence[str] | None = None) -> VGGFeatures:
+    """The frozen VGG19 trunk for `config` (or for `layers`), loaded once per process and reused."""
     device = device or resolve_device(config.device)
-    weights_module.warn_if_random(config.weights)
     weights = config.weights
     if weights not in ("imagenet", "random"):
         weights = str(Path(weights).expanduser().resolve())
     # Random weights depend on the seed; loaded ones do not, so do not key the cache on it.
     seed = config.seed if weights == "random" else 0
-    return _cached_network(weights, seed, config.pooling, tuple(layers_needed(config)), str(device))
+    layers = tuple(layers) if layers is not None else tuple(layers_needed(config))
+    return _cached_network(weights, seed, config.pooling, layers, str(device))
 
 
-def min_side(config: Config) -> int:
+def min_side(config: Config, layers: Sequence[str] | None = None) -> int:
     """Smallest image side the deepest layer still sees as at least one position."""
-    deepest = max(LAYER_INDEX[name] for name in layers_needed(config))
+    deepest = max(LAYER_INDEX[name] for name in (layers or layers_needed(config)))
     pools = sum(1 for name in LAYER_NAMES[:deepest] if name.startswith("pool"))
     return 2**pools
 
@@ -100,9 +113,20 @@ def _blend_weights(count: int, blend: Sequence[float] | None) -> list[float]:
     if len(blend) != count:
         raise ConfigError(f"'style_blend' has {len(blend)} weights for {count} style images; "
                           "give one weight per style")
-    if any(w < 0 for w in blend) or sum(blend) <= 0:
-        raise ConfigError("'style_blend' weights must be non-negative and not all 0")
+    if sum(blend) <= 0:
+        raise ConfigError("'style_blend' weights must not all be 0")
     return blend
+
+
+def scale_sizes(config: Config) -> list[int]:
+    """Longest side of every scale: start_size, start_size * factor, ..., size."""
+    if config.start_size is None or config.start_size >= config.size:
+        return [config.size]
+    sizes, current = [], float(config.start_size)
+    while round(current) < config.size:
+        sizes.append(round(current))
+        current *= config.scale_factor
+    return sizes + [config.size]
 
 
 def _init_image(kind: str, content: torch.Tensor, style: torch.Tensor, seed: int) -> torch.Tensor:
@@ -114,61 +138,31 @@ def _init_image(kind: str, content: torch.Tensor, style: torch.Tensor, seed: int
     return torch.rand(content.shape, generator=generator).to(content.device)
 
 
-def stylize(
-    content: PathLike,
-    styles: PathLike | Sequence[PathLike],
-    output: PathLike | None = None,
-    config: Config = Config(),
-    callbacks: Sequence[Callback] = (),
-    style_blend: Sequence[float] | None = None,
-    no_clobber: bool = False,
-) -> StylizeResult:
-    """Repaint `content` in the style of `styles`; write `output` (atomically) if given."""
-    started = time.perf_counter()
-    styles = [styles] if isinstance(styles, (str, os.PathLike)) else list(styles)
-    if not styles:
-        raise ConfigError("give at least one style image")
-    blend = _blend_weights(len(styles), style_blend)
-    if output is not None:
-        output = check_output_path(output, no_clobber=no_clobber)
-    content_image = open_image(content)
-    style_images = [open_image(path) for path in styles]
+def _save_extras(output: Path, config: Config, saver: CheckpointSaver | None, log: LossLog) -> list[Path]:
+    """The optional contact sheet of checkpoints and the loss curve, beside the output."""
+    from PIL import Image
 
-    device = resolve_device(config.device)
-    network = load_network(config, device)
-    torch.manual_seed(config.seed)
+    from nstcli import sheets
 
-    content_small = resize_longest(content_image, config.size)
-    if min(content_small.size) < min_side(config):
-        raise ImageError(
-            f"image {content} is {content_small.size[0]}x{content_small.size[1]} at --size {config.size}; "
-            f"the layers used need at least {min_side(config)} px on the short side: raise --size or crop it")
-    content_tensor = prepare(pil_to_tensor(content_small), device)
-    style_tensors = [prepare(pil_to_tensor(resize_longest(image, config.size)), device) for image in style_images]
+    written = []
+    if config.contact_sheet and saver and saver.saved:
+        frames = [Image.open(path).convert("RGB") for _, path in saver.saved]
+        sheet = sheets.labelled_sheet(frames, [f"step {step}" for step, _ in saver.saved])
+        path = output.with_name(f"{output.stem}_progress.png")
+        written.append(atomic_write(path, lambda tmp: sheet.save(tmp, format="PNG")))
+    if config.loss_curve and log.rows:
+        curve = sheets.loss_curve(log.rows)
+        path = output.with_name(f"{output.stem}_loss.png")
+        written.append(atomic_write(path, lambda tmp: curve.save(tmp, format="PNG")))
+    return written
 
-    layer_weights = config.style_layer_weights or (1.0,) * len(config.style_layers)
-    objective = Objective(
-        content_targets=content_targets(network, content_tensor, config.content_layers),
-        style_targets=style_targets(network, style_tensors, blend, config.style_layers),
-        content_weight=config.content_weight,
-        style_weight=config.style_weight,
-        style_layer_weights=dict(zip(config.style_layers, layer_weights)),
-        tv_weight=config.tv_weight,
-    )
-    init = _init_image(config.init, content_tensor, style_tensors[0], config.seed)
 
-    log = LossLog()
-    saver = None
-    watchers: list[Callback] = [log]
-    if output is not None and config.checkpoint_every:
-        saver = CheckpointSaver(checkpoint_folder(output), config.checkpoint_every)
-        watchers.append(saver)
-    watchers += list(callbacks)
+def _run_watched(watchers: list[Callback], total: int, run, output: Path | None, saver):
+    """Start/end the callbacks around `run()` and turn engine exits into library errors."""
     for callback in watchers:
-        callback.on_start(config.steps)
+        callback.on_start(total)
     try:
-        image = optimise(network, init, objective, optimizer=config.optimizer, lr=config.learning_rate,
-                         steps=config.steps, callbacks=watchers)
+        return run()
     except StopRun as stop:
         saved = None
         if output is not None:
@@ -180,23 +174,219 @@ def stylize(
         kept = f"; the last good checkpoint is {saver.last}" if saver and saver.last else ""
         raise RunError(f"{exc}{kept}") from None
     except torch.OutOfMemoryError:
-        raise RunError(f"out of memory at --size {config.size}; try a smaller --size") from None
+        raise RunError("out of memory; try a smaller --size or coarse-to-fine (--start-size)") from None
     finally:
         for callback in watchers:
             callback.on_end()
 
+
+def stylize(
+    content: PathLike,
+    styles: PathLike | Sequence[PathLike],
+    output: PathLike | None = None,
+    config: Config = Config(),
+    callbacks: Sequence[Callback] = (),
+    no_clobber: bool = False,
+) -> StylizeResult:
+    """Repaint `content` in the style of `styles`; write `output` (atomically) if given."""
+    from nstcli import colour
+
+    started = time.perf_counter()
+    styles = [styles] if isinstance(styles, (str, os.PathLike)) else list(styles)
+    if not styles:
+        raise ConfigError("give at least one style image")
+    blend = _blend_weights(len(styles), config.style_blend)
+    if output is not None:
+        output = check_output_path(output, no_clobber=no_clobber)
+    content_image = open_image(content)
+    style_images = [open_image(path) for path in styles]
+
+    # Coarse scales too small for the deepest layer are skipped rather than refused: start_size is
+    # a starting point, and for a very wide image the first useful scale is simply a larger one.
+    need = min_side(config)
+    sizes = [size for size in scale_sizes(config) if min(resize_longest(content_image, size).size) >= need]
+    if not sizes:
+        final = resize_longest(content_image, config.size)
+        raise ImageError(
+            f"image {content} is {final.size[0]}x{final.size[1]} at --size {config.size}; the layers used "
+            f"need at least {need} px on the short side: raise --size or crop it")
+
+    device = resolve_device(config.device)
+    weights_module.warn_if_random(config.weights)
+    network = load_network(config, device)
+    torch.manual_seed(config.seed)
+
+    layer_weights = config.style_layer_weights or (1.0,) * len(config.style_layers)
+    log = LossLog()
+    saver = None
+    watchers: list[Callback] = [log]
+    if output is not None and config.checkpoint_every:
+        saver = CheckpointSaver(checkpoint_folder(output), config.checkpoint_every)
+        watchers.append(saver)
+    watchers += list(callbacks)
+    total = config.steps * len(sizes)
+    shapes: list[tuple[int, int]] = []
+
+    def run() -> torch.Tensor:
+        image = None
+        content_tensor = None
+        for index, size in enumerate(sizes):
+            content_tensor = prepare(pil_to_tensor(resize_longest(content_image, size)), device)
+            style_size = max(min_side(config), round(size * config.style_scale))
+            style_tensors = [prepare(pil_to_tensor(resize_longest(im, style_size)), device) for im in style_images]
+            target_content = content_tensor
+            if config.preserve_color == "luminance":
+                style_tensors = [colour.match_luminance(s, content_tensor) for s in style_tensors]
+                target_content = colour.as_gray_rgb(colour.luminance(content_tensor))
+            elif config.preserve_color == "histogram":
+                style_tensors = [colour.match_histogram(s, content_tensor) for s in style_tensors]
+            target_content = prepare(target_content, device)
+            style_tensors = [prepare(s, device) for s in style_tensors]
+            objective = Objective(
+                content_targets=content_targets(network, target_content, config.content_layers),
+                style_targets=style_targets(network, style_tensors, blend, config.style_layers),
+                content_weight=config.content_weight,
+                style_weight=config.style_weight,
+                style_layer_weights=dict(zip(config.style_layers, layer_weights)),
+                tv_weight=config.tv_weight,
+            )
+            if image is None:
+                init = _init_image(config.init, target_content, style_tensors[0], config.seed)
+            else:
+                init = resize_image(image, tuple(content_tensor.shape[-2:]))
+            shapes.append(tuple(content_tensor.shape[-2:]))
+            image = optimise(network, init, objective, optimizer=config.optimizer, lr=config.learning_rate,
+                             steps=config.steps, callbacks=watchers, first_step=1 + index * config.steps,
+                             total_steps=total, scale=index)
+        if config.preserve_color == "luminance":
+            image = colour.recombine(image, content_tensor)
+        return image
+
+    image = _run_watched(watchers, total, run, output, saver)
     image = image.detach().float().cpu().contiguous()
+    extras: list[Path] = []
     if output is not None:
         save_image(image, output)
+        extras = _save_extras(output, config, saver, log)
     return StylizeResult(
         image=image,
         output=output,
-        steps=config.steps,
+        steps=total,
         seconds=time.perf_counter() - started,
         losses={k: v for k, v in (log.last or {}).items() if k in ("loss", "content", "style", "tv")},
         device=str(device),
         weights=weights_module.describe(config.weights),
-        sizes=[tuple(image.shape[-2:])],
+        sizes=shapes,
         checkpoints=[path for _, path in saver.saved] if saver else [],
         log=log.rows,
+        extras=extras,
     )
+
+
+# The seed's figures (after Gatys et al. 2016, Fig. 1): content reconstructed from each block's first
+# convolution, style from growing sets of them.
+FIGURE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+
+
+def _reconstruct_one(kind: str, image: torch.Tensor, layers: Sequence[str], config: Config,
+                     device: torch.device, watchers: list[Callback], first_step: int, total: int) -> torch.Tensor:
+    network = load_network(config, device, layers=sorted(layers, key=LAYER_INDEX.__getitem__))
+    if kind == "content":
+        objective = Objective(content_targets(network, image, layers), {}, 1.0, 0.0, {})
+    else:
+        objective = Objective({}, style_targets(network, [image], [1.0], layers), 0.0, 1.0,
+                              {name: 1.0 for name in layers})
+    # White noise start, as in the paper's figure: what the layers constrain is all that comes back.
+    init = _init_image("noise", image, image, config.seed)
+    return optimise(network, init, objective, optimizer=config.optimizer, lr=config.learning_rate,
+                    steps=config.steps, callbacks=watchers, first_step=first_step, total_steps=total)
+
+
+def reconstruct(
+    kind: str,
+    image: PathLike,
+    output: PathLike | None = None,
+    layers: Sequence[str] | None = None,
+    config: Config = Config(),
+    callbacks: Sequence[Callback] = (),
+    all_layers: bool = False,
+) -> StylizeResult:
+    """Rebuild an image from noise using only its content (one layer) or only its style (a set of layers).
+
+    `all_layers` runs the seed's whole figure (every layer, or every growing subset) and writes one
+    labelled sheet, input first.
+    """
+    from nstcli.features import check_layers
+
+    if kind not in ("content", "style"):
+        raise ConfigError(f"reconstruct what? 'content' or 'style', not {kind!r}")
+    started = time.perf_counter()
+    if all_layers:
+        runs = ([[name] for name in FIGURE_LAYERS] if kind == "content"
+                else [list(FIGURE_LAYERS[: i + 1]) for i in range(len(FIGURE_LAYERS))])
+    else:
+        chosen = list(layers or (["conv4_1"] if kind == "content" else list(FIGURE_LAYERS)))
+        check_layers(chosen)
+        if kind == "content" and len(chosen) != 1:
+            raise ConfigError("content reconstruction uses one layer; give --layer NAME or --all")
+        runs = [chosen]
+    if output is not None:
+        output = check_output_path(output)
+    source = open_image(image)
+    sized = resize_longest(source, config.size)
+    deepest_need = max(min_side(config, run) for run in runs)
+    if min(sized.size) < deepest_need:
+        raise ImageError(f"image {image} is {sized.size[0]}x{sized.size[1]} at --size {config.size}; the layers "
+                         f"used need at least {deepest_need} px on the short side: raise --size")
+    device = resolve_device(config.device)
+    weights_module.warn_if_random(config.weights)
+    target = prepare(pil_to_tensor(sized), device)
+    torch.manual_seed(config.seed)
+
+    log = LossLog()
+    saver = None
+    watchers: list[Callback] = [log]
+    if output is not None and config.checkpoint_every and not all_layers:
+        saver = CheckpointSaver(checkpoint_folder(output), config.checkpoint_every)
+        watchers.append(saver)
+    watchers += list(callbacks)
+    total = config.steps * len(runs)
+
+    def run() -> list[torch.Tensor]:
+        return [_reconstruct_one(kind, target, layers_, config, device, watchers, 1 + i * config.steps, total)
+                for i, layers_ in enumerate(runs)]
+
+    results = _run_watched(watchers, total, run, output if not all_layers else None, saver)
+    results = [r.detach().float().cpu() for r in results]
+    if all_layers:
+        from nstcli import sheets
+
+        labels = ["input"] + [(layer[0] if kind == "content" else f"{layer[0]}..{layer[-1]}" if len(layer) > 1
+                               else layer[0]) for layer in runs]
+        sheet = sheets.labelled_sheet([tensor_to_pil(target)] + [tensor_to_pil(r) for r in results], labels)
+        image_out = pil_to_tensor(sheet)
+        if output is not None:
+            atomic_write(output, lambda tmp: sheet.save(tmp, format=output_format(output)))
+    else:
+        image_out = results[0]
+        if output is not None:
+            save_image(image_out, output)
+    return StylizeResult(
+        image=image_out,
+        output=output,
+        steps=total,
+        seconds=time.perf_counter() - started,
+        losses={k: v for k, v in (log.last or {}).items() if k in ("loss", "content", "style", "tv")},
+        device=str(device),
+        weights=weights_module.describe(config.weights),
+        sizes=[tuple(target.shape[-2:])],
+        checkpoints=[path for _, path in saver.saved] if saver else [],
+        log=log.rows,
+        extras=[],
+    )
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio in dB between two images in [0, 1]."""
+    mse = torch.mean((a.float().cpu() - b.float().cpu()) ** 2).item()
+    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)

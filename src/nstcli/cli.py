@@ -86,7 +86,7 @@ def config_options(function):
             option = click.option(flag, name, default=None, metavar="|".join(meta["choices"]),
                                   help=meta["help"])
         else:
-            metavar = {"int": "N", "float": "X", "float?": "X", "layers": "LAYERS",
+            metavar = {"int": "N", "int?": "N", "float": "X", "float?": "X", "layers": "LAYERS",
                        "floats?": "X,Y,...", "str": "TEXT"}[meta["kind"]]
             if name == "weights":
                 metavar = "imagenet|random|PATH"
@@ -128,6 +128,9 @@ Examples:
   nst stylize photo.jpg starry.jpg -o out.png
   nst stylize photo.jpg starry.jpg -o out.jpg --size 512 --steps 500
   nst stylize photo.jpg a.jpg b.jpg -o out.png --style-blend 0.7,0.3
+  nst stylize photo.jpg starry.jpg -o big.png --size 2048 --start-size 256 --steps 100
+  nst stylize photo.jpg starry.jpg -o out.png --preserve-color luminance
+  nst stylize photo.jpg starry.jpg -o out.png --contact-sheet --loss-curve
   nst stylize photo.jpg starry.jpg -o out.png --config configs/seed.yaml --json
   nst stylize examples/content.jpg examples/style.jpg -o out.png --weights random --steps 200 --size 128
 """
@@ -137,12 +140,10 @@ Examples:
 @click.argument("content", type=click.Path(dir_okay=True))
 @click.argument("styles", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output image (.png .jpg .jpeg .webp .tif).")
-@click.option("--style-blend", default=None, metavar="W1,W2,...",
-              help="Weights of several style images, e.g. 0.7,0.3 (default equal).")
 @click.option("--no-clobber", is_flag=True, help="Refuse to replace an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout.")
 @config_options
-def stylize(content, styles, output, style_blend, no_clobber, as_json, config_file, **values):
+def stylize(content, styles, output, no_clobber, as_json, config_file, **values):
     """Repaint CONTENT in the style of STYLE (one or more images) and write it to -o OUT.
 
     Progress goes to stderr; stdout gets only the written path (or JSON with --json).
@@ -150,20 +151,68 @@ def stylize(content, styles, output, style_blend, no_clobber, as_json, config_fi
     """
     config = build_config(config_file, values)
     _check_output_extension(output)
-    blend = None
-    if style_blend is not None:
-        from nstcli.config import coerce
-
-        blend = coerce("style_layer_weights", style_blend) if style_blend.strip() else None
-        if blend is not None and len(blend) != len(styles):
-            raise click.UsageError(f"--style-blend has {len(blend)} weights for {len(styles)} style images")
     from nstcli import api
     from nstcli.callbacks import ProgressBar
 
     callbacks = [] if config.quiet else [ProgressBar()]
-    result = api.stylize(content, styles, output, config=config, callbacks=callbacks,
-                         style_blend=blend, no_clobber=no_clobber)
+    result = api.stylize(content, styles, output, config=config, callbacks=callbacks, no_clobber=no_clobber)
     _emit(result.summary(), as_json)
+
+
+RECONSTRUCT_EXAMPLES = """
+\b
+Examples:
+  nst reconstruct content photo.jpg -o conv4_1.png --layer conv4_1
+  nst reconstruct content photo.jpg -o content_sheet.png --all
+  nst reconstruct style starry.jpg -o style.png --layers conv1_1,conv2_1,conv3_1
+  nst reconstruct style starry.jpg -o style_sheet.png --all --steps 500
+"""
+
+
+@nst.group()
+def reconstruct():
+    """The paper's reconstruction figures: what a layer keeps of an image's content or style."""
+
+
+def _reconstruct(kind, image, output, layers, all_layers, as_json, config_file, values):
+    config = build_config(config_file, values)
+    _check_output_extension(output)
+    from nstcli import api
+    from nstcli.callbacks import ProgressBar
+
+    layer_list = [name.strip() for name in layers.split(",") if name.strip()] if layers else None
+    callbacks = [] if config.quiet else [ProgressBar(f"reconstruct {kind}")]
+    result = api.reconstruct(kind, image, output, layer_list, config=config, callbacks=callbacks,
+                             all_layers=all_layers)
+    _emit(result.summary(), as_json)
+
+
+@reconstruct.command("content", epilog=RECONSTRUCT_EXAMPLES)
+@click.argument("image", type=click.Path(dir_okay=True))
+@click.option("-o", "--output", required=True, type=click.Path(), help="Output image.")
+@click.option("--layer", "layers", default=None, metavar="LAYER",
+              help="The one layer whose feature maps are matched (default conv4_1).")
+@click.option("--all", "all_layers", is_flag=True,
+              help="Every layer conv1_1 ... conv5_1 on one labelled sheet, input first.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout.")
+@config_options
+def reconstruct_content(image, output, layers, all_layers, as_json, config_file, **values):
+    """Start from noise and optimise only the content loss of IMAGE at one layer."""
+    _reconstruct("content", image, output, layers, all_layers, as_json, config_file, values)
+
+
+@reconstruct.command("style", epilog=RECONSTRUCT_EXAMPLES)
+@click.argument("image", type=click.Path(dir_okay=True))
+@click.option("-o", "--output", required=True, type=click.Path(), help="Output image.")
+@click.option("--layers", default=None, metavar="LAYERS",
+              help="Layers whose Gram matrices are matched, comma-separated (default conv1_1,...,conv5_1).")
+@click.option("--all", "all_layers", is_flag=True,
+              help="Growing subsets conv1_1 -> conv1_1..conv5_1 on one labelled sheet, input first.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout.")
+@config_options
+def reconstruct_style(image, output, layers, all_layers, as_json, config_file, **values):
+    """Start from noise and optimise only the style loss of IMAGE over a set of layers."""
+    _reconstruct("style", image, output, layers, all_layers, as_json, config_file, values)
 
 
 @nst.group()

@@ -21,6 +21,7 @@ OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 POOLINGS = ("max", "avg")
+COLOUR_MODES = ("none", "luminance", "histogram")
 
 
 def _opt(help: str, *, kind: str, choices=None, minimum=None, maximum=None, positive=False, flag=None):
@@ -63,6 +64,22 @@ class Config:
     style_layer_weights: tuple[float, ...] | None = field(default=None, metadata=_opt(
         "Per-style-layer weights, comma-separated, one per style layer; empty means equal.",
         kind="floats?"))
+    style_blend: tuple[float, ...] | None = field(default=None, metadata=_opt(
+        "Weights of several style images, comma-separated, one per style (e.g. 0.7,0.3); empty means equal.",
+        kind="floats?"))
+    style_scale: float = field(default=1.0, metadata=_opt(
+        "Style image size relative to the output (longest sides): below 1 gives finer brush strokes, above 1 "
+        "coarser ones.", kind="float", minimum=0.05, maximum=8.0))
+    start_size: int | None = field(default=None, metadata=_opt(
+        "Coarse-to-fine: optimise first at this longest side, then upsample by scale_factor up to size, "
+        "running `steps` steps at each scale; empty means a single scale.", kind="int?", minimum=16))
+    scale_factor: float = field(default=2.0, metadata=_opt(
+        "Coarse-to-fine: how much each scale grows over the previous one.", kind="float", minimum=1.1,
+        maximum=8.0))
+    preserve_color: str = field(default="none", metadata=_opt(
+        "Keep the content's colours: luminance (transfer luminance only, Gatys et al. 2016) or histogram "
+        "(recolour the style image to the content's colour statistics first).", kind="choice",
+        choices=COLOUR_MODES))
     init: str = field(default="content", metadata=_opt(
         "Starting image: the content image, uniform noise, or the style image.", kind="choice", choices=INITS))
     seed: int = field(default=0, metadata=_opt(
@@ -79,6 +96,11 @@ class Config:
     checkpoint_every: int = field(default=100, metadata=_opt(
         "Save an image every N steps into OUT_checkpoints/ next to the output; 0 disables.",
         kind="int", minimum=0))
+    contact_sheet: bool = field(default=False, metadata=_opt(
+        "After the run, write OUT_progress.png: the checkpoints side by side with their step numbers.",
+        kind="bool"))
+    loss_curve: bool = field(default=False, metadata=_opt(
+        "After the run, write OUT_loss.png: the content and style terms over the steps.", kind="bool"))
     quiet: bool = field(default=False, metadata=_opt(
         "No progress bar.", kind="bool"))
 
@@ -147,6 +169,7 @@ _EXPECTED = {
     "int": "an integer",
     "float": "a number",
     "float?": "a number or empty",
+    "int?": "an integer or empty",
     "str": "a string",
     "bool": "true or false",
     "choice": "one of",
@@ -162,7 +185,7 @@ def coerce(key: str, value: Any) -> Any:
     try:
         if kind.endswith("?") and (value is None or (isinstance(value, str) and value.strip() in ("", "none", "null"))):
             return None
-        if kind == "int":
+        if kind in ("int", "int?"):
             out = _to_int(value)
         elif kind in ("float", "float?"):
             out = _to_float(value)

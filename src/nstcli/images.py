@@ -157,7 +157,7 @@ def check_output_path(path: str | os.PathLike, no_clobber: bool = False) -> Path
     return path
 
 
-def _atomic_write(path: Path, write) -> Path:
+def atomic_write(path: Path, write) -> Path:
     """Call write(tmp_path) then rename over `path`; the temporary never outlives a failure."""
     path = Path(path)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent or ".")
@@ -179,7 +179,7 @@ def save_image(tensor: torch.Tensor, path: str | os.PathLike) -> Path:
     fmt = output_format(path)
     image = tensor_to_pil(tensor)
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-    return _atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **options))
+    return atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **options))
 
 
 def save_checkpoint(tensor: torch.Tensor, path: str | os.PathLike) -> Path:
@@ -188,4 +188,4 @@ def save_checkpoint(tensor: torch.Tensor, path: str | os.PathLike) -> Path:
 
     path = Path(path)
     fmt = output_format(path)
-    return _atomic_write(path, lambda tmp: tv_save_image(tensor.detach().float().cpu().clamp(0, 1), tmp, format=fmt))
+    return atomic_write(path, lambda tmp: tv_save_image(tensor.detach().float().cpu().clamp(0, 1), tmp, format=fmt))

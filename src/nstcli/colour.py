@@ -1,0 +1,91 @@
+"""Keeping the content's colours (Gatys, Bethge, Hertzmann & Shechtman 2016, "Preserving Color in
+Neural Artistic Style Transfer"). Both of the paper's methods:
+
+- luminance-only transfer: optimise on luminance images (the style's luminance matched to the
+  content's mean and spread), then put the content's colour channels back (YIQ);
+- colour histogram matching: recolour the style image so its colour mean and covariance match the
+  content's, then transfer as usual.
+All functions take and return (1, 3, H, W) tensors in [0, 1].
+"""
+
+from __future__ import annotations
+
+import torch
+
+# NTSC RGB -> YIQ, as in the paper.
+_RGB_TO_YIQ = torch.tensor([
+    [0.299, 0.587, 0.114],
+    [0.595716, -0.274453, -0.321263],
+    [0.211456, -0.522591, 0.311135],
+])
+_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
+
+
+def _apply(matrix: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("ij,bjhw->bihw", matrix.to(image.device, image.dtype), image)
+
+
+def rgb_to_yiq(image: torch.Tensor) -> torch.Tensor:
+    return _apply(_RGB_TO_YIQ, image)
+
+
+def yiq_to_rgb(image: torch.Tensor) -> torch.Tensor:
+    return _apply(_YIQ_TO_RGB, image)
+
+
+def luminance(image: torch.Tensor) -> torch.Tensor:
+    """(1, 1, H, W) luminance Y."""
+    return rgb_to_yiq(image)[:, :1]
+
+
+def as_gray_rgb(y: torch.Tensor) -> torch.Tensor:
+    """A luminance channel as a 3-channel image (what VGG expects)."""
+    return y.clamp(0, 1).expand(-1, 3, -1, -1).contiguous()
+
+
+def match_luminance(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """The style's luminance, shifted and scaled to the content's mean and standard deviation.
+
+    The paper does this so that the style's overall brightness and contrast do not override the
+    content's; only the texture of the luminance is transferred.
+    """
+    ys, yc = luminance(style), luminance(content)
+    matched = (ys - ys.mean()) / (ys.std() + 1e-6) * yc.std() + yc.mean()
+    return as_gray_rgb(matched)
+
+
+def recombine(output: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """The output's luminance with the content's I and Q colour channels, back in RGB."""
+    y = luminance(output)
+    iq = rgb_to_yiq(content)[:, 1:]
+    return yiq_to_rgb(torch.cat([y, iq], dim=1)).clamp(0, 1)
+
+
+def _mean_cov(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    pixels = image.reshape(3, -1).double()
+    mean = pixels.mean(dim=1, keepdim=True)
+    centred = pixels - mean
+    cov = centred @ centred.T / pixels.shape[1] + 1e-5 * torch.eye(3, dtype=torch.float64, device=image.device)
+    return mean, cov
+
+
+def _sqrtm(matrix: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+    values, vectors = torch.linalg.eigh(matrix)
+    values = values.clamp_min(1e-10).sqrt()
+    if inverse:
+        values = 1 / values
+    return vectors @ torch.diag(values) @ vectors.T
+
+
+def match_histogram(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Recolour `style` so its pixel colours have the content's mean and covariance.
+
+    x' = C_c^(1/2) C_s^(-1/2) (x - mu_s) + mu_c, the symmetric (eigenvalue) square-root variant the
+    paper reports as giving the most natural colours.
+    """
+    mu_s, cov_s = _mean_cov(style)
+    mu_c, cov_c = _mean_cov(content)
+    transform = _sqrtm(cov_c) @ _sqrtm(cov_s, inverse=True)
+    pixels = style.reshape(3, -1).double()
+    out = transform @ (pixels - mu_s) + mu_c
+    return out.reshape(style.shape).to(style.dtype).clamp(0, 1)
