@@ -91,3 +91,12 @@ def test_tv_loss_zero_for_flat_image():
     """It is zero for a flat image and positive for a noisy one."""
     assert losses.tv_loss(torch.full((1, 3, 8, 8), 0.3)) == 0
     assert losses.tv_loss(torch.rand(1, 3, 8, 8)) > 0
+
+
+def test_lbfgs_history_bounded_by_memory():
+    """It keeps 100 L-BFGS pairs for small images and fewer, never under 5, for huge ones."""
+    from nstcli.engine import lbfgs_history
+
+    assert lbfgs_history(384 * 256 * 3) == 100
+    assert lbfgs_history(2048 * 1365 * 3) == 15
+    assert lbfgs_history(10**10) == 5

@@ -143,8 +143,21 @@ def make_optimizer(name: str, image: torch.Tensor, lr: float) -> torch.optim.Opt
         return torch.optim.Adam([image], lr=lr)
     # One iteration per step() and no line search: each step is exactly one forward+backward, as in
     # jcjohnson/neural-style. Tolerances 0 so L-BFGS never quietly stops before `steps`.
-    return torch.optim.LBFGS([image], lr=lr, max_iter=1, history_size=100,
+    return torch.optim.LBFGS([image], lr=lr, max_iter=1, history_size=lbfgs_history(image.numel()),
                              tolerance_grad=0.0, tolerance_change=0.0)
+
+
+LBFGS_HISTORY_BYTES = 1 << 30
+
+
+def lbfgs_history(values: int) -> int:
+    """Correction pairs to keep: 100 (jcjohnson/neural-style's default) while they fit in 1 GiB.
+
+    Each pair is two float32 copies of the image: at 2048 px, 100 pairs would be 6.7 GB, more than
+    the network's activations. Past a few dozen pairs the extra curvature information buys little
+    (scipy's L-BFGS-B keeps 10).
+    """
+    return max(5, min(100, LBFGS_HISTORY_BYTES // (2 * 4 * values)))
 
 
 def optimise(
