@@ -15,7 +15,7 @@ import click
 
 from nstcli import __version__
 from nstcli.config import FIELDS, load_config
-from nstcli.errors import NSTError
+from nstcli.errors import NSTError, NSTWarning
 
 EXIT_INTERRUPTED = 130
 
@@ -67,7 +67,7 @@ def nst(ctx: click.Context, debug: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     warnings.showwarning = _show_warning
-    warnings.simplefilter("always", UserWarning)  # one line per run, even when runs share a process
+    warnings.simplefilter("always", NSTWarning)  # one line per run, even when runs share a process
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         try:
             signal.signal(signal.SIGTERM, _sigterm_as_interrupt)

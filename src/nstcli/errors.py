@@ -33,3 +33,11 @@ class Interrupted(NSTError):
     def __init__(self, message: str, saved: str | None = None):
         super().__init__(message)
         self.saved = saved
+
+
+class NSTWarning(UserWarning):
+    """Something the user should know about a run that still goes ahead (printed as `Warning:`)."""
+
+
+class RandomWeightsWarning(NSTWarning):
+    """Results from an untrained network are textures, not style transfer."""

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from nstcli.errors import WeightsError
+from nstcli.errors import RandomWeightsWarning, WeightsError
 from nstcli.vgg_layers import CONV_SHAPES
 
 # torchvision.models.VGG19_Weights.IMAGENET1K_V1; the 8 hex digits in the file name are the start of
@@ -30,10 +30,6 @@ from nstcli.vgg_layers import CONV_SHAPES
 IMAGENET_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 IMAGENET_SHA256_PREFIX = "dcbb9e9d"
 CACHE_FILE = "vgg19-imagenet-features.pth"
-
-
-class RandomWeightsWarning(UserWarning):
-    """Results from an untrained network are textures, not style transfer."""
 
 
 def warn_if_random(spec: str) -> None:
