@@ -98,5 +98,5 @@ def test_lbfgs_history_bounded_by_memory():
     from nstcli.engine import lbfgs_history
 
     assert lbfgs_history(384 * 256 * 3) == 100
-    assert lbfgs_history(2048 * 1365 * 3) == 15
+    assert lbfgs_history(2048 * 1365 * 3) == 16
     assert lbfgs_history(10**10) == 5

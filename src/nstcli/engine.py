@@ -153,7 +153,7 @@ LBFGS_HISTORY_BYTES = 1 << 30
 def lbfgs_history(values: int) -> int:
     """Correction pairs to keep: 100 (jcjohnson/neural-style's default) while they fit in 1 GiB.
 
-    Each pair is two float32 copies of the image: at 2048 px, 100 pairs would be 6.7 GB, more than
+    Each pair is two float32 copies of the image: at 2048 x 1365 px, 100 pairs would be 6.7 GB (16 fit in 1 GiB), more than
     the network's activations. Past a few dozen pairs the extra curvature information buys little
     (scipy's L-BFGS-B keeps 10).
     """
