@@ -373,3 +373,133 @@ def test_page_shows_weights_problems_on_load(page, monkeypatch):
     assert "nst weights import FILE" in error
     assert at.warning == []  # imagenet weights: no "untrained" banner
     assert at.button == []
+
+
+# --- end to end: `nst ui` in headless Chromium ----------------------------------------------------
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--window-size=1400,1400"]
+
+
+def missing(message: str):
+    """Skip locally; under CI (env CI set) fail, because CI must run the browser test."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; CI must run the browser test (apt-get install -y chromium chromium-driver)")
+    pytest.skip(message)
+
+
+def wait_for(condition, seconds: float, what: str, server_process=None, server_log=None):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        if server_process is not None and server_process.poll() is not None:
+            pytest.fail(f"nst ui exited with {server_process.returncode} while waiting for {what}:\n"
+                        f"{server_log.read_text()}")
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {seconds} s waiting for {what}")
+
+
+def healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def test_browser_end_to_end(tmp_path):
+    """It serves the page with `nst ui`, stylises two uploaded images in Chromium and stops on Ctrl-C."""
+    require("streamlit")
+    browser, driver_path = shutil.which("chromium"), shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    if not browser or not Path(driver_path).is_file():
+        missing("chromium and chromedriver are not installed")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+        from selenium.webdriver.common.by import By
+    except ImportError:
+        missing("selenium is not installed")
+    import nstcli
+
+    # NSTCLI_UPDATE_SCREENSHOT=1 makes a run worth looking at for docs/ui.png; normally the run is tiny.
+    update_screenshot = os.environ.get("NSTCLI_UPDATE_SCREENSHOT") == "1"
+    size, steps = (192, 40) if update_screenshot else (64, 5)
+    config = tmp_path / "page.yaml"
+    config.write_text(f"size: {size}\nsteps: {steps}\ndevice: cpu\n")
+    port = free_port()
+    log = tmp_path / "server.log"
+    # The server imports the same nstcli as this test, wherever it comes from.
+    source = str(Path(nstcli.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "nstcli", "ui", "--port", str(port), "--weights", "random",
+             "--config", str(config)],
+            stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
+            start_new_session=True)  # its own process group, so Ctrl-C can be sent as a terminal would
+    driver = None
+    try:
+        wait_for(lambda: healthy(port), 120, "the server to answer", process, log)
+        options = webdriver.ChromeOptions()
+        options.binary_location = browser
+        for flag in CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path / 'profile'}"]:
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service(driver_path), options=options)
+        driver.get(f"http://127.0.0.1:{port}/")
+
+        uploaders = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "input[type=file]"), 120,
+                             "the file uploaders", process, log)
+        assert len(uploaders) == 2
+        uploaders[0].send_keys(str(EXAMPLE_CONTENT))
+        uploaders[1].send_keys(str(EXAMPLE_STYLE))
+
+        def captions():
+            return [element.text for element in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stImageCaption"]')]
+
+        wait_for(lambda: captions() == ["content", "style 1"], 60, "the thumbnails", process, log)
+        (start,) = [button for button in driver.find_elements(By.TAG_NAME, "button") if button.text == "Start"]
+        start.click()
+        width, height = size, round(341 * size / 512)
+        expected = f"Result: {width}x{height} px, {steps} steps in "
+        wait_for(lambda: any(text.startswith(expected) for text in captions()), 600, "the result", process, log)
+        natural = driver.execute_script(
+            "const captions = [...document.querySelectorAll('[data-testid=\"stImageCaption\"]')];"
+            "const caption = captions.find(c => c.innerText.startsWith('Result:'));"
+            "const img = caption.closest('[data-testid=\"stImageContainer\"]').querySelector('img');"
+            "return [img.complete, img.naturalWidth, img.naturalHeight];")
+        assert natural == [True, width, height]
+        assert [b.text for b in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stDownloadButton"] button')] \
+            == ["Download PNG"]
+        assert "Untrained network (weights: random)" in driver.find_element(
+            By.CSS_SELECTOR, '[data-testid="stAlertContentWarning"]').text
+        assert driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]') == []
+
+        # The loss curve: vega-embed draws it into a canvas (or an svg) inside the chart element.
+        wait_for(lambda: driver.find_elements(
+            By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'),
+            60, "the loss curve", process, log)
+        time.sleep(1)  # let the chart finish drawing
+        screenshot = tmp_path / "ui.png"
+        assert driver.save_screenshot(str(screenshot))
+        with Image.open(screenshot) as shot:
+            assert shot.size[0] >= 1000
+        if update_screenshot:
+            (REPO / "docs").mkdir(exist_ok=True)
+            shutil.copyfile(screenshot, REPO / "docs" / "ui.png")
+    finally:
+        if driver is not None:
+            driver.quit()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)  # Ctrl-C, as a terminal sends it to the whole group
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    output = log.read_text()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    assert f"URL: http://127.0.0.1:{port}" in output
