@@ -324,6 +324,39 @@ def test_page_runs_the_bundled_examples(page):
     assert len(at.get("vega_lite_chart")) + len(at.get("arrow_vega_lite_chart")) == 1
 
 
+def test_page_passes_every_setting_to_the_run(page, monkeypatch):
+    """It builds the run's config from the controls, on top of the server's config."""
+    from nstcli import api
+
+    seen = []
+    real_stylize = api.stylize
+
+    def recording_stylize(content, styles, *args, config, **kwargs):
+        seen.append((Path(content).name, [Path(style).name for style in styles], config))
+        return real_stylize(content, styles, *args, config=config, **kwargs)
+
+    monkeypatch.setattr(api, "stylize", recording_stylize)
+    at = page.run()
+    at.radio(key="source").set_value("Use the bundled examples").run()
+    at.number_input(key="size").set_value(40)
+    at.number_input(key="steps").set_value(2)
+    at.selectbox(key="optimizer").set_value("adam")
+    at.number_input(key="style_weight").set_value(5.0)
+    at.number_input(key="content_weight").set_value(2.0)
+    at.number_input(key="seed").set_value(7)
+    colour = {}
+    if "preserve_color" in FIELDS:  # the control exists exactly when the config key does
+        at.selectbox(key="preserve_color").set_value("luminance")
+        colour = {"preserve_color": "luminance"}
+    at.button[0].click().run()
+    assert not at.exception and texts(at.error) == []
+    (content, styles, config), = seen
+    assert (content, styles) == ("content.jpg", ["style.jpg"])
+    assert config == Config(weights="random", device="cpu", size=40, steps=2, optimizer="adam", style_weight=5.0,
+                            content_weight=2.0, seed=7, checkpoint_every=0, quiet=True, **colour)
+    assert image_captions(at)[2].startswith("Result: 40x27 px, 2 steps in ")
+
+
 def test_page_shows_a_bad_upload_as_an_error(page):
     """It shows an error naming a non-image upload, and Start then asks for images instead of failing."""
     at = page.run()
@@ -355,6 +388,40 @@ def test_page_runs_uploaded_images(page, tmp_path):
     assert not at.exception and texts(at.error) == []
     assert image_captions(at)[3].startswith("Result: 32x21 px, 3 steps")
     assert len(at.get("download_button")) == 1
+
+
+def test_page_shows_a_run_error_naming_the_upload(page, tmp_path):
+    """It shows the library's error for an image too thin for the network, naming the uploaded file."""
+    at = page.run()
+    if not hasattr(at.file_uploader[0], "upload"):
+        pytest.skip("this streamlit's AppTest cannot upload files")
+    strip = make_image(tmp_path / "strip.png", size=(120, 10)).read_bytes()  # 32x3 px at size 32
+    style = make_image(tmp_path / "s.png", size=(40, 40)).read_bytes()
+    at.file_uploader(key="content").upload("strip.png", strip, "image/png")
+    at.file_uploader(key="styles").upload("s.png", style, "image/png")
+    at.run()
+    at.button[0].click().run()
+    assert not at.exception
+    (error,) = texts(at.error)
+    assert error.startswith("Error: upload 'strip.png' is 32x3 at --size 32; the layers used need at least ")
+    assert at.get("download_button") == []
+
+
+def test_page_reports_a_bug_in_one_line(page, monkeypatch, capsys):
+    """It shows an unexpected exception as one error line on the page and the traceback on stderr."""
+    from nstcli import api
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something broke\nsecond line")
+
+    monkeypatch.setattr(api, "stylize", broken)
+    at = page.run()
+    at.radio(key="source").set_value("Use the bundled examples").run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert texts(at.error) == ["Error: unexpected RuntimeError: something broke (the traceback is in the "
+                               "terminal running nst ui; please report it)"]
+    assert "Traceback" in capsys.readouterr().err
 
 
 def test_page_shows_weights_problems_on_load(page, monkeypatch):
@@ -465,12 +532,16 @@ def test_browser_end_to_end(tmp_path):
         width, height = size, round(341 * size / 512)
         expected = f"Result: {width}x{height} px, {steps} steps in "
         wait_for(lambda: any(text.startswith(expected) for text in captions()), 600, "the result", process, log)
-        natural = driver.execute_script(
-            "const captions = [...document.querySelectorAll('[data-testid=\"stImageCaption\"]')];"
-            "const caption = captions.find(c => c.innerText.startsWith('Result:'));"
-            "const img = caption.closest('[data-testid=\"stImageContainer\"]').querySelector('img');"
-            "return [img.complete, img.naturalWidth, img.naturalHeight];")
-        assert natural == [True, width, height]
+
+        def result_pixels():
+            """The result <img>'s decoded size, once the browser has loaded it."""
+            return driver.execute_script(
+                "const captions = [...document.querySelectorAll('[data-testid=\"stImageCaption\"]')];"
+                "const caption = captions.find(c => c.innerText.startsWith('Result:'));"
+                "const img = caption.closest('[data-testid=\"stImageContainer\"]').querySelector('img');"
+                "return img.complete && img.naturalWidth ? [img.naturalWidth, img.naturalHeight] : null;")
+
+        assert wait_for(result_pixels, 60, "the result image to load", process, log) == [width, height]
         assert [b.text for b in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stDownloadButton"] button')] \
             == ["Download PNG"]
         assert "Untrained network (weights: random)" in driver.find_element(

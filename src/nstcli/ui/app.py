@@ -19,7 +19,7 @@ from nstcli.config import FIELDS, OPTIMIZERS, load_config
 from nstcli.engine import resolve_device
 from nstcli.errors import ImageError, NSTError
 from nstcli.images import tensor_to_pil
-from nstcli.ui.inputs import EXAMPLE_CONTENT, EXAMPLE_STYLE, UPLOAD_TYPES, accept_upload, thumbnail
+from nstcli.ui.inputs import EXAMPLE_CONTENT, EXAMPLE_STYLE, UPLOAD_TYPES, accept_upload, as_upload, thumbnail
 from nstcli.ui.live import LivePreview
 from nstcli.ui.server import config_from_env, config_to_env
 from nstcli.weights import describe
@@ -88,6 +88,7 @@ with inputs_column:
     source = st.radio("Images", [UPLOAD, EXAMPLES], horizontal=True, key="source",
                       label_visibility="collapsed")
     content_path, content_name, style_paths = None, None, []
+    uploaded: dict[Path, str] = {}  # where each upload was written -> the name it was uploaded as
     if source == EXAMPLES:
         content_path, content_name, style_paths = EXAMPLE_CONTENT, EXAMPLE_CONTENT.name, [EXAMPLE_STYLE]
     else:
@@ -99,13 +100,14 @@ with inputs_column:
         if content_file is not None:
             try:
                 content_path = accept_upload(content_file.name, content_file.getvalue(), folder, "content", limit)
-                content_name = content_file.name
+                content_name = uploaded[content_path] = content_file.name
             except ImageError as exc:
                 st.error(f"Error: {exc}")
         for index, style_file in enumerate(style_files or []):
             try:
                 style_paths.append(
                     accept_upload(style_file.name, style_file.getvalue(), folder, f"style-{index}", limit))
+                uploaded[style_paths[-1]] = style_file.name
             except ImageError as exc:
                 st.error(f"Error: {exc}")
     chosen = ([content_path] if content_path else []) + style_paths
@@ -157,7 +159,7 @@ with result_column:
                 result = api.stylize(content_path, style_paths, config=config,
                                      callbacks=[LivePreview(progress, picture)])
             except NSTError as exc:
-                st.error(f"Error: {exc}")
+                st.error(f"Error: {as_upload(str(exc), uploaded)}")
             except Exception as exc:  # a bug, not bad input: one line here, the details in the terminal
                 traceback.print_exc()
                 first = (str(exc).strip().splitlines() or [""])[0][:300]

@@ -39,9 +39,16 @@ def accept_upload(name: str, data: bytes, folder: Path, stem: str, max_bytes: in
         open_image(path)
     except ImageError as exc:
         path.unlink()
-        # open_image names the file it read ("image PATH ..."); the person knows it by its own name.
-        raise ImageError(str(exc).replace(f"image {path}", f"upload '{name}'", 1)) from None
+        raise ImageError(as_upload(str(exc), {path: name})) from None
     return path
+
+
+def as_upload(message: str, names: dict[Path, str]) -> str:
+    """Name uploads in a library message as the person knows them, not by their temporary paths."""
+    # The library names an input file as "image PATH ..." (images.open_image, api.stylize).
+    for path, name in names.items():
+        message = message.replace(f"image {path}", f"upload '{name}'")
+    return message
 
 
 def thumbnail(path: Path, side: int = 200):
