@@ -75,6 +75,7 @@ class FakeServer:
 
 @pytest.fixture
 def fake_popen(monkeypatch):
+    """Streamlit is never really started; a test sets options (exit_code, interrupt) in the dict returned."""
     FakeServer.started = []
     options = {}
 
