@@ -254,6 +254,27 @@ def weights_path():
     click.echo(str(cached_path()))
 
 
+@nst.command("ui")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 lets other machines reach the page.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port to listen on.")
+@click.option("--weights", default=None, metavar="imagenet|random|PATH", help=FIELDS["weights"].metadata["help"])
+@click.option("--device", default=None, metavar="|".join(FIELDS["device"].metadata["choices"]),
+              help=FIELDS["device"].metadata["help"])
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="YAML file of config keys: the page's starting values, weights and device.")
+def ui(host, port, weights, device, config_file):
+    """Serve the web page (Streamlit) on http://HOST:PORT until Ctrl-C. Needs: pip install 'nstcli[ui]'.
+
+    The network is loaded once for the server, so weights and device are chosen here; the page has
+    controls for everything else, starting from --config's values.
+    """
+    config = build_config(config_file, {"weights": weights, "device": device})
+    from nstcli.ui.server import serve
+
+    serve(config, host=host, port=port)
+
+
 def main() -> None:
     nst(prog_name="nst")
 

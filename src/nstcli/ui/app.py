@@ -1,0 +1,193 @@
+"""The web page: choose images and settings, press Start, watch the run, download the result.
+
+Run by Streamlit (`nst ui`), top to bottom on every interaction. A thin skin over nstcli.api: it
+collects inputs, calls api.stylize and shows what comes back; nothing here optimises anything.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import traceback
+from pathlib import Path
+
+import streamlit as st
+
+from nstcli import api
+from nstcli.config import FIELDS, OPTIMIZERS, load_config
+from nstcli.engine import resolve_device
+from nstcli.errors import ImageError, NSTError
+from nstcli.images import tensor_to_pil
+from nstcli.ui.inputs import EXAMPLE_CONTENT, EXAMPLE_STYLE, UPLOAD_TYPES, accept_upload, as_upload, thumbnail
+from nstcli.ui.live import LivePreview
+from nstcli.ui.server import config_from_env, config_to_env
+from nstcli.weights import describe
+
+UPLOAD = "Upload my own"
+EXAMPLES = "Use the bundled examples"
+
+
+@st.cache_resource(show_spinner="Loading the VGG19 network (once for this server)...")
+def load_network(config_json: str):
+    # api.stylize finds this network again in its own per-process cache. Loading it here, when the
+    # page first opens, means a download or a bad weights file shows up before anyone presses Start.
+    return api.load_network(load_config(None, json.loads(config_json)))
+
+
+def upload_folder() -> Path:
+    """A temporary folder per browser session; removed when the session is dropped."""
+    if "upload_folder" not in st.session_state:
+        st.session_state["upload_folder"] = tempfile.TemporaryDirectory(prefix="nstcli-ui-")
+    return Path(st.session_state["upload_folder"].name)
+
+
+def field_help(name: str) -> str:
+    return FIELDS[name].metadata["help"]
+
+
+def field_limit(name: str, which: str, fallback=None):
+    value = FIELDS[name].metadata[which]
+    return fallback if value is None else value
+
+
+def png_bytes(image) -> bytes:
+    buffer = io.BytesIO()
+    tensor_to_pil(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+st.set_page_config(page_title="nstcli: neural style transfer", layout="wide")
+st.title("Neural style transfer")
+st.caption("Repaint a photo in the style of one or more paintings by optimising its pixels so that "
+           "VGG19 sees the photo's content and the paintings' style (Gatys, Ecker & Bethge, 2016).")
+
+try:
+    server = config_from_env()
+    device = resolve_device(server.device)
+except NSTError as exc:
+    st.error(f"Error: {exc}")
+    st.stop()
+
+if server.weights == "random":
+    st.warning("**Untrained network (weights: random).** Results are textures, not style transfer: "
+               "use this for trying the page offline. For real results start `nst ui` without "
+               "`--weights random`.")
+st.caption(f"Network: VGG19 with weights **{describe(server.weights)}**, on **{device}**.")
+
+try:
+    load_network(config_to_env(server))
+except NSTError as exc:
+    st.error(f"Error: {exc}")
+    st.stop()
+
+inputs_column, result_column = st.columns(2, gap="large")
+
+with inputs_column:
+    st.subheader("1. Images")
+    source = st.radio("Images", [UPLOAD, EXAMPLES], horizontal=True, key="source",
+                      label_visibility="collapsed")
+    content_path, content_name, style_paths = None, None, []
+    uploaded: dict[Path, str] = {}  # where each upload was written -> the name it was uploaded as
+    if source == EXAMPLES:
+        content_path, content_name, style_paths = EXAMPLE_CONTENT, EXAMPLE_CONTENT.name, [EXAMPLE_STYLE]
+    else:
+        folder = upload_folder()
+        limit = int(st.get_option("server.maxUploadSize")) * 2**20
+        content_file = st.file_uploader("Content image (the photo)", type=list(UPLOAD_TYPES), key="content")
+        style_files = st.file_uploader("Style images (one or more paintings, blended equally)",
+                                       type=list(UPLOAD_TYPES), accept_multiple_files=True, key="styles")
+        if content_file is not None:
+            try:
+                content_path = accept_upload(content_file.name, content_file.getvalue(), folder, "content", limit)
+                content_name = uploaded[content_path] = content_file.name
+            except ImageError as exc:
+                st.error(f"Error: {exc}")
+        for index, style_file in enumerate(style_files or []):
+            try:
+                style_paths.append(
+                    accept_upload(style_file.name, style_file.getvalue(), folder, f"style-{index}", limit))
+                uploaded[style_paths[-1]] = style_file.name
+            except ImageError as exc:
+                st.error(f"Error: {exc}")
+    chosen = ([content_path] if content_path else []) + style_paths
+    if chosen:
+        captions = (["content"] if content_path else []) + [f"style {i + 1}" for i in range(len(style_paths))]
+        st.image([thumbnail(path) for path in chosen], caption=captions)
+
+    st.subheader("2. Settings")
+    with st.form("settings", border=False):
+        left, middle, right = st.columns(3)
+        size = left.number_input("Size (longest side, px)", min_value=field_limit("size", "minimum"),
+                                 max_value=field_limit("size", "maximum"), value=server.size, step=32,
+                                 help=field_help("size"), key="size")
+        steps = middle.number_input("Steps", min_value=field_limit("steps", "minimum", 0), value=server.steps,
+                                    step=50, help=field_help("steps"), key="steps")
+        optimizer = right.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(server.optimizer),
+                                    help=field_help("optimizer"), key="optimizer")
+        style_weight = left.number_input("Style weight (beta)", min_value=0.0, value=float(server.style_weight),
+                                         step=100.0, format="%g", help=field_help("style_weight"),
+                                         key="style_weight")
+        content_weight = middle.number_input("Content weight (alpha)", min_value=0.0,
+                                             value=float(server.content_weight), step=0.1, format="%g",
+                                             help=field_help("content_weight"), key="content_weight")
+        seed = right.number_input("Seed", min_value=0, value=server.seed, step=1, help=field_help("seed"),
+                                  key="seed")
+        extra = {}
+        # Colour preservation is a config key only in some versions; the control appears with the key.
+        if "preserve_color" in FIELDS:
+            choices = list(FIELDS["preserve_color"].metadata["choices"])
+            extra["preserve_color"] = left.selectbox(
+                "Preserve colours", choices, index=choices.index(getattr(server, "preserve_color")),
+                help=field_help("preserve_color"), key="preserve_color")
+        started = st.form_submit_button("Start", type="primary")
+
+with result_column:
+    st.subheader("3. Result")
+    if started:
+        st.session_state.pop("result", None)
+        if content_path is None or not style_paths:
+            st.error("Error: choose a content image and at least one style image first (or use the "
+                     "bundled examples)")
+        else:
+            progress = st.progress(0.0, text="Starting...")
+            picture = st.empty()
+            try:
+                config = server.replace(size=int(size), steps=int(steps), optimizer=optimizer,
+                                        style_weight=float(style_weight), content_weight=float(content_weight),
+                                        seed=int(seed), checkpoint_every=0, quiet=True, **extra)
+                result = api.stylize(content_path, style_paths, config=config,
+                                     callbacks=[LivePreview(progress, picture)])
+            except NSTError as exc:
+                st.error(f"Error: {as_upload(str(exc), uploaded)}")
+            except Exception as exc:  # a bug, not bad input: one line here, the details in the terminal
+                traceback.print_exc()
+                first = (str(exc).strip().splitlines() or [""])[0][:300]
+                st.error(f"Error: unexpected {exc.__class__.__name__}: {first} (the traceback is in the "
+                         "terminal running nst ui; please report it)")
+            else:
+                st.session_state["result"] = {
+                    "png": png_bytes(result.image),
+                    "name": f"{Path(content_name).stem}_stylized.png",
+                    "summary": result.summary(),
+                    "log": result.log,
+                }
+            progress.empty()
+            picture.empty()
+
+    shown = st.session_state.get("result")
+    if shown is None:
+        st.caption("Choose the images, then press Start: the progress and the current image appear here.")
+    else:
+        summary = shown["summary"]
+        st.image(shown["png"], caption=(f"Result: {summary['width']}x{summary['height']} px, "
+                                        f"{summary['steps']} steps in {summary['seconds']:.1f} s on "
+                                        f"{summary['device']}, weights {summary['weights']}"))
+        st.download_button("Download PNG", data=shown["png"], file_name=shown["name"], mime="image/png",
+                           key="download")
+        if shown["log"]:
+            import pandas as pd
+
+            curve = pd.DataFrame(shown["log"]).set_index("step")[["content", "style"]]
+            st.line_chart(curve, height=220)
+            st.caption("Loss per step: the weighted content and style terms.")
