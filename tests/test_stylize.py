@@ -212,3 +212,26 @@ def test_too_small_for_deepest_layer(runner, tmp_path, style):
     result = runner.invoke(nst, ["stylize", str(thin), str(style), "-o", str(tmp_path / "o.png"), *FAST])
     assert result.exit_code == 1
     assert "the layers used need at least 16 px on the short side" in error_line(result)
+
+
+def test_lbfgs_divergence_restarts_from_best(content, style, monkeypatch):
+    """It restarts L-BFGS from the best image when a step blows the loss up, and returns the best image."""
+    real = engine.style_loss
+    calls = {"n": 0}
+
+    def spikes_once(gram, target):
+        calls["n"] += 1
+        value = real(gram, target)
+        # one evaluation (5 style layers per evaluation) reports a loss 1000x too high
+        return value * 1000 if 21 <= calls["n"] <= 25 else value
+
+    monkeypatch.setattr(engine, "style_loss", spikes_once)
+    made = []
+    real_make = engine.make_optimizer
+    monkeypatch.setattr(engine, "make_optimizer", lambda *a, **k: made.append(1) or real_make(*a, **k))
+    config = Config(weights="random", size=32, steps=8, checkpoint_every=0)
+    result = api.stylize(content, style, config=config)
+    assert len(made) == 2  # the original optimiser and one restart
+    losses = [row["loss"] for row in result.log]
+    assert losses[4] > 100 * min(losses[:4])
+    assert min(losses[5:]) < min(losses[:4])

@@ -148,14 +148,15 @@ def make_optimizer(name: str, image: torch.Tensor, lr: float) -> torch.optim.Opt
 
 
 LBFGS_HISTORY_BYTES = 1 << 30
+DIVERGENCE_FACTOR = 10.0  # a step whose loss is this many times the best so far means L-BFGS diverged
 
 
 def lbfgs_history(values: int) -> int:
     """Correction pairs to keep: 100 (jcjohnson/neural-style's default) while they fit in 1 GiB.
 
-    Each pair is two float32 copies of the image: at 2048 x 1365 px, 100 pairs would be 6.7 GB (16 fit in 1 GiB), more than
-    the network's activations. Past a few dozen pairs the extra curvature information buys little
-    (scipy's L-BFGS-B keeps 10).
+    Each pair is two float32 copies of the image: at 2048 x 1365 px, 100 pairs would be 6.7 GB (16
+    fit in 1 GiB), more than the network's activations. Past a few dozen pairs the extra curvature
+    information buys little (scipy's L-BFGS-B keeps 10).
     """
     return max(5, min(100, LBFGS_HISTORY_BYTES // (2 * 4 * values)))
 
@@ -173,7 +174,7 @@ def optimise(
     total_steps: int | None = None,
     scale: int = 0,
 ) -> torch.Tensor:
-    """Optimise the pixels of `init` for `steps` steps; returns the final image (detached)."""
+    """Optimise the pixels of `init` for `steps` steps; returns the lowest-loss image seen (detached)."""
     # The optimised tensor is stored NHWC and contiguous; its NCHW view is then channels_last, which
     # the convolutions want, while L-BFGS still gets the flat contiguous gradient it requires.
     pixels = init.detach().permute(0, 2, 3, 1).contiguous().requires_grad_(True)
@@ -188,6 +189,10 @@ def optimise(
     # losses of the original implementations did; the optimum is unchanged and Adam is
     # scale-invariant. Reported losses stay unscaled.
     grad_scale = float(pixels.numel())
+    # The lowest-loss image evaluated so far: what the run returns, and where a diverging L-BFGS
+    # restarts from.
+    best_pixels = pixels.detach().clone()
+    best = {"loss": math.inf}
 
     def closure():
         opt.zero_grad(set_to_none=True)
@@ -197,6 +202,10 @@ def optimise(
         total, content, style, tv = objective_loss(network, image, objective)
         (total * grad_scale).backward()
         terms.update(total=total.detach(), content=content.detach(), style=style.detach(), tv=tv.detach())
+        value = float(total)
+        if value < best["loss"]:
+            best["loss"] = value
+            best_pixels.copy_(pixels.detach())
         return total.detach() * grad_scale
 
     step = first_step - 1
@@ -207,6 +216,13 @@ def optimise(
             if not math.isfinite(loss):
                 raise NonFiniteLoss(
                     f"the loss became {loss} at step {step}; lower --lr or the loss weights", step)
+            if optimizer == "lbfgs" and loss > DIVERGENCE_FACTOR * best["loss"]:
+                # Without a line search L-BFGS can overshoot into a region where its curvature
+                # model is wrong and keep going (seen on tiny images). Restart from the best image
+                # with an empty history; a run that behaves never gets here.
+                with torch.no_grad():
+                    pixels.copy_(best_pixels)
+                opt = make_optimizer(optimizer, pixels, lr)
             with torch.no_grad():
                 pixels.clamp_(0.0, 1.0)
             last_good = pixels.detach().permute(0, 3, 1, 2)
@@ -218,7 +234,9 @@ def optimise(
                 callback.on_step(report)
     except KeyboardInterrupt:
         raise StopRun(last_good.clone(), step) from None
-    return pixels.detach().permute(0, 3, 1, 2)
+    if not math.isfinite(best["loss"]):  # no step taken
+        return pixels.detach().permute(0, 3, 1, 2)
+    return best_pixels.permute(0, 3, 1, 2)
 
 
 def resize_image(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
