@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import inspect
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -12,7 +14,7 @@ from pathlib import Path
 import torch
 
 from nstcli.callbacks import CheckpointSaver, LossLog, checkpoint_folder
-from nstcli.config import Config
+from nstcli.config import FIELDS, Config
 from nstcli.engine import (
     Callback,
     NonFiniteLoss,
@@ -93,16 +95,68 @@ def min_side(config: Config) -> int:
     return 2**pools
 
 
-def _blend_weights(count: int, blend: Sequence[float] | None) -> list[float]:
-    if blend is None:
+def _blend_weights(count: int, blend: str | Sequence[float] | None) -> list[float]:
+    """One weight per style image. `blend` may be the text given to --style-blend ("0.7,0.3")."""
+    if blend is None or (isinstance(blend, str) and not blend.strip()):
         return [1.0 / count] * count
-    blend = list(blend)
-    if len(blend) != count:
-        raise ConfigError(f"'style_blend' has {len(blend)} weights for {count} style images; "
-                          "give one weight per style")
-    if any(w < 0 for w in blend) or sum(blend) <= 0:
-        raise ConfigError("'style_blend' weights must be non-negative and not all 0")
-    return blend
+    given = blend
+    try:
+        parts = blend.split(",") if isinstance(blend, str) else list(blend)
+        values = [float(part) for part in parts]
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"--style-blend {given!r} is not a comma-separated list of numbers; "
+                          "give one weight per style image, e.g. 0.7,0.3") from None
+    if len(values) != count:
+        raise ConfigError(f"--style-blend has {len(values)} weights for {count} style images; "
+                          "give one weight per style image")
+    # inf or nan would turn every blended Gram matrix into nan and fail only at the first step.
+    if any(not math.isfinite(w) or w < 0 for w in values) or sum(values) <= 0:
+        raise ConfigError(f"--style-blend weights must be finite, non-negative and not all 0, got {given!r}")
+    return values
+
+
+def _fit_to_size(path: PathLike, image, config: Config, needed: int):
+    """Scale so the longest side is --size; refuse if the short side ends up too small for the layers.
+
+    Small images are scaled up like any other, so only a very elongated shape can fall short: its
+    short side would vanish in VGG19's pooling before the deepest layer. Padding or stretching it
+    would stylise something other than the picture given, so the user chooses (--size or a crop).
+    """
+    resized = resize_longest(image, config.size)
+    if min(resized.size) >= needed:
+        return resized
+    long_side, short_side = max(image.size), min(image.size)
+    enough = math.ceil(needed * long_side / short_side)
+    largest = FIELDS["size"].metadata["maximum"]
+    hint = f"use --size {enough} or more, or crop it" if enough <= largest else "crop it to a less elongated shape"
+    raise ImageError(
+        f"image {path} would be {resized.size[0]}x{resized.size[1]} px at --size {config.size}; the layers "
+        f"used need at least {needed} px on the short side: {hint}")
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    # The CPU allocator and the MPS backend report exhaustion as plain RuntimeErrors.
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and (
+        "can't allocate memory" in text or "DefaultCPUAllocator" in text or "out of memory" in text.lower())
+
+
+def _out_of_memory_as_run_error(function):
+    """Turn memory exhaustion anywhere in a run (loading, targets, steps) into one RunError line."""
+
+    @functools.wraps(function)
+    def guarded(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except Exception as exc:
+            if not _is_out_of_memory(exc):
+                raise
+            config = inspect.signature(function).bind(*args, **kwargs).arguments.get("config", Config())
+            raise RunError(f"out of memory at --size {config.size}; try a smaller --size") from None
+
+    return guarded
 
 
 def _init_image(kind: str, content: torch.Tensor, style: torch.Tensor, seed: int) -> torch.Tensor:
@@ -114,13 +168,14 @@ def _init_image(kind: str, content: torch.Tensor, style: torch.Tensor, seed: int
     return torch.rand(content.shape, generator=generator).to(content.device)
 
 
+@_out_of_memory_as_run_error
 def stylize(
     content: PathLike,
     styles: PathLike | Sequence[PathLike],
     output: PathLike | None = None,
     config: Config = Config(),
     callbacks: Sequence[Callback] = (),
-    style_blend: Sequence[float] | None = None,
+    style_blend: str | Sequence[float] | None = None,
     no_clobber: bool = False,
 ) -> StylizeResult:
     """Repaint `content` in the style of `styles`; write `output` (atomically) if given."""
@@ -131,20 +186,16 @@ def stylize(
     blend = _blend_weights(len(styles), style_blend)
     if output is not None:
         output = check_output_path(output, no_clobber=no_clobber)
-    content_image = open_image(content)
-    style_images = [open_image(path) for path in styles]
+    # Every input is read and size-checked before the network is loaded (maybe downloaded).
+    content_small = _fit_to_size(content, open_image(content), config, min_side(config))
+    styles_small = [_fit_to_size(path, open_image(path), config, min_side(config)) for path in styles]
 
     device = resolve_device(config.device)
     network = load_network(config, device)
     torch.manual_seed(config.seed)
 
-    content_small = resize_longest(content_image, config.size)
-    if min(content_small.size) < min_side(config):
-        raise ImageError(
-            f"image {content} is {content_small.size[0]}x{content_small.size[1]} at --size {config.size}; "
-            f"the layers used need at least {min_side(config)} px on the short side: raise --size or crop it")
     content_tensor = prepare(pil_to_tensor(content_small), device)
-    style_tensors = [prepare(pil_to_tensor(resize_longest(image, config.size)), device) for image in style_images]
+    style_tensors = [prepare(pil_to_tensor(image), device) for image in styles_small]
 
     layer_weights = config.style_layer_weights or (1.0,) * len(config.style_layers)
     objective = Objective(
@@ -172,22 +223,20 @@ def stylize(
     except StopRun as stop:
         saved = None
         if output is not None:
-            save_image(stop.image, output)
+            save_image(stop.image, output, no_clobber=no_clobber)
             saved = str(output)
         where = f"; saved the current image to {saved}" if saved else ""
         raise Interrupted(f"interrupted at step {stop.step}{where}", saved=saved) from None
     except NonFiniteLoss as exc:
         kept = f"; the last good checkpoint is {saver.last}" if saver and saver.last else ""
         raise RunError(f"{exc}{kept}") from None
-    except torch.OutOfMemoryError:
-        raise RunError(f"out of memory at --size {config.size}; try a smaller --size") from None
     finally:
         for callback in watchers:
             callback.on_end()
 
     image = image.detach().float().cpu().contiguous()
     if output is not None:
-        save_image(image, output)
+        save_image(image, output, no_clobber=no_clobber)
     return StylizeResult(
         image=image,
         output=output,

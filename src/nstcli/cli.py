@@ -92,7 +92,7 @@ def config_options(function):
                 metavar = "imagenet|random|PATH"
             option = click.option(flag, name, default=None, metavar=metavar, help=meta["help"])
         function = option(function)
-    function = click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+    function = click.option("--config", "config_file", type=click.Path(), default=None,
                             help="YAML file of config keys (see configs/); flags override it.")(function)
     return function
 
@@ -110,16 +110,10 @@ def _emit(result_summary: dict, as_json: bool) -> None:
 
 
 def _check_output_extension(output: str) -> None:
-    from nstcli.errors import ImageError
-    from nstcli.images import output_format
+    # A usage error (exit 2) caught before the config's images or network are touched.
+    from nstcli.images import check_output_name
 
-    try:
-        output_format(output)
-    except ImageError as exc:
-        # A usage error: caught before any image is read or network loaded.
-        error = click.ClickException(str(exc))
-        error.exit_code = 2
-        raise error from None
+    check_output_name(output)
 
 
 STYLIZE_EXAMPLES = """
@@ -150,19 +144,12 @@ def stylize(content, styles, output, style_blend, no_clobber, as_json, config_fi
     """
     config = build_config(config_file, values)
     _check_output_extension(output)
-    blend = None
-    if style_blend is not None:
-        from nstcli.config import coerce
-
-        blend = coerce("style_layer_weights", style_blend) if style_blend.strip() else None
-        if blend is not None and len(blend) != len(styles):
-            raise click.UsageError(f"--style-blend has {len(blend)} weights for {len(styles)} style images")
     from nstcli import api
     from nstcli.callbacks import ProgressBar
 
     callbacks = [] if config.quiet else [ProgressBar()]
     result = api.stylize(content, styles, output, config=config, callbacks=callbacks,
-                         style_blend=blend, no_clobber=no_clobber)
+                         style_blend=style_blend, no_clobber=no_clobber)
     _emit(result.summary(), as_json)
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +69,7 @@ class Config:
         "Starting image: the content image, uniform noise, or the style image.", kind="choice", choices=INITS))
     seed: int = field(default=0, metadata=_opt(
         "Random seed (noise init, random weights); same seed and device give the same result.",
-        kind="int", minimum=0))
+        kind="int", minimum=0, maximum=2**32 - 1))
     device: str = field(default="auto", metadata=_opt(
         "Where to compute: auto picks cuda, then mps, then cpu.", kind="choice", choices=DEVICES))
     weights: str = field(default="imagenet", metadata=_opt(
@@ -97,6 +99,20 @@ FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Co
 
 def as_dict(config: Config) -> dict[str, Any]:
     return {name: getattr(config, name) for name in FIELDS}
+
+
+# Values are echoed in error messages; a config file from elsewhere may hold megabytes or deeply
+# nested (aliased) lists, so show a bounded preview.
+_PREVIEW = reprlib.Repr()  # attributes, not keywords: Repr() takes none before Python 3.12
+_PREVIEW.maxstring = _PREVIEW.maxother = 60
+_PREVIEW.maxlist = _PREVIEW.maxtuple = _PREVIEW.maxdict = 6
+_PREVIEW.maxlevel = 2
+# A config is a few lines; anything much larger is not one (and would be slow to parse).
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def _show(value: Any) -> str:
+    return _PREVIEW.repr(value)
 
 
 def _suggest(key: str) -> str:
@@ -167,11 +183,11 @@ def coerce(key: str, value: Any) -> Any:
         elif kind in ("float", "float?"):
             out = _to_float(value)
             if out != out or out in (float("inf"), float("-inf")):
-                raise ConfigError(f"'{key}' must be a finite number, got {value!r}")
+                raise ConfigError(f"'{key}' must be a finite number, got {_show(value)}")
         elif kind == "bool":
             out = _to_bool(value)
         elif kind == "str":
-            if not isinstance(value, str) or not value.strip():
+            if not isinstance(value, str) or not value.strip() or "\0" in value:
                 raise TypeError
             out = value.strip()
         elif kind == "choice":
@@ -182,9 +198,12 @@ def coerce(key: str, value: Any) -> Any:
                 hint = difflib.get_close_matches(out, meta["choices"], n=1)
                 extra = f"; did you mean '{hint[0]}'?" if hint else ""
                 raise ConfigError(
-                    f"'{key}' must be one of {', '.join(meta['choices'])}, got {value!r}{extra}")
+                    f"'{key}' must be one of {', '.join(meta['choices'])}, got {_show(value)}{extra}")
         elif kind == "layers":
-            out = tuple(str(v) for v in _split(value))
+            names = _split(value)
+            if not all(isinstance(v, str) for v in names):
+                raise TypeError
+            out = tuple(v.strip() for v in names)
             if not out:
                 raise ConfigError(f"'{key}' needs at least one layer name, e.g. relu4_2")
             for name in out:
@@ -198,22 +217,22 @@ def coerce(key: str, value: Any) -> Any:
                 raise ConfigError(f"'{key}' lists a layer twice: {', '.join(out)}")
         elif kind == "floats?":
             out = tuple(_to_float(v) for v in _split(value))
-            if any(v < 0 or v != v for v in out):
-                raise ConfigError(f"'{key}' values must be non-negative numbers, got {value!r}")
+            if any(not math.isfinite(v) or v < 0 for v in out):
+                raise ConfigError(f"'{key}' values must be finite, non-negative numbers, got {_show(value)}")
         else:  # pragma: no cover - a new kind without a coercer is a programming error
             raise AssertionError(kind)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: float() of a huge YAML integer
         expected = _EXPECTED[kind]
         if kind == "choice":
             expected += " " + ", ".join(meta["choices"])
-        raise ConfigError(f"'{key}' must be {expected}, got {value!r}") from None
+        raise ConfigError(f"'{key}' must be {expected}, got {_show(value)}") from None
     if isinstance(out, (int, float)) and not isinstance(out, bool):
         if meta["minimum"] is not None and out < meta["minimum"]:
-            raise ConfigError(f"'{key}' must be at least {meta['minimum']}, got {value!r}")
+            raise ConfigError(f"'{key}' must be at least {meta['minimum']}, got {_show(value)}")
         if meta["maximum"] is not None and out > meta["maximum"]:
-            raise ConfigError(f"'{key}' must be at most {meta['maximum']}, got {value!r}")
+            raise ConfigError(f"'{key}' must be at most {meta['maximum']}, got {_show(value)}")
         if meta["positive"] and out <= 0:
-            raise ConfigError(f"'{key}' must be greater than 0, got {value!r}")
+            raise ConfigError(f"'{key}' must be greater than 0, got {_show(value)}")
     return out
 
 
@@ -231,14 +250,22 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     import yaml
 
     path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist; check the path given to --config")
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder; give a .yaml file")
+    if not path.is_file():
+        raise ConfigError(f"config file {path} is not a regular file; give a .yaml file")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1_000_000} MB; a config "
+                          "file is a few 'key: value' lines")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist; check the path given to --config") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a folder; give a .yaml file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} cannot be read ({exc.__class__.__name__}: {exc})") from None
+        text = path.read_text(encoding="utf-8-sig")  # -sig: editors on Windows start files with a BOM
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+                          f"offset {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror or exc})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

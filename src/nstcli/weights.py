@@ -98,6 +98,12 @@ def features_only(state: dict, source: str) -> dict[str, torch.Tensor]:
             details.append("wrong shapes " + ", ".join(wrong[:3]))
         raise WeightsError(f"{source} is not a VGG19 state dict: {'; '.join(details)}; "
                            "give torchvision's vgg19 weights or a features-only copy of them")
+    # A damaged file can hold the right shapes with garbage values; nan weights would otherwise
+    # surface only as "the loss became nan" at the first step, blaming the learning rate.
+    broken = [key for key, tensor in out.items() if not torch.isfinite(tensor).all()]
+    if broken:
+        raise WeightsError(f"{source} holds NaN or infinite values (in {', '.join(broken[:3])}); "
+                           "the file is damaged: replace it")
     return out
 
 
