@@ -1,5 +1,6 @@
 """Config loading: defaults < YAML < flags, and errors that name the key."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -126,7 +127,7 @@ def test_cli_missing_config_file(runner, content, style, tmp_path):
     [
         ("steps: true\n", "'steps' must be an integer, got True"),
         ("seed: 4294967296\n", "'seed' must be at most 4294967295, got 4294967296"),
-        ("lr: " + "9" * 400 + "\n", "'lr' must be a number or empty, got 9999"),
+        ("lr: " + "9" * 400 + "\n", "'lr' must be a number or empty, got <400-digit integer>"),
         ("content_weight: .inf\n", "'content_weight' must be a finite number, got inf"),
         ("style_layer_weights: [1, 1, 1, 1, .inf]\n",
          "'style_layer_weights' values must be finite, non-negative numbers, got [1, 1, 1, 1, inf]"),
@@ -215,13 +216,18 @@ def test_oversized_file_is_refused_unparsed(tmp_path):
         load_config(path)
 
 
-@pytest.mark.parametrize("kind", ["folder", "non-utf8"])
+@pytest.mark.parametrize("kind", [
+    "folder", pytest.param("fifo", marks=pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")), "non-utf8"])
 def test_cli_config_folder_and_encoding(runner, content, style, tmp_path, kind):
-    """It exits 2 with one Error: line when --config is a folder or not UTF-8."""
+    """It exits 2 with one Error: line when --config is a folder, a FIFO or not UTF-8."""
     if kind == "folder":
         path = tmp_path / "configs"
         path.mkdir()
         message = f"Error: config file {path} is a folder; give a .yaml file"
+    elif kind == "fifo":
+        path = tmp_path / "pipe.yaml"
+        os.mkfifo(path)
+        message = f"Error: config file {path} is not a regular file; give a .yaml file"
     else:
         path = tmp_path / "latin1.yaml"
         path.write_bytes("# réglages\nsteps: 3\n".encode("latin-1"))

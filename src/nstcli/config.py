@@ -23,6 +23,9 @@ OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 POOLINGS = ("max", "avg")
+# Ten million steps is weeks of computing; the cap keeps absurd values (a 5000-digit integer from a
+# config file) from reaching code that prints them.
+MAX_STEPS = 10_000_000
 
 
 def _opt(help: str, *, kind: str, choices=None, minimum=None, maximum=None, positive=False, flag=None):
@@ -45,7 +48,8 @@ class Config:
     size: int = field(default=384, metadata=_opt(
         "Longest side of the output in pixels (aspect ratio kept).", kind="int", minimum=16, maximum=16384))
     steps: int = field(default=300, metadata=_opt(
-        "Optimisation steps; each is one VGG19 forward and backward.", kind="int", minimum=0))
+        "Optimisation steps; each is one VGG19 forward and backward.", kind="int", minimum=0,
+        maximum=MAX_STEPS))
     optimizer: str = field(default="lbfgs", metadata=_opt(
         "Optimiser.", kind="choice", choices=OPTIMIZERS))
     lr: float | None = field(default=None, metadata=_opt(
@@ -80,7 +84,7 @@ class Config:
         kind="choice", choices=POOLINGS))
     checkpoint_every: int = field(default=100, metadata=_opt(
         "Save an image every N steps into OUT_checkpoints/ next to the output; 0 disables.",
-        kind="int", minimum=0))
+        kind="int", minimum=0, maximum=MAX_STEPS))
     quiet: bool = field(default=False, metadata=_opt(
         "No progress bar.", kind="bool"))
 
@@ -103,9 +107,20 @@ def as_dict(config: Config) -> dict[str, Any]:
 
 # Values are echoed in error messages; a config file from elsewhere may hold megabytes or deeply
 # nested (aliased) lists, so show a bounded preview.
-_PREVIEW = reprlib.Repr()  # attributes, not keywords: Repr() takes none before Python 3.12
+class _Preview(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        # repr() itself refuses integers of more than 4300 digits (a ValueError); count them instead.
+        if x.bit_length() > 256:
+            digits = int(math.log10(abs(x))) + 1  # the float log can be one too high near 10**k
+            if 10 ** (digits - 1) > abs(x):
+                digits -= 1
+            return f"<{'-' if x < 0 else ''}{digits}-digit integer>"
+        return super().repr_int(x, level)
+
+
+_PREVIEW = _Preview()  # attributes, not keywords: Repr() takes none before Python 3.12
 _PREVIEW.maxstring = _PREVIEW.maxother = 60
-_PREVIEW.maxlist = _PREVIEW.maxtuple = _PREVIEW.maxdict = 6
+_PREVIEW.maxlist = _PREVIEW.maxtuple = _PREVIEW.maxdict = _PREVIEW.maxset = 6
 _PREVIEW.maxlevel = 2
 # A config is a few lines; anything much larger is not one (and would be slow to parse).
 MAX_CONFIG_BYTES = 1_000_000
@@ -211,7 +226,7 @@ def coerce(key: str, value: Any) -> Any:
                     hint = closest(name, LAYER_NAMES)
                     extra = f"did you mean '{hint}'? " if hint else ""
                     raise ConfigError(
-                        f"'{key}' has unknown VGG19 layer '{name}'; {extra}valid layers: "
+                        f"'{key}' has unknown VGG19 layer {_show(name)}; {extra}valid layers: "
                         f"{', '.join(LAYER_NAMES)}")
             if len(set(out)) != len(out):
                 raise ConfigError(f"'{key}' lists a layer twice: {', '.join(out)}")
@@ -275,6 +290,11 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
             where = f" at line {mark.line + 1}, column {mark.column + 1}"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
+    except Exception as exc:
+        # PyYAML's constructors let Python's own errors through for values they half-parsed: a date
+        # like 2020-13-45, an integer beyond 4300 digits, brackets nested thousands deep.
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else exc.__class__.__name__
+        raise ConfigError(f"config file {path} is not valid YAML: {reason}") from None
     if data is None:
         raise ConfigError(f"config file {path} is empty; write 'key: value' lines, e.g. 'steps: 300'")
     if not isinstance(data, dict):
@@ -295,10 +315,10 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
     for source, mapping in layers:
         for key, value in mapping.items():
             if not isinstance(key, str):
-                raise ConfigError(f"{source}: key {key!r} is not a name{_suggest(str(key))}")
+                raise ConfigError(f"{source}: key {_show(key)} is not a name{_suggest(_show(key))}")
             name = key.replace("-", "_")
             if name not in FIELDS:
-                raise ConfigError(f"unknown config key '{key}' in {source}{_suggest(name)}")
+                raise ConfigError(f"unknown config key {_show(key)} in {source}{_suggest(name)}")
             values[name] = coerce(name, value)
     _check_together(values)
     return Config(**values)
