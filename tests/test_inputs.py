@@ -297,3 +297,35 @@ def test_load_image_raises_only_image_error(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
     with pytest.raises(ImageError, match=f"image {path} is"):
         load_image(path)
+
+
+def test_pillow_warnings_name_the_file(runner, tmp_path, style):
+    """It passes Pillow's warnings about a readable but odd file on to stderr, naming the file."""
+    path = tmp_path / "odd.jpg"
+    Image.new("RGB", (48, 32), "red").save(path, exif=b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x05\x00")
+    out = tmp_path / "out.png"
+    result = runner.invoke(nst, ["stylize", str(path), str(style), "-o", str(out), *NO_STEPS])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{out}\n"
+    assert f"Warning: image {path}: Corrupt EXIF data." in result.stderr
+
+
+@pytest.mark.parametrize("raised, message", [
+    (PermissionError(13, "Permission denied"), "cannot be read (permission denied)"),
+    (MemoryError(), "is too large to decode in the memory available; shrink it first"),
+])
+def test_unreadable_or_too_big_to_decode(runner, tmp_path, style, monkeypatch, raised, message):
+    """It names an image it may not read, or cannot decode in the memory left, with exit 1."""
+    from nstcli import images
+
+    content = make_image(tmp_path / "photo.png")
+
+    def fails(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(images.Image, "open", fails)
+    out = tmp_path / "out.png"
+    result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(out), *FAST])
+    assert result.exit_code == 1
+    assert error_line(result) == f"Error: image {content} {message}"
+    assert not out.exists()

@@ -151,3 +151,20 @@ def test_no_clobber_keeps_a_file_that_appears_during_the_run(content, style, tmp
         api.stylize(content, style, out, config=config, callbacks=[SomeoneElseWrites()], no_clobber=True)
     assert out.read_bytes() == b"written meanwhile"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_failed_write_leaves_no_file(runner, content, style, tmp_path, monkeypatch):
+    """It reports a write that fails at the end (a full disk) and leaves neither output nor temporary file."""
+    real_replace = os.replace
+
+    def disk_full(source, target):
+        if str(target) == str(tmp_path / "out.png"):
+            raise OSError(28, "No space left on device")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(images.os, "replace", disk_full)
+    out = tmp_path / "out.png"
+    result = stylize(runner, content, style, out, *NO_STEPS)
+    assert result.exit_code == 1
+    assert error_line(result) == f"Error: cannot write {out} (No space left on device)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["content.png", "style.png"]

@@ -128,7 +128,8 @@ def _fit_to_size(path: PathLike, image, config: Config, needed: int):
     long_side, short_side = max(image.size), min(image.size)
     enough = math.ceil(needed * long_side / short_side)
     largest = FIELDS["size"].metadata["maximum"]
-    hint = f"use --size {enough} or more, or crop it" if enough <= largest else "crop it to a less elongated shape"
+    hint = (f"use --size {enough} or more, or crop it" if enough <= largest
+            else "crop it to a less elongated shape")
     raise ImageError(
         f"image {path} would be {resized.size[0]}x{resized.size[1]} px at --size {config.size}; the layers "
         f"used need at least {needed} px on the short side: {hint}")

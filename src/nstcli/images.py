@@ -79,7 +79,9 @@ def open_image(path: str | os.PathLike) -> Image.Image:
     if path.stat().st_size == 0:
         raise ImageError(f"image {path} is empty (0 bytes); replace it with a real image")
     try:
-        with warnings.catch_warnings():
+        # Pillow's warnings (corrupt EXIF, odd palettes) are kept and repeated below naming the file.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             # Pillow warns from ~89 MP and refuses from ~179 MP on its own; our limit sits between,
             # so its warning is noise and its refusal is reported in our words below.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -91,7 +93,7 @@ def open_image(path: str | os.PathLike) -> Image.Image:
                 image.seek(0)  # first frame of an animation
                 image = ImageOps.exif_transpose(image)
                 image.load()
-                return _to_rgb(image)
+                rgb = _to_rgb(image)
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -110,6 +112,9 @@ def open_image(path: str | os.PathLike) -> Image.Image:
         # SyntaxError, struct.error, IndexError, ...): all of them mean the same to the user.
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
         raise ImageError(f"image {path} is damaged or truncated ({reason}); re-export or replace it") from None
+    for message in dict.fromkeys(str(warning.message).strip() for warning in caught):
+        warnings.warn(f"image {path}: {message}", UserWarning, stacklevel=2)
+    return rgb
 
 
 def resize_longest(image: Image.Image, size: int) -> Image.Image:
