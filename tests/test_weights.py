@@ -276,3 +276,39 @@ def test_damaged_cache_says_how_to_recover(runner, content, style, isolated_cach
     line = error_line(weights_error(runner, content, style, tmp_path, "imagenet"))
     assert line.startswith(f"Error: weights file {cached} cannot be loaded: ")
     assert line.endswith(f". The cache is damaged: delete {cached} and run 'nst weights fetch' again")
+
+
+def test_unwritable_cache_is_found_before_downloading(runner, monkeypatch, tmp_path):
+    """It names an unwritable weights cache without starting the download."""
+    import tempfile
+
+    cache = tmp_path / "readonly-cache"
+    cache.mkdir()
+    monkeypatch.setenv("NSTCLI_CACHE", str(cache))
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if str(dir) == str(cache):
+            raise PermissionError(13, "Permission denied")
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(weights.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(weights, "fetch", lambda *a, **k: pytest.fail("download started"))
+    result = runner.invoke(nst, ["weights", "fetch"])
+    assert result.exit_code == 1
+    assert error_line(result) == (f"Error: cannot create the weights cache {cache} (Permission denied); "
+                                  "set NSTCLI_CACHE to a writable folder")
+
+
+def test_cache_write_failure_after_download(runner, fake_download, monkeypatch, isolated_cache):
+    """It reports a cache that cannot be written after a good download, and leaves no files behind."""
+
+    def disk_full(state, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(weights, "_save_atomically", disk_full)
+    result = runner.invoke(nst, ["weights", "fetch"])
+    assert result.exit_code == 1
+    assert error_line(result) == (f"Error: cannot write the weights cache {isolated_cache / weights.CACHE_FILE} "
+                                  "(No space left on device); set NSTCLI_CACHE to a writable folder")
+    assert list(isolated_cache.iterdir()) == []

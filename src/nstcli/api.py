@@ -155,7 +155,8 @@ def _out_of_memory_as_run_error(function):
             if not _is_out_of_memory(exc):
                 raise
             config = inspect.signature(function).bind(*args, **kwargs).arguments.get("config", Config())
-            raise RunError(f"out of memory at --size {config.size}; try a smaller --size") from None
+            # Chained, not hidden: `nst --debug` then shows which allocation failed.
+            raise RunError(f"out of memory at --size {config.size}; try a smaller --size") from exc
 
     return guarded
 

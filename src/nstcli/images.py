@@ -111,7 +111,8 @@ def open_image(path: str | os.PathLike) -> Image.Image:
         # Pillow's decoders meet hostile files with whatever their parsing code raises (OSError,
         # SyntaxError, struct.error, IndexError, ...): all of them mean the same to the user.
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
-        raise ImageError(f"image {path} is damaged or truncated ({reason}); re-export or replace it") from None
+        # Chained so that `nst --debug` shows where in Pillow the file was rejected.
+        raise ImageError(f"image {path} is damaged or truncated ({reason}); re-export or replace it") from exc
     for message in dict.fromkeys(str(warning.message).strip() for warning in caught):
         warnings.warn(f"image {path}: {message}", UserWarning, stacklevel=2)
     return rgb
