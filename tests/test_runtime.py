@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -123,10 +124,21 @@ def test_interrupt_before_the_first_step(runner, content, style, tmp_path, monke
     assert not out.exists()
 
 
-def _restore_default_sigint():
-    # A shell starts background jobs with SIGINT ignored, and Python then never installs its Ctrl-C
-    # handler; a terminal's Ctrl-C reaches a foreground process with the default disposition.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+@contextmanager
+def sigint_reaches_children():
+    """Start children with SIGINT at its default, as a terminal's foreground process has it.
+
+    A shell starts background jobs with SIGINT ignored, children inherit that, and Python then never
+    installs its Ctrl-C handler. A handled signal, unlike an ignored one, is reset to the default
+    on exec, so handling it here for the moment of the fork is enough (preexec_fn is unsafe with
+    torch's threads running).
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -134,11 +146,11 @@ def _restore_default_sigint():
 def test_signal_saves_current_image_and_exits_130(content, style, tmp_path, signum):
     """It saves the current image to the output, says so and exits 130 when sent SIGTERM or SIGINT mid-run."""
     out = tmp_path / "out.png"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nstcli", "stylize", str(content), str(style), "-o", str(out),
-         "--weights", "random", "--size", "32", "--steps", "100000", "--checkpoint-every", "1", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
-        preexec_fn=_restore_default_sigint)
+    with sigint_reaches_children():
+        process = subprocess.Popen(
+            [sys.executable, "-m", "nstcli", "stylize", str(content), str(style), "-o", str(out),
+             "--weights", "random", "--size", "32", "--steps", "100000", "--checkpoint-every", "1", "--quiet"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
     first_checkpoint = tmp_path / "out_checkpoints" / "step_0001.png"
     give_up = time.monotonic() + 600  # a safety net for a hung child, not a speed requirement
     while not first_checkpoint.exists():
