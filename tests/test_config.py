@@ -1,5 +1,6 @@
 """Config loading: defaults < YAML < flags, and errors that name the key."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,119 @@ def test_cli_missing_config_file(runner, content, style, tmp_path):
                                  "--config", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2
     assert "does not exist" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("steps: true\n", "'steps' must be an integer, got True"),
+        ("seed: 4294967296\n", "'seed' must be at most 4294967295, got 4294967296"),
+        ("lr: " + "9" * 400 + "\n", "'lr' must be a number or empty, got <400-digit integer>"),
+        ("content_weight: .inf\n", "'content_weight' must be a finite number, got inf"),
+        ("style_layer_weights: [1, 1, 1, 1, .inf]\n",
+         "'style_layer_weights' values must be finite, non-negative numbers, got [1, 1, 1, 1, inf]"),
+        ("style_layers: [1, 2]\n", "'style_layers' must be a comma-separated list of VGG19 layer names, got [1, 2]"),
+        ("content_layers: {relu4_2: 1}\n", "'content_layers' must be a comma-separated list of VGG19 layer names"),
+        ("weights: \"a\\0b\"\n", "'weights' must be a string, got 'a\\x00b'"),
+        ("size: [[1, [2, [3, [4]]]]]\n", "'size' must be an integer, got [[1, [...]]]"),
+    ],
+)
+def test_more_bad_values_name_the_key(tmp_path, text, message):
+    """It rejects booleans for numbers, overflowing numbers, inf, non-string layers and NUL bytes."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(message)
+
+
+def test_long_values_are_shortened_in_messages(tmp_path):
+    """It quotes at most a short preview of a huge bad value, so the error stays one readable line."""
+    path = tmp_path / "c.yaml"
+    path.write_text("steps: " + "x" * 100_000 + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith("'steps' must be an integer, got 'xxx")
+    assert len(str(info.value)) < 120
+
+
+@pytest.mark.parametrize("tag", [
+    "!!python/object/apply:os.system ['touch {marker}']",
+    "!!python/object/new:os.system ['touch {marker}']",
+    "!!python/name:os.system",
+    "!!python/module:os",
+    "!!python/object:pathlib.PosixPath {{}}",
+])
+def test_more_python_tags_are_refused(tmp_path, tag):
+    """It refuses every YAML tag that would import or build Python objects, running none of them."""
+    marker = tmp_path / "pwned"
+    path = tmp_path / "c.yaml"
+    path.write_text("steps: " + tag.format(marker=marker) + "\n")
+    with pytest.raises(ConfigError, match=f"config file {path} is not valid YAML at line 1, column 8: "):
+        load_config(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"# only a comment\n\n", "is empty; write 'key: value' lines, e.g. 'steps: 300'"),
+        (b"steps\n", "must be a mapping of keys to values (e.g. 'steps: 300'), not a str"),
+        (b"steps: 3\n\xff\xfe\n", "is not UTF-8 text (byte 0xff at offset 9); save it as UTF-8"),
+        (b"{[1]: 2}\n", "is not valid YAML at line 1, column 2: found unhashable key"),
+    ],
+)
+def test_more_bad_files(tmp_path, content, message):
+    """It explains comment-only, scalar, non-UTF-8 and unhashable-key files."""
+    path = tmp_path / "c.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert message in str(info.value)
+
+
+def test_unknown_key_without_close_match_lists_valid_keys(tmp_path):
+    """It lists the valid keys when no key is close to the unknown one."""
+    path = tmp_path / "c.yaml"
+    path.write_text("zzzzzz: 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (f"unknown config key 'zzzzzz' in config file {path}; valid keys: "
+                               + ", ".join(Config.__dataclass_fields__))
+
+
+def test_utf8_bom_is_accepted(tmp_path):
+    """It reads a config saved with a byte-order mark, as some Windows editors do."""
+    path = tmp_path / "c.yaml"
+    path.write_bytes("\ufeffsteps: 7\n".encode("utf-8"))
+    assert load_config(path).steps == 7
+
+
+def test_oversized_file_is_refused_unparsed(tmp_path):
+    """It refuses a config file larger than 1 MB without parsing it."""
+    path = tmp_path / "c.yaml"
+    path.write_text("# padding\n" * 110_000 + "steps: 3\n")
+    with pytest.raises(ConfigError, match=f"config file {path} is larger than 1 MB; a config file is a few "):
+        load_config(path)
+
+
+@pytest.mark.parametrize("kind", [
+    "folder", pytest.param("fifo", marks=pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")), "non-utf8"])
+def test_cli_config_folder_and_encoding(runner, content, style, tmp_path, kind):
+    """It exits 2 with one Error: line when --config is a folder, a FIFO or not UTF-8."""
+    if kind == "folder":
+        path = tmp_path / "configs"
+        path.mkdir()
+        message = f"Error: config file {path} is a folder; give a .yaml file"
+    elif kind == "fifo":
+        path = tmp_path / "pipe.yaml"
+        os.mkfifo(path)
+        message = f"Error: config file {path} is not a regular file; give a .yaml file"
+    else:
+        path = tmp_path / "latin1.yaml"
+        path.write_bytes("# réglages\nsteps: 3\n".encode("latin-1"))
+        message = f"Error: config file {path} is not UTF-8 text (byte 0xe9 at offset 3); save it as UTF-8"
+    result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "o.png"),
+                                 "--config", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr == message + "\n"

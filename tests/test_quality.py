@@ -69,7 +69,7 @@ def test_blend_count_must_match(runner, content, style, tmp_path):
                                  "--style-blend", "0.7,0.3"])
     assert result.exit_code == 2
     assert error_line(result) == ("Error: 'style_blend' has 2 weights for 1 style images; "
-                                  "give one weight per style")
+                                  "give one weight per style image")
 
 
 def test_style_scale_sizes_style_image(content, style, monkeypatch):

@@ -404,7 +404,7 @@ def test_page_shows_a_run_error_naming_the_upload(page, tmp_path):
     at.button[0].click().run()
     assert not at.exception
     (error,) = texts(at.error)
-    assert error.startswith("Error: upload 'strip.png' is 32x3 at --size 32; the layers used need at least ")
+    assert error.startswith("Error: upload 'strip.png' would be 32x3 px at --size 32; the layers used need at least ")
     assert at.get("download_button") == []
 
 

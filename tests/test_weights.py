@@ -180,3 +180,135 @@ def test_path_prints_cache_location(runner, isolated_cache):
     """It prints where the cache file lives."""
     result = runner.invoke(nst, ["weights", "path"])
     assert result.stdout == f"{isolated_cache / weights.CACHE_FILE}\n"
+
+
+def weights_error(runner, content, style, tmp_path, spec):
+    """Run stylize with --weights spec; return the result after checking exit 1 and no output."""
+    out = tmp_path / "o.png"
+    args = [a if a != "random" else str(spec) for a in FAST]
+    result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(out), *args])
+    assert result.exit_code == 1
+    assert not out.exists()
+    return result
+
+
+def test_truncated_pth(runner, content, style, tmp_path):
+    """It explains a .pth cut short (an interrupted copy) with one line and exit 1."""
+    path = tmp_path / "vgg.pth"
+    torch.save(weights.random_state_dict(seed=1), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    line = error_line(weights_error(runner, content, style, tmp_path, path))
+    assert line.startswith(f"Error: weights file {path} cannot be loaded: ")
+    assert line.endswith("; give a state dict saved with torch.save(model.state_dict(), FILE)")
+
+
+def test_safetensors_without_the_package(runner, content, style, tmp_path, monkeypatch):
+    """It says which package to install for a .safetensors file when safetensors is missing."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "safetensors", None)  # makes `import safetensors...` fail
+    monkeypatch.setitem(sys.modules, "safetensors.torch", None)
+    path = tmp_path / "vgg.safetensors"
+    path.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    assert error_line(weights_error(runner, content, style, tmp_path, path)) == (
+        f"Error: {path} is a .safetensors file; install the 'safetensors' package to read it "
+        "(pip install safetensors)")
+
+
+def test_weights_path_is_a_folder(runner, content, style, tmp_path):
+    """It refuses a folder given as the weights file."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    assert error_line(weights_error(runner, content, style, tmp_path, folder)) == (
+        f"Error: weights file {folder} is a folder; give a .pth/.pt/.safetensors file")
+
+
+def test_file_holding_a_bare_tensor(tmp_path):
+    """It says what it found when the file holds a tensor instead of a state dict."""
+    path = tmp_path / "tensor.pth"
+    torch.save(torch.zeros(3), path)
+    with pytest.raises(WeightsError, match=r"does not hold a state dict \(found Tensor\)"):
+        weights.read_file(path)
+
+
+def test_nan_weights_are_refused(runner, content, style, tmp_path):
+    """It refuses a file with the right shapes but NaN values instead of failing later on the loss."""
+    state = weights.random_state_dict(seed=1)
+    state["2.weight"][0, 0, 0, 0] = float("nan")
+    path = tmp_path / "vgg.pth"
+    torch.save(state, path)
+    assert error_line(weights_error(runner, content, style, tmp_path, path)) == (
+        f"Error: weights file {path} holds NaN or infinite values (in 2.weight); the file is damaged: replace it")
+
+
+def test_torch_saved_object_that_runs_code_is_not_run(tmp_path, monkeypatch):
+    """It refuses a torch.save'd (zip) checkpoint whose pickle would execute code."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pth"
+    torch.save({"0.weight": RunsCode()}, path)
+    with pytest.raises(WeightsError, match="holds Python objects other than tensors"):
+        weights.read_file(path)
+    assert not (tmp_path / "PWNED_BY_PICKLE").exists()
+
+
+def test_broken_download_leaves_nothing(runner, monkeypatch, isolated_cache):
+    """It reports a connection lost mid-download and removes the partial file."""
+
+    def drops(url, destination, progress=True):
+        destination.write_bytes(b"\x00" * 1000)
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    monkeypatch.setattr(weights, "fetch", drops)
+    result = runner.invoke(nst, ["weights", "fetch"])
+    assert result.exit_code == 1
+    assert error_line(result).startswith(
+        "Error: could not download VGG19 weights ([Errno 104] Connection reset by peer); download ")
+    assert list(isolated_cache.iterdir()) == []
+
+
+def test_damaged_cache_says_how_to_recover(runner, content, style, isolated_cache, tmp_path):
+    """It names the damaged cache file and the command that replaces it."""
+    isolated_cache.mkdir(parents=True)
+    cached = isolated_cache / weights.CACHE_FILE
+    cached.write_bytes(b"garbage")
+    api._cached_network.cache_clear()
+    line = error_line(weights_error(runner, content, style, tmp_path, "imagenet"))
+    assert line.startswith(f"Error: weights file {cached} cannot be loaded: ")
+    assert line.endswith(f". The cache is damaged: delete {cached} and run 'nst weights fetch' again")
+
+
+def test_unwritable_cache_is_found_before_downloading(runner, monkeypatch, tmp_path):
+    """It names an unwritable weights cache without starting the download."""
+    import tempfile
+
+    cache = tmp_path / "readonly-cache"
+    cache.mkdir()
+    monkeypatch.setenv("NSTCLI_CACHE", str(cache))
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if str(dir) == str(cache):
+            raise PermissionError(13, "Permission denied")
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(weights.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(weights, "fetch", lambda *a, **k: pytest.fail("download started"))
+    result = runner.invoke(nst, ["weights", "fetch"])
+    assert result.exit_code == 1
+    assert error_line(result) == (f"Error: cannot create the weights cache {cache} (Permission denied); "
+                                  "set NSTCLI_CACHE to a writable folder")
+
+
+def test_cache_write_failure_after_download(runner, fake_download, monkeypatch, isolated_cache):
+    """It reports a cache that cannot be written after a good download, and leaves no files behind."""
+
+    def disk_full(state, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(weights, "_save_atomically", disk_full)
+    result = runner.invoke(nst, ["weights", "fetch"])
+    assert result.exit_code == 1
+    assert error_line(result) == (f"Error: cannot write the weights cache {isolated_cache / weights.CACHE_FILE} "
+                                  "(No space left on device); set NSTCLI_CACHE to a writable folder")
+    assert list(isolated_cache.iterdir()) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import os
 import time
@@ -11,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from nstcli.callbacks import CheckpointSaver, LossLog, checkpoint_folder
-from nstcli.config import Config
+from nstcli.config import FIELDS, Config
 from nstcli.engine import (
     Callback,
     NonFiniteLoss,
@@ -107,15 +109,75 @@ def min_side(config: Config, layers: Sequence[str] | None = None) -> int:
 
 
 def _blend_weights(count: int, blend: Sequence[float] | None) -> list[float]:
+    """One weight per style image (config.style_blend, already checked to be finite and >= 0)."""
     if blend is None:
         return [1.0 / count] * count
-    blend = list(blend)
-    if len(blend) != count:
-        raise ConfigError(f"'style_blend' has {len(blend)} weights for {count} style images; "
-                          "give one weight per style")
-    if sum(blend) <= 0:
+    values = list(blend)
+    if len(values) != count:
+        raise ConfigError(f"'style_blend' has {len(values)} weights for {count} style images; "
+                          "give one weight per style image")
+    if sum(values) <= 0:
         raise ConfigError("'style_blend' weights must not all be 0")
-    return blend
+    return values
+
+
+def _fit_to_size(path: PathLike, image, longest: int, needed: int, scale: float = 1.0):
+    """Scale so the longest side is `longest`; refuse if the short side ends up too small for the layers.
+
+    Small images are scaled up like any other, so only a very elongated shape can fall short: its
+    short side would vanish in VGG19's pooling before the deepest layer. Padding or stretching it
+    would stylise something other than the picture given, so the user chooses (--size or a crop).
+    `scale` is how `longest` relates to --size (style_scale for style images), for the hint.
+    """
+    resized = resize_longest(image, longest)
+    if min(resized.size) >= needed:
+        return resized
+    long_side, short_side = max(image.size), min(image.size)
+    enough = math.ceil(needed * long_side / short_side / scale)
+    largest = FIELDS["size"].metadata["maximum"]
+    hint = (f"use --size {enough} or more, or crop it" if enough <= largest
+            else "crop it to a less elongated shape")
+    size = round(longest / scale)
+    raise ImageError(
+        f"image {path} would be {resized.size[0]}x{resized.size[1]} px at --size {size}; the layers "
+        f"used need at least {needed} px on the short side: {hint}")
+
+
+def _at_least(image, longest: int, needed: int):
+    """Resize to `longest`, but never below `needed` on the short side (coarse scales of a style)."""
+    resized = resize_longest(image, longest)
+    if min(resized.size) >= needed:
+        return resized
+    factor = needed / min(image.size)
+    return image.resize((max(needed, round(image.width * factor)), max(needed, round(image.height * factor))),
+                        Image.Resampling.LANCZOS)
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    # The CPU allocator and the MPS backend report exhaustion as plain RuntimeErrors.
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and (
+        "can't allocate memory" in text or "DefaultCPUAllocator" in text or "out of memory" in text.lower())
+
+
+def _out_of_memory_as_run_error(function):
+    """Turn memory exhaustion anywhere in a run (loading, targets, steps) into one RunError line."""
+
+    @functools.wraps(function)
+    def guarded(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except Exception as exc:
+            if not _is_out_of_memory(exc):
+                raise
+            config = inspect.signature(function).bind(*args, **kwargs).arguments.get("config", Config())
+            # Chained, not hidden: `nst --debug` then shows which allocation failed.
+            raise RunError(f"out of memory at --size {config.size}; try a smaller --size, or coarse-to-fine "
+                           "(--start-size) to reach it") from exc
+
+    return guarded
 
 
 def scale_sizes(config: Config) -> list[int]:
@@ -140,8 +202,6 @@ def _init_image(kind: str, content: torch.Tensor, style: torch.Tensor, seed: int
 
 def _save_extras(output: Path, config: Config, saver: CheckpointSaver | None, log: LossLog) -> list[Path]:
     """The optional contact sheet of checkpoints and the loss curve, beside the output."""
-    from PIL import Image
-
     from nstcli import sheets
 
     written = []
@@ -157,7 +217,7 @@ def _save_extras(output: Path, config: Config, saver: CheckpointSaver | None, lo
     return written
 
 
-def _run_watched(watchers: list[Callback], total: int, run, output: Path | None, saver):
+def _run_watched(watchers: list[Callback], total: int, run, output: Path | None, saver, no_clobber=False):
     """Start/end the callbacks around `run()` and turn engine exits into library errors."""
     for callback in watchers:
         callback.on_start(total)
@@ -166,20 +226,19 @@ def _run_watched(watchers: list[Callback], total: int, run, output: Path | None,
     except StopRun as stop:
         saved = None
         if output is not None:
-            save_image(stop.image, output)
+            save_image(stop.image, output, no_clobber=no_clobber)
             saved = str(output)
         where = f"; saved the current image to {saved}" if saved else ""
         raise Interrupted(f"interrupted at step {stop.step}{where}", saved=saved) from None
     except NonFiniteLoss as exc:
         kept = f"; the last good checkpoint is {saver.last}" if saver and saver.last else ""
         raise RunError(f"{exc}{kept}") from None
-    except torch.OutOfMemoryError:
-        raise RunError("out of memory; try a smaller --size or coarse-to-fine (--start-size)") from None
     finally:
         for callback in watchers:
             callback.on_end()
 
 
+@_out_of_memory_as_run_error
 def stylize(
     content: PathLike,
     styles: PathLike | Sequence[PathLike],
@@ -198,18 +257,17 @@ def stylize(
     blend = _blend_weights(len(styles), config.style_blend)
     if output is not None:
         output = check_output_path(output, no_clobber=no_clobber)
+    # Every input is read and size-checked before the network is loaded (maybe downloaded).
+    need = min_side(config)
     content_image = open_image(content)
+    _fit_to_size(content, content_image, config.size, need)
     style_images = [open_image(path) for path in styles]
-
+    style_final = max(1, round(config.size * config.style_scale))
+    for path, image in zip(styles, style_images):
+        _fit_to_size(path, image, style_final, need, scale=config.style_scale)
     # Coarse scales too small for the deepest layer are skipped rather than refused: start_size is
     # a starting point, and for a very wide image the first useful scale is simply a larger one.
-    need = min_side(config)
     sizes = [size for size in scale_sizes(config) if min(resize_longest(content_image, size).size) >= need]
-    if not sizes:
-        final = resize_longest(content_image, config.size)
-        raise ImageError(
-            f"image {content} is {final.size[0]}x{final.size[1]} at --size {config.size}; the layers used "
-            f"need at least {need} px on the short side: raise --size or crop it")
 
     device = resolve_device(config.device)
     weights_module.warn_if_random(config.weights)
@@ -232,8 +290,8 @@ def stylize(
         content_tensor = None
         for index, size in enumerate(sizes):
             content_tensor = prepare(pil_to_tensor(resize_longest(content_image, size)), device)
-            style_size = max(min_side(config), round(size * config.style_scale))
-            style_tensors = [prepare(pil_to_tensor(resize_longest(im, style_size)), device) for im in style_images]
+            style_size = round(size * config.style_scale)
+            style_tensors = [prepare(pil_to_tensor(_at_least(im, style_size, need)), device) for im in style_images]
             target_content = content_tensor
             if config.preserve_color == "luminance":
                 style_tensors = [colour.match_luminance(s, content_tensor) for s in style_tensors]
@@ -262,11 +320,11 @@ def stylize(
             image = colour.recombine(image, content_tensor)
         return image
 
-    image = _run_watched(watchers, total, run, output, saver)
+    image = _run_watched(watchers, total, run, output, saver, no_clobber)
     image = image.detach().float().cpu().contiguous()
     extras: list[Path] = []
     if output is not None:
-        save_image(image, output)
+        save_image(image, output, no_clobber=no_clobber)
         extras = _save_extras(output, config, saver, log)
     return StylizeResult(
         image=image,
@@ -302,6 +360,7 @@ def _reconstruct_one(kind: str, image: torch.Tensor, layers: Sequence[str], conf
                     steps=config.steps, callbacks=watchers, first_step=first_step, total_steps=total)
 
 
+@_out_of_memory_as_run_error
 def reconstruct(
     kind: str,
     image: PathLike,
@@ -333,11 +392,7 @@ def reconstruct(
     if output is not None:
         output = check_output_path(output)
     source = open_image(image)
-    sized = resize_longest(source, config.size)
-    deepest_need = max(min_side(config, run) for run in runs)
-    if min(sized.size) < deepest_need:
-        raise ImageError(f"image {image} is {sized.size[0]}x{sized.size[1]} at --size {config.size}; the layers "
-                         f"used need at least {deepest_need} px on the short side: raise --size")
+    sized = _fit_to_size(image, source, config.size, max(min_side(config, run) for run in runs))
     device = resolve_device(config.device)
     weights_module.warn_if_random(config.weights)
     target = prepare(pil_to_tensor(sized), device)

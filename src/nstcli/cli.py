@@ -92,7 +92,7 @@ def config_options(function):
                 metavar = "imagenet|random|PATH"
             option = click.option(flag, name, default=None, metavar=metavar, help=meta["help"])
         function = option(function)
-    function = click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+    function = click.option("--config", "config_file", type=click.Path(), default=None,
                             help="YAML file of config keys (see configs/); flags override it.")(function)
     return function
 
@@ -110,16 +110,10 @@ def _emit(result_summary: dict, as_json: bool) -> None:
 
 
 def _check_output_extension(output: str) -> None:
-    from nstcli.errors import ImageError
-    from nstcli.images import output_format
+    # A usage error (exit 2) caught before the config's images or network are touched.
+    from nstcli.images import check_output_name
 
-    try:
-        output_format(output)
-    except ImageError as exc:
-        # A usage error: caught before any image is read or network loaded.
-        error = click.ClickException(str(exc))
-        error.exit_code = 2
-        raise error from None
+    check_output_name(output)
 
 
 STYLIZE_EXAMPLES = """

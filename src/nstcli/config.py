@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,9 @@ INITS = ("content", "noise", "style")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 POOLINGS = ("max", "avg")
 COLOUR_MODES = ("none", "luminance", "histogram")
+# Ten million steps is weeks of computing; the cap keeps absurd values (a 5000-digit integer from a
+# config file) from reaching code that prints them.
+MAX_STEPS = 10_000_000
 
 
 def _opt(help: str, *, kind: str, choices=None, minimum=None, maximum=None, positive=False, flag=None):
@@ -44,7 +49,8 @@ class Config:
     size: int = field(default=384, metadata=_opt(
         "Longest side of the output in pixels (aspect ratio kept).", kind="int", minimum=16, maximum=16384))
     steps: int = field(default=300, metadata=_opt(
-        "Optimisation steps; each is one VGG19 forward and backward.", kind="int", minimum=0))
+        "Optimisation steps; each is one VGG19 forward and backward.", kind="int", minimum=0,
+        maximum=MAX_STEPS))
     optimizer: str = field(default="lbfgs", metadata=_opt(
         "Optimiser.", kind="choice", choices=OPTIMIZERS))
     lr: float | None = field(default=None, metadata=_opt(
@@ -72,7 +78,8 @@ class Config:
         "coarser ones.", kind="float", minimum=0.05, maximum=8.0))
     start_size: int | None = field(default=None, metadata=_opt(
         "Coarse-to-fine: optimise first at this longest side, then upsample by scale_factor up to size, "
-        "running `steps` steps at each scale; empty means a single scale.", kind="int?", minimum=16))
+        "running `steps` steps at each scale; empty means a single scale.", kind="int?", minimum=16,
+        maximum=16384))
     scale_factor: float = field(default=2.0, metadata=_opt(
         "Coarse-to-fine: how much each scale grows over the previous one.", kind="float", minimum=1.1,
         maximum=8.0))
@@ -84,7 +91,7 @@ class Config:
         "Starting image: the content image, uniform noise, or the style image.", kind="choice", choices=INITS))
     seed: int = field(default=0, metadata=_opt(
         "Random seed (noise init, random weights); same seed and device give the same result.",
-        kind="int", minimum=0))
+        kind="int", minimum=0, maximum=2**32 - 1))
     device: str = field(default="auto", metadata=_opt(
         "Where to compute: auto picks cuda, then mps, then cpu.", kind="choice", choices=DEVICES))
     weights: str = field(default="imagenet", metadata=_opt(
@@ -95,7 +102,7 @@ class Config:
         kind="choice", choices=POOLINGS))
     checkpoint_every: int = field(default=100, metadata=_opt(
         "Save an image every N steps into OUT_checkpoints/ next to the output; 0 disables.",
-        kind="int", minimum=0))
+        kind="int", minimum=0, maximum=MAX_STEPS))
     contact_sheet: bool = field(default=False, metadata=_opt(
         "After the run, write OUT_progress.png: the checkpoints side by side with their step numbers.",
         kind="bool"))
@@ -121,6 +128,31 @@ def as_dict(config: Config) -> dict[str, Any]:
     return {name: getattr(config, name) for name in FIELDS}
 
 
+# Values are echoed in error messages; a config file from elsewhere may hold megabytes or deeply
+# nested (aliased) lists, so show a bounded preview.
+class _Preview(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        # repr() itself refuses integers of more than 4300 digits (a ValueError); count them instead.
+        if x.bit_length() > 256:
+            digits = int(math.log10(abs(x))) + 1  # the float log can be one too high near 10**k
+            if 10 ** (digits - 1) > abs(x):
+                digits -= 1
+            return f"<{'-' if x < 0 else ''}{digits}-digit integer>"
+        return super().repr_int(x, level)
+
+
+_PREVIEW = _Preview()  # attributes, not keywords: Repr() takes none before Python 3.12
+_PREVIEW.maxstring = _PREVIEW.maxother = 60
+_PREVIEW.maxlist = _PREVIEW.maxtuple = _PREVIEW.maxdict = _PREVIEW.maxset = 6
+_PREVIEW.maxlevel = 2
+# A config is a few lines; anything much larger is not one (and would be slow to parse).
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def _show(value: Any) -> str:
+    return _PREVIEW.repr(value)
+
+
 def _suggest(key: str) -> str:
     match = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.4)
     return f"; did you mean '{match[0]}'?" if match else f"; valid keys: {', '.join(FIELDS)}"
@@ -128,7 +160,10 @@ def _suggest(key: str) -> str:
 
 def _split(value: Any) -> list:
     if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
+        parts = [part.strip() for part in value.strip().rstrip(",").split(",")]
+        if any(not part for part in parts):  # "0.5,,0.5": a missing value, not two values
+            raise ValueError(value)
+        return parts
     if isinstance(value, (list, tuple)):
         return list(value)
     raise TypeError
@@ -190,11 +225,11 @@ def coerce(key: str, value: Any) -> Any:
         elif kind in ("float", "float?"):
             out = _to_float(value)
             if out != out or out in (float("inf"), float("-inf")):
-                raise ConfigError(f"'{key}' must be a finite number, got {value!r}")
+                raise ConfigError(f"'{key}' must be a finite number, got {_show(value)}")
         elif kind == "bool":
             out = _to_bool(value)
         elif kind == "str":
-            if not isinstance(value, str) or not value.strip():
+            if not isinstance(value, str) or not value.strip() or "\0" in value:
                 raise TypeError
             out = value.strip()
         elif kind == "choice":
@@ -205,9 +240,12 @@ def coerce(key: str, value: Any) -> Any:
                 hint = difflib.get_close_matches(out, meta["choices"], n=1)
                 extra = f"; did you mean '{hint[0]}'?" if hint else ""
                 raise ConfigError(
-                    f"'{key}' must be one of {', '.join(meta['choices'])}, got {value!r}{extra}")
+                    f"'{key}' must be one of {', '.join(meta['choices'])}, got {_show(value)}{extra}")
         elif kind == "layers":
-            out = tuple(str(v) for v in _split(value))
+            names = _split(value)
+            if not all(isinstance(v, str) for v in names):
+                raise TypeError
+            out = tuple(v.strip() for v in names)
             if not out:
                 raise ConfigError(f"'{key}' needs at least one layer name, e.g. relu4_2")
             for name in out:
@@ -215,28 +253,28 @@ def coerce(key: str, value: Any) -> Any:
                     hint = closest(name, LAYER_NAMES)
                     extra = f"did you mean '{hint}'? " if hint else ""
                     raise ConfigError(
-                        f"'{key}' has unknown VGG19 layer '{name}'; {extra}valid layers: "
+                        f"'{key}' has unknown VGG19 layer {_show(name)}; {extra}valid layers: "
                         f"{', '.join(LAYER_NAMES)}")
             if len(set(out)) != len(out):
                 raise ConfigError(f"'{key}' lists a layer twice: {', '.join(out)}")
         elif kind == "floats?":
             out = tuple(_to_float(v) for v in _split(value))
-            if any(v < 0 or v != v for v in out):
-                raise ConfigError(f"'{key}' values must be non-negative numbers, got {value!r}")
+            if any(not math.isfinite(v) or v < 0 for v in out):
+                raise ConfigError(f"'{key}' values must be finite, non-negative numbers, got {_show(value)}")
         else:  # pragma: no cover - a new kind without a coercer is a programming error
             raise AssertionError(kind)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: float() of a huge YAML integer
         expected = _EXPECTED[kind]
         if kind == "choice":
             expected += " " + ", ".join(meta["choices"])
-        raise ConfigError(f"'{key}' must be {expected}, got {value!r}") from None
+        raise ConfigError(f"'{key}' must be {expected}, got {_show(value)}") from None
     if isinstance(out, (int, float)) and not isinstance(out, bool):
         if meta["minimum"] is not None and out < meta["minimum"]:
-            raise ConfigError(f"'{key}' must be at least {meta['minimum']}, got {value!r}")
+            raise ConfigError(f"'{key}' must be at least {meta['minimum']}, got {_show(value)}")
         if meta["maximum"] is not None and out > meta["maximum"]:
-            raise ConfigError(f"'{key}' must be at most {meta['maximum']}, got {value!r}")
+            raise ConfigError(f"'{key}' must be at most {meta['maximum']}, got {_show(value)}")
         if meta["positive"] and out <= 0:
-            raise ConfigError(f"'{key}' must be greater than 0, got {value!r}")
+            raise ConfigError(f"'{key}' must be greater than 0, got {_show(value)}")
     return out
 
 
@@ -254,14 +292,22 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     import yaml
 
     path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist; check the path given to --config")
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder; give a .yaml file")
+    if not path.is_file():
+        raise ConfigError(f"config file {path} is not a regular file; give a .yaml file")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1_000_000} MB; a config "
+                          "file is a few 'key: value' lines")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist; check the path given to --config") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a folder; give a .yaml file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} cannot be read ({exc.__class__.__name__}: {exc})") from None
+        text = path.read_text(encoding="utf-8-sig")  # -sig: editors on Windows start files with a BOM
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+                          f"offset {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror or exc})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -271,6 +317,11 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
             where = f" at line {mark.line + 1}, column {mark.column + 1}"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
+    except Exception as exc:
+        # PyYAML's constructors let Python's own errors through for values they half-parsed: a date
+        # like 2020-13-45, an integer beyond 4300 digits, brackets nested thousands deep.
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else exc.__class__.__name__
+        raise ConfigError(f"config file {path} is not valid YAML: {reason}") from None
     if data is None:
         raise ConfigError(f"config file {path} is empty; write 'key: value' lines, e.g. 'steps: 300'")
     if not isinstance(data, dict):
@@ -291,10 +342,10 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
     for source, mapping in layers:
         for key, value in mapping.items():
             if not isinstance(key, str):
-                raise ConfigError(f"{source}: key {key!r} is not a name{_suggest(str(key))}")
+                raise ConfigError(f"{source}: key {_show(key)} is not a name{_suggest(_show(key))}")
             name = key.replace("-", "_")
             if name not in FIELDS:
-                raise ConfigError(f"unknown config key '{key}' in {source}{_suggest(name)}")
+                raise ConfigError(f"unknown config key {_show(key)} in {source}{_suggest(name)}")
             values[name] = coerce(name, value)
     _check_together(values)
     return Config(**values)

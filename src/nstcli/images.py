@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from nstcli.errors import ImageError
+from nstcli.errors import ConfigError, ImageError
 
 # Pillow format per output extension.
 OUTPUT_FORMATS = {
@@ -49,11 +50,20 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     if mode == "F":
         image = image.point(lambda v: v * 255).convert("L")
         mode = "L"
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
+    # A tRNS colour key in a palette, grayscale or RGB PNG marks transparent pixels just as an alpha
+    # channel does; treat both alike.
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+            mode in ("P", "L", "RGB") and "transparency" in image.info):
         return _flatten_alpha(image)
     if mode != "RGB":
         return image.convert("RGB")
     return image
+
+
+def _too_many_pixels(path: Path, pixels: int) -> ImageError:
+    return ImageError(f"image {path} declares {pixels / 1e6:.0f} MP, more than the "
+                      f"{MAX_INPUT_PIXELS // 1_000_000} MP limit (a possible decompression bomb); "
+                      "shrink it first")
 
 
 def open_image(path: str | os.PathLike) -> Image.Image:
@@ -63,34 +73,49 @@ def open_image(path: str | os.PathLike) -> Image.Image:
         raise ImageError(f"image {path} does not exist; check the path")
     if path.is_dir():
         raise ImageError(f"image {path} is a folder, not an image file")
+    if not path.is_file():
+        # A FIFO would block forever and a device never ends: only regular files are read.
+        raise ImageError(f"image {path} is not a regular file; give an image file")
     if path.stat().st_size == 0:
         raise ImageError(f"image {path} is empty (0 bytes); replace it with a real image")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # Pillow's warnings (corrupt EXIF, odd palettes) are kept and repeated below naming the file.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            # Pillow warns from ~89 MP and refuses from ~179 MP on its own; our limit sits between,
+            # so its warning is noise and its refusal is reported in our words below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 width, height = image.size
+                # Checked on the header alone, before a single pixel is decoded or allocated.
                 if width * height > MAX_INPUT_PIXELS:
-                    raise ImageError(
-                        f"image {path} declares {width}x{height} pixels, more than the "
-                        f"{MAX_INPUT_PIXELS // 1_000_000} MP limit; shrink it first")
+                    raise _too_many_pixels(path, width * height)
                 image.seek(0)  # first frame of an animation
                 image = ImageOps.exif_transpose(image)
                 image.load()
-                return _to_rgb(image)
+                rgb = _to_rgb(image)
     except ImageError:
         raise
     except UnidentifiedImageError:
         raise ImageError(f"image {path} is not an image Pillow can read; give a PNG, JPEG, WebP, "
                          "TIFF, BMP or GIF file") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"image {path} declares too many pixels (possible decompression bomb); "
-                         "shrink it first") from None
+    except Image.DecompressionBombError as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_many_pixels(path, int(found.group(1)) if found else 2 * Image.MAX_IMAGE_PIXELS) from None
     except PermissionError:
         raise ImageError(f"image {path} cannot be read (permission denied)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        reason = str(exc).strip() or exc.__class__.__name__
-        raise ImageError(f"image {path} is damaged or truncated ({reason}); re-export or replace it") from None
+    except MemoryError:
+        raise ImageError(f"image {path} is too large to decode in the memory available; "
+                         "shrink it first") from None
+    except Exception as exc:
+        # Pillow's decoders meet hostile files with whatever their parsing code raises (OSError,
+        # SyntaxError, struct.error, IndexError, ...): all of them mean the same to the user.
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
+        # Chained so that `nst --debug` shows where in Pillow the file was rejected.
+        raise ImageError(f"image {path} is damaged or truncated ({reason}); re-export or replace it") from exc
+    for message in dict.fromkeys(str(warning.message).strip() for warning in caught):
+        warnings.warn(f"image {path}: {message}", UserWarning, stacklevel=2)
+    return rgb
 
 
 def resize_longest(image: Image.Image, size: int) -> Image.Image:
@@ -127,44 +152,85 @@ def load_image(path: str | os.PathLike, size: int | None = None) -> torch.Tensor
 
 
 def output_format(path: str | os.PathLike) -> str:
-    """Pillow format for an output path, or ImageError naming the valid extensions."""
+    """Pillow format for an output path; an unknown extension is a usage error (exit 2)."""
     suffix = Path(path).suffix.lower()
     if suffix not in OUTPUT_FORMATS:
-        raise ImageError(f"output {path} has unknown extension '{suffix or '(none)'}'; use one of "
-                         f"{', '.join(OUTPUT_FORMATS)}")
+        raise ConfigError(f"output {path} has unknown extension '{suffix or '(none)'}'; use one of "
+                          f"{', '.join(OUTPUT_FORMATS)}")
     return OUTPUT_FORMATS[suffix]
+
+
+def check_output_name(path: str | os.PathLike) -> Path:
+    """Usage errors in an -o value (exit 2): it names a folder, or has an unknown extension."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"output {path} is a folder; give a file name such as {path / 'out.png'}")
+    output_format(path)
+    return path
+
+
+def _probe_writable(folder: Path) -> None:
+    """Create and delete a file in `folder`: the only test that also holds for root and read-only mounts."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ImageError(f"output folder {folder} is not writable; choose another -o path")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".nst-write-test-", dir=folder)
+    except OSError as exc:
+        raise ImageError(f"output folder {folder} is not writable ({exc.strerror or exc}); "
+                         "choose another -o path") from None
+    os.close(handle)
+    os.unlink(probe)
 
 
 def check_output_path(path: str | os.PathLike, no_clobber: bool = False) -> Path:
     """Everything that can be checked about an output path before computing anything.
 
-    A missing parent folder is created (scripts write into fresh folders); an existing file is
-    replaced unless `no_clobber`.
+    Mistakes in the -o value itself (a folder, an unknown extension) are usage errors (exit 2);
+    a folder that cannot be created or written, or an existing file with `no_clobber`, stop the
+    run (exit 1). A missing parent folder is created (scripts write into fresh folders); an
+    existing file is replaced unless `no_clobber`.
     """
-    path = Path(path)
-    output_format(path)
-    if path.is_dir():
-        raise ImageError(f"output {path} is a folder; give a file name such as {path / 'out.png'}")
+    path = check_output_name(path)
     if no_clobber and path.exists():
         raise ImageError(f"output {path} already exists; remove it or drop --no-clobber")
     parent = path.parent if str(path.parent) else Path(".")
+    for folder in (parent, *parent.parents):
+        if folder.exists() and not folder.is_dir():
+            raise ImageError(f"cannot create the output folder {parent}: {folder} is a file; "
+                             "choose another -o path")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ImageError(f"cannot create the output folder {parent} ({exc.strerror})") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ImageError(f"output folder {parent} is not writable; choose another -o path")
+        raise ImageError(f"cannot create the output folder {parent} ({exc.strerror or exc}); "
+                         "choose another -o path") from None
+    _probe_writable(parent)
     return path
 
 
-def atomic_write(path: Path, write) -> Path:
-    """Call write(tmp_path) then rename over `path`; the temporary never outlives a failure."""
+def atomic_write(path: Path, write, no_clobber: bool = False) -> Path:
+    """Call write(tmp_path) then rename over `path`; the temporary never outlives a failure.
+
+    With `no_clobber` the temporary is hard-linked instead, which fails if `path` appeared while
+    the run was computing rather than replacing it.
+    """
     path = Path(path)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent or ".")
     os.close(handle)
     try:
         write(tmp)
-        os.replace(tmp, path)
+        if no_clobber:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise
+            except OSError:  # a file system without hard links: check, then rename
+                if path.exists():
+                    raise FileExistsError(path) from None
+                os.replace(tmp, path)
+        else:
+            os.replace(tmp, path)
+    except FileExistsError:
+        raise ImageError(f"output {path} already exists; remove it or drop --no-clobber") from None
     except OSError as exc:
         raise ImageError(f"cannot write {path} ({exc.strerror or exc})") from None
     finally:
@@ -173,13 +239,13 @@ def atomic_write(path: Path, write) -> Path:
     return path
 
 
-def save_image(tensor: torch.Tensor, path: str | os.PathLike) -> Path:
+def save_image(tensor: torch.Tensor, path: str | os.PathLike, no_clobber: bool = False) -> Path:
     """Write a result image atomically; JPEG and WebP at quality 95 (Pillow's default 75 blurs texture)."""
     path = Path(path)
     fmt = output_format(path)
     image = tensor_to_pil(tensor)
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-    return atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **options))
+    return atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **options), no_clobber=no_clobber)
 
 
 def save_checkpoint(tensor: torch.Tensor, path: str | os.PathLike) -> Path:

@@ -94,6 +94,12 @@ def features_only(state: dict, source: str) -> dict[str, torch.Tensor]:
             details.append("wrong shapes " + ", ".join(wrong[:3]))
         raise WeightsError(f"{source} is not a VGG19 state dict: {'; '.join(details)}; "
                            "give torchvision's vgg19 weights or a features-only copy of them")
+    # A damaged file can hold the right shapes with garbage values; nan weights would otherwise
+    # surface only as "the loss became nan" at the first step, blaming the learning rate.
+    broken = [key for key, tensor in out.items() if not torch.isfinite(tensor).all()]
+    if broken:
+        raise WeightsError(f"{source} holds NaN or infinite values (in {', '.join(broken[:3])}); "
+                           "the file is damaged: replace it")
     return out
 
 
@@ -174,10 +180,11 @@ def download_imagenet(progress: bool = True) -> Path:
                  f"or use --weights PATH (cache: {target})")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        # The download goes beside the cache file, so an unwritable cache is found before 548 MB.
+        handle, tmp_name = tempfile.mkstemp(prefix=".download-", suffix=".pth", dir=target.parent)
     except OSError as exc:
-        raise WeightsError(f"cannot create the weights cache {target.parent} ({exc.strerror}); "
+        raise WeightsError(f"cannot create the weights cache {target.parent} ({exc.strerror or exc}); "
                            "set NSTCLI_CACHE to a writable folder") from None
-    handle, tmp_name = tempfile.mkstemp(prefix=".download-", suffix=".pth", dir=target.parent)
     os.close(handle)
     tmp = Path(tmp_name)
     try:
@@ -192,7 +199,11 @@ def download_imagenet(progress: bool = True) -> Path:
                                f"{IMAGENET_SHA256_PREFIX}... (corrupt or incomplete download); "
                                f"try again, or {help_text}")
         state = read_file(tmp)
-        _save_atomically(state, target)
+        try:
+            _save_atomically(state, target)
+        except OSError as exc:  # e.g. the disk filled up while writing the features
+            raise WeightsError(f"cannot write the weights cache {target} ({exc.strerror or exc}); "
+                               "set NSTCLI_CACHE to a writable folder") from None
     finally:
         tmp.unlink(missing_ok=True)
     return target
