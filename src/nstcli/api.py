@@ -105,11 +105,46 @@ def _blend_weights(count: int, blend: Sequence[float] | None) -> list[float]:
     return blend
 
 
+class PreparedStyle:
+    """Style images opened once, their blended Gram matrices cached per network and size.
+
+    `stylize` accepts one in place of style paths. The targets depend on the content image only
+    through the size the style is resized to (`config.size`), so a batch builds one per style and
+    reuses it for every content image instead of recomputing the Grams per item.
+    """
+
+    def __init__(self, styles: PathLike | Sequence[PathLike], style_blend: Sequence[float] | None = None):
+        paths = [styles] if isinstance(styles, (str, os.PathLike)) else list(styles)
+        if not paths:
+            raise ConfigError("give at least one style image")
+        self.paths = [Path(path) for path in paths]
+        self.blend = _blend_weights(len(self.paths), style_blend)
+        self._images = None
+        self._targets: dict = {}
+
+    def images(self) -> list:
+        """The decoded style images (opened on first use; raises ImageError naming a bad file)."""
+        if self._images is None:
+            self._images = [open_image(path) for path in self.paths]
+        return self._images
+
+    def targets(self, network: VGGFeatures, size: int, layers: Sequence[str], device: torch.device):
+        """(style tensors at `size`, blended Grams at `layers`), computed once per network and size."""
+        # The key holds the network object itself, so it stays alive and cannot be mistaken for another.
+        key = (network, size, tuple(layers), str(device))
+        if key not in self._targets:
+            tensors = [prepare(pil_to_tensor(resize_longest(image, size)), device) for image in self.images()]
+            self._targets[key] = (tensors, style_targets(network, tensors, self.blend, layers))
+        return self._targets[key]
+
+
 def _init_image(kind: str, content: torch.Tensor, style: torch.Tensor, seed: int) -> torch.Tensor:
     if kind == "content":
         return content.clone()
     if kind == "style":
-        return resize_image(style, tuple(content.shape[-2:]))
+        # Copy: at the same shape resize_image returns `style` itself, which the optimiser would then
+        # update in place, corrupting a style tensor that PreparedStyle reuses for the next image.
+        return resize_image(style, tuple(content.shape[-2:])).clone()
     generator = torch.Generator().manual_seed(seed)
     return torch.rand(content.shape, generator=generator).to(content.device)
 
@@ -122,17 +157,20 @@ def stylize(
     callbacks: Sequence[Callback] = (),
     style_blend: Sequence[float] | None = None,
     no_clobber: bool = False,
+    save_on_interrupt: bool = True,
 ) -> StylizeResult:
-    """Repaint `content` in the style of `styles`; write `output` (atomically) if given."""
+    """Repaint `content` in the style of `styles`; write `output` (atomically) if given.
+
+    `styles` is one or more image paths, or a `PreparedStyle` whose targets are reused.
+    `save_on_interrupt=False` leaves `output` unwritten on Ctrl-C (a batch must not take an
+    unfinished image for a finished one when it resumes).
+    """
     started = time.perf_counter()
-    styles = [styles] if isinstance(styles, (str, os.PathLike)) else list(styles)
-    if not styles:
-        raise ConfigError("give at least one style image")
-    blend = _blend_weights(len(styles), style_blend)
+    style = styles if isinstance(styles, PreparedStyle) else PreparedStyle(styles, style_blend)
     if output is not None:
         output = check_output_path(output, no_clobber=no_clobber)
     content_image = open_image(content)
-    style_images = [open_image(path) for path in styles]
+    style.images()  # a bad style file fails here, before the network is loaded
 
     device = resolve_device(config.device)
     network = load_network(config, device)
@@ -144,12 +182,12 @@ def stylize(
             f"image {content} is {content_small.size[0]}x{content_small.size[1]} at --size {config.size}; "
             f"the layers used need at least {min_side(config)} px on the short side: raise --size or crop it")
     content_tensor = prepare(pil_to_tensor(content_small), device)
-    style_tensors = [prepare(pil_to_tensor(resize_longest(image, config.size)), device) for image in style_images]
+    style_tensors, style_grams = style.targets(network, config.size, config.style_layers, device)
 
     layer_weights = config.style_layer_weights or (1.0,) * len(config.style_layers)
     objective = Objective(
         content_targets=content_targets(network, content_tensor, config.content_layers),
-        style_targets=style_targets(network, style_tensors, blend, config.style_layers),
+        style_targets=style_grams,
         content_weight=config.content_weight,
         style_weight=config.style_weight,
         style_layer_weights=dict(zip(config.style_layers, layer_weights)),
@@ -171,7 +209,7 @@ def stylize(
                          steps=config.steps, callbacks=watchers)
     except StopRun as stop:
         saved = None
-        if output is not None:
+        if output is not None and save_on_interrupt:
             save_image(stop.image, output)
             saved = str(output)
         where = f"; saved the current image to {saved}" if saved else ""
