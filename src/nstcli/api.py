@@ -238,3 +238,27 @@ def stylize(
         checkpoints=[path for _, path in saver.saved] if saver else [],
         log=log.rows,
     )
+
+
+def stylize_folder(
+    inputs: Sequence[PathLike],
+    styles: Sequence[PathLike],
+    outdir: PathLike,
+    config: Config = Config(),
+    *,
+    recursive: bool = False,
+    fmt: str = "png",
+    overwrite: bool = False,
+    shard: tuple[int, int] | None = None,
+    callbacks=None,
+):
+    """Stylize every image in `inputs` (files and folders) with every style into `outdir`.
+
+    Returns a `batch.BatchRun`: `len()` is the number of items (in this shard); iterating it runs
+    them one by one, yielding a `batch.ItemResult` each. Planning mistakes (name collisions, missing
+    inputs), bad weights and bad style images raise here, before any item runs. See nstcli.batch.
+    """
+    from nstcli.batch import plan_batch, run_batch
+
+    items = plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard)
+    return run_batch(items, config, overwrite=overwrite, callbacks=callbacks)
