@@ -280,14 +280,16 @@ class BatchSummary:
 
     def lines(self) -> list[str]:
         where = f" in shard {self.shard[0]}/{self.shard[1]}" if self.shard else ""
+        items = "item" if self.planned == 1 else "items"
         head = (f"batch: {self.done} done, {self.skipped} skipped, {len(self.failed)} failed "
-                f"of {self.planned} items{where}")
+                f"of {self.planned} {items}{where}")
         if self.finished < self.planned:
             head += f", {self.planned - self.finished} not run"
         return [head] + [f"failed: {r.item.content} with style {r.item.style}: {r.error}" for r in self.failed]
 
     def error(self) -> str:
-        return (f"{len(self.failed)} of {self.planned} items failed (listed above); fix or remove those "
+        items = "item" if self.planned == 1 else "items"
+        return (f"{len(self.failed)} of {self.planned} {items} failed (listed above); fix or remove those "
                 "files and run the same command again: finished outputs are skipped")
 
 
