@@ -4,7 +4,8 @@
 
 Both run as subprocesses with the same flags (`--weights random`, no checkpoints, quiet). The loop
 pays for starting Python, importing torch and building the network once per image; the batch pays
-for it once. The table shows wall times and their ratio; with --repeats R each is the fastest of R.
+for it once. The table shows wall times and their ratio; with --repeats R the two alternate R times
+and each figure is the fastest of its R runs (other load on the machine only ever adds time).
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ def main() -> None:
     print(f"{f'shell loop ({n} x nst stylize)':<34}{loop:>9.1f}{loop / n:>11.2f}")
     print(f"{'nst batch (one process)':<34}{batch:>9.1f}{batch / n:>11.2f}")
     print(f"{'ratio loop / batch':<34}{loop / batch:>9.2f}")
+    if n > 1:
+        # The loop starts n processes, the batch one: the difference is n - 1 start-ups (Python,
+        # torch import, network build, first-call warm-up).
+        print(f"{'start-up per extra process, s':<34}{(loop - batch) / (n - 1):>9.2f}")
 
 
 if __name__ == "__main__":
