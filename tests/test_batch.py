@@ -46,6 +46,7 @@ def test_bad_files_fail_and_the_rest_is_written(runner, style, tmp_path):
     assert written == ["p0__style.png", "p1__style.png", "p2__style.png"]
     assert Image.open(out / "p0__style.png").size == (32, 22)
     assert result.stdout.splitlines() == [str(out / name) for name in written]
+    assert result.stderr.count("Warning: using an untrained VGG19") == 1  # once per batch, not per item
     lines = result.stderr.splitlines()
     assert "batch: 3 done, 0 skipped, 2 failed of 5 items" in lines
     assert (f"failed: {corrupt} with style {style}: image {corrupt} is damaged or truncated "

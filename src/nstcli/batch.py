@@ -216,6 +216,7 @@ def run_batch(
     `callbacks(item)` gives the engine callbacks for one item (e.g. a per-image progress bar).
     """
     from nstcli import api
+    from nstcli import weights as weights_module
     from nstcli.engine import resolve_device
 
     items = list(items)
@@ -223,7 +224,11 @@ def run_batch(
         return BatchRun(items, iter(()))
     # Checks (and creates) the output folder itself; the file name is only there to satisfy the check.
     check_output_path(items[0].outdir / PurePosixPath(items[0].name).name)
-    api.load_network(config, resolve_device(config.device))  # cached: every item reuses this network
+    # Say it once for the batch, here; the per-item runs below are told not to repeat it.
+    weights_module.warn_if_random(config.weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", weights_module.RandomWeightsWarning)
+        api.load_network(config, resolve_device(config.device))  # cached: every item reuses this network
     prepared: dict[Path, api.PreparedStyle] = {}
     for item in items:
         if item.style not in prepared:
@@ -243,7 +248,7 @@ def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResu
         started = time.perf_counter()
         try:
             with warnings.catch_warnings():
-                # Said once, when run_batch loaded the network; not again for every item.
+                # Said once by run_batch; not again for every item.
                 warnings.simplefilter("ignore", RandomWeightsWarning)
                 api.stylize(item.content, prepared[item.style], item.output, config=config,
                             callbacks=list(callbacks(item)) if callbacks else (), save_on_interrupt=False)
