@@ -9,7 +9,7 @@ from nstcli import api, engine
 from nstcli import weights as weights_module
 from nstcli.batch import plan_batch
 from nstcli.cli import nst
-from nstcli.config import Config
+from nstcli.config import FIELDS, Config
 
 from conftest import FAST, error_line, make_image
 
@@ -307,3 +307,14 @@ def test_reused_style_gives_the_same_image(content, style):
     second = api.stylize(content, prepared, config=config).image
     fresh = api.stylize(content, style, config=config).image
     assert (first == fresh).all() and (second == fresh).all()
+
+
+@pytest.mark.skipif("style_blend" not in FIELDS, reason="style blending is not a config key in this version")
+def test_style_blend_is_refused(runner, style, tmp_path, monkeypatch):
+    """It refuses blend weights, which a batch (one style per output) would otherwise ignore."""
+    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    photo_folder(tmp_path / "photos", count=1)
+    result = batch(runner, tmp_path / "photos", "--style", style, "-o", tmp_path / "out", "--style-blend", "1")
+    assert result.exit_code == 2
+    assert error_line(result) == ("Error: 'style_blend' does not apply to nst batch: every style is used on its "
+                                  "own; drop it (or run nst stylize to blend styles)")

@@ -220,6 +220,11 @@ def run_batch(
     from nstcli.engine import resolve_device
 
     items = list(items)
+    # Each style is used on its own, so blend weights (a config key once blending lives in the
+    # config) would be silently ignored: refuse them instead.
+    if getattr(config, "style_blend", None):
+        raise ConfigError("'style_blend' does not apply to nst batch: every style is used on its own; "
+                          "drop it (or run nst stylize to blend styles)")
     if not items:
         return BatchRun(items, iter(()))
     # Checks (and creates) the output folder itself; the file name is only there to satisfy the check.
