@@ -191,11 +191,49 @@ def scale_sizes(config: Config) -> list[int]:
     return sizes + [config.size]
 
 
+class PreparedStyle:
+    """Style images opened once, their blended Gram matrices cached per network and size.
+
+    `stylize` accepts one in place of style paths. Without colour preservation the targets depend on
+    the content image only through the size the style is resized to, so a batch builds one per style
+    and reuses it for every content image instead of recomputing the Grams per item.
+    """
+
+    def __init__(self, styles: PathLike | Sequence[PathLike], style_blend: Sequence[float] | None = None):
+        paths = [styles] if isinstance(styles, (str, os.PathLike)) else list(styles)
+        if not paths:
+            raise ConfigError("give at least one style image")
+        self.paths = [Path(path) for path in paths]
+        self.blend = _blend_weights(len(self.paths), style_blend)
+        self._images = None
+        self._targets: dict = {}
+
+    def images(self) -> list:
+        """The decoded style images (opened on first use; raises ImageError naming a bad file)."""
+        if self._images is None:
+            self._images = [open_image(path) for path in self.paths]
+        return self._images
+
+    def tensors(self, size: int, needed: int, device: torch.device) -> list[torch.Tensor]:
+        return [prepare(pil_to_tensor(_at_least(image, size, needed)), device) for image in self.images()]
+
+    def targets(self, network: VGGFeatures, size: int, needed: int, layers: Sequence[str], device: torch.device):
+        """(style tensors at `size`, blended Grams at `layers`), computed once per network and size."""
+        # The key holds the network object itself, so it stays alive and cannot be mistaken for another.
+        key = (network, size, needed, tuple(layers), str(device))
+        if key not in self._targets:
+            tensors = self.tensors(size, needed, device)
+            self._targets[key] = (tensors, style_targets(network, tensors, self.blend, layers))
+        return self._targets[key]
+
+
 def _init_image(kind: str, content: torch.Tensor, style: torch.Tensor, seed: int) -> torch.Tensor:
     if kind == "content":
         return content.clone()
     if kind == "style":
-        return resize_image(style, tuple(content.shape[-2:]))
+        # Copy: at the same shape resize_image returns `style` itself, which the optimiser would then
+        # update in place, corrupting a style tensor that PreparedStyle reuses for the next image.
+        return resize_image(style, tuple(content.shape[-2:])).clone()
     generator = torch.Generator().manual_seed(seed)
     return torch.rand(content.shape, generator=generator).to(content.device)
 
@@ -217,7 +255,8 @@ def _save_extras(output: Path, config: Config, saver: CheckpointSaver | None, lo
     return written
 
 
-def _run_watched(watchers: list[Callback], total: int, run, output: Path | None, saver, no_clobber=False):
+def _run_watched(watchers: list[Callback], total: int, run, output: Path | None, saver, no_clobber=False,
+                 save_on_interrupt=True):
     """Start/end the callbacks around `run()` and turn engine exits into library errors."""
     for callback in watchers:
         callback.on_start(total)
@@ -225,7 +264,7 @@ def _run_watched(watchers: list[Callback], total: int, run, output: Path | None,
         return run()
     except StopRun as stop:
         saved = None
-        if output is not None:
+        if output is not None and save_on_interrupt:
             save_image(stop.image, output, no_clobber=no_clobber)
             saved = str(output)
         where = f"; saved the current image to {saved}" if saved else ""
@@ -246,24 +285,26 @@ def stylize(
     config: Config = Config(),
     callbacks: Sequence[Callback] = (),
     no_clobber: bool = False,
+    save_on_interrupt: bool = True,
 ) -> StylizeResult:
-    """Repaint `content` in the style of `styles`; write `output` (atomically) if given."""
+    """Repaint `content` in the style of `styles`; write `output` (atomically) if given.
+
+    `styles` is one or more image paths, or a `PreparedStyle` whose targets are reused.
+    `save_on_interrupt=False` leaves `output` unwritten on Ctrl-C (a batch must not take an
+    unfinished image for a finished one when it resumes).
+    """
     from nstcli import colour
 
     started = time.perf_counter()
-    styles = [styles] if isinstance(styles, (str, os.PathLike)) else list(styles)
-    if not styles:
-        raise ConfigError("give at least one style image")
-    blend = _blend_weights(len(styles), config.style_blend)
+    style = styles if isinstance(styles, PreparedStyle) else PreparedStyle(styles, config.style_blend)
     if output is not None:
         output = check_output_path(output, no_clobber=no_clobber)
     # Every input is read and size-checked before the network is loaded (maybe downloaded).
     need = min_side(config)
     content_image = open_image(content)
     _fit_to_size(content, content_image, config.size, need)
-    style_images = [open_image(path) for path in styles]
     style_final = max(1, round(config.size * config.style_scale))
-    for path, image in zip(styles, style_images):
+    for path, image in zip(style.paths, style.images()):
         _fit_to_size(path, image, style_final, need, scale=config.style_scale)
     # Coarse scales too small for the deepest layer are skipped rather than refused: start_size is
     # a starting point, and for a very wide image the first useful scale is simply a larger one.
@@ -291,18 +332,23 @@ def stylize(
         for index, size in enumerate(sizes):
             content_tensor = prepare(pil_to_tensor(resize_longest(content_image, size)), device)
             style_size = round(size * config.style_scale)
-            style_tensors = [prepare(pil_to_tensor(_at_least(im, style_size, need)), device) for im in style_images]
             target_content = content_tensor
-            if config.preserve_color == "luminance":
-                style_tensors = [colour.match_luminance(s, content_tensor) for s in style_tensors]
-                target_content = colour.as_gray_rgb(colour.luminance(content_tensor))
-            elif config.preserve_color == "histogram":
-                style_tensors = [colour.match_histogram(s, content_tensor) for s in style_tensors]
-            target_content = prepare(target_content, device)
-            style_tensors = [prepare(s, device) for s in style_tensors]
+            if config.preserve_color == "none":
+                style_tensors, grams = style.targets(network, style_size, need, config.style_layers, device)
+            else:
+                # The style is recoloured to match this content image, so its Grams are this run's own.
+                style_tensors = style.tensors(style_size, need, device)
+                if config.preserve_color == "luminance":
+                    style_tensors = [colour.match_luminance(s, content_tensor) for s in style_tensors]
+                    target_content = colour.as_gray_rgb(colour.luminance(content_tensor))
+                else:
+                    style_tensors = [colour.match_histogram(s, content_tensor) for s in style_tensors]
+                style_tensors = [prepare(s, device) for s in style_tensors]
+                target_content = prepare(target_content, device)
+                grams = style_targets(network, style_tensors, style.blend, config.style_layers)
             objective = Objective(
                 content_targets=content_targets(network, target_content, config.content_layers),
-                style_targets=style_targets(network, style_tensors, blend, config.style_layers),
+                style_targets=grams,
                 content_weight=config.content_weight,
                 style_weight=config.style_weight,
                 style_layer_weights=dict(zip(config.style_layers, layer_weights)),
@@ -320,7 +366,7 @@ def stylize(
             image = colour.recombine(image, content_tensor)
         return image
 
-    image = _run_watched(watchers, total, run, output, saver, no_clobber)
+    image = _run_watched(watchers, total, run, output, saver, no_clobber, save_on_interrupt)
     image = image.detach().float().cpu().contiguous()
     extras: list[Path] = []
     if output is not None:
@@ -445,3 +491,27 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """Peak signal-to-noise ratio in dB between two images in [0, 1]."""
     mse = torch.mean((a.float().cpu() - b.float().cpu()) ** 2).item()
     return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def stylize_folder(
+    inputs: Sequence[PathLike],
+    styles: Sequence[PathLike],
+    outdir: PathLike,
+    config: Config = Config(),
+    *,
+    recursive: bool = False,
+    fmt: str = "png",
+    overwrite: bool = False,
+    shard: tuple[int, int] | None = None,
+    callbacks=None,
+):
+    """Stylize every image in `inputs` (files and folders) with every style into `outdir`.
+
+    Returns a `batch.BatchRun`: `len()` is the number of items (in this shard); iterating it runs
+    them one by one, yielding a `batch.ItemResult` each. Planning mistakes (name collisions, missing
+    inputs), bad weights and bad style images raise here, before any item runs. See nstcli.batch.
+    """
+    from nstcli.batch import plan_batch, run_batch
+
+    items = plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard)
+    return run_batch(items, config, overwrite=overwrite, callbacks=callbacks)

@@ -207,6 +207,68 @@ def reconstruct_content(image, output, layers, all_layers, as_json, config_file,
 def reconstruct_style(image, output, layers, all_layers, as_json, config_file, **values):
     """Start from noise and optimise only the style loss of IMAGE over a set of layers."""
     _reconstruct("style", image, output, layers, all_layers, as_json, config_file, values)
+BATCH_EXAMPLES = """
+\b
+Examples:
+  nst batch photos/ --style starry.jpg -o results/
+  nst batch photos/ --recursive --style a.jpg --style b.jpg -o results/ --format jpg --size 512
+  nst batch photos/ --style starry.jpg -o results/ --shard 2/4 --json
+"""
+
+
+@nst.command(epilog=BATCH_EXAMPLES)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("-s", "--style", "styles", multiple=True, required=True, type=click.Path(),
+              help="Style image; repeat for several (every input gets every style).")
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
+              help="Output folder, created if missing.")
+@click.option("-r", "--recursive", is_flag=True, help="Descend into subfolders (kept under the output folder).")
+@click.option("--format", "fmt", default="png", show_default=True,
+              type=click.Choice(["png", "jpg", "jpeg", "webp", "tif", "tiff"], case_sensitive=False),
+              help="Output format.")
+@click.option("--overwrite", is_flag=True, help="Redo items whose output exists (default: skip them).")
+@click.option("--shard", default=None, metavar="K/N", help="Run only the K-th of N disjoint parts of the items.")
+@click.option("--progress", type=click.Choice(["items", "steps", "none"]), default="items", show_default=True,
+              help="Progress on stderr: a bar over items, plus a bar per image (steps), or none.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON line per item on stdout.")
+@config_options
+def batch(inputs, styles, outdir, recursive, fmt, overwrite, shard, progress, as_json, config_file, **values):
+    """Stylize every image in INPUTS (files and folders) with every --style into -o OUTDIR.
+
+    Each pair gives OUTDIR/<content-stem>__<style-stem>.<format>. Outputs that exist are skipped, so
+    running the same command again resumes. A bad image is reported and the batch goes on; the
+    summary goes to stderr and the exit code is 1 if any item failed.
+    """
+    config = build_config(config_file, values)
+    from nstcli import api
+    from nstcli.batch import BatchProgress, BatchSummary, parse_shard
+    from nstcli.callbacks import ProgressBar
+
+    shard = parse_shard(shard) if shard is not None else None
+    progress = "none" if config.quiet else progress
+    per_image = (lambda item: [ProgressBar(item.name, position=1, leave=False)]) if progress == "steps" else None
+    run = api.stylize_folder(inputs, styles, outdir, config, recursive=recursive, fmt=fmt,
+                             overwrite=overwrite, shard=shard, callbacks=per_image)
+    summary = BatchSummary(planned=len(run), shard=shard)
+    bar = BatchProgress(len(run)) if progress != "none" else None
+    try:
+        for result in run:
+            summary.add(result)
+            if bar:
+                bar.update(summary)
+            if as_json:
+                click.echo(json.dumps(result.summary()))
+            elif result.status == "done":
+                click.echo(str(result.item.output))
+    finally:  # also on Ctrl-C: say what was finished before the error line
+        if bar:
+            bar.close()
+        for line in summary.lines():
+            click.echo(line, err=True)
+    if summary.failed:
+        from nstcli.errors import RunError
+
+        raise RunError(summary.error())
 
 
 @nst.group()
