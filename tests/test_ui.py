@@ -525,7 +525,11 @@ def test_browser_end_to_end(tmp_path):
         uploaders[1].send_keys(str(EXAMPLE_STYLE))
 
         def captions():
-            return [element.text for element in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stImageCaption"]')]
+            # Read in one script call: the page re-renders while a run progresses, and element handles
+            # fetched one call earlier can already be stale.
+            return driver.execute_script(
+                "return Array.from(document.querySelectorAll('[data-testid=\"stImageCaption\"]'))"
+                ".map(e => e.textContent.trim())")
 
         wait_for(lambda: captions() == ["content", "style 1"], 60, "the thumbnails", process, log)
         (start,) = [button for button in driver.find_elements(By.TAG_NAME, "button") if button.text == "Start"]
