@@ -206,6 +206,9 @@ def weights_path():
 
 
 def main() -> None:
+    from nstcli.runtime import prefer_sleeping_openmp_threads
+
+    prefer_sleeping_openmp_threads()  # must precede the first `import torch`, which commands do lazily
     nst(prog_name="nst")
 
 
