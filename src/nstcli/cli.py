@@ -332,6 +332,9 @@ def ui(host, port, weights, device, config_file):
 
 
 def main() -> None:
+    from nstcli.runtime import prefer_sleeping_openmp_threads
+
+    prefer_sleeping_openmp_threads()  # must precede the first `import torch`, which commands do lazily
     nst(prog_name="nst")
 
 

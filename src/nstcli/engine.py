@@ -17,7 +17,9 @@ import torch.nn.functional as F
 
 from nstcli.errors import RunError
 from nstcli.features import VGGFeatures
-from nstcli.losses import content_loss, gram_matrix, style_loss, tv_loss
+from nstcli.lbfgs import LBFGS
+from nstcli.losses import content_loss, gram_matrix, gram_style_loss, tv_loss
+from nstcli.runtime import tune_for
 
 
 @dataclass
@@ -127,7 +129,7 @@ def objective_loss(network: VGGFeatures, image: torch.Tensor, objective: Objecti
         content = content + content_loss(features[name], target)
     style = image.new_zeros(())
     for name, target in objective.style_targets.items():
-        style = style + objective.style_layer_weights[name] * style_loss(gram_matrix(features[name]), target)
+        style = style + objective.style_layer_weights[name] * gram_style_loss(features[name], target)
     content = objective.content_weight * content
     style = objective.style_weight * style
     total = content + style
@@ -142,9 +144,10 @@ def make_optimizer(name: str, image: torch.Tensor, lr: float) -> torch.optim.Opt
     if name == "adam":
         return torch.optim.Adam([image], lr=lr)
     # One iteration per step() and no line search: each step is exactly one forward+backward, as in
-    # jcjohnson/neural-style. Tolerances 0 so L-BFGS never quietly stops before `steps`.
-    return torch.optim.LBFGS([image], lr=lr, max_iter=1, history_size=lbfgs_history(image.numel()),
-                             tolerance_grad=0.0, tolerance_change=0.0)
+    # jcjohnson/neural-style, and it never quietly stops before `steps`. nstcli's own L-BFGS takes the
+    # same steps as torch.optim.LBFGS(max_iter=1) in a few large operations instead of hundreds of
+    # small ones (see lbfgs.py).
+    return LBFGS([image], lr=lr, history_size=lbfgs_history(image.numel()))
 
 
 LBFGS_HISTORY_BYTES = 1 << 30
@@ -175,9 +178,13 @@ def optimise(
     scale: int = 0,
 ) -> torch.Tensor:
     """Optimise the pixels of `init` for `steps` steps; returns the lowest-loss image seen (detached)."""
+    tune_for(init.device)
     # The optimised tensor is stored NHWC and contiguous; its NCHW view is then channels_last, which
     # the convolutions want, while L-BFGS still gets the flat contiguous gradient it requires.
-    pixels = init.detach().permute(0, 2, 3, 1).contiguous().requires_grad_(True)
+    # A copy, always: for a channels_last `init`, .contiguous() would return init's own memory and
+    # the optimiser would overwrite the caller's image.
+    pixels = init.detach().permute(0, 2, 3, 1).clone(memory_format=torch.contiguous_format)
+    pixels.requires_grad_(True)
     opt = make_optimizer(optimizer, pixels, lr)
     total_steps = total_steps if total_steps is not None else steps
     last_good = init.detach().clone()
@@ -192,7 +199,8 @@ def optimise(
     # The lowest-loss image evaluated so far: what the run returns, and where a diverging L-BFGS
     # restarts from.
     best_pixels = pixels.detach().clone()
-    best = {"loss": math.inf}
+    evaluated = pixels.detach().clone()  # the image the closure saw this step
+    best_loss = math.inf
 
     def closure():
         opt.zero_grad(set_to_none=True)
@@ -202,21 +210,24 @@ def optimise(
         total, content, style, tv = objective_loss(network, image, objective)
         (total * grad_scale).backward()
         terms.update(total=total.detach(), content=content.detach(), style=style.detach(), tv=tv.detach())
-        value = float(total)
-        if value < best["loss"]:
-            best["loss"] = value
-            best_pixels.copy_(pixels.detach())
+        # A copy, not a comparison: reading the loss here would add a host sync per evaluation.
+        evaluated.copy_(pixels.detach())
         return total.detach() * grad_scale
 
     step = first_step - 1
     try:
         for step in range(first_step, first_step + steps):
             opt.step(closure)
-            loss = float(terms["total"])
+            # One device-to-host copy for the four numbers (each float() would wait for the GPU).
+            loss, content, style, tv = torch.stack(
+                [terms["total"], terms["content"], terms["style"], terms["tv"]]).tolist()
             if not math.isfinite(loss):
                 raise NonFiniteLoss(
                     f"the loss became {loss} at step {step}; lower --lr or the loss weights", step)
-            if optimizer == "lbfgs" and loss > DIVERGENCE_FACTOR * best["loss"]:
+            if loss < best_loss:
+                best_loss = loss
+                best_pixels, evaluated = evaluated, best_pixels
+            if optimizer == "lbfgs" and loss > DIVERGENCE_FACTOR * best_loss:
                 # Without a line search L-BFGS can overshoot into a region where its curvature
                 # model is wrong and keep going (seen on tiny images). Restart from the best image
                 # with an empty history; a run that behaves never gets here.
@@ -227,14 +238,14 @@ def optimise(
                 pixels.clamp_(0.0, 1.0)
             last_good = pixels.detach().permute(0, 3, 1, 2)
             report = StepReport(
-                step=step, total=total_steps, loss=loss, content=float(terms["content"]),
-                style=float(terms["style"]), tv=float(terms["tv"]), image=last_good, scale=scale,
+                step=step, total=total_steps, loss=loss, content=content, style=style, tv=tv,
+                image=last_good, scale=scale,
                 size=(last_good.shape[-2], last_good.shape[-1]))
             for callback in callbacks:
                 callback.on_step(report)
     except KeyboardInterrupt:
         raise StopRun(last_good.clone(), step) from None
-    if not math.isfinite(best["loss"]):  # no step taken
+    if not math.isfinite(best_loss):  # no step taken
         return pixels.detach().permute(0, 3, 1, 2)
     return best_pixels.permute(0, 3, 1, 2)
 

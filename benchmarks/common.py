@@ -1,0 +1,227 @@
+"""Helpers shared by the benchmark scripts: inputs, the report's loop, the floor, timing, tables.
+
+Everything here uses an untrained VGG19 (seeded): the cost of a step does not depend on the values
+of the weights, and no benchmark needs a download.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+from nstcli.runtime import prefer_sleeping_openmp_threads
+
+prefer_sleeping_openmp_threads()  # as `nst` does, before torch loads OpenMP
+
+import torch  # noqa: E402
+
+from nstcli.features import IMAGENET_MEAN, IMAGENET_STD, VGGFeatures  # noqa: E402
+from nstcli.images import open_image, pil_to_tensor  # noqa: E402
+from nstcli.weights import random_state_dict  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENT = ROOT / "examples" / "content.jpg"
+STYLE = ROOT / "examples" / "style.jpg"
+SEED = 0
+
+# The report's network: torchvision's vgg19().features[:29]; it read conv1_1, conv2_1, conv3_1,
+# conv4_1 and conv5_1, which are these indices of that Sequential.
+REPORT_LAYERS = (0, 5, 10, 19, 28)
+REPORT_ALPHA = 1.0
+REPORT_BETA = 0.01
+REPORT_LR = 0.01
+
+
+def example_images(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bundled content and style images squeezed to size x size, as (1, 3, H, W) in [0, 1].
+
+    Square, as the report's loader made them (it resized both images to 356 x 356): then the
+    content, style and generated images have the same number of positions and the report's
+    unnormalised Gram matrices compare like with like.
+    """
+    from PIL import Image
+
+    def square(path):
+        return pil_to_tensor(open_image(path).resize((size, size), Image.Resampling.LANCZOS))
+
+    return square(CONTENT), square(STYLE)
+
+
+def write_examples(size: int, folder: str | Path) -> tuple[Path, Path]:
+    """example_images(size) as PNG files, for runs through nstcli's file-based API."""
+    from nstcli.images import save_image
+
+    content, style = example_images(size)
+    paths = Path(folder) / "content.png", Path(folder) / "style.png"
+    save_image(content, paths[0])  # lossless: the tool reads back exactly these pixels
+    save_image(style, paths[1])
+    return paths
+
+
+def random_weights() -> dict[str, torch.Tensor]:
+    """The untrained VGG19 every benchmark uses (nstcli's `--weights random` with seed 0)."""
+    return random_state_dict(SEED)
+
+
+# --- the report's loop, re-implemented plainly ---------------------------------------------------
+
+def report_network(state: dict[str, torch.Tensor]) -> torch.nn.Sequential:
+    """torchvision's VGG19 trunk up to conv5_1, as the report built it: weights NOT frozen."""
+    from torchvision.models import vgg19
+
+    network = vgg19(weights=None).features[:29]
+    network.load_state_dict({k: v for k, v in state.items() if int(k.split(".")[0]) < 29})
+    return network.eval()  # requires_grad stays True, as in the report
+
+
+class ReportLoss(torch.nn.Module):
+    """The report's objective for one content and one style image.
+
+    content = sum over conv1_1..conv5_1 of mean((F - P)^2); style = sum of mean((G - A)^2) with
+    unnormalised Gram matrices G = F F^T; total = 1 * content + 0.01 * style. Images are normalised
+    with ImageNet's mean and std first, as torchvision's ImageNet weights expect (and as nstcli's
+    configs/seed.yaml, which converts this objective, assumes).
+
+    Note: torchvision's ReLUs work in place, so the outputs collected at indices 0, 5, 10 and 19
+    are overwritten by the ReLU that follows them: the loop really reads relu1_1, relu2_1,
+    relu3_1, relu4_1 and conv5_1 (index 28 is the last layer, nothing follows it). This
+    re-implementation does the same as the report's code did.
+    """
+
+    def __init__(self, network: torch.nn.Sequential):
+        super().__init__()
+        self.network = network
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def features(self, image: torch.Tensor) -> list[torch.Tensor]:
+        x = (image - self.mean) / self.std
+        out = []
+        for index, layer in enumerate(self.network):
+            x = layer(x)
+            if index in REPORT_LAYERS:
+                out.append(x)
+        return out
+
+    @staticmethod
+    def gram(features: torch.Tensor) -> torch.Tensor:
+        flat = features.flatten(2)[0]
+        return flat @ flat.t()
+
+    def combine(self, generated_features, content_features, style_grams) -> torch.Tensor:
+        content_loss = style_loss = 0
+        for g, p, a in zip(generated_features, content_features, style_grams):
+            content_loss = content_loss + torch.mean((g - p) ** 2)
+            style_loss = style_loss + torch.mean((self.gram(g) - a) ** 2)
+        return REPORT_ALPHA * content_loss + REPORT_BETA * style_loss
+
+    def forward(self, generated, content, style) -> torch.Tensor:
+        # Everything recomputed every call, as the report's loop did, graph and all.
+        style_grams = [self.gram(s) for s in self.features(style)]
+        return self.combine(self.features(generated), self.features(content), style_grams)
+
+
+class ReportLoop:
+    """The report's optimisation: Adam (lr 0.01) on the pixels, starting from the content image."""
+
+    def __init__(self, state, content: torch.Tensor, style: torch.Tensor):
+        self.loss = ReportLoss(report_network(state))
+        self.content, self.style = content, style
+        self.generated = content.clone().requires_grad_(True)
+        self.optimizer = torch.optim.Adam([self.generated], lr=REPORT_LR)
+
+    def step(self) -> float:
+        loss = self.loss(self.generated, self.content, self.style)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()
+
+
+class ReportLossOf:
+    """The report's loss of any image (e.g. nstcli's iterate), with the targets computed once."""
+
+    def __init__(self, loss: ReportLoss, content: torch.Tensor, style: torch.Tensor):
+        self.loss = loss
+        with torch.no_grad():
+            self.content_features = [f.clone() for f in loss.features(content)]
+            self.style_grams = [loss.gram(f) for f in loss.features(style)]
+
+    @torch.no_grad()
+    def __call__(self, image: torch.Tensor) -> float:
+        image = image.contiguous()  # the report's network runs in the default layout
+        return float(self.loss.combine(self.loss.features(image), self.content_features, self.style_grams))
+
+
+# --- the floor ---------------------------------------------------------------------------------
+
+class Floor:
+    """The bare cost of one step: frozen, truncated, channels_last VGG19 forward + backward to the input.
+
+    Same trunk as nstcli builds for its default layers; the loss is just the sum of the outputs, so
+    nothing but the network is computed.
+    """
+
+    def __init__(self, state, layers, content: torch.Tensor, channels_last: bool = True):
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        self.network = VGGFeatures(state, layers).to(memory_format=layout)
+        self.image = content.clone().contiguous(memory_format=layout).requires_grad_(True)
+
+    def step(self) -> None:
+        self.image.grad = None
+        total = sum(out.sum() for out in self.network(self.image).values())
+        total.backward()
+
+
+# --- timing and tables -------------------------------------------------------------------------
+
+def timed(function, repeats: int) -> list[float]:
+    """Wall-clock seconds of `repeats` calls."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def median(values) -> float:
+    return statistics.median(values)
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    """A plain Markdown table (pastes into benchmarks/README.md as it is)."""
+    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def machine() -> str:
+    """One line saying what these figures were measured on."""
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = ""
+    if hasattr(os, "getloadavg"):
+        load = f", load average {os.getloadavg()[0]:.1f} at start"
+    wait = os.environ.get("OMP_WAIT_POLICY", "unset")
+    return (f"{cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads, OMP_WAIT_POLICY {wait}{load}")
