@@ -216,16 +216,16 @@ def test_too_small_for_deepest_layer(runner, tmp_path, style):
 
 def test_lbfgs_divergence_restarts_from_best(content, style, monkeypatch):
     """It restarts L-BFGS from the best image when a step blows the loss up, and returns the best image."""
-    real = engine.style_loss
+    real = engine.gram_style_loss
     calls = {"n": 0}
 
-    def spikes_once(gram, target):
+    def spikes_once(features, target):
         calls["n"] += 1
-        value = real(gram, target)
+        value = real(features, target)
         # one evaluation (5 style layers per evaluation) reports a loss 1000x too high
         return value * 1000 if 21 <= calls["n"] <= 25 else value
 
-    monkeypatch.setattr(engine, "style_loss", spikes_once)
+    monkeypatch.setattr(engine, "gram_style_loss", spikes_once)
     made = []
     real_make = engine.make_optimizer
     monkeypatch.setattr(engine, "make_optimizer", lambda *a, **k: made.append(1) or real_make(*a, **k))
