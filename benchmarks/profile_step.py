@@ -106,7 +106,7 @@ def lbfgs_timer(make_optimizer, numel, history, repeats):
 def stored_pairs(opt) -> int:
     if isinstance(opt, torch.optim.LBFGS):
         return len(opt.state[opt._params[0]]["old_dirs"])
-    return len(opt._order)
+    return opt._count
 
 
 def torch_lbfgs(x):

@@ -88,7 +88,7 @@ def test_lbfgs_keeps_at_most_history_pairs():
 
     for _ in range(12):
         opt.step(closure)
-    assert len(opt._order) == 3 and opt._S.shape[0] == 3
+    assert opt._count == 3 and opt._S.shape[0] == 3
 
 
 def test_lbfgs_refuses_several_tensors():

@@ -100,6 +100,9 @@ def prepare(image: torch.Tensor, device: torch.device) -> torch.Tensor:
     return image.to(device).contiguous(memory_format=torch.channels_last)
 
 
+# Targets are computed under no_grad, not inference_mode: the latter saves nothing measurable here (two
+# forwards per run) but makes "inference tensors" that autograd refuses to save for backward, so any
+# loss that keeps its target for the backward (F.mse_loss, a product with the target) would fail.
 @torch.no_grad()
 def content_targets(network: VGGFeatures, content: torch.Tensor, layers) -> dict[str, torch.Tensor]:
     features = network(content)

@@ -32,11 +32,14 @@ class LBFGS(torch.optim.Optimizer):
         if len(tensors) != 1:
             raise ValueError("this L-BFGS optimises exactly one tensor")
         self._x = tensors[0]
-        self._S: torch.Tensor | None = None  # rows: steps s_i, in slot order
+        # The pairs' vectors sit in a ring of rows (the oldest is overwritten when the history is
+        # full); their k x k products are kept in chronological order, oldest first.
+        self._S: torch.Tensor | None = None  # rows: steps s_i
         self._Y: torch.Tensor | None = None  # rows: gradient changes y_i
-        self._SY: torch.Tensor | None = None  # [i, j] = s_i . y_j, float64, by slot
+        self._SY: torch.Tensor | None = None  # [i, j] = s_i . y_j for i <= j, float64
         self._YY: torch.Tensor | None = None  # [i, j] = y_i . y_j
-        self._order: list[int] = []  # slots from the oldest pair to the newest
+        self._count = 0  # pairs stored
+        self._oldest = 0  # row of the oldest pair
         self._gamma = 1.0  # initial inverse Hessian scale: s.y / y.y of the newest pair
         self._prev_grad: torch.Tensor | None = None
         self._step_taken: torch.Tensor | None = None  # t * d of the last step
@@ -78,62 +81,63 @@ class LBFGS(torch.optim.Optimizer):
     def _remember(self, s: torch.Tensor, y: torch.Tensor, ys: float, history: int) -> None:
         n = s.numel()
         if self._S is None:
-            # Grow the buffers as pairs arrive: a short run never pays for 100 rows.
+            # Grow the rows as pairs arrive: a short run never pays for 100 of them.
             rows = min(history, 8)
             self._S = s.new_empty(rows, n)
             self._Y = s.new_empty(rows, n)
             # The k x k products are tiny: float64 on the CPU, whatever the device (MPS has no float64).
             self._SY = torch.zeros(history, history, dtype=torch.float64)
             self._YY = torch.zeros(history, history, dtype=torch.float64)
-        if len(self._order) < history:
-            slot = len(self._order)
-            if slot == self._S.shape[0]:
-                rows = min(history, 2 * slot)
-                self._S = torch.cat([self._S, self._S.new_empty(rows - slot, n)])
-                self._Y = torch.cat([self._Y, self._Y.new_empty(rows - slot, n)])
+        if self._count < history:
+            row = self._count
+            self._count += 1
+            if row == self._S.shape[0]:
+                rows = min(history, 2 * row)
+                self._S = torch.cat([self._S, self._S.new_empty(rows - row, n)])
+                self._Y = torch.cat([self._Y, self._Y.new_empty(rows - row, n)])
         else:
-            slot = self._order.pop(0)  # overwrite the oldest pair
-        self._order.append(slot)
-        self._S[slot] = s
-        self._Y[slot] = y
+            # Forget the oldest pair: its row takes the new one, its products leave the matrices.
+            row = self._oldest
+            self._oldest = (self._oldest + 1) % history
+            self._SY[:-1, :-1] = self._SY[1:, 1:].clone()
+            self._YY[:-1, :-1] = self._YY[1:, 1:].clone()
+        self._S[row] = s
+        self._Y[row] = y
         self._gamma = ys / float(y.dot(y))
+
+    def _chronological(self, by_row: torch.Tensor) -> torch.Tensor:
+        """Values per row of S and Y (last dim) -> oldest pair first, on the CPU in float64."""
+        by_row = by_row.cpu().double()
+        return torch.roll(by_row, -self._oldest, dims=-1) if self._oldest else by_row
 
     def _direction(self, grad: torch.Tensor, new_y: torch.Tensor | None) -> torch.Tensor:
         """-H grad for the stored pairs (plain -grad * scale when there are none)."""
-        if not self._order:
+        k = self._count
+        if not k:
             return grad.mul(-self._gamma)
-        used = len(self._order)  # slots 0 .. used-1 hold pairs
-        S, Y = self._S[:used], self._Y[:used]
+        S, Y = self._S[:k], self._Y[:k]
         if new_y is not None:
             # One pass over each history matrix gives the new pair's column of S Y^T and Y Y^T and
             # the projections of the gradient.
-            both = torch.stack([new_y, grad], dim=1)
-            s_products = (S @ both).cpu().double()
-            y_products = (Y @ both).cpu().double()
-            slot = self._order[-1]
-            self._SY[:used, slot] = s_products[:, 0]
-            self._YY[:used, slot] = y_products[:, 0]
-            self._YY[slot, :used] = y_products[:, 0]
-            a_slots, b_slots = s_products[:, 1], y_products[:, 1]
+            both = torch.stack([new_y, grad])  # (2, n)
+            s_products = self._chronological(both @ S.T)  # (2, k)
+            y_products = self._chronological(both @ Y.T)
+            self._SY[:k, k - 1] = s_products[0]
+            self._YY[:k, k - 1] = y_products[0]
+            self._YY[k - 1, :k] = y_products[0]
+            a, b = s_products[1], y_products[1]
         else:
-            a_slots, b_slots = (S @ grad).cpu().double(), (Y @ grad).cpu().double()
-        order = torch.tensor(self._order)
-        sy = self._SY[order][:, order]
-        R = torch.triu(sy)
-        D = torch.diag(torch.diagonal(sy))
-        YY = self._YY[order][:, order]
-        a, b = a_slots[order], b_slots[order]
-        gamma = self._gamma
+            a, b = self._chronological(S @ grad), self._chronological(Y @ grad)
+        sy, yy, gamma = self._SY[:k, :k], self._YY[:k, :k], self._gamma
+        # R is the upper triangle of sy and D its diagonal; the triangular solves read only R.
         # p2 = -R^-1 a;  p1 = R^-T ((D + gamma Y Y^T) R^-1 a - gamma b)
-        r_inv_a = torch.linalg.solve_triangular(R, a.unsqueeze(1), upper=True).squeeze(1)
-        p1 = torch.linalg.solve_triangular(
-            R.T, ((D + gamma * YY) @ r_inv_a - gamma * b).unsqueeze(1), upper=False).squeeze(1)
-        coeff_s = torch.zeros(used, dtype=torch.float64)
-        coeff_y = torch.zeros(used, dtype=torch.float64)
-        coeff_s[order] = p1
-        coeff_y[order] = -gamma * r_inv_a
-        coeff_s = coeff_s.to(device=grad.device, dtype=grad.dtype)
-        coeff_y = coeff_y.to(device=grad.device, dtype=grad.dtype)
+        r_inv_a = torch.linalg.solve_triangular(sy, a.unsqueeze(1), upper=True).squeeze(1)
+        u = torch.diagonal(sy) * r_inv_a + gamma * (yy @ r_inv_a) - gamma * b
+        p1 = torch.linalg.solve_triangular(sy.mT, u.unsqueeze(1), upper=False).squeeze(1)
+        coefficients = torch.stack([p1, -gamma * r_inv_a])  # for S and Y, oldest pair first
+        if self._oldest:
+            coefficients = torch.roll(coefficients, self._oldest, dims=1)  # back to row order
+        coefficients = coefficients.to(device=grad.device, dtype=grad.dtype)
         # -H grad = -(gamma grad + S^T p1 + gamma Y^T p2), p2 = -R^-1 a
-        hg = torch.addmv(torch.addmv(grad.mul(gamma), S.T, coeff_s), Y.T, coeff_y)
+        hg = torch.addmv(torch.addmv(grad.mul(gamma), S.T, coefficients[0]), Y.T, coefficients[1])
         return hg.neg_()
