@@ -9,7 +9,7 @@ from PIL import Image
 from nstcli import api, colour, engine
 from nstcli.callbacks import Callback
 from nstcli.cli import nst
-from nstcli.config import Config
+from nstcli.config import Config, load_config
 
 from conftest import FAST, error_line, make_image
 
@@ -36,6 +36,15 @@ def test_coarse_to_fine_scales(content, style):
     assert result.image.shape[-2:] == (43, 64)
     assert result.steps == 4 and [row["step"] for row in result.log] == [1, 2, 3, 4]
     assert result.sizes == [(21, 32), (43, 64)]
+
+
+def test_defaults_are_two_scales_and_none_gives_one():
+    """The defaults run 150 steps at 192 px then 150 at 384 px; `none` or a large start is one scale."""
+    assert (Config().steps, api.scale_sizes(Config())) == (150, [192, 384])
+    assert api.scale_sizes(Config(size=1024)) == [192, 384, 768, 1024]
+    assert api.scale_sizes(Config(size=128)) == [128]
+    assert api.scale_sizes(Config(size=192)) == [192]
+    assert api.scale_sizes(load_config(None, {"start_size": "none"})) == [384]  # as --start-size none
 
 
 def test_coarse_to_fine_cli_json(runner, content, style, tmp_path):

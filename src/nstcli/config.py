@@ -48,8 +48,8 @@ class Config:
 
     size: int = field(default=384, metadata=_opt(
         "Longest side of the output in pixels (aspect ratio kept).", kind="int", minimum=16, maximum=16384))
-    steps: int = field(default=300, metadata=_opt(
-        "Optimisation steps; each is one VGG19 forward and backward.", kind="int", minimum=0,
+    steps: int = field(default=150, metadata=_opt(
+        "Optimisation steps per scale; each is one VGG19 forward and backward.", kind="int", minimum=0,
         maximum=MAX_STEPS))
     optimizer: str = field(default="lbfgs", metadata=_opt(
         "Optimiser.", kind="choice", choices=OPTIMIZERS))
@@ -76,9 +76,9 @@ class Config:
     style_scale: float = field(default=1.0, metadata=_opt(
         "Style image size relative to the output (longest sides): below 1 gives finer brush strokes, above 1 "
         "coarser ones.", kind="float", minimum=0.05, maximum=8.0))
-    start_size: int | None = field(default=None, metadata=_opt(
+    start_size: int | None = field(default=192, metadata=_opt(
         "Coarse-to-fine: optimise first at this longest side, then upsample by scale_factor up to size, "
-        "running `steps` steps at each scale; empty means a single scale.", kind="int?", minimum=16,
+        "running `steps` steps at each scale; none (or at least size) means a single scale.", kind="int?", minimum=16,
         maximum=16384))
     scale_factor: float = field(default=2.0, metadata=_opt(
         "Coarse-to-fine: how much each scale grows over the previous one.", kind="float", minimum=1.1,

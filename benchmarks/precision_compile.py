@@ -1,0 +1,95 @@
+"""bf16 autocast and torch.compile against nstcli's plain fp32 loop: step time and loss reached.
+
+    python benchmarks/precision_compile.py [--size 256] [--steps 30]
+
+Each variant runs nstcli's engine with the default objective (L-BFGS, relu4_2 / relu1_1..relu5_1,
+untrained seeded VGG19) from the content image (the bundled examples squeezed to size x size) for
+--steps steps:
+
+- fp32:          what nstcli does (eager, channels_last);
+- bf16 autocast: the network runs under torch.autocast(bfloat16), targets included; the loss terms
+                 are computed in fp32 from its outputs;
+- torch.compile: the network compiled by inductor (default mode); its total time includes compiling.
+
+"loss reached" is the default objective evaluated in fp32 on each variant's final image, relative to
+fp32's own; times are ratios to fp32's, measured in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import torch
+
+import common
+from nstcli import api, engine
+from nstcli.config import Config
+from step_cost import StepTimer
+
+
+class Autocast(torch.nn.Module):
+    """The network under bf16 autocast, handing fp32 activations to the loss."""
+
+    def __init__(self, network):
+        super().__init__()
+        self.network = network
+
+    def forward(self, image):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            features = self.network(image)
+        return {name: value.float() for name, value in features.items()}
+
+
+def objective_for(network, config: Config, content, style) -> engine.Objective:
+    return engine.Objective(
+        content_targets=engine.content_targets(network, content, config.content_layers),
+        style_targets=engine.style_targets(network, [style], [1.0], config.style_layers),
+        content_weight=config.content_weight, style_weight=config.style_weight,
+        style_layer_weights={name: 1.0 for name in config.style_layers})
+
+
+def run(network, config: Config, content, style, steps: int):
+    timer = StepTimer()
+    started = time.perf_counter()
+    objective = objective_for(network, config, content, style)
+    image = engine.optimise(network, content, objective, optimizer=config.optimizer,
+                            lr=config.learning_rate, steps=steps, callbacks=[timer])
+    return image, time.perf_counter() - started, common.median(timer.times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=30)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    torch.manual_seed(common.SEED)
+    print(common.machine())
+    config = Config(weights="random")
+    network = api.load_network(config, torch.device("cpu"))
+    content, style = (engine.prepare(image, torch.device("cpu")) for image in common.example_images(args.size))
+    variants = {
+        "fp32 (nstcli)": lambda: network,
+        "bf16 autocast": lambda: Autocast(network),
+        "torch.compile (inductor)": lambda: torch.compile(network),
+    }
+    reference = objective_for(network, config, content, style)
+    results = {}
+    for name, make in variants.items():
+        torch._dynamo.reset()
+        image, total, step = run(make(), config, content, style, args.steps)
+        with torch.no_grad():
+            loss = float(engine.objective_loss(network, engine.prepare(image, torch.device("cpu")), reference)[0])
+        results[name] = (loss, total, step)
+    loss0, total0, step0 = results["fp32 (nstcli)"]
+    rows = [[name, f"{loss:.4g}", loss / loss0, step / step0, total / total0]
+            for name, (loss, total, step) in results.items()]
+    print(f"{args.size} x {args.size} px, {args.steps} L-BFGS steps each\n")
+    print(common.table(["variant", "fp32 loss reached", "loss / fp32", "step time / fp32",
+                        "total time / fp32"], rows))
+
+
+if __name__ == "__main__":
+    main()
