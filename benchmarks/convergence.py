@@ -50,7 +50,7 @@ def run(name, config, content, style):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=Config().size)
-    parser.add_argument("--steps", type=int, default=Config().steps)
+    parser.add_argument("--steps", type=int, default=300, help="full-size steps per variant")
     parser.add_argument("--content", default=str(ROOT / "examples" / "content.jpg"))
     parser.add_argument("--style", default=str(ROOT / "examples" / "style.jpg"))
     args = parser.parse_args()
@@ -58,7 +58,7 @@ def main() -> None:
     import warnings
 
     warnings.simplefilter("ignore")
-    base = Config(weights="random", size=args.size, steps=args.steps, checkpoint_every=0)
+    base = Config(weights="random", size=args.size, steps=args.steps, start_size=None, checkpoint_every=0)
     variants = [
         ("L-BFGS", base.replace(optimizer="lbfgs")),
         ("Adam lr 0.02", base.replace(optimizer="adam")),

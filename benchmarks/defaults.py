@@ -1,6 +1,6 @@
 """Candidate default settings: what each costs and how low it gets the loss, at the default size.
 
-    python benchmarks/defaults.py [--candidates "300;200;150@192;200@192"] [--cli]
+    python benchmarks/defaults.py [--candidates "300;200;150@192;200@192"] [--size 384] [--cli]
 
 A candidate is `STEPS` (one scale at the default size) or `STEPS@START` (coarse-to-fine from
 START px to the default size, STEPS per scale). Every candidate optimises the default objective on
@@ -75,11 +75,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", default="300;200;150@192;200@192",
                         help="';'-separated STEPS or STEPS@START_SIZE; the first is the reference")
+    parser.add_argument("--size", type=int, default=Config().size, help="longest side (default: the default)")
     parser.add_argument("--cli", action="store_true", help="also time the default command end to end")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     print(common.machine())
-    base = Config(weights="random", checkpoint_every=0, quiet=True)
+    base = Config(weights="random", size=args.size, checkpoint_every=0, quiet=True)
     candidates = args.candidates.split(";")
     api.load_network(base)  # build the network before any clock starts
     results = {name: run(parse(name, base)) for name in candidates}

@@ -1,6 +1,6 @@
 """bf16 autocast and torch.compile against nstcli's plain fp32 loop: step time and loss reached.
 
-    python benchmarks/precision_compile.py [--size 256] [--steps 30]
+    python benchmarks/precision_compile.py [--size 256] [--steps 30] [--no-compile]
 
 Each variant runs nstcli's engine with the default objective (L-BFGS, relu4_2 / relu1_1..relu5_1,
 untrained seeded VGG19) from the content image (the bundled examples squeezed to size x size) for
@@ -63,6 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (it needs a C++ compiler)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     torch.manual_seed(common.SEED)
@@ -75,6 +76,8 @@ def main() -> None:
         "bf16 autocast": lambda: Autocast(network),
         "torch.compile (inductor)": lambda: torch.compile(network),
     }
+    if args.no_compile:
+        del variants["torch.compile (inductor)"]
     reference = objective_for(network, config, content, style)
     results = {}
     for name, make in variants.items():

@@ -372,15 +372,21 @@ def stylize(
     if output is not None:
         save_image(image, output, no_clobber=no_clobber)
         extras = _save_extras(output, config, saver, log)
+    return _result(image, output, total, started, log, device, config, shapes, saver, extras)
+
+
+def _result(image, output, steps, started, log: LossLog, device, config: Config, sizes, saver,
+            extras) -> StylizeResult:
+    """What a finished stylize or reconstruct run returns: the image and the run's record."""
     return StylizeResult(
         image=image,
         output=output,
-        steps=total,
+        steps=steps,
         seconds=time.perf_counter() - started,
         losses={k: v for k, v in (log.last or {}).items() if k in ("loss", "content", "style", "tv")},
         device=str(device),
         weights=weights_module.describe(config.weights),
-        sizes=shapes,
+        sizes=sizes,
         checkpoints=[path for _, path in saver.saved] if saver else [],
         log=log.rows,
         extras=extras,
@@ -472,19 +478,7 @@ def reconstruct(
         image_out = results[0]
         if output is not None:
             save_image(image_out, output)
-    return StylizeResult(
-        image=image_out,
-        output=output,
-        steps=total,
-        seconds=time.perf_counter() - started,
-        losses={k: v for k, v in (log.last or {}).items() if k in ("loss", "content", "style", "tv")},
-        device=str(device),
-        weights=weights_module.describe(config.weights),
-        sizes=[tuple(target.shape[-2:])],
-        checkpoints=[path for _, path in saver.saved] if saver else [],
-        log=log.rows,
-        extras=[],
-    )
+    return _result(image_out, output, total, started, log, device, config, [tuple(target.shape[-2:])], saver, [])
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -1,0 +1,39 @@
+"""Every benchmark script runs from a clean install and prints its table (tiny sizes; no timings asserted)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+TINY = {
+    "step_cost.py": ["--sizes", "32", "--repeats", "1", "--steps", "1"],
+    "time_to_quality.py": ["--size", "32", "--report-steps", "3", "--max-steps", "3", "--every", "1"],
+    "startup.py": ["--repeats", "1"],
+    "memory.py": ["--sizes", "32", "--steps", "1", "--check-size", "0"],
+    "defaults.py": ["--size", "48", "--candidates", "3;2@32"],
+    "precision_compile.py": ["--size", "32", "--steps", "2", "--no-compile"],
+    "convergence.py": ["--size", "48", "--steps", "4"],
+    "reconstruction_psnr.py": ["--size", "32", "--steps", "2"],
+    "threads.py": ["--sizes", "32", "--rounds", "1", "--steps", "1"],
+    "profile_step.py": ["--sizes", "32", "--repeats", "1"],
+    "batch.py": ["--images", "2", "--size", "32", "--steps", "1"],
+}
+
+
+def test_every_script_is_covered():
+    assert sorted(TINY) == sorted(p.name for p in BENCHMARKS.glob("*.py") if p.name != "common.py")
+
+
+@pytest.mark.parametrize("script", sorted(TINY))
+def test_benchmark_script_runs(script, tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), *TINY[script]], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    if script == "batch.py":  # a plain-text table with the ratio
+        assert "ratio loop / batch" in done.stdout, done.stdout
+    else:  # a Markdown table: header, rule and at least one row
+        assert len([line for line in done.stdout.splitlines() if line.startswith("|")]) >= 3, done.stdout
