@@ -29,21 +29,7 @@ import warnings
 import common
 from nstcli import api
 from nstcli.config import Config
-from nstcli.engine import Callback
-
-
-class Clock(Callback):
-    """Wall time and loss of every step, with the size of the scale it belongs to."""
-
-    def __init__(self):
-        self.rows: list[tuple[tuple[int, int], float, float]] = []
-        self.started = 0.0
-
-    def on_start(self, total_steps: int) -> None:
-        self.started = time.perf_counter()
-
-    def on_step(self, report) -> None:
-        self.rows.append((report.size, time.perf_counter() - self.started, report.loss))
+from convergence import Clock
 
 
 def parse(candidate: str, base: Config) -> Config:
@@ -58,7 +44,7 @@ def run(config: Config) -> tuple[list[tuple[float, float]], float]:
     result = api.stylize(common.CONTENT, common.STYLE, None, config=config, callbacks=[clock])
     total = time.perf_counter() - started
     final = tuple(result.image.shape[-2:])
-    return [(t, loss) for size, t, loss in clock.rows if tuple(size) == final], total
+    return [(t, loss) for _, size, t, loss in clock.rows if tuple(size) == final], total
 
 
 def time_cli() -> float:
