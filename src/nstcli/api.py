@@ -61,6 +61,21 @@ def initial_image(kind: str, content: torch.Tensor, style: Callable[[], torch.Te
     return torch.rand(content.shape, generator=generator).to(content.device)
 
 
+def scale_terms(config: Config, network, style: PreparedStyle, content: torch.Tensor, style_size: int,
+                need: int, device: torch.device) -> tuple[torch.Tensor, list[Term]]:
+    """(content target, terms) of one scale: content, style and pixel terms, colours handled."""
+    if config.preserve_color == "none":
+        target = content
+        style_loss = style.term(config, network, style_size, need, device)
+    else:
+        # The style is recoloured to match this content image, so its targets are this run's own.
+        target, recoloured = colour.colour_targets(config.preserve_color, content,
+                                                   style.tensors(style_size, need, device))
+        target = prepare(target, device)
+        style_loss = style_term_for(config, network, [prepare(s, device) for s in recoloured], style.blend)
+    return target, [content_term(config, network, target), style_loss, *pixel_terms(config)]
+
+
 @out_of_memory_as_run_error
 def stylize(
     content: PathLike | Image.Image,
@@ -114,17 +129,7 @@ def stylize(
         for index, (size, shape, count) in enumerate(zip(sizes, shapes, steps)):
             content_tensor = prepare(pil_to_tensor(resize_longest(content_image, size)), device)
             style_size = round(size * config.style_scale)
-            if config.preserve_color == "none":
-                target = content_tensor
-                style_loss = style.term(config, network, style_size, need, device)
-            else:
-                # The style is recoloured to match this content image, so its targets are this run's own.
-                target, recoloured = colour.colour_targets(config.preserve_color, content_tensor,
-                                                           style.tensors(style_size, need, device))
-                target = prepare(target, device)
-                style_loss = style_term_for(config, network, [prepare(s, device) for s in recoloured],
-                                            style.blend)
-            terms = [content_term(config, network, target), style_loss, *pixel_terms(config)]
+            target, terms = scale_terms(config, network, style, content_tensor, style_size, need, device)
             if extra_terms is not None:
                 terms += list(extra_terms(shape, device))
             if image is None:
