@@ -87,9 +87,11 @@ def config_options(function):
                                   help=meta["help"])
         else:
             metavar = {"int": "N", "int?": "N", "float": "X", "float?": "X", "layers": "LAYERS",
-                       "floats?": "X,Y,...", "str": "TEXT"}[meta["kind"]]
+                       "floats?": "X,Y,...", "str": "TEXT", "size?": "SIZE"}[meta["kind"]]
             if name == "weights":
                 metavar = "imagenet|random|PATH"
+            if name == "tile":
+                metavar = "PX"
             option = click.option(flag, name, default=None, metavar=metavar, help=meta["help"])
         function = option(function)
     function = click.option("--config", "config_file", type=click.Path(), default=None,

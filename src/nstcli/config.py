@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nstcli.errors import ConfigError
+from nstcli.memory import parse_size
 from nstcli.vgg_layers import LAYER_NAMES, closest
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -123,6 +124,12 @@ class Config:
     padding: str = field(default="zeros", metadata=_opt(
         "Padding of VGG19's first convolution: zeros (as trained) or replicate (the image's edge pixels; "
         "avoids bright borders).", kind="choice", choices=PADDINGS))
+    max_memory: int | None = field(default=None, metadata=_opt(
+        "Memory a run may use, e.g. 6GB or 512MB; scales estimated to need more run in tiles. Empty means what "
+        "the device has free, less a fifth for headroom.", kind="size?"))
+    tile: int | None = field(default=None, metadata=_opt(
+        "Tile side in pixels for scales larger than it (Adam, tile by tile); empty chooses the largest that fits "
+        "max_memory where a scale needs it; 0 never tiles.", kind="int?", minimum=0, maximum=16384))
     checkpoint_every: int = field(default=100, metadata=_opt(
         "Save an image every N steps into OUT_checkpoints/ next to the output; 0 disables.",
         kind="int", minimum=0, maximum=MAX_STEPS))
@@ -233,6 +240,7 @@ _EXPECTED = {
     "choice": "one of",
     "layers": "a comma-separated list of VGG19 layer names",
     "floats?": "a comma-separated list of numbers, or empty",
+    "size?": "a size such as 6GB or 512MB, or empty",
 }
 
 
@@ -280,6 +288,8 @@ def coerce(key: str, value: Any) -> Any:
                         f"{', '.join(LAYER_NAMES)}")
             if len(set(out)) != len(out):
                 raise ConfigError(f"'{key}' lists a layer twice: {', '.join(out)}")
+        elif kind == "size?":
+            out = parse_size(value)
         elif kind == "floats?":
             out = tuple(_to_float(v) for v in _split(value))
             if any(not math.isfinite(v) or v < 0 for v in out):
@@ -306,6 +316,9 @@ def _check_together(values: dict[str, Any]) -> None:
     betas = values.get("adam_betas")
     if betas is None or len(betas) != 2 or not all(0 <= b < 1 for b in betas):
         raise ConfigError(f"'adam_betas' must be two numbers in [0, 1), e.g. 0.9,0.999, got {_show(betas)}")
+    tile = values.get("tile")
+    if tile is not None and 0 < tile < 32:
+        raise ConfigError(f"'tile' must be 0 (no tiles) or at least 32 px, got {tile}")
     weights = values.get("style_layer_weights")
     if weights is not None and len(weights) != len(values["style_layers"]):
         raise ConfigError(

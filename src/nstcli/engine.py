@@ -36,6 +36,7 @@ class StepReport:
     image: torch.Tensor  # the current image (1, 3, H, W) in [0, 1] (the average, if averaging); clone to keep
     scale: int = 0  # index of the current scale (coarse-to-fine), 0 for single-scale runs
     size: tuple[int, int] = (0, 0)  # (height, width) of the current scale
+    tiles: int = 0  # tiles the step went over (tiles.py); 0 when the scale runs whole
 
 
 class Callback:
@@ -94,11 +95,14 @@ def optimise(
     scale: int = 0,
     average: float = 0.0,
     state: dict | None = None,
+    last: bool = False,
 ) -> ScaleResult:
     """Minimise the sum of `terms` over the pixels of `init` for `steps` steps.
 
     Returns the lowest-loss image evaluated or, with `average` > 0, the running average of the
     iterates with that decay. `state` continues Adam from a previous scale (see optimizers.py).
+    `last` returns the last iterate instead: for a visit of one step (tiles.py), the best image
+    evaluated would be the one it started from.
     """
     tune_for(init.device)
     # The optimised tensor is stored NHWC and contiguous; its NCHW view is then channels_last, which
@@ -174,6 +178,8 @@ def optimise(
         raise StopRun(last_good.clone(), step) from None
     if averaged is not None:
         image = averaged.value
+    elif last:
+        image = pixels.detach()
     elif math.isfinite(best_loss):
         image = best_pixels
     else:  # no step taken
