@@ -136,11 +136,11 @@ def tiled_need(shape: tuple[int, int], tile: int, layers: Sequence[str], content
     height, width = shape
     pixels = height * width
     side = tile + align
-    # image, Adam's two moments, the content image (while its features are computed), the blend
-    whole = (4 * IMAGE + FLOAT * features_per_pixel(content_layers)) * pixels
+    # The content image, the optimised image, Adam's two moments, the content features, and the
+    # previous scale's image and moments (a quarter of the size each), all at once.
+    whole = (4.75 * IMAGE + FLOAT * features_per_pixel(content_layers)) * pixels
     per_tile = step_bytes(side, side, layers, content_layers, "adam", 1)
-    # Resizing image and moments to this scale holds the old and the new copies at once.
-    return Need(runtime_bytes(device) + int(whole + max(per_tile, 2 * IMAGE * pixels)), tuple(shape), tile)
+    return Need(runtime_bytes(device) + int(whole + per_tile), tuple(shape), tile)
 
 
 def largest_tile(shape: tuple[int, int], budget: int, layers: Sequence[str], content_layers: Sequence[str],

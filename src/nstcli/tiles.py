@@ -317,12 +317,16 @@ def optimise_tiled(network: VGGFeatures, init: torch.Tensor, terms: Sequence[Ter
     """engine.optimise for a scale too large for memory: `steps` passes over moving tiles (see above).
 
     Terms with an `at(tile)` method (position-dependent targets) give one term per tile; the others
-    are used as they are. Each is evaluated on the tile's interior only.
+    are used as they are. Each is evaluated on the tile's interior only. Unlike the engine, this
+    updates `init` in place when its layout allows (an NHWC-contiguous, i.e. channels_last, tensor):
+    at these sizes a copy of the image is what tiling saves memory for; pass a tensor of your own.
     """
     height, width = init.shape[-2:]
     _, overlap = margin_and_overlap(tile)
     total_steps = total_steps if total_steps is not None else steps
-    image = init.detach().permute(0, 2, 3, 1).clone(memory_format=torch.contiguous_format)
+    image = init.detach().permute(0, 2, 3, 1)
+    if not image.is_contiguous():
+        image = image.contiguous()
     if state is None:
         state = {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(image), "exp_avg_sq": torch.zeros_like(image)}
     moments = (state["exp_avg"].to(image.device), state["exp_avg_sq"].to(image.device))
