@@ -146,12 +146,16 @@ def tiled_need(shape: tuple[int, int], tile: int, layers: Sequence[str], content
 def largest_tile(shape: tuple[int, int], budget: int, layers: Sequence[str], content_layers: Sequence[str],
                  align: int, smallest: int, device: str = "cpu") -> int | None:
     """The largest tile side (a multiple of `align`) whose tiled run fits `budget`; None if none does."""
-    tile = (max(shape) // align) * align
-    while tile >= smallest:
-        if tiled_need(shape, tile, layers, content_layers, align, device).total <= budget:
-            return tile
-        tile -= align if tile <= 512 else 4 * align
-    return None
+    def fits(tile: int) -> bool:
+        return tiled_need(shape, tile, layers, content_layers, align, device).total <= budget
+
+    low, high = -(-smallest // align), max(shape) // align  # in units of align; the need grows with the tile
+    if high < low or not fits(low * align):
+        return None
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle * align) else (low, middle - 1)
+    return low * align
 
 
 def available_bytes(device) -> int | None:

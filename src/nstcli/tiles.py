@@ -25,6 +25,7 @@ What makes a tile's loss the whole image's loss at that place:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -49,14 +50,16 @@ ADAM_LR = 0.02  # Adam's default learning rate (config.learning_rate) when the r
 
 # --- geometry ------------------------------------------------------------------------------------
 
-def margin_and_overlap(tile: int) -> tuple[int, int]:
+def margin_and_overlap(tile: int, align: int = 1) -> tuple[int, int]:
     """Context margin on each side and overlap between neighbours, for a tile side (both ~3%).
 
     Small: every pixel of margin or overlap is paid for in every step, and 1/32 of the tile keeps the
     cost within a few tens of percent of an untiled step; the moving grid hides what a small overlap
-    cannot. The overlap is even, so each ramp is centred on a whole pixel boundary.
+    cannot. The margin is at least half a cell of the deepest layer (`align` pixels), so the crop
+    holds every feature cell of its tile. The overlap is even, so each ramp is centred on a pixel
+    boundary.
     """
-    return max(1, tile // 32), max(2, (tile // 32) // 2 * 2)
+    return max(1, tile // 32, align // 2), max(2, (tile // 32) // 2 * 2)
 
 
 def van_der_corput(index: int, base: int) -> float:
@@ -162,11 +165,12 @@ def _crop_axis(start: int, end: int, length: int, margin: int, align: int, least
 def layout(shape: tuple[int, int], tile: int, align: int, step: int = 0) -> list[Tile]:
     """The tiles covering an image of `shape` at step `step` (the grid moves from step to step)."""
     height, width = shape
-    margin, overlap = margin_and_overlap(tile)
+    margin, overlap = margin_and_overlap(tile, align)
     span = tile - 2 * margin
     stride = span - overlap
-    down = spans(height, span, overlap, round(van_der_corput(step, 2) * stride))
-    across = spans(width, span, overlap, round(van_der_corput(step, 3) * stride))
+    # An axis no longer than a tile is one tile, which needs no margin: it has no neighbours.
+    down = spans(height, span if height > tile else height, overlap, round(van_der_corput(step, 2) * stride))
+    across = spans(width, span if width > tile else width, overlap, round(van_der_corput(step, 3) * stride))
     tiles = []
     for y0, y1, oy0, oy1 in down:
         for x0, x1, ox0, ox1 in across:
@@ -239,9 +243,11 @@ def tiled_features(network: VGGFeatures, image: torch.Tensor, layers: Sequence[s
             if name not in out:
                 factor = 2 ** memory.pooling_depth(name)
                 channels = features[name].shape[1]
-                out[name] = features[name].new_empty((1, channels, height // factor, width // factor)).to(
-                    memory_format=torch.channels_last)
+                # NaN until written: a cell no tile wrote would show, not pass for a target.
+                out[name] = features[name].new_full((1, channels, height // factor, width // factor),
+                                                    math.nan).to(memory_format=torch.channels_last)
             crop(out[name], piece.cells(name, own=True)).copy_(crop(features[name], piece.boxes([name], True)[name]))
+    assert not any(value.isnan().any() for value in out.values()), "tiles left feature cells unwritten"
     return out
 
 
@@ -397,6 +403,7 @@ def plan(config: Config, shapes: Sequence[tuple[int, int]], style_sizes: Sequenc
                else f"the {memory.describe(budget or 0)} free on the {device.type} (--max-memory)")
     kind = getattr(device, "type", "cpu")
     out: list[int | None] = []
+    over = None
     for (height, width), count in zip(shapes, steps):
         longest = max(height, width)
         style_shape = max((_shape(size, round(longest * config.style_scale)) for size in style_sizes),
@@ -405,15 +412,12 @@ def plan(config: Config, shapes: Sequence[tuple[int, int]], style_sizes: Sequenc
                                     config.optimizer, count, kind)
         if config.tile == 0 or (config.tile is None and (budget is None or whole.total <= budget)):
             if config.tile == 0 and budget is not None and whole.total > budget:
-                raise ConfigError(
-                    f"--size {config.size} needs about {memory.describe(whole.total)} at its {width}x{height} px "
-                    f"scale, more than {allowed}; drop --tile 0 to run that scale in tiles, raise "
-                    "--max-memory, or lower --size")
+                over = whole  # the largest scale over the budget is the one to name
             out.append(None)
             continue
         if config.tile is not None:
             tiled = memory.tiled_need((height, width), config.tile, layers, config.content_layers, align, kind)
-            if budget is not None and tiled.total > budget:
+            if longest > config.tile and budget is not None and tiled.total > budget:
                 raise ConfigError(
                     f"--tile {config.tile} needs about {memory.describe(tiled.total)} at the {width}x{height} px "
                     f"scale, more than {allowed}; choose a smaller --tile or leave it out")
@@ -428,6 +432,11 @@ def plan(config: Config, shapes: Sequence[tuple[int, int]], style_sizes: Sequenc
                 f"--size {config.size} does not fit {allowed} even in tiles: its {width}x{height} px scale needs "
                 f"about {memory.describe(smallest.total)} with the smallest; raise --max-memory or lower --size")
         out.append(tile)
+    if over is not None:
+        height, width = over.shape
+        raise ConfigError(
+            f"--size {config.size} needs about {memory.describe(over.total)} at its {width}x{height} px scale, "
+            f"more than {allowed}; drop --tile 0 to run that scale in tiles, raise --max-memory, or lower --size")
     return out
 
 
