@@ -72,29 +72,31 @@ def van_der_corput(index: int, base: int) -> float:
     return value
 
 
-def cuts(length: int, span: int, overlap: int, offset: int) -> list[int]:
+def cuts(length: int, span: int, overlap: int, phase: float) -> list[int]:
     """Where consecutive tiles meet along one axis (the centre of each overlap), for interiors of at
-    most `span` pixels, the grid shifted by `offset` (0 <= offset < stride).
+    most `span` pixels, the grid shifted by `phase` (in [0, 1)) of its spacing.
 
-    Cuts lie every stride = span - overlap pixels; one closer than `overlap` to an end moves inwards,
-    which the stride (at least twice the overlap) always has room for, so ramps never meet.
+    The cuts are evenly spaced, at most span - overlap apart; shifted, the first and last pieces are
+    partial, and one shorter than a quarter of the spacing is widened to that (taking from its
+    neighbour), so no step pays for a row of sliver tiles and neighbouring ramps never meet.
     """
     stride = span - overlap
     if length <= span:
         return []
-    points = []
-    point = offset % stride
-    while point <= length:
-        points.append(min(max(point, overlap), length - overlap))
-        point += stride
+    spacing = length / math.ceil(length / stride)
+    least = max(overlap, spacing / 4)
+    points, k = [], 0 if phase > 0 else 1
+    while (point := (k + phase) * spacing) < length - 0.5:
+        points.append(int(min(max(point, least), length - least) + 0.5))
+        k += 1
     return sorted(set(points))
 
 
-def spans(length: int, span: int, overlap: int, offset: int) -> list[tuple[int, int, int, int]]:
+def spans(length: int, span: int, overlap: int, phase: float) -> list[tuple[int, int, int, int]]:
     """(start, end, own_start, own_end) of every tile along an axis: [start, end) is its interior,
     overlapping its neighbours by `overlap` around each cut; [own_start, own_end) is the part only it
     owns up to the cut (the own parts partition the axis)."""
-    bounds = [0, *cuts(length, span, overlap, offset), length]
+    bounds = [0, *cuts(length, span, overlap, phase), length]
     half = overlap // 2
     out = []
     for k in range(len(bounds) - 1):
@@ -149,8 +151,10 @@ class Tile:
 
 
 def _cells(start: int, end: int, factor: int, size: int) -> tuple[int, int]:
-    first = min(round(start / factor), size - 1)
-    return first, max(first + 1, min(round(end / factor), size))
+    # Halves round up, always (not to even, as round() does): crops start on the grid, so a cut then
+    # falls on the same cell seen from either of its tiles.
+    first = min((2 * start + factor) // (2 * factor), size - 1)
+    return first, max(first + 1, min((2 * end + factor) // (2 * factor), size))
 
 
 def _crop_axis(start: int, end: int, length: int, margin: int, align: int, least: int) -> tuple[int, int]:
@@ -167,10 +171,9 @@ def layout(shape: tuple[int, int], tile: int, align: int, step: int = 0) -> list
     height, width = shape
     margin, overlap = margin_and_overlap(tile, align)
     span = tile - 2 * margin
-    stride = span - overlap
     # An axis no longer than a tile is one tile, which needs no margin: it has no neighbours.
-    down = spans(height, span if height > tile else height, overlap, round(van_der_corput(step, 2) * stride))
-    across = spans(width, span if width > tile else width, overlap, round(van_der_corput(step, 3) * stride))
+    down = spans(height, span if height > tile else height, overlap, van_der_corput(step, 2))
+    across = spans(width, span if width > tile else width, overlap, van_der_corput(step, 3))
     tiles = []
     for y0, y1, oy0, oy1 in down:
         for x0, x1, ox0, ox1 in across:
