@@ -3,13 +3,13 @@
 Every run is `nstcli.api.stylize` on the bundled examples (content 3:2) with --weights random, in a
 fresh child process that reports its own peak resident set size (ru_maxrss) when it ends.
 
-    python benchmarks/tiles.py memory --size 4096 --steps 2 --max-memory 4GB
-    python benchmarks/tiles.py memory --size 8192 --steps 1 --max-memory 6GB
+    python benchmarks/tiles.py memory --size 4096 --steps 1 --start-size 1024 --max-memory 4GB
+    python benchmarks/tiles.py memory --size 8192 --steps 1 --start-size none --max-memory 6GB
     python benchmarks/tiles.py speed --size 2048 --steps 3 --max-memory 4GB
     python benchmarks/tiles.py quality --size 1024 --steps 10 --tile 384
     python benchmarks/tiles.py calibrate --sizes 256,512,768
 
-memory: coarse-to-fine (the default schedule from 192 px), `--steps` steps per scale; prints the peak
+memory: coarse-to-fine (from --start-size, doubling), `--steps` steps per scale; prints the peak
   RSS, which scales were tiled and with which tile, and the estimate the budget was checked against.
 speed: one scale at --size from the content image, Adam, untiled then tiled then untiled again
   (interleaved, so load on the machine hits both); seconds per step per megapixel, from the time
@@ -127,7 +127,7 @@ def memory_run(args) -> None:
     from nstcli.config import load_config
     from nstcli.network import layers_needed
 
-    options = dict(size=args.size, steps=args.steps)
+    options = dict(size=args.size, steps=args.steps, start_size=args.start_size)
     if args.max_memory:
         options["max_memory"] = args.max_memory
     run = stylize(**options)
@@ -222,6 +222,7 @@ def main() -> None:
     m.add_argument("--size", type=int, default=4096)
     m.add_argument("--steps", type=int, default=2)
     m.add_argument("--max-memory", default="4GB")
+    m.add_argument("--start-size", default="192", help="coarse-to-fine from here; none: one scale")
     s = sub.add_parser("speed")
     s.add_argument("--size", type=int, default=2048)
     s.add_argument("--steps", type=int, default=3)
