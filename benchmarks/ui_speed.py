@@ -9,6 +9,10 @@ the progress text and the browser's own work on the same cores. The library's ti
 before they are timed (the page loads it when it first opens), and the two alternate round by round
 so that load from other processes hits them alike. Target: page / library at most 1.2.
 
+Wall-clock seconds on a shared machine swing with the load; CPU seconds do not. The table also gives
+the CPU time of the library call, of the server process during the page's run, and of the browser
+(Chromium, every process): their ratio is the work the page adds, whatever the load.
+
 Without Chromium (or with --driver apptest) the page runs in Streamlit's AppTest in this process
 instead: the page's script and live preview, without the server, the browser or the server's threads.
 
@@ -227,8 +231,11 @@ def main() -> None:
                 summary = result.summary()
                 if not caption.startswith(f"Result: {summary['width']}x{summary['height']} px, {args.steps} steps"):
                     sys.exit(f"the page did not show the expected result: {caption!r}")
-                server_cpu, browser_cpu = getattr(page, "cpu", ("-", "-"))  # AppTest: no server, no browser
-                return [label, library, page_seconds, page_seconds / library, library_cpu, server_cpu, browser_cpu]
+                if not hasattr(page, "cpu"):  # AppTest: no server process, no browser
+                    return [label, library, page_seconds, page_seconds / library, library_cpu, "-", "-", "-"]
+                server_cpu, browser_cpu = page.cpu
+                return [label, library, page_seconds, page_seconds / library, library_cpu, server_cpu, browser_cpu,
+                        (server_cpu + browser_cpu) / library_cpu]
 
             # Each process's first run pays one-off costs (kernel set-up for the shapes, first imports);
             # shown, but kept out of the median.
@@ -241,11 +248,11 @@ def main() -> None:
           f"{common.machine()}")
     print()
     median = ["median"] + [common.median([row[i] for row in rows]) if isinstance(rows[0][i], float) else "-"
-                           for i in range(1, 7)]
-    median[3] = common.median([row[3] for row in rows])  # the median ratio, not the ratio of medians
+                           for i in range(1, 8)]
+    # For the ratio columns this is the median of the rounds' ratios, not the ratio of the medians.
     rows = [first] + rows + [median]
     print(common.table(["round", "library s", "page s", "page / library", "library CPU s", "server CPU s",
-                        "browser CPU s"], rows))
+                        "browser CPU s", "page CPU / library CPU"], rows))
 
 
 if __name__ == "__main__":
