@@ -322,7 +322,7 @@ def test_live_preview_paces_updates_by_the_clock():
 
 
 def test_live_preview_does_not_push_every_step_of_a_fast_run():
-    """It sends 2 images and 6 texts for 192 steps in 3 s (paced by steps, it sent 21 and 192)."""
+    """It sends 2 images and 6 texts for 192 steps in 3 s (paced by steps, it sent 22 and 192)."""
     bar, picture, _ = run_preview(192, 1 / 64)
     assert [caption for _, _, caption in picture.calls] == ["Step 128", "Step 192"]
     assert [text.split(" · ")[0] for _, _, text in bar.calls[1:]] == [
