@@ -127,7 +127,40 @@ Examples:
   nst stylize photo.jpg starry.jpg -o out.png --contact-sheet --loss-curve
   nst stylize photo.jpg starry.jpg -o out.png --config configs/seed.yaml --json
   nst stylize examples/content.jpg examples/style.jpg -o out.png --weights random --steps 200 --size 128
+  nst stylize photo.jpg sky.jpg ground.jpg -o out.png --style-mask sky_mask.png --style-mask ground_mask.png
+  nst stylize photo.jpg sky.jpg ground.jpg -o out.png --style-regions labels.png --region-colors '#0000ff,#00ff00'
+  nst stylize portrait.jpg starry.jpg -o out.png --content-mask face.png --content-weight 5
 """
+
+
+def mask_options(function):
+    """Spatial control (masks.py): files of one run, so options only, not config keys."""
+    options = [
+        click.option("--style-mask", "style_masks", multiple=True, type=click.Path(), metavar="FILE",
+                     help="Where a style applies (grayscale, white = here, soft edges allowed); one per "
+                          "style image, in the same order."),
+        click.option("--style-regions", type=click.Path(), default=None, metavar="FILE",
+                     help="One colour-coded label image instead of --style-mask files; needs --region-colors."),
+        click.option("--region-colors", default=None, metavar="C1,C2,...",
+                     help="The label image's colour for each style image, in style order (#rrggbb or names)."),
+        click.option("--style-source-mask", "source_masks", multiple=True, type=click.Path(), metavar="FILE",
+                     help="Take each style's statistics only from this region of its image; one per style."),
+        click.option("--content-mask", type=click.Path(), default=None, metavar="FILE",
+                     help="Weight map for the content term (white = full content weight, black = none)."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def spatial_control(style_masks, style_regions, region_colors, source_masks, content_mask):
+    """The run's masks, or None when no mask option was given."""
+    if not (style_masks or style_regions or region_colors or source_masks or content_mask):
+        return None
+    from nstcli.masks import SpatialControl
+
+    return SpatialControl(style_masks, regions=style_regions, region_colors=region_colors,
+                          source_masks=source_masks, content_mask=content_mask)
 
 
 @nst.command(epilog=STYLIZE_EXAMPLES)
@@ -136,8 +169,10 @@ Examples:
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output image (.png .jpg .jpeg .webp .tif).")
 @click.option("--no-clobber", is_flag=True, help="Refuse to replace an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout.")
+@mask_options
 @config_options
-def stylize(content, styles, output, no_clobber, as_json, config_file, **values):
+def stylize(content, styles, output, no_clobber, as_json, config_file, style_masks, style_regions,
+            region_colors, source_masks, content_mask, **values):
     """Repaint CONTENT in the style of STYLE (one or more images) and write it to -o OUT.
 
     Progress goes to stderr; stdout gets only the written path (or JSON with --json).
@@ -148,8 +183,10 @@ def stylize(content, styles, output, no_clobber, as_json, config_file, **values)
     from nstcli import api
     from nstcli.progress import ProgressBar
 
+    masks = spatial_control(style_masks, style_regions, region_colors, source_masks, content_mask)
     callbacks = [] if config.quiet else [ProgressBar()]
-    result = api.stylize(content, styles, output, config=config, callbacks=callbacks, no_clobber=no_clobber)
+    result = api.stylize(content, styles, output, config=config, callbacks=callbacks, no_clobber=no_clobber,
+                         masks=masks)
     _emit(result.summary(), as_json)
 
 

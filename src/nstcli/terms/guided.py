@@ -1,0 +1,108 @@
+"""Guided style: one style's Gram matrices matched only where its mask says (Gatys, Ecker, Bethge,
+Hertzmann & Shechtman, "Controlling Perceptual Factors in Neural Style Transfer", CVPR 2017, spatial
+control).
+
+At a style layer with features F (N channels x M positions) and the mask m brought to that layer's
+resolution, the guided Gram matrix is
+
+    G_m = (F * m)(F * m)^T / sum_p m_p^2
+
+the paper's Gram of the features times the guidance channel, divided by the mass of the weighting
+applied (sum m^2), so that it is the m^2-weighted mean of f_p f_p^T and compares like with like with
+a whole image's F F^T / M. The per-layer loss is Gatys's 1/4 mean (G_m - A)^2, as in gram.py.
+
+The term's weight is style_weight times the mask's share of the image (its mean): one masked style per
+region then pushes each of its pixels exactly as hard as an unmasked style pushes every pixel, and
+styles over a partition of the image add up to the weight of one style over all of it. (The paper
+sums the regions' losses unscaled, which makes a small region's style much stronger per pixel.)
+
+How the mask reaches a layer: it goes through the network's pooling, one 2x2 average for every pooling
+layer before it (the convolutions are padded and keep the size). That gives exactly each layer's
+shape, odd sizes included, and keeps masks that sum to 1 over the styles summing to 1 at every layer,
+so every position of every layer belongs to some style. The paper's alternative, resizing and eroding,
+leaves a band along each boundary that no style claims at the deep layers: a strip of content-only
+texture, which shows as a seam.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+from nstcli.terms.base import Features, Term
+from nstcli.vgg_layers import LAYER_INDEX, LAYER_NAMES
+
+
+def pools_before(layer: str) -> int:
+    """How many pooling layers an image passes through up to and including `layer`."""
+    return sum(1 for name in LAYER_NAMES[: LAYER_INDEX[layer] + 1] if name.startswith("pool"))
+
+
+def mask_at_layer(mask: torch.Tensor, layer: str) -> torch.Tensor:
+    """An (H, W) mask at the image's resolution -> (h, w) at `layer`'s, through the network's pooling."""
+    x = mask[None, None]
+    for _ in range(pools_before(layer)):
+        # Floor mode, as nn.MaxPool2d(2, 2): the shape is the layer's exactly.
+        x = F.avg_pool2d(x, kernel_size=2, stride=2)
+    return x[0, 0]
+
+
+def guided_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(1, N, h, w) features and an (h, w) mask -> the (1, N, N) guided Gram matrix (F m)(F m)^T / sum m^2."""
+    b, n, h, w = features.shape
+    flat = (features * mask).reshape(b, n, h * w)
+    mass = (mask * mask).sum().clamp_min(1e-12)
+    return torch.bmm(flat, flat.transpose(1, 2)) / mass
+
+
+def layer_masks(mask: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+    return {name: mask_at_layer(mask, name) for name in layers}
+
+
+class GuidedGramStyle(Term):
+    """weight * share * sum_l w_l * 1/4 mean (G_m,l - A_l)^2 for one style and its mask."""
+
+    name = "style"  # reports sum every masked style under "style", like the unmasked term
+
+    def __init__(self, targets: Mapping[str, torch.Tensor], mask: torch.Tensor,
+                 layer_weights: Mapping[str, float], weight: float):
+        """`targets`: {layer: (1, N, N) target Gram}; `mask`: (H, W) at the generated image's size."""
+        self.targets = dict(targets)
+        self.layers = tuple(self.targets)
+        self.layer_weights = {name: float(layer_weights[name]) for name in self.layers}
+        self.weight = float(weight)
+        self.mask = mask
+        self.share = float(mask.mean())
+        self.masks = layer_masks(mask, self.layers)
+
+    def __call__(self, features: Features, image: torch.Tensor) -> torch.Tensor:
+        total = image.new_zeros(())
+        for name, target in self.targets.items():
+            gram = guided_gram(features[name], self.masks[name].to(features[name].dtype))
+            total = total + self.layer_weights[name] * 0.25 * torch.mean((gram - target) ** 2)
+        return (self.weight * self.share) * total
+
+    def crop(self, top: int, left: int, height: int, width: int) -> "GuidedGramStyle | None":
+        """This term for the tile image[..., top:top+height, left:left+width] (pixels at this scale).
+
+        The targets are the style's statistics and stay; the mask is cropped at the image's resolution
+        and brought to the layers again, so the tile's layer masks match its own feature maps. None
+        when the style does not reach the tile (the term would be 0 there).
+        """
+        mask = self.mask[top: top + height, left: left + width]
+        if not bool((mask > 0).any()):
+            return None
+        return GuidedGramStyle(self.targets, mask, self.layer_weights, self.weight)
+
+
+@torch.no_grad()
+def guided_targets(features: Features, layers, mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """{layer: target Gram} of a style image: of all of it, or of the region `mask` (at its size) marks."""
+    if mask is None:
+        from nstcli.terms.gram import gram_matrix
+
+        return {name: gram_matrix(features[name].detach()) for name in layers}
+    return {name: guided_gram(features[name].detach(), mask_at_layer(mask, name).to(features[name].dtype))
+            for name in layers}
