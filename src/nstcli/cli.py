@@ -250,6 +250,8 @@ Examples:
   nst batch photos/ --style starry.jpg -o results/
   nst batch photos/ --recursive --style a.jpg --style b.jpg -o results/ --format jpg --size 512
   nst batch photos/ --style starry.jpg -o results/ --shard 2/4 --json
+  nst batch photos/ --style starry.jpg -o results/ --content-masks faces/ --content-weight 5
+  nst batch photos/ --style starry.jpg -o results/ --style-masks skies/
 """
 
 
@@ -268,8 +270,13 @@ Examples:
 @click.option("--progress", type=click.Choice(["items", "steps", "none"]), default="items", show_default=True,
               help="Progress on stderr: a bar over items, plus a bar per image (steps), or none.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line per item on stdout.")
+@click.option("--content-masks", type=click.Path(), default=None, metavar="DIR",
+              help="Folder of content weight maps, one per input by name (photo.jpg <-> DIR/photo.png).")
+@click.option("--style-masks", type=click.Path(), default=None, metavar="DIR",
+              help="Folder of style masks, one per input by name: where that photo gets each style.")
 @config_options
-def batch(inputs, styles, outdir, recursive, fmt, overwrite, shard, progress, as_json, config_file, **values):
+def batch(inputs, styles, outdir, recursive, fmt, overwrite, shard, progress, as_json, content_masks,
+          style_masks, config_file, **values):
     """Stylize every image in INPUTS (files and folders) with every --style into -o OUTDIR.
 
     Each pair gives OUTDIR/<content-stem>__<style-stem>.<format>. Outputs that exist are skipped, so
@@ -283,7 +290,8 @@ def batch(inputs, styles, outdir, recursive, fmt, overwrite, shard, progress, as
     shard = parse_shard(shard) if shard is not None else None
     progress = "none" if config.quiet else progress
     per_image = (lambda item: [ProgressBar(item.name, position=1, leave=False)]) if progress == "steps" else None
-    items = plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard)
+    items = plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard,
+                       content_masks=content_masks, style_masks=style_masks)
     run = run_batch(items, config, overwrite=overwrite, callbacks=per_image)
     summary = BatchSummary(planned=len(run), shard=shard)
     bar = BatchProgress(len(run)) if progress != "none" else None
