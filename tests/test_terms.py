@@ -145,8 +145,8 @@ def test_averaging_shows_the_average(content, style):
     start = prepare(torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)), torch.device("cpu"))
     style_image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     terms = standard_terms(Config(**BASE), network, start, [style_image])
-    plain = engine.optimise(network, start, terms, OptimizerSettings("adam", 0.05), steps=5)
-    averaged = engine.optimise(network, start, terms, OptimizerSettings("adam", 0.05), steps=5, average=0.9,
+    plain = engine.optimize(network, start, terms, OptimizerSettings("adam", 0.05), steps=5)
+    averaged = engine.optimize(network, start, terms, OptimizerSettings("adam", 0.05), steps=5, average=0.9,
                                callbacks=[Keep()])
     assert torch.equal(averaged.image, seen[-1])
     # the average lags behind: closer to the start than the plain iterate
