@@ -225,6 +225,18 @@ def test_a_luminance_run_with_masks(runner, content, style, tmp_path):
     assert Image.open(out).size == (32, 21)
 
 
+def test_a_mask_of_another_shape_is_stretched_with_a_warning(runner, content, style, tmp_path):
+    """It says when a mask's aspect ratio differs from the photo's, and still runs."""
+    square = tmp_path / "square.png"
+    Image.new("L", (40, 40), 255).save(square)
+    out = tmp_path / "out.png"
+    result = stylize(runner, content, style, "-o", out, "--style-mask", square)
+    assert result.exit_code == 0, result.stderr
+    assert (f"Warning: style mask {square} is 40x40 px but the content image is 48x32: it is stretched to "
+            "the content's shape") in result.stderr.splitlines()
+    assert out.exists()
+
+
 # --- errors ------------------------------------------------------------------------------------------
 
 

@@ -124,7 +124,7 @@ def stylize(
     content_name = "the content frame" if isinstance(content, Image.Image) else content
     fit_to_size(content_name, content_image, config.size, need)
     if masks is not None:
-        masks.check(config, style.paths, output)
+        masks.check(config, style.paths, output, content_image.size)
     style_final = max(1, round(config.size * config.style_scale))
     for path, image in zip(style.paths, style.images()):
         fit_to_size(path, image, style_final, need, scale=config.style_scale)

@@ -19,6 +19,7 @@ Everything that can be wrong with the files is found by `check`, before the netw
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageColor, ImageOps
 
 from nstcli.config import Config
-from nstcli.errors import ConfigError, ImageError
+from nstcli.errors import ConfigError, ImageError, NSTWarning
 from nstcli.images import open_image, pil_to_tensor
 
 PathLike = str | os.PathLike
@@ -154,8 +155,13 @@ class SpatialControl:
             named.append(("content mask", self.content_mask_path))
         return named
 
-    def check(self, config: Config, style_paths: Sequence[Path], output: PathLike | None) -> None:
-        """Refuse bad combinations (ConfigError) and bad files (ImageError); decode the masks."""
+    def check(self, config: Config, style_paths: Sequence[Path], output: PathLike | None,
+              content_size: tuple[int, int] | None = None) -> None:
+        """Refuse bad combinations (ConfigError) and bad files (ImageError); decode the masks.
+
+        With `content_size` (width, height), a mask whose shape differs from the photo's is said
+        (a warning): it is stretched to fit, which is rarely what was painted.
+        """
         count = len(style_paths)
         if self.style_mask_paths and self.regions is not None:
             raise ConfigError("give either --style-mask files or one --style-regions image, not both")
@@ -206,6 +212,24 @@ class SpatialControl:
         if self.content_mask_path is not None:
             self._content = self._read_nonempty("content mask", self.content_mask_path,
                                                 "no pixel would keep the photo's content")
+        if content_size is not None:
+            self._warn_if_stretched(content_size)
+
+    def _warn_if_stretched(self, content_size: tuple[int, int]) -> None:
+        width, height = content_size
+        files = []  # (what, path, one decoded mask of it)
+        if self.regions is not None:
+            files.append(("style regions", self.regions, self._style[0]))
+        else:
+            files += [("style mask", p, m) for p, m in zip(self.style_mask_paths, self._style or [])]
+        if self._content is not None:
+            files.append(("content mask", self.content_mask_path, self._content))
+        for what, path, mask in files:
+            mask_height, mask_width = mask.shape
+            if abs(mask_width / mask_height - width / height) > 0.02 * width / height:
+                warnings.warn(f"{what} {path} is {mask_width}x{mask_height} px but the content image is "
+                              f"{width}x{height}: it is stretched to the content's shape", NSTWarning,
+                              stacklevel=2)
 
     @staticmethod
     def _read_nonempty(what: str, path: Path, consequence: str) -> torch.Tensor:
