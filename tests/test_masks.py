@@ -127,6 +127,36 @@ def test_crop_gives_the_tiles_own_mask_or_none():
     assert term.crop(0, 16, 16, 16) is None
 
 
+class FakeTile:
+    """What tiles.py's Tile offers a term: its interior in pixels and that box at every layer."""
+
+    def __init__(self, y0, y1, x0, x1):
+        self.interior = (y0, y1, x0, x1)
+
+    def cells(self, layer):
+        from nstcli.terms.guided import pools_before
+
+        factor = 2 ** pools_before(layer)
+        y0, y1, x0, x1 = self.interior
+        return y0 // factor, y1 // factor, x0 // factor, x1 // factor
+
+
+def test_a_tiles_terms_cut_the_whole_images_layer_masks():
+    """It gives a tile the whole image's layer masks at the tile's cells, and None off the style's region."""
+    mask = torch.rand(32, 32)
+    mask[:, 16:] = 0.0
+    term = GuidedGramStyle({"relu2_1": torch.zeros(1, 3, 3), "relu3_1": torch.zeros(1, 3, 3)}, mask,
+                           {"relu2_1": 1.0, "relu3_1": 1.0}, 1.0)
+    tile = term.at(FakeTile(8, 24, 0, 16))
+    assert torch.equal(tile.masks["relu2_1"], term.masks["relu2_1"][4:12, 0:8])
+    assert torch.equal(tile.masks["relu3_1"], term.masks["relu3_1"][2:6, 0:4])
+    assert term.at(FakeTile(0, 16, 16, 32)) is None
+    content = MaskedContent({"relu2_1": torch.randn(1, 2, 16, 16)}, mask, 1.0)
+    piece = content.at(FakeTile(8, 24, 0, 16))
+    assert torch.equal(piece.targets["relu2_1"], content.targets["relu2_1"][..., 4:12, 0:8])
+    assert torch.equal(piece.masks["relu2_1"], content.masks["relu2_1"][4:12, 0:8])
+
+
 # --- masks at scales and layers ----------------------------------------------------------------------
 
 

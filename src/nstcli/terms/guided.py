@@ -67,15 +67,17 @@ class GuidedGramStyle(Term):
     name = "style"  # reports sum every masked style under "style", like the unmasked term
 
     def __init__(self, targets: Mapping[str, torch.Tensor], mask: torch.Tensor,
-                 layer_weights: Mapping[str, float], weight: float):
-        """`targets`: {layer: (1, N, N) target Gram}; `mask`: (H, W) at the generated image's size."""
+                 layer_weights: Mapping[str, float], weight: float,
+                 masks: Mapping[str, torch.Tensor] | None = None):
+        """`targets`: {layer: (1, N, N) target Gram}; `mask`: (H, W) at the generated image's size;
+        `masks`: the layer masks when they are already known (a tile's, cut from the whole image's)."""
         self.targets = dict(targets)
         self.layers = tuple(self.targets)
         self.layer_weights = {name: float(layer_weights[name]) for name in self.layers}
         self.weight = float(weight)
         self.mask = mask
         self.share = float(mask.mean())
-        self.masks = layer_masks(mask, self.layers)
+        self.masks = dict(masks) if masks is not None else layer_masks(mask, self.layers)
 
     def __call__(self, features: Features, image: torch.Tensor) -> torch.Tensor:
         total = image.new_zeros(())
@@ -95,6 +97,24 @@ class GuidedGramStyle(Term):
         if not bool((mask > 0).any()):
             return None
         return GuidedGramStyle(self.targets, mask, self.layer_weights, self.weight)
+
+    def at(self, tile) -> "GuidedGramStyle | None":
+        """This term on one tile of a tiled scale (tiles.py): `tile.interior` is its (y0, y1, x0, x1) in
+        pixels, `tile.cells(layer)` the same box in the whole image's feature map of `layer`.
+
+        The layer masks are cut from the whole image's, so they line up with the interior features
+        the tile's term is given, whatever context the network saw around it. None where the style
+        does not reach the tile.
+        """
+        y0, y1, x0, x1 = tile.interior
+        mask = self.mask[y0:y1, x0:x1]
+        if not bool((mask > 0).any()):
+            return None
+        masks = {}
+        for name in self.layers:
+            r0, r1, c0, c1 = tile.cells(name)
+            masks[name] = self.masks[name][r0:r1, c0:c1]
+        return GuidedGramStyle(self.targets, mask, self.layer_weights, self.weight, masks)
 
 
 @torch.no_grad()

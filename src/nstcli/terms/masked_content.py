@@ -21,11 +21,23 @@ class MaskedContent(Term):
 
     name = "content"
 
-    def __init__(self, targets: Mapping[str, torch.Tensor], mask: torch.Tensor, weight: float):
+    def __init__(self, targets: Mapping[str, torch.Tensor], mask: torch.Tensor | None, weight: float,
+                 masks: Mapping[str, torch.Tensor] | None = None):
+        """`mask`: (H, W) at the image's size, or None with `masks` ({layer: mask at that layer})."""
         self.targets = dict(targets)
         self.layers = tuple(self.targets)
         self.weight = float(weight)
-        self.masks = layer_masks(mask, self.layers)
+        self.masks = dict(masks) if masks is not None else layer_masks(mask, self.layers)
+
+    def at(self, tile) -> "MaskedContent":
+        """This term on one tile of a tiled scale (tiles.py): targets and masks cut to `tile.cells(layer)`,
+        the tile's box in the whole image's feature map of each layer."""
+        def cut(value, name):
+            r0, r1, c0, c1 = tile.cells(name)
+            return value[..., r0:r1, c0:c1]
+
+        return MaskedContent({n: cut(t, n) for n, t in self.targets.items()}, None, self.weight,
+                             {n: cut(m, n) for n, m in self.masks.items()})
 
     def __call__(self, features: Features, image: torch.Tensor) -> torch.Tensor:
         total = image.new_zeros(())
