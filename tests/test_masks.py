@@ -71,6 +71,23 @@ def test_guided_term_matches_a_hand_computation():
     assert value.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_fused_backward_is_autograds(channels_last):
+    """It gives the gradient autograd gives for the plain formula, in either memory layout."""
+    torch.manual_seed(2)
+    base = torch.randn(1, 4, 5, 6, dtype=torch.float64)
+    if channels_last:
+        base = base.contiguous(memory_format=torch.channels_last)
+    mask = torch.rand(5, 6, dtype=torch.float64)
+    target = gram_matrix(torch.randn(1, 4, 3, 3, dtype=torch.float64))  # targets are Grams: symmetric
+    fused_input = base.clone().requires_grad_(True)
+    GuidedGramStyle({"relu1_1": target}, mask, {"relu1_1": 1.0}, 3.0)({"relu1_1": fused_input},
+                                                                      torch.zeros(1)).backward()
+    plain_input = base.clone().requires_grad_(True)
+    (3.0 * float(mask.mean()) * 0.25 * torch.mean((guided_gram(plain_input, mask) - target) ** 2)).backward()
+    assert torch.allclose(fused_input.grad, plain_input.grad, rtol=1e-9, atol=1e-12)
+
+
 def test_an_all_white_mask_gives_the_plain_gram_term():
     """It equals GramStyle exactly when the mask covers the whole image."""
     torch.manual_seed(1)
@@ -91,6 +108,20 @@ def test_the_term_reads_nothing_outside_its_mask():
     term({"relu1_1": features}, torch.zeros(1, 3, 4, 4)).backward()
     assert torch.all(features.grad[..., 2:] == 0)
     assert torch.all(features.grad[..., :2].abs().sum(1) > 0)
+
+
+def test_positions_outside_the_mask_are_not_computed():
+    """It works on the mask's bounding box only, with the same value as on the whole map."""
+    from nstcli.terms.guided import guided_style_loss
+
+    features = torch.randn(1, 3, 8, 8)
+    mask = torch.zeros(8, 8)
+    mask[2:5, 1:4] = torch.rand(3, 3) + 0.1
+    target = gram_matrix(torch.randn(1, 3, 4, 4))
+    term = GuidedGramStyle({"relu1_1": target}, mask, {"relu1_1": 1.0}, 1.0)
+    assert term.boxes["relu1_1"] == (2, 5, 1, 4)
+    whole = float(mask.mean()) * guided_style_loss(features, mask, target)
+    assert term({"relu1_1": features}, torch.zeros(1)).item() == pytest.approx(whole.item(), rel=1e-6)
 
 
 def test_masked_region_targets_are_the_regions_statistics():

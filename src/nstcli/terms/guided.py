@@ -57,6 +57,49 @@ def guided_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.bmm(flat, flat.transpose(1, 2)) / mass
 
 
+def guided_style_loss(features: torch.Tensor, mask: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    """1/4 mean (guided_gram(features, mask) - target_gram)^2, with a backward of one matrix product."""
+    return _GuidedGramLoss.apply(features, mask, target_gram)
+
+
+def _positions_by_channels(x: torch.Tensor) -> torch.Tensor:
+    """(b, n, h, w) -> (b, h*w, n): a view for channels_last memory, which is what the network gives."""
+    b, n, h, w = x.shape
+    return x.permute(0, 2, 3, 1).reshape(b, h * w, n)
+
+
+class _GuidedGramLoss(torch.autograd.Function):
+    # As gram.py's fused loss: autograd's backward of the Gram matrix is two products and an add;
+    # this is one, (G - A) (F m), then times m again for the product with the mask. No double backward.
+    @staticmethod
+    def forward(ctx, features, mask, target_gram):
+        weighted = features * mask
+        mass = (mask * mask).sum().clamp_min(1e-12)
+        flat_t = _positions_by_channels(weighted)
+        residual = torch.bmm(flat_t.transpose(1, 2), flat_t).div_(mass).sub_(target_gram)
+        ctx.save_for_backward(weighted, mask, residual, mass)
+        return 0.25 * torch.mean(residual * residual)
+
+    @staticmethod
+    def backward(ctx, grad):
+        weighted, mask, residual, mass = ctx.saved_tensors
+        b, n, h, w = weighted.shape
+        # E = 1/4 mean((G - A)^2) over b*n*n entries, G = (F m)(F m)^T / mass: as G - A is symmetric (A is
+        # a Gram matrix), dE/d(F m) = (G - A)(F m) / (b n^2 mass), and d(F m)/dF = m. The small n x n factor is scaled, not the large product.
+        scaled = residual * (grad / (b * n * n * mass))
+        d_weighted = torch.bmm(_positions_by_channels(weighted), scaled).view(b, h, w, n).permute(0, 3, 1, 2)
+        return d_weighted * mask, None, None
+
+
+def bounding_box(mask: torch.Tensor) -> tuple[int, int, int, int]:
+    """(r0, r1, c0, c1): the smallest box holding every nonzero of an (h, w) mask (all of it if none)."""
+    rows = torch.nonzero(mask.amax(1) > 0).flatten()
+    cols = torch.nonzero(mask.amax(0) > 0).flatten()
+    if rows.numel() == 0:
+        return 0, mask.shape[0], 0, mask.shape[1]
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
 def layer_masks(mask: torch.Tensor, layers) -> dict[str, torch.Tensor]:
     return {name: mask_at_layer(mask, name) for name in layers}
 
@@ -78,12 +121,19 @@ class GuidedGramStyle(Term):
         self.mask = mask
         self.share = float(mask.mean())
         self.masks = dict(masks) if masks is not None else layer_masks(mask, self.layers)
+        # Positions outside the mask's bounding box contribute nothing: leaving them out makes two
+        # styles on two halves cost what one style on the whole image does.
+        self.boxes = {name: bounding_box(value) for name, value in self.masks.items()}
+        self.box_masks = {name: value[r0:r1, c0:c1] for name, value in self.masks.items()
+                          for r0, r1, c0, c1 in [self.boxes[name]]}
 
     def __call__(self, features: Features, image: torch.Tensor) -> torch.Tensor:
         total = image.new_zeros(())
         for name, target in self.targets.items():
-            gram = guided_gram(features[name], self.masks[name].to(features[name].dtype))
-            total = total + self.layer_weights[name] * 0.25 * torch.mean((gram - target) ** 2)
+            r0, r1, c0, c1 = self.boxes[name]
+            inside = features[name][..., r0:r1, c0:c1]
+            mask = self.box_masks[name].to(inside.dtype)
+            total = total + self.layer_weights[name] * guided_style_loss(inside, mask, target)
         return (self.weight * self.share) * total
 
     def crop(self, top: int, left: int, height: int, width: int) -> "GuidedGramStyle | None":
