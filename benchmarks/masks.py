@@ -20,6 +20,9 @@ Seam: the mean absolute difference between neighbouring columns at the boundary 
 around it), over the median of the same at every column. About 1 means the boundary is no sharper
 than the texture elsewhere; a visible seam is a ratio well above the texture's own spread.
 
+Step cost: the fastest of `--rounds` interleaved forward + backward passes with the two styles
+blended in one unmasked term, and with one guided term per half.
+
 The figure (docs/masks.png): the two styles, the soft mask, and the soft-mask result (swirls left).
 """
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -84,12 +88,36 @@ def seam_ratio(image: torch.Tensor) -> float:
     return (columns[middle - 2: middle + 2].mean() / columns.median()).item()
 
 
+def step_cost(network, config, content: torch.Tensor, styles, masks, rounds: int) -> tuple[float, float]:
+    """Fastest forward + backward of one step with one unmasked style, and with the two masked ones,
+    interleaved round by round so both see the same machine load."""
+    from nstcli.objective import features_of, style_layer_weights
+    from nstcli.terms.gram import GramStyle
+    from nstcli.terms.guided import GuidedGramStyle, guided_targets
+
+    weights = style_layer_weights(config)
+    features = [features_of(network, style) for style in styles]
+    plain = [GramStyle.from_features(features, [0.5, 0.5], weights, config.style_weight)]
+    guided = [GuidedGramStyle(guided_targets(f, config.style_layers, None), m, weights, config.style_weight)
+              for f, m in zip(features, masks)]
+    best = {"plain": float("inf"), "guided": float("inf")}
+    for _ in range(rounds):
+        for name, terms in (("plain", plain), ("guided", guided)):
+            image = content.clone().requires_grad_(True)
+            started = time.perf_counter()
+            out = network(image)
+            sum(term(out, image) for term in terms).backward()
+            best[name] = min(best[name], time.perf_counter() - started)
+    return best["plain"], best["guided"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--figure", type=Path, default=ROOT / "docs" / "masks.png")
     parser.add_argument("--work", type=Path, default=Path("masks_work"))
+    parser.add_argument("--rounds", type=int, default=10, help="timing rounds of the step-cost comparison")
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.simplefilter("ignore", RandomWeightsWarning)  # every figure here is made with random weights
@@ -138,6 +166,18 @@ def main() -> None:
                     d = [style_distance(network, layers, crop, t) for t in targets]
                     cells.append(f"{d[1 - own] / d[own]:.1f}x")
                 print(f"| {arrangement} | {label} | {cells[0]} | {cells[1]} | {seam_ratio(image):.2f} |")
+
+    content_tensor = pil_to_tensor(content).contiguous(memory_format=torch.channels_last)
+    style_tensors = [pil_to_tensor(resize_longest(open_image(path), args.size)).contiguous(
+        memory_format=torch.channels_last) for path in styles]
+    hard = torch.zeros(height, width)
+    hard[:, : width // 2] = 1.0
+    plain, guided = step_cost(network, config, content_tensor, style_tensors, [hard, 1 - hard], args.rounds)
+    print()
+    print("| step (forward + backward) | fastest of rounds, s | ratio |")
+    print("|---|---|---|")
+    print(f"| one unmasked style (two blended) | {plain:.3f} | 1.00 |")
+    print(f"| two masked styles, one per half | {guided:.3f} | {guided / plain:.2f} |")
 
     # The figure: styles, the soft mask, the soft result, all at the result's height.
     def fit(picture: Image.Image) -> Image.Image:
