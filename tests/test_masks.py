@@ -494,3 +494,61 @@ def test_spatial_control_refuses_bad_counts_before_loading(tmp_path):
     control = SpatialControl(source_masks=[left])
     with pytest.raises(ConfigError, match="--style-source-mask needs --style-mask or --style-regions"):
         control.check(Config(), [tmp_path / "s.png"], None)
+
+
+# --- the web page ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def page(monkeypatch):
+    """The page as AppTest runs it, with an untrained network and tiny runs."""
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    from nstcli.ui import server
+
+    monkeypatch.setenv(server.CONFIG_ENV, server.config_to_env(
+        Config(weights="random", size=32, steps=3, device="cpu")))
+    return AppTest.from_file(str(server.APP), default_timeout=120)
+
+
+def upload_two_styles(at, tmp_path):
+    if not hasattr(at.file_uploader[0], "upload"):
+        pytest.skip("this streamlit's AppTest cannot upload files")
+    at.file_uploader(key="content").upload("cat.png", make_image(tmp_path / "c.png", seed=1).read_bytes(), "image/png")
+    uploader = at.file_uploader(key="styles")
+    for i in range(2):
+        uploader = uploader.upload(f"s{i}.png", make_image(tmp_path / f"s{i}.png", (40, 40), i + 2).read_bytes(),
+                                   "image/png")
+    return at.run()
+
+
+def test_page_paints_uploaded_masks(page, tmp_path):
+    """It offers one mask upload per style and runs with them."""
+    at = upload_two_styles(page.run(), tmp_path)
+    labels = [uploader.label for uploader in at.file_uploader]
+    assert labels[2:] == ["Mask for style 1", "Mask for style 2", "Content weight map (white = keep the photo here)"]
+    left, right = half_masks(tmp_path / "m")
+    at.file_uploader(key="style-mask-0").upload("sky.png", left.read_bytes(), "image/png")
+    at.file_uploader(key="style-mask-1").upload("ground.png", right.read_bytes(), "image/png")
+    at.run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == []
+    assert len(at.get("download_button")) == 1
+
+
+def test_page_names_the_upload_in_a_mask_error(page, tmp_path):
+    """It shows a black mask's error with the name it was uploaded as."""
+    at = upload_two_styles(page.run(), tmp_path)
+    left, _ = half_masks(tmp_path / "m")
+    black = tmp_path / "black.png"
+    Image.new("L", (48, 32), 0).save(black)
+    at.file_uploader(key="style-mask-0").upload("sky.png", left.read_bytes(), "image/png")
+    at.file_uploader(key="style-mask-1").upload("ground.png", black.read_bytes(), "image/png")
+    at.run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Error: style mask 'ground.png' is black everywhere: style 2 (s1.png) would apply nowhere; paint "
+        "white where it applies (or leave the mask out)"]

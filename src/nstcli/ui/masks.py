@@ -47,7 +47,8 @@ def mask_uploads(style_count: int, folder: Path, limit: int, uploaded: dict[Path
 
 
 def name_uploads(message: str, uploaded: dict[Path, str]) -> str:
-    """Mask errors name the file as "style mask PATH"; show the uploaded name instead."""
+    """Mask errors name a mask by its path and a style by its file name ("style 2 (NAME)"); show the
+    names the files were uploaded as instead."""
     for path, name in uploaded.items():
-        message = message.replace(str(path), f"'{name}'")
+        message = message.replace(str(path), f"'{name}'").replace(f"({Path(path).name})", f"({name})")
     return message
