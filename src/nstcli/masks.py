@@ -243,6 +243,8 @@ class SpatialControl:
 
     def style_masks_at(self, shape: Sequence[int], device: torch.device) -> list[torch.Tensor]:
         """Every style's mask at `shape` (h, w), normalised over the styles."""
+        if self._style is None:
+            raise ValueError("SpatialControl.check() decodes the masks; call it before building terms")
         return [m.to(device) for m in normalise([resize_mask(m, shape) for m in self._style])]
 
     def style_terms(self, config: Config, network, styles: Sequence[torch.Tensor], shape: Sequence[int],
@@ -268,6 +270,8 @@ class SpatialControl:
 
     def content_term(self, config: Config, network, target: torch.Tensor):
         """The content term weighted by the content mask (None without one: the plain term applies)."""
+        if self.content_mask_path is not None and self._content is None:
+            raise ValueError("SpatialControl.check() decodes the masks; call it before building terms")
         if self._content is None:
             return None
         from nstcli.objective import features_of
