@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from nstcli.callbacks import CheckpointSaver, LossLog, checkpoint_folder
-from nstcli.config import FIELDS, Config
+from nstcli.config import SPECS, Config
 from nstcli.engine import (
     Callback,
     NonFiniteLoss,
@@ -34,6 +34,7 @@ from nstcli.images import (
     atomic_write,
     check_output_path,
     open_image,
+    refuse_overwriting_inputs,
     output_format,
     pil_to_tensor,
     resize_longest,
@@ -134,7 +135,7 @@ def _fit_to_size(path: PathLike, image, longest: int, needed: int, scale: float 
         return resized
     long_side, short_side = max(image.size), min(image.size)
     enough = math.ceil(needed * long_side / short_side / scale)
-    largest = FIELDS["size"].metadata["maximum"]
+    largest = SPECS["size"].maximum
     hint = (f"use --size {enough} or more, or crop it" if enough <= largest
             else "crop it to a less elongated shape")
     size = round(longest / scale)
@@ -246,12 +247,13 @@ def _save_extras(output: Path, config: Config, saver: CheckpointSaver | None, lo
     if config.contact_sheet and saver and saver.saved:
         frames = [Image.open(path).convert("RGB") for _, path in saver.saved]
         sheet = sheets.labelled_sheet(frames, [f"step {step}" for step, _ in saver.saved])
-        path = output.with_name(f"{output.stem}_progress.png")
+        path = sheets.progress_sheet_path(output)
         written.append(atomic_write(path, lambda tmp: sheet.save(tmp, format="PNG")))
     if config.loss_curve and log.rows:
         curve = sheets.loss_curve(log.rows)
-        path = output.with_name(f"{output.stem}_loss.png")
+        path = sheets.loss_curve_path(output)
         written.append(atomic_write(path, lambda tmp: curve.save(tmp, format="PNG")))
+    sheets.remove_stale_extras(output, written)
     return written
 
 
@@ -299,6 +301,7 @@ def stylize(
     style = styles if isinstance(styles, PreparedStyle) else PreparedStyle(styles, config.style_blend)
     if output is not None:
         output = check_output_path(output, no_clobber=no_clobber)
+        refuse_overwriting_inputs(output, [content, *style.paths])
     # Every input is read and size-checked before the network is loaded (maybe downloaded).
     need = min_side(config)
     content_image = open_image(content)
@@ -427,7 +430,7 @@ def reconstruct(
     `all_layers` runs the seed's whole figure (every layer, or every growing subset) and writes one
     labelled sheet, input first.
     """
-    from nstcli.features import check_layers
+    from nstcli.vgg_layers import check_layers
 
     if kind not in ("content", "style"):
         raise ConfigError(f"reconstruct what? 'content' or 'style', not {kind!r}")
@@ -443,6 +446,7 @@ def reconstruct(
         runs = [chosen]
     if output is not None:
         output = check_output_path(output)
+        refuse_overwriting_inputs(output, image)
     source = open_image(image)
     sized = _fit_to_size(image, source, config.size, max(min_side(config, run) for run in runs))
     device = resolve_device(config.device)

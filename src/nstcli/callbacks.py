@@ -17,19 +17,24 @@ class ProgressBar(Callback):
         self.position = position
         self.leave = leave
         self.bar = None
+        self.total: int | None = None
 
     def on_start(self, total_steps: int) -> None:
-        from tqdm import tqdm
-
-        # Redraw often on a terminal, rarely into a log file, which would otherwise get a line per step.
-        interval = 0.2 if sys.stderr.isatty() else 10.0
-        self.bar = tqdm(total=total_steps, desc=self.description, unit="step", file=sys.stderr,
-                        dynamic_ncols=True, position=self.position, leave=self.leave,
-                        mininterval=interval)
+        # The bar is drawn at the first step, not here: loading (perhaps downloading) the network
+        # comes after the start, and a failure there should leave just its error line.
+        self.total = total_steps
 
     def on_step(self, report: StepReport) -> None:
-        if self.bar is None:
+        if self.total is None:
             return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            # Redraw often on a terminal, rarely into a log file, which would otherwise get a line per step.
+            interval = 0.2 if sys.stderr.isatty() else 10.0
+            self.bar = tqdm(total=self.total, desc=self.description, unit="step", file=sys.stderr,
+                            dynamic_ncols=True, position=self.position, leave=self.leave,
+                            mininterval=interval, initial=report.step - 1)
         postfix = {"content": f"{report.content:.3g}", "style": f"{report.style:.3g}"}
         if report.tv:
             postfix["tv"] = f"{report.tv:.3g}"
@@ -39,7 +44,7 @@ class ProgressBar(Callback):
     def on_end(self) -> None:
         if self.bar is not None:
             self.bar.close()
-            self.bar = None
+        self.bar = self.total = None
 
 
 def checkpoint_folder(output: str | Path) -> Path:

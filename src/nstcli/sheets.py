@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -81,3 +83,26 @@ def loss_curve(rows: Sequence[dict], keys: Sequence[str] = ("content", "style", 
         draw.text((legend_x, top + 4), key, fill=colours.get(key, (100, 100, 100)), font=font)
         legend_x += 60
     return image
+
+
+def progress_sheet_path(output: str | os.PathLike) -> Path:
+    """out.png -> out_progress.png beside it (--contact-sheet)."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}_progress.png")
+
+
+def loss_curve_path(output: str | os.PathLike) -> Path:
+    """out.png -> out_loss.png beside it (--loss-curve)."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}_loss.png")
+
+
+def remove_stale_extras(output: str | os.PathLike, written: Sequence[os.PathLike]) -> None:
+    """Delete the sheet and curve of an earlier run into `output` that this run did not rewrite.
+
+    Left beside a new output they would pass for pictures of it, as stale checkpoints would.
+    """
+    kept = {Path(path) for path in written}
+    for path in (progress_sheet_path(output), loss_curve_path(output)):
+        if path not in kept and path.is_file():
+            path.unlink()
