@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from nstcli import files
+from nstcli import paths
 from nstcli.config import Config
 from nstcli.errors import ConfigError, ImageError, Interrupted, RunError
 from nstcli.images import OUTPUT_FORMATS, check_output_path, refuse_overwriting_inputs
@@ -109,7 +109,7 @@ def _folder_images(folder: Path, outdir: Path, recursive: bool) -> list[tuple[Pa
     for root, dirs, files in os.walk(folder, onerror=unreadable):
         root = Path(root)
         # Never descend into the output folder: its results would come back as inputs on a re-run.
-        dirs[:] = sorted(d for d in dirs if recursive and not _hidden(d) and files.resolve(root / d) != outdir)
+        dirs[:] = sorted(d for d in dirs if recursive and not _hidden(d) and paths.resolve(root / d) != outdir)
         sub = PurePosixPath(root.relative_to(folder).as_posix())
         for name in files:
             if not _hidden(name) and Path(name).suffix.lower() in IMAGE_EXTENSIONS and (root / name).is_file():
@@ -120,14 +120,14 @@ def _folder_images(folder: Path, outdir: Path, recursive: bool) -> list[tuple[Pa
 def find_contents(inputs: Sequence[str | os.PathLike], outdir: str | os.PathLike,
                   recursive: bool = False) -> list[tuple[Path, PurePosixPath]]:
     """(content image, subfolder it goes to under the output folder), in input order, each file once."""
-    outdir = files.resolve(outdir)
+    outdir = paths.resolve(outdir)
     found, seen = [], set()
     for given in inputs:
         path = Path(given)
-        found = files.kind(path)
-        if found == files.LOOP:
+        kind = paths.kind(path)
+        if kind == paths.LOOP:
             raise ImageError(f"input {path} is a symbolic link loop; point it at an image or a folder")
-        if found == files.MISSING:
+        if kind == paths.MISSING:
             raise ImageError(f"input {path} does not exist; check the path")
         if path.is_dir():
             if path.resolve() == outdir:
@@ -162,7 +162,7 @@ def plan_batch(
     if not styles:
         raise ConfigError("give at least one style image with --style")
     outdir = Path(outdir)
-    if files.kind(outdir) == files.LOOP:
+    if paths.kind(outdir) == paths.LOOP:
         raise ConfigError(f"output folder {outdir} is a symbolic link loop; give a folder to -o")
     if outdir.exists() and not outdir.is_dir():
         raise ConfigError(f"output folder {outdir} is a file; give a folder to -o")

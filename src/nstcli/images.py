@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from nstcli import files
+from nstcli import paths
 from nstcli.errors import ConfigError, ImageError, first_line
 
 if TYPE_CHECKING:
@@ -79,16 +79,16 @@ def _too_many_pixels(path: Path, pixels: int) -> ImageError:
 def check_input_file(path: str | os.PathLike) -> Path:
     """What can be known about an input image without reading it; ImageError (exit 1) if it cannot be one."""
     path = Path(path)
-    found = files.kind(path)
-    if found == files.MISSING:
+    found = paths.kind(path)
+    if found == paths.MISSING:
         raise ImageError(f"image {path} does not exist; check the path")
-    if found == files.LOOP:
+    if found == paths.LOOP:
         raise ImageError(f"image {path} is a symbolic link loop; point it at an image file")
-    if found == files.DENIED:
+    if found == paths.DENIED:
         raise ImageError(f"image {path} cannot be read (permission denied)")
-    if found == files.FOLDER:
+    if found == paths.FOLDER:
         raise ImageError(f"image {path} is a folder, not an image file")
-    if found == files.OTHER:
+    if found == paths.OTHER:
         # A FIFO would block forever and a device never ends: only regular files are read.
         raise ImageError(f"image {path} is not a regular file; give an image file")
     if not os.access(path, os.R_OK):

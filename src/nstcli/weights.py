@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nstcli import files
+from nstcli import paths
 from nstcli.errors import RandomWeightsWarning, WeightsError, first_line
 from nstcli.images import atomic_write
 from nstcli.vgg_layers import CONV_SHAPES
@@ -140,15 +140,15 @@ def _what_else(head: bytes) -> str | None:
 def check_weights_file(path: str | os.PathLike) -> Path:
     """A weights path that can be opened without blocking and starts like a weights file; else WeightsError."""
     path = Path(path).expanduser()
-    found = files.kind(path)
-    if found == files.MISSING:
+    found = paths.kind(path)
+    if found == paths.MISSING:
         raise WeightsError(f"weights file {path} does not exist; give a .pth/.pt/.safetensors file, "
                            "'imagenet' or 'random'")
-    if found == files.LOOP:
+    if found == paths.LOOP:
         raise WeightsError(f"weights file {path} is a symbolic link loop; point it at a .pth/.pt/.safetensors file")
-    if found == files.FOLDER:
+    if found == paths.FOLDER:
         raise WeightsError(f"weights file {path} is a folder; give a .pth/.pt/.safetensors file")
-    if found == files.OTHER:
+    if found == paths.OTHER:
         # A FIFO would block the read forever and a device never ends.
         raise WeightsError(f"weights file {path} is not a regular file; give a .pth/.pt/.safetensors file")
     try:
