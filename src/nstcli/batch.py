@@ -169,7 +169,10 @@ def plan_batch(
     style_paths, seen = [], set()
     for style in map(Path, styles):
         if not style.is_file():
-            what = "is a folder, not an image file" if style.is_dir() else "does not exist; check the path"
+            what = {paths.FOLDER: "is a folder, not an image file",
+                    paths.LOOP: "is a symbolic link loop; point it at an image file",
+                    paths.OTHER: "is not a regular file; give an image file"}.get(
+                        paths.kind(style), "does not exist; check the path")
             raise ImageError(f"style image {style} {what}")
         if style.resolve() not in seen:
             seen.add(style.resolve())

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nstcli import paths
 from nstcli.errors import ConfigError, first_line
 from nstcli.vgg_layers import check_layers
 
@@ -363,11 +364,14 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     import yaml
 
     path = Path(path)
-    if not path.exists():
+    found = paths.kind(path)
+    if found == paths.MISSING:
         raise ConfigError(f"config file {path} does not exist; check the path given to --config")
-    if path.is_dir():
+    if found == paths.LOOP:
+        raise ConfigError(f"config file {path} is a symbolic link loop; give a .yaml file")
+    if found == paths.FOLDER:
         raise ConfigError(f"config file {path} is a folder; give a .yaml file")
-    if not path.is_file():
+    if found == paths.OTHER:
         raise ConfigError(f"config file {path} is not a regular file; give a .yaml file")
     if path.stat().st_size > MAX_CONFIG_BYTES:
         raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1_000_000} MB; a config "

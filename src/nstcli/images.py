@@ -252,7 +252,11 @@ def check_output_path(path: str | os.PathLike, no_clobber: bool = False) -> Path
         raise ImageError(f"output {path} already exists; remove it or drop --no-clobber")
     parent = path.parent if str(path.parent) else Path(".")
     for folder in (parent, *parent.parents):
-        if folder.exists() and not folder.is_dir():
+        found = paths.kind(folder)
+        if found == paths.LOOP:
+            raise ImageError(f"cannot create the output folder {parent}: {folder} is a symbolic link loop; "
+                             "choose another -o path")
+        if found in (paths.FILE, paths.OTHER):
             raise ImageError(f"cannot create the output folder {parent}: {folder} is a file; "
                              "choose another -o path")
     try:
