@@ -307,9 +307,8 @@ def test_quiet_in_a_config_file_says_to_use_the_flag(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["stylize", "c.png", "s.png"], "Error: Missing option '-o' / '--output'. (see 'nst stylize --help')"),
-    (["stylize", "c.png", "s.png", "-o", "o.png", "--stpes", "3"],
-     "Error: No such option '--stpes'. (Did you mean one of: '--seed', '--size', '--steps'?) "
-     "(see 'nst stylize --help')"),
+    (["stylize", "c.png", "s.png", "-o", "o.png", "--frobnicate", "3"],
+     "Error: No such option '--frobnicate'. (see 'nst stylize --help')"),
     (["batch", "in", "--style", "s.png", "-o", "out", "--format", "gif"],
      "Error: Invalid value for '--format': 'gif' is not one of 'png', 'jpg', 'jpeg', 'webp', 'tif', 'tiff'. "
      "(see 'nst batch --help')"),
@@ -349,10 +348,11 @@ def test_each_command_lists_only_what_it_honours(runner):
     """It lists in reconstruct's help only the options reconstruct uses, and no --style-blend in batch's."""
     for kind in ("content", "style"):
         shown = _options(runner, "reconstruct", kind)
-        assert {"--size", "--steps", "--optimizer", "--lr", "--seed", "--device", "--weights", "--pooling",
-                "--checkpoint-every", "--all", "--quiet", "--json", "--config"} <= shown
+        assert {"--size", "--steps", "--optimizer", "--adam-betas", "--lr", "--seed", "--device", "--weights",
+                "--pooling", "--padding", "--checkpoint-every", "--all", "--quiet", "--json", "--config"} <= shown
         assert not shown & {"--content-layers", "--style-layers", "--init", "--start-size", "--style-blend",
-                            "--content-weight", "--style-weight", "--preserve-color", "--contact-sheet"}
+                            "--content-weight", "--style-weight", "--preserve-color", "--contact-sheet",
+                            "--first-steps", "--average", "--style-loss", "--tv-stencil", "--scales-from"}
     batch = _options(runner, "batch")
     assert "--style-blend" not in batch and {"--style-scale", "--quiet", "--size"} <= batch
     assert {"--style-blend", "--init", "--no-clobber", "--quiet"} <= _options(runner, "stylize")

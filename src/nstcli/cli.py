@@ -141,8 +141,10 @@ def quiet_option(function):
 
 
 # What `nst reconstruct` reads from the config: it starts from noise at one size, with the layers
-# and losses of the figure, so initialisation, loss weights, layers, scales and colours do not apply.
-RECONSTRUCT_KEYS = ("size", "steps", "optimizer", "lr", "seed", "device", "weights", "pooling", "checkpoint_every")
+# and losses of the figure, so initialisation, loss weights, layers, scales, averaging and colours
+# do not apply.
+RECONSTRUCT_KEYS = ("size", "steps", "optimizer", "adam_betas", "lr", "seed", "device", "weights", "pooling",
+                    "padding", "checkpoint_every")
 # A batch uses each style on its own, so there is nothing to blend.
 BATCH_KEYS = tuple(name for name in FIELDS if name != "style_blend")
 
@@ -218,7 +220,7 @@ def stylize(content, styles, output, no_clobber, as_json, quiet, config_file, **
     config = build_config(config_file, values)
     _check_before_computing(output, [content, *styles], config)
     from nstcli import api
-    from nstcli.callbacks import ProgressBar
+    from nstcli.progress import ProgressBar
 
     callbacks = [] if quiet else [ProgressBar()]
     result = api.stylize(content, styles, output, config=config, callbacks=callbacks, no_clobber=no_clobber)
@@ -260,7 +262,7 @@ def _reconstruct(kind, image, output, layers, all_layers, as_json, quiet, config
     config = build_config(config_file, values)
     _check_before_computing(output, [image], config)
     from nstcli import api
-    from nstcli.callbacks import ProgressBar
+    from nstcli.progress import ProgressBar
 
     callbacks = [] if quiet else [ProgressBar(f"reconstruct {kind}")]
     result = api.reconstruct(kind, image, output, layer_list, config=config, callbacks=callbacks,
@@ -341,7 +343,7 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, progres
     # Planning reads folder listings only: a missing input or a clash is reported before torch loads.
     items = plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard)
     _check_weights_path(config)
-    from nstcli.callbacks import ProgressBar
+    from nstcli.progress import ProgressBar
 
     progress = "none" if quiet else progress
     per_image = (lambda item: [ProgressBar(item.name, position=1, leave=False)]) if progress == "steps" else None

@@ -27,6 +27,10 @@ INITS = ("content", "noise", "style")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 POOLINGS = ("max", "avg")
 COLOUR_MODES = ("none", "luminance", "histogram")
+STYLE_LOSSES = ("gram", "wasserstein")
+TV_STENCILS = ("forward", "ninepoint")
+PADDINGS = ("zeros", "replicate")
+SCALE_ANCHORS = ("start", "size")
 # Ten million steps is weeks of computing; the cap keeps absurd values (a 5000-digit integer from a
 # config file) from reaching code that prints them.
 MAX_STEPS = 10_000_000
@@ -87,13 +91,27 @@ class Config:
     steps: int = _key(150, Spec(
         int, "Optimisation steps per scale; each is one VGG19 forward and backward.", minimum=0,
         maximum=MAX_STEPS))
+    first_steps: int | None = _key(None, Spec(
+        int, "Steps at the first (coarsest) scale; empty means `steps`.", optional=True, minimum=0,
+        maximum=MAX_STEPS))
     optimizer: str = _key("lbfgs", Spec(str, "Optimiser.", choices=OPTIMIZERS))
+    adam_betas: tuple[float, ...] = _key((0.9, 0.999), Spec(
+        float, "Adam's two moment decays, comma-separated (each in [0, 1)).", many=True, optional=True))
+    average: float = _key(0.0, Spec(
+        float, "Decay of the running average of the iterates that checkpoints and the output show (e.g. "
+        "0.99); 0 shows the iterate itself.", minimum=0.0, maximum=0.9999))
     lr: float | None = _key(None, Spec(
         float, "Learning rate; empty means the optimiser's own default (L-BFGS 1.0, Adam 0.02).",
         optional=True, positive=True))
     content_weight: float = _key(1.0, Spec(float, "Weight alpha of the content loss.", minimum=0.0))
     style_weight: float = _key(1e3, Spec(float, "Weight beta of the style loss.", minimum=0.0))
     tv_weight: float = _key(0.0, Spec(float, "Weight of the total-variation (smoothness) loss.", minimum=0.0))
+    tv_stencil: str = _key("forward", Spec(
+        str, "Total variation from forward differences, or crowsonkb's nine-point stencil on the "
+        "edge-replicated image.", choices=TV_STENCILS))
+    style_loss: str = _key("gram", Spec(
+        str, "Style statistics matched: Gram matrices (Gatys et al.) or channel means and covariances under "
+        "the Wasserstein-2 distance.", choices=STYLE_LOSSES))
     content_layers: tuple[str, ...] = _key(("relu4_2",), Spec(
         str, "Layers whose feature maps define content, comma-separated.", many=True))
     style_layers: tuple[str, ...] = _key(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), Spec(
@@ -113,6 +131,9 @@ class Config:
         minimum=16, maximum=16384))
     scale_factor: float = _key(2.0, Spec(
         float, "Coarse-to-fine: how much each scale grows over the previous one.", minimum=1.1, maximum=8.0))
+    scales_from: str = _key("start", Spec(
+        str, "Coarse-to-fine: grow the scales from start_size by scale_factor (ending at size), or shrink "
+        "them from size by scale_factor down to no less than start_size.", choices=SCALE_ANCHORS))
     preserve_color: str = _key("none", Spec(
         str, "Keep the content's colours: luminance (transfer luminance only, Gatys et al. 2016) or histogram "
         "(recolour the style image to the content's colour statistics first).", choices=COLOUR_MODES))
@@ -129,6 +150,9 @@ class Config:
     pooling: str = _key("max", Spec(
         str, "Pooling in VGG19: max (as trained) or avg (Gatys et al. found it gives smoother results).",
         choices=POOLINGS))
+    padding: str = _key("zeros", Spec(
+        str, "Padding of VGG19's first convolution: zeros (as trained) or replicate (the image's edge pixels; "
+        "avoids bright borders).", choices=PADDINGS))
     checkpoint_every: int = _key(100, Spec(
         int, "Save an image every N steps into OUT_checkpoints/ next to the output; 0 disables.",
         minimum=0, maximum=MAX_STEPS))
@@ -330,6 +354,9 @@ def coerce(key: str, value: Any, name: str | None = None) -> Any:
 
 def _check_together(values: dict[str, Any]) -> None:
     """Checks that involve more than one key."""
+    betas = values.get("adam_betas")
+    if betas is None or len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+        raise ConfigError(f"'adam_betas' must be two numbers in [0, 1), e.g. 0.9,0.999, got {_show(betas)}")
     weights = values.get("style_layer_weights")
     if weights is not None and len(weights) != len(values["style_layers"]):
         raise ConfigError(

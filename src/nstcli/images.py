@@ -170,6 +170,23 @@ def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
     return Image.fromarray(array.permute(1, 2, 0).contiguous().numpy())
 
 
+def prepare(image: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Move an image to the device in the memory layout the convolutions run fastest in."""
+    import torch
+
+    # channels_last lets oneDNN (CPU) and cuDNN (GPU) skip layout conversions in every conv.
+    return image.to(device).contiguous(memory_format=torch.channels_last)
+
+
+def resize_tensor(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Upsample an intermediate result to the next scale (bicubic, kept in [0, 1])."""
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    import torch.nn.functional as F
+
+    return F.interpolate(image, size=size, mode="bicubic", align_corners=False).clamp_(0, 1)
+
+
 def load_image(path: str | os.PathLike, size: int | None = None) -> torch.Tensor:
     """Read an image file as a (1, 3, H, W) tensor in [0, 1], longest side `size` if given."""
     image = open_image(path)
@@ -221,7 +238,7 @@ def refuse_overwriting_inputs(outputs, inputs) -> None:
 def _identity(path: str | os.PathLike) -> tuple[int, int] | None:
     try:
         status = os.stat(path)
-    except (OSError, ValueError):
+    except (OSError, ValueError, TypeError):  # TypeError: an in-memory image, not a path
         return None
     return status.st_dev, status.st_ino
 
