@@ -23,9 +23,9 @@ from nstcli.engine import Callback, optimize
 from nstcli.images import (
     check_output_path,
     open_image,
-    refuse_overwriting_inputs,
     pil_to_tensor,
     prepare,
+    refuse_overwriting_inputs,
     resize_longest,
     resize_tensor,
     save_image,

@@ -17,8 +17,7 @@ from nstcli.config import Config
 from nstcli.engine import Callback, optimize
 from nstcli.errors import ConfigError
 from nstcli.images import atomic_write, check_output_path, open_image, output_format, pil_to_tensor, prepare
-from nstcli.images import refuse_overwriting_inputs
-from nstcli.images import save_image, tensor_to_pil
+from nstcli.images import refuse_overwriting_inputs, save_image, tensor_to_pil
 from nstcli.network import load_network, min_side
 from nstcli.objective import features_of
 from nstcli.optimizers import OptimizerSettings
