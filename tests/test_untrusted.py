@@ -483,3 +483,25 @@ def test_reconstruct_draws_nothing_before_a_download_error(runner, content, tmp_
         assert result.exit_code == 1
         assert result.stderr.count("\n") == 1, result.stderr
         assert error_line(result).startswith("Error: could not download VGG19 weights (no network)")
+
+
+def test_an_input_among_the_files_a_run_replaces_is_refused(runner, style, tmp_path):
+    """It refuses, exit 2, an input that is an old checkpoint or loss curve of the same -o (the run deletes those)."""
+    content = make_image(tmp_path / "photo.png")
+    out = tmp_path / "out.png"
+    base = ["--weights", "random", "--size", "32", "--steps", "2", "--checkpoint-every", "1", "--quiet"]
+    first = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(out), *base, "--loss-curve"])
+    assert first.exit_code == 0, first.output
+    checkpoint, curve = tmp_path / "out_checkpoints" / "step_0001.png", tmp_path / "out_loss.png"
+    for source in (checkpoint, curve):
+        again = runner.invoke(nst, ["stylize", str(source), str(style), "-o", str(out), *base])
+        assert again.exit_code == 2
+        assert error_line(again) == (f"Error: input {source} is one of the files a run into {out} deletes or "
+                                     "rewrites (old checkpoints, contact sheet, loss curve); copy it elsewhere "
+                                     "first or choose another -o")
+        assert source.is_file()
+    figure = runner.invoke(nst, ["reconstruct", "content", str(checkpoint), "-o", str(out), *base])
+    assert figure.exit_code == 2 and checkpoint.is_file()
+    elsewhere = runner.invoke(nst, ["stylize", str(checkpoint), str(style), "-o", str(tmp_path / "next.png"),
+                                    *base])
+    assert elsewhere.exit_code == 0, elsewhere.output

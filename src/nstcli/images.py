@@ -213,12 +213,14 @@ def check_output_name(path: str | os.PathLike) -> Path:
     return path
 
 
-def refuse_overwriting_inputs(outputs, inputs) -> None:
+def refuse_overwriting_inputs(outputs, inputs, also=()) -> None:
     """ConfigError (exit 2) if an output is the same file as an input, however the two are spelled.
 
     `outputs` and `inputs` are paths or iterables of paths. `./x.png`, a symbolic link or a hard
     link to x.png all name the same file (same device and inode), and writing the output there
     would replace a picture the run reads. Inputs that do not exist are left to the readers.
+    `also` are files the run deletes or rewrites beside its single output (old checkpoints, the
+    contact sheet and loss curve): an input among them is refused too.
     """
     outputs = [outputs] if isinstance(outputs, (str, os.PathLike)) else list(outputs)
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
@@ -230,9 +232,16 @@ def refuse_overwriting_inputs(outputs, inputs) -> None:
     for output in outputs:
         source = identities.get(_identity(output))
         if source is not None:
-            also = "" if os.fspath(source) == os.fspath(output) else f" (the same file as {source})"
-            raise ConfigError(f"output {output} is also an input{also}; writing it would replace that "
+            same = "" if os.fspath(source) == os.fspath(output) else f" (the same file as {source})"
+            raise ConfigError(f"output {output} is also an input{same}; writing it would replace that "
                               "input: choose another -o")
+    for leftover in also:
+        source = identities.get(_identity(leftover))
+        if source is not None:
+            same = "" if os.fspath(source) == os.fspath(leftover) else f" (that is {leftover})"
+            raise ConfigError(f"input {source}{same} is one of the files a run into {outputs[0]} deletes or "
+                              "rewrites (old checkpoints, contact sheet, loss curve); copy it elsewhere first or "
+                              "choose another -o")
 
 
 def _identity(path: str | os.PathLike) -> tuple[int, int] | None:

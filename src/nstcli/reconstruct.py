@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from nstcli import weights as weights_module
+from nstcli.callbacks import replaced_beside
 from nstcli.config import Config
 from nstcli.engine import Callback, optimize
 from nstcli.errors import ConfigError
@@ -77,7 +78,8 @@ def reconstruct(
     runs = figure_runs(kind, layers, all_layers)
     if output is not None:
         output = check_output_path(output)
-        refuse_overwriting_inputs(output, image)
+        saves_checkpoints = bool(config.checkpoint_every) and not all_layers
+        refuse_overwriting_inputs(output, image, also=replaced_beside(output, saves_checkpoints, extras=False))
     source = open_image(image)
     sized = fit_to_size(image, source, config.size, max(min_side(config, run) for run in runs))
     device = resolve_device(config.device)
