@@ -438,6 +438,32 @@ def test_masks_refuse_the_wasserstein_loss_and_blends(runner, content, style, tm
                             "drop --style-blend (grey levels in the masks mix styles)", out)
 
 
+def test_mask_usage_errors_come_before_torch(tmp_path):
+    """It answers a miscounted mask without importing torch."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    make_image(tmp_path / "c.png")
+    make_image(tmp_path / "s.png", seed=2)
+    make_image(tmp_path / "t.png", seed=3)
+    code = textwrap.dedent("""
+        import sys
+        from click.testing import CliRunner
+        from nstcli.cli import nst
+        result = CliRunner().invoke(nst, ["stylize", "c.png", "s.png", "t.png", "-o", "o.png", "--style-mask", "m.png"])
+        print(result.exit_code, "torch" in sys.modules)
+        print(result.stderr.strip())
+    """)
+    src = Path(__file__).resolve().parent.parent / "src"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(src)})
+    assert done.stdout.splitlines() == ["2 False", "Error: 2 style images but 1 --style-mask file; give one mask "
+                                        "per style image, in the same order"]
+
+
 def test_masks_and_regions_are_exclusive(runner, content, style, tmp_path):
     """It refuses --style-mask together with --style-regions (exit 2)."""
     left, _ = half_masks(tmp_path / "m")

@@ -254,10 +254,12 @@ def stylize(content, styles, output, no_clobber, as_json, quiet, config_file, st
     """
     config = build_config(config_file, values)
     _check_before_computing(output, [content, *styles], config)
+    masks = spatial_control(style_masks, style_regions, region_colors, source_masks, content_mask)
+    if masks is not None:
+        masks.check_usage(config, styles, output)
     from nstcli import api
     from nstcli.progress import ProgressBar
 
-    masks = spatial_control(style_masks, style_regions, region_colors, source_masks, content_mask)
     callbacks = [] if quiet else [ProgressBar()]
     result = api.stylize(content, styles, output, config=config, callbacks=callbacks, no_clobber=no_clobber,
                          masks=masks)

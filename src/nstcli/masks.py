@@ -23,13 +23,16 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
+
 from PIL import Image, ImageColor, ImageOps
 
 from nstcli.config import Config
 from nstcli.errors import ConfigError, ImageError, NSTWarning
 from nstcli.images import open_image, pil_to_tensor
+
+if TYPE_CHECKING:  # torch is imported where masks are decoded: the usage checks run before it loads
+    import torch
 
 PathLike = str | os.PathLike
 # How far (per 0-255 channel) a label pixel may be from a listed colour and still count as it: JPEG
@@ -44,6 +47,8 @@ def read_mask(path: PathLike, what: str) -> torch.Tensor:
 
     `what` names the file in errors ("style mask", "content mask", ...).
     """
+    import torch
+
     try:
         open_image(path)  # every check and message for unreadable files, in one place
     except ImageError as exc:
@@ -79,6 +84,8 @@ def hex_colour(rgb) -> str:
 
 def read_regions(path: PathLike, colours: Sequence[tuple[int, int, int]]) -> list[torch.Tensor]:
     """A label image -> one (H, W) 0/1 mask per listed colour; ImageError for a colour not listed."""
+    import torch
+
     try:
         image = open_image(path)
     except ImageError as exc:
@@ -101,6 +108,8 @@ def read_regions(path: PathLike, colours: Sequence[tuple[int, int, int]]) -> lis
 
 def resize_mask(mask: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     """(H, W) -> shape (h, w): bilinear with antialiasing, kept in [0, 1]."""
+    import torch.nn.functional as F
+
     if tuple(mask.shape) == tuple(shape):
         return mask
     out = F.interpolate(mask[None, None], size=tuple(shape), mode="bilinear", antialias=True, align_corners=False)
@@ -109,6 +118,8 @@ def resize_mask(mask: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
 
 def normalise(masks: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """Divide the masks by their sum at every pixel where it exceeds 1 (see the module docstring)."""
+    import torch
+
     stacked = torch.stack(list(masks))
     scale = stacked.sum(0).clamp_min(1.0)
     return list(stacked / scale)
@@ -155,12 +166,10 @@ class SpatialControl:
             named.append(("content mask", self.content_mask_path))
         return named
 
-    def check(self, config: Config, style_paths: Sequence[Path], output: PathLike | None,
-              content_size: tuple[int, int] | None = None) -> None:
-        """Refuse bad combinations (ConfigError) and bad files (ImageError); decode the masks.
+    def check_usage(self, config: Config, style_paths: Sequence[PathLike], output: PathLike | None):
+        """The mistakes that need no file read (ConfigError, exit 2); the listed region colours, if any.
 
-        With `content_size` (width, height), a mask whose shape differs from the photo's is said
-        (a warning): it is stretched to fit, which is rarely what was painted.
+        Needs no torch, so the command line answers these at once.
         """
         count = len(style_paths)
         if self.style_mask_paths and self.regions is not None:
@@ -190,12 +199,24 @@ class SpatialControl:
                 if path.resolve() == target:
                     raise ConfigError(f"{what} {path} is also the output -o {output}; writing the result "
                                       "would destroy it: choose another output")
+        if self.regions is None:
+            return None
+        colours = parse_colours(self.region_colors)
+        if len(colours) != count:
+            raise ConfigError(f"--region-colors lists {_count(len(colours), 'colour')} for "
+                              f"{_count(count, 'style image')}; give one colour per style image, in the same order")
+        return colours
+
+    def check(self, config: Config, style_paths: Sequence[PathLike], output: PathLike | None,
+              content_size: tuple[int, int] | None = None) -> None:
+        """check_usage, then bad files (ImageError, exit 1); decode the masks.
+
+        With `content_size` (width, height), a mask whose shape differs from the photo's is said
+        (a warning): it is stretched to fit, which is rarely what was painted.
+        """
+        colours = self.check_usage(config, style_paths, output)
         names = [Path(p).name for p in style_paths]
         if self.regions is not None:
-            colours = parse_colours(self.region_colors)
-            if len(colours) != count:
-                raise ConfigError(f"--region-colors lists {_count(len(colours), 'colour')} for "
-                                  f"{_count(count, 'style image')}; give one colour per style image, in the same order")
             masks = read_regions(self.regions, colours)
             for index, mask in enumerate(masks):
                 if not bool(mask.any()):
