@@ -123,8 +123,7 @@ def main() -> None:
     warnings.simplefilter("ignore", RandomWeightsWarning)  # every figure here is made with random weights
     args.work.mkdir(parents=True, exist_ok=True)
 
-    config = Config(weights="random", size=args.size, steps=args.steps, start_size=None, checkpoint_every=0,
-                    quiet=True)
+    config = Config(weights="random", size=args.size, steps=args.steps, start_size=None, checkpoint_every=0)
     content = resize_longest(open_image(CONTENT), args.size)
     content_path = args.work / "content.png"
     content.save(content_path)
