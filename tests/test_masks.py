@@ -382,24 +382,27 @@ def test_a_listed_colour_missing_from_the_labels(runner, content, style, tmp_pat
                             "would apply nowhere; paint its region or drop that style", out)
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--region-colors", "#ff0000"], "--style-regions needs"),
-    (["--region-colors", "#ff0000,#00ff00,#0000ff"], "--region-colors lists 3 colours for 2 style images; "
-                                                     "give one colour per style image, in the same order"),
-    (["--region-colors", "#ff0000,blurple"], "--region-colors: 'blurple' is not a colour; give #rrggbb values "
-                                             "or names, e.g. --region-colors '#ff0000,#00ff00'"),
+@pytest.mark.parametrize("colours, message", [
+    ("#ff0000,#00ff00,#0000ff", "--region-colors lists 3 colours for 2 style images; give one colour per style "
+                                "image, in the same order"),
+    ("#ff0000,blurple", "--region-colors: 'blurple' is not a colour; give #rrggbb values or names, e.g. "
+                        "--region-colors '#ff0000,#00ff00'"),
 ])
-def test_region_colour_usage_errors(runner, content, style, tmp_path, extra, message):
+def test_region_colour_usage_errors(runner, content, style, tmp_path, colours, message):
     """It refuses colour lists that do not fit the styles (exit 2)."""
     labels = tmp_path / "labels.png"
     Image.new("RGB", (48, 32), (255, 0, 0)).save(labels)
     out = tmp_path / "out.png"
-    regions = [] if message.startswith("--style-regions needs") else ["--style-regions", labels]
-    result = stylize(runner, content, style, second_style(tmp_path), "-o", out, *regions, *extra)
-    if regions:
-        assert_error(result, 2, message, out)
-    else:
-        assert_error(result, 2, "--region-colors needs --style-regions LABELS (the image the colours are in)", out)
+    result = stylize(runner, content, style, second_style(tmp_path), "-o", out, "--style-regions", labels,
+                     "--region-colors", colours)
+    assert_error(result, 2, message, out)
+
+
+def test_colours_need_regions(runner, content, style, tmp_path):
+    """It refuses --region-colors without a label image (exit 2)."""
+    out = tmp_path / "out.png"
+    result = stylize(runner, content, style, "-o", out, "--region-colors", "#ff0000")
+    assert_error(result, 2, "--region-colors needs --style-regions LABELS (the image the colours are in)", out)
 
 
 def test_regions_need_colours(runner, content, style, tmp_path):
