@@ -426,15 +426,56 @@ def test_a_mask_that_is_the_output_is_refused(runner, content, style, tmp_path):
     assert left.read_bytes() == before
 
 
-def test_masks_refuse_the_wasserstein_loss_and_blends(runner, content, style, tmp_path):
-    """It says masks need the Gram loss, and that blend weights do not apply (exit 2)."""
+def test_masks_refuse_the_wasserstein_loss_without_its_term(runner, content, style, tmp_path, monkeypatch):
+    """It says masks need the Gram loss where the Wasserstein term is not installed (exit 2)."""
+    from nstcli import masks
+
+    monkeypatch.setattr(masks, "guided_losses", lambda: ("gram",))
+    left, right = half_masks(tmp_path / "m")
+    out = tmp_path / "out.png"
+    result = stylize(runner, content, style, second_style(tmp_path), "-o", out, "--style-mask", left,
+                     "--style-mask", right, "--style-loss", "wasserstein")
+    assert_error(result, 2, "style masks work with --style-loss gram only, not wasserstein; drop the masks or "
+                            "use --style-loss gram", out)
+
+
+def test_a_white_mask_gives_the_plain_wasserstein_term():
+    """It equals the unmasked Wasserstein-2 term when the mask covers everything."""
+    wasserstein = pytest.importorskip("nstcli.terms.wasserstein")
+    from nstcli.terms.guided import guided_wasserstein
+
+    torch.manual_seed(3)
+    style = {"relu1_1": torch.randn(1, 4, 6, 6), "relu2_1": torch.randn(1, 5, 3, 3)}
+    current = {"relu1_1": torch.randn(1, 4, 8, 8), "relu2_1": torch.randn(1, 5, 4, 4)}
+    weights = {"relu1_1": 1.0, "relu2_1": 0.5}
+    plain = wasserstein.WassersteinStyle.from_features([style], [1.0], weights, 10.0)(current, torch.zeros(1))
+    guided = guided_wasserstein(style, torch.ones(8, 8), None, weights, 10.0)(current, torch.zeros(1))
+    assert guided.item() == pytest.approx(plain.item(), rel=1e-5)
+    # Half the image: the term compares only the left half's statistics, weighted by its share.
+    half = torch.zeros(8, 8)
+    half[:, :4] = 1.0
+    left = {"relu1_1": current["relu1_1"][..., :4].contiguous(), "relu2_1": current["relu2_1"][..., :2].contiguous()}
+    plain_left = wasserstein.WassersteinStyle.from_features([style], [1.0], weights, 5.0)(left, torch.zeros(1))
+    guided_left = guided_wasserstein(style, half, None, weights, 10.0)(current, torch.zeros(1))
+    assert guided_left.item() == pytest.approx(plain_left.item(), rel=1e-4)
+
+
+def test_masks_with_the_wasserstein_loss(runner, content, style, tmp_path):
+    """It runs masked styles with --style-loss wasserstein where that term is installed."""
+    pytest.importorskip("nstcli.terms.wasserstein")
+    left, right = half_masks(tmp_path / "m")
+    out = tmp_path / "out.png"
+    result = stylize(runner, content, style, second_style(tmp_path), "-o", out, "--style-mask", left,
+                     "--style-mask", right, "--style-loss", "wasserstein", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["loss"]["style"] > 0
+
+
+def test_masks_refuse_blends(runner, content, style, tmp_path):
+    """It says blend weights do not apply with style masks (exit 2)."""
     left, right = half_masks(tmp_path / "m")
     out = tmp_path / "out.png"
     style2 = second_style(tmp_path)
-    result = stylize(runner, content, style, style2, "-o", out, "--style-mask", left, "--style-mask", right,
-                     "--style-loss", "wasserstein")
-    assert_error(result, 2, "style masks work with --style-loss gram only, not wasserstein; drop the masks or "
-                            "use --style-loss gram", out)
     result = stylize(runner, content, style, style2, "-o", out, "--style-mask", left, "--style-mask", right,
                      "--style-blend", "0.7,0.3")
     assert_error(result, 2, "'style_blend' does not apply with style masks: each style paints its own region; "

@@ -125,6 +125,13 @@ def normalise(masks: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     return list(stacked / scale)
 
 
+def guided_losses() -> tuple[str, ...]:
+    """The style losses with a masked form: Gram always, Wasserstein-2 where its term is installed."""
+    import importlib.util
+
+    return ("gram", "wasserstein") if importlib.util.find_spec("nstcli.terms.wasserstein") else ("gram",)
+
+
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
@@ -187,9 +194,9 @@ class SpatialControl:
         if self.source_mask_paths and len(self.source_mask_paths) != count:
             raise ConfigError(f"{_count(count, 'style image')} but {_count(len(self.source_mask_paths), '--style-source-mask file')}"
                               "; give one per style image, in the same order")
-        if self.guides_styles and config.style_loss != "gram":
-            raise ConfigError(f"style masks work with --style-loss gram only, not {config.style_loss}; "
-                              "drop the masks or use --style-loss gram")
+        if self.guides_styles and config.style_loss not in guided_losses():
+            raise ConfigError(f"style masks work with --style-loss {' or '.join(guided_losses())} only, not "
+                              f"{config.style_loss}; drop the masks or use --style-loss gram")
         if self.guides_styles and config.style_blend:
             raise ConfigError("'style_blend' does not apply with style masks: each style paints its own "
                               "region; drop --style-blend (grey levels in the masks mix styles)")
@@ -272,7 +279,7 @@ class SpatialControl:
                     device: torch.device) -> list:
         """One guided style term per style whose mask reaches this scale's image of `shape`."""
         from nstcli.objective import features_of, style_layer_weights
-        from nstcli.terms.guided import GuidedGramStyle, guided_targets
+        from nstcli.terms.guided import GuidedGramStyle, guided_targets, guided_wasserstein
 
         layer_weights = style_layer_weights(config)
         terms = []
@@ -282,7 +289,11 @@ class SpatialControl:
             source = None
             if self._source is not None:
                 source = resize_mask(self._source[index], style.shape[-2:]).to(device)
-            targets = guided_targets(features_of(network, style), config.style_layers, source)
+            features = features_of(network, style)
+            if config.style_loss == "wasserstein":
+                terms.append(guided_wasserstein(features, mask, source, layer_weights, config.style_weight))
+                continue
+            targets = guided_targets(features, config.style_layers, source)
             terms.append(GuidedGramStyle(targets, mask, layer_weights, config.style_weight))
         return terms
 

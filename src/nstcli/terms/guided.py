@@ -167,6 +167,31 @@ class GuidedGramStyle(Term):
         return GuidedGramStyle(self.targets, mask, self.layer_weights, self.weight, masks)
 
 
+def guided_wasserstein(style_features: Features, mask: torch.Tensor, source: torch.Tensor | None,
+                       layer_weights: Mapping[str, float], weight: float) -> Term:
+    """The Wasserstein-2 style term (terms/wasserstein.py) over the region `mask` marks.
+
+    The same guidance as the Gram term: at each layer the positions are weighted by m^2 (the
+    weighting F * m applies to every product of features), normalised by their mass; the targets are
+    the style's means and covariances over all of it, or over its `source` region weighted alike.
+    """
+    from nstcli.terms.wasserstein import GaussianTarget, WassersteinStyle, moments
+
+    targets, positions, weights = {}, {}, {}
+    for name, layer_weight in layer_weights.items():
+        features = style_features[name].detach()
+        source_weights = None if source is None else mask_at_layer(source, name).square()
+        if source_weights is not None and not bool(source_weights.sum() > 0):
+            source_weights = None  # the source region vanished at this depth: the whole image's statistics
+        with torch.no_grad():
+            targets[name] = GaussianTarget.from_moments(*moments(features, source_weights, in_float64=True))
+        positions[name] = mask_at_layer(mask, name).square()
+        # A region too small to reach this layer (all of it in the pooling's floor remainder) has no
+        # positions there to compare.
+        weights[name] = float(layer_weight) if bool(positions[name].sum() > 0) else 0.0
+    return WassersteinStyle(targets, weights, weight * float(mask.mean()), position_weights=positions)
+
+
 @torch.no_grad()
 def guided_targets(features: Features, layers, mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
     """{layer: target Gram} of a style image: of all of it, or of the region `mask` (at its size) marks."""
