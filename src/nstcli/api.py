@@ -31,9 +31,9 @@ from nstcli.images import (
     resize_tensor,
     save_image,
 )
+from nstcli.masks import SpatialControl
 from nstcli.network import layers_needed, load_network, min_side  # noqa: F401 (part of the API)
 from nstcli.objective import content_term, pixel_terms, style_term_for
-from nstcli.masks import SpatialControl
 from nstcli.optimizers import OptimizerSettings, resize_state
 from nstcli.reconstruct import reconstruct  # noqa: F401 (part of the API)
 from nstcli.run import Run, StylizeResult, out_of_memory_as_run_error  # noqa: F401

@@ -9,7 +9,9 @@ resolution, the guided Gram matrix is
 
 the paper's Gram of the features times the guidance channel, divided by the mass of the weighting
 applied (sum m^2), so that it is the m^2-weighted mean of f_p f_p^T and compares like with like with
-a whole image's F F^T / M. The per-layer loss is Gatys's 1/4 mean (G_m - A)^2, as in gram.py.
+a whole image's F F^T / M. The per-layer loss is Gatys's 1/4 mean (G_m - A)^2, as in gram.py. For the
+Wasserstein-2 loss (`guided_wasserstein`) the same m^2 weights the positions in the means and
+covariances.
 
 The term's weight is style_weight times the mask's share of the image (its mean): one masked style per
 region then pushes each of its pixels exactly as hard as an unmasked style pushes every pixel, and
