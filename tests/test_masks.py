@@ -242,6 +242,23 @@ def test_stylize_with_two_masks_writes_the_image(runner, content, style, tmp_pat
     assert Image.open(out).size == (32, 21)
 
 
+def test_each_style_lands_where_its_mask_is(runner, content, tmp_path):
+    """It paints a red style on the left half and a blue one on the right, as the masks say."""
+    red, blue = tmp_path / "red.png", tmp_path / "blue.png"
+    Image.new("RGB", (32, 32), (230, 20, 20)).save(red)
+    Image.new("RGB", (32, 32), (20, 20, 230)).save(blue)
+    left, right = half_masks(tmp_path / "m")
+    out = tmp_path / "out.png"
+    result = runner.invoke(nst, ["stylize", str(content), str(red), str(blue), "-o", str(out), "--weights", "random",
+                                 "--size", "32", "--steps", "10", "--quiet", "--checkpoint-every", "0",
+                                 "--style-mask", str(left), "--style-mask", str(right)])
+    assert result.exit_code == 0, result.stderr
+    image = torch.tensor(list(Image.open(out).getdata()), dtype=torch.float32).view(21, 32, 3)
+    redness = image[..., 0] - image[..., 2]  # the photo's halves start between -20 and 20
+    assert redness[:, :13].mean() > 100
+    assert redness[:, 19:].mean() < -100
+
+
 def test_masks_work_with_coarse_to_fine_colours_sources_and_content_masks(runner, content, style, tmp_path):
     """It resizes masks per scale and combines them with colour preservation, source masks and a content map."""
     left, right = half_masks(tmp_path / "m", soft=8)
