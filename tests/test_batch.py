@@ -9,7 +9,7 @@ from nstcli import api, engine
 from nstcli import weights as weights_module
 from nstcli.batch import plan_batch
 from nstcli.cli import nst
-from nstcli.config import FIELDS, Config
+from nstcli.config import Config
 
 from conftest import FAST, error_line, make_image
 
@@ -120,7 +120,8 @@ def test_bad_shard_is_a_usage_error(runner, style, tmp_path, spec, monkeypatch):
     result = batch(runner, tmp_path / "photos", "--style", style, "-o", tmp_path / "out", "--shard", spec)
     assert result.exit_code == 2
     assert error_line(result) == (f"Error: --shard {spec!r} is not K/N with 1 <= K <= N; e.g. --shard 2/4 "
-                                  "runs the second quarter of the items")
+                                  "runs the second quarter of the items (or --shard auto inside a SLURM "
+                                  "array or a Kubernetes Indexed Job)")
 
 
 def test_json_lines(runner, style, tmp_path):
@@ -309,12 +310,18 @@ def test_reused_style_gives_the_same_image(content, style):
     assert (first == fresh).all() and (second == fresh).all()
 
 
-@pytest.mark.skipif("style_blend" not in FIELDS, reason="style blending is not a config key in this version")
 def test_style_blend_is_refused(runner, style, tmp_path, monkeypatch):
-    """It refuses blend weights, which a batch (one style per output) would otherwise ignore."""
+    """It has no --style-blend, and refuses blend weights from a config file, which a batch would ignore."""
     monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
     photo_folder(tmp_path / "photos", count=1)
-    result = batch(runner, tmp_path / "photos", "--style", style, "-o", tmp_path / "out", "--style-blend", "1")
+    flag = batch(runner, tmp_path / "photos", "--style", style, "-o", tmp_path / "out", "--style-blend", "1")
+    assert flag.exit_code == 2
+    assert error_line(flag).startswith("Error: No such option '--style-blend'")
+    assert "--style-blend" not in runner.invoke(nst, ["batch", "--help"]).stdout
+    config = tmp_path / "blend.yaml"
+    config.write_text("style_blend: [1]\n")
+    result = batch(runner, tmp_path / "photos", "--style", style, "-o", tmp_path / "out", "--config", config)
     assert result.exit_code == 2
     assert error_line(result) == ("Error: 'style_blend' does not apply to nst batch: every style is used on its "
                                   "own; drop it (or run nst stylize to blend styles)")
+    assert not (tmp_path / "out").exists()

@@ -486,26 +486,3 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     mse = torch.mean((a.float().cpu() - b.float().cpu()) ** 2).item()
     return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
 
-
-def stylize_folder(
-    inputs: Sequence[PathLike],
-    styles: Sequence[PathLike],
-    outdir: PathLike,
-    config: Config = Config(),
-    *,
-    recursive: bool = False,
-    fmt: str = "png",
-    overwrite: bool = False,
-    shard: tuple[int, int] | None = None,
-    callbacks=None,
-):
-    """Stylize every image in `inputs` (files and folders) with every style into `outdir`.
-
-    Returns a `batch.BatchRun`: `len()` is the number of items (in this shard); iterating it runs
-    them one by one, yielding a `batch.ItemResult` each. Planning mistakes (name collisions, missing
-    inputs), bad weights and bad style images raise here, before any item runs. See nstcli.batch.
-    """
-    from nstcli.batch import plan_batch, run_batch
-
-    items = plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard)
-    return run_batch(items, config, overwrite=overwrite, callbacks=callbacks)
