@@ -340,8 +340,10 @@ def run_batch(
     if config.style_blend:
         raise ConfigError("'style_blend' does not apply to nst batch: every style is used on its own; "
                           "drop it (or run nst stylize to blend styles)")
-    if not items:
-        return BatchRun(items, iter(()))
+    if not any(overwrite or not item.output.exists() for item in items):
+        # Everything is done (e.g. a re-submitted array task whose items another run finished):
+        # nothing to load, and ImageNet weights are half a gigabyte to read.
+        return BatchRun(items, _results(items, {}, config, overwrite, callbacks))
     # Checks (and creates) the output folder itself; the file name is only there to satisfy the check.
     check_output_path(items[0].outdir / PurePosixPath(items[0].name).name)
     # Say it once for the batch, here; the per-item runs below are told not to repeat it.
@@ -351,7 +353,7 @@ def run_batch(
         api.load_network(config, resolve_device(config.device))  # cached: every item reuses this network
     prepared: dict[Path, api.PreparedStyle] = {}
     for item in items:
-        if item.style not in prepared:
+        if item.style not in prepared and (overwrite or not item.output.exists()):
             prepared[item.style] = api.PreparedStyle(item.style)
             prepared[item.style].images()
     return BatchRun(items, _results(items, prepared, config, overwrite, callbacks))
@@ -370,6 +372,9 @@ def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResu
             with warnings.catch_warnings():
                 # Said once by run_batch; not again for every item.
                 warnings.simplefilter("ignore", RandomWeightsWarning)
+                if item.style not in prepared:
+                    # Only when all its outputs were there as the batch started and one has gone since.
+                    prepared[item.style] = api.PreparedStyle(item.style)
                 api.stylize(item.content, prepared[item.style], item.output, config=config,
                             callbacks=list(callbacks(item)) if callbacks else (), save_on_interrupt=False)
             result = ItemResult(item, "done", time.perf_counter() - started)
