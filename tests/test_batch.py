@@ -371,6 +371,8 @@ def test_shard_auto_reads_the_scheduler(spec, env, expected):
                                               "e.g. --shard auto/8"),
     ("all/3", {}, "--shard 'all/3' only goes with --plan (to list every item with its shard); to run every "
                   "item, drop --shard"),
+    ("all", {}, "--shard 'all' needs the number of shards: --shard all/N"),
+    ("all/0", {}, "--shard 'all/0': N must be at least 1; give the number of tasks, e.g. --shard all/8"),
 ])
 def test_shard_auto_without_a_usable_index_is_a_usage_error(runner, style, tmp_path, monkeypatch, spec, env,
                                                             message):

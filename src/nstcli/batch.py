@@ -79,9 +79,6 @@ class ItemResult:
                 "seconds": round(self.seconds, 3), "error": self.error}
 
 
-SHARD_FORMS = "K/N with 1 <= K <= N, auto or auto/N"
-
-
 def parse_shard(spec: str, environ: Mapping[str, str] | None = None,
                 allow_all: bool = False) -> tuple[int | None, int]:
     """--shard's value -> (K, N), or ConfigError (a usage error).
@@ -91,19 +88,20 @@ def parse_shard(spec: str, environ: Mapping[str, str] | None = None,
     item, each with its shard of N.
     """
     text = (spec or "").strip().lower()
-    auto = re.fullmatch(r"auto\s*(?:/\s*(\d+))?", text)
-    if auto:
-        count = int(auto.group(1)) if auto.group(1) else None
+    counted = re.fullmatch(r"(auto|all)\s*(?:/\s*(\d+))?", text)
+    if counted:
+        form, count = counted.group(1), int(counted.group(2)) if counted.group(2) else None
         if count == 0:
             raise ConfigError(f"--shard {spec!r}: N must be at least 1; give the number of tasks, e.g. "
-                              "--shard auto/8")
-        return shard_from_environment(os.environ if environ is None else environ, count)
-    every = re.fullmatch(r"all\s*/\s*(\d+)", text)
-    if every and allow_all and int(every.group(1)) >= 1:
-        return None, int(every.group(1))
-    if every:
-        raise ConfigError(f"--shard {spec!r} only goes with --plan (to list every item with its shard); "
-                          "to run every item, drop --shard")
+                              f"--shard {form}/8")
+        if form == "auto":
+            return shard_from_environment(os.environ if environ is None else environ, count)
+        if count is None:
+            raise ConfigError(f"--shard {spec!r} needs the number of shards: --shard all/N")
+        if not allow_all:
+            raise ConfigError(f"--shard {spec!r} only goes with --plan (to list every item with its shard); "
+                              "to run every item, drop --shard")
+        return None, count
     match = re.fullmatch(r"(\d+)\s*/\s*(\d+)", text)
     if match:
         k, n = int(match.group(1)), int(match.group(2))
@@ -118,7 +116,7 @@ def _env_int(environ: Mapping[str, str], name: str) -> int | None:
     value = environ.get(name, "").strip()
     if not value:
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise ConfigError(f"--shard auto: {name}={value!r} is not a whole number; it is set by the "
                           "scheduler, so check the job's environment")
     return int(value)
