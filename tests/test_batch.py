@@ -469,3 +469,25 @@ def test_finished_batch_loads_nothing(runner, style, tmp_path, monkeypatch):
     assert again.exit_code == 0, again.output
     assert [row["status"] for row in json_lines(again)] == ["skipped", "skipped"]
     assert "batch: 0 done, 2 skipped, 0 failed of 2 items" in again.stderr.splitlines()
+
+
+def test_interrupt_just_after_the_save_counts_the_item_done(runner, style, tmp_path, monkeypatch):
+    """It reports an item whose output was written just before Ctrl-C as done, not as unwritten."""
+    photos = tmp_path / "photos"
+    photo_folder(photos)
+    out = tmp_path / "out"
+    real_save = api.save_image
+
+    def save_then_ctrl_c(image, path, **kwargs):
+        real_save(image, path, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "save_image", save_then_ctrl_c)
+    result = batch(runner, photos, "--style", style, "-o", out, "--json")
+
+    assert result.exit_code == 130
+    assert error_line(result) == (f"Error: interrupted just after writing {out / 'p0__style.png'}; run the same "
+                                  "command again to resume")
+    assert [(row["output"], row["status"]) for row in json_lines(result)] == [(str(out / "p0__style.png"), "done")]
+    assert "batch: 1 done, 0 skipped, 0 failed of 3 items, 2 not run" in result.stderr.splitlines()
+    assert [p.name for p in out.iterdir()] == ["p0__style.png"]

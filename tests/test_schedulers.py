@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -260,8 +261,11 @@ def test_slurm_cancelled_task_is_finished_by_resubmission(slurm, style, tmp_path
     first_of_1, second_of_1 = in_plan_order(by_shard[1])
 
     job = submit(slurm, jobs, photos, style, out, SLOW)
-    # Task 1 has finished its first item, so it is now inside its second: cancel it there.
-    wait_for((out / first_of_1).exists, f"{first_of_1} from task 1", details=slurm.logs)
+    # Task 1 has reported its first item (written, then a JSON line), so it is now inside its second:
+    # cancel it there. The output file alone appears a moment before the item is over.
+    report_1 = jobs / f"nst-batch-{job}_1.jsonl"
+    wait_for(lambda: report_1.exists() and str(out / first_of_1) in report_1.read_text(),
+             f"task 1 to report {first_of_1}", details=slurm.logs)
     slurm.run(["scancel", f"{job}_1"])
     slurm.wait_until_gone(job)
 
@@ -301,15 +305,41 @@ def nst_processes(marker: str, shard: str) -> list[int]:
     return found
 
 
-def run_parallel(photos: Path, style: Path, out: Path, options: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(["bash", str(PARALLEL_SCRIPT), str(SHARDS), str(photos), str(style), str(out),
-                             *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=job_environment())
+class ParallelRun:
+    """examples/parallel.sh running in the background, its stdout and stderr read line by line as they come."""
 
+    def __init__(self, photos: Path, style: Path, out: Path, options: list[str]):
+        self.process = subprocess.Popen(
+            ["bash", str(PARALLEL_SCRIPT), str(SHARDS), str(photos), str(style), str(out), *options],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=job_environment(),
+            start_new_session=True)  # its own process group: parallel and every shard, to stop together
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self.readers = [threading.Thread(target=self._read, args=(stream, lines), daemon=True)
+                        for stream, lines in ((self.process.stdout, self.stdout), (self.process.stderr, self.stderr))]
+        for reader in self.readers:
+            reader.start()
 
-def finish(process: subprocess.Popen) -> tuple[int, list[dict], str]:
-    stdout, stderr = process.communicate(timeout=TIMEOUT)
-    return process.returncode, [json.loads(line) for line in stdout.splitlines()], stderr
+    @staticmethod
+    def _read(stream, lines: list[str]) -> None:
+        for line in stream:
+            lines.append(line.rstrip("\n"))
+
+    def stop(self) -> None:
+        """Kill parallel and the shards it started (their process group is the script's pid)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def finish(self) -> tuple[int, list[dict], str]:
+        """Wait for the end: exit code, the JSON lines, stderr."""
+        try:
+            self.process.wait(TIMEOUT)
+        finally:
+            self.stop()
+        for reader in self.readers:
+            reader.join(10)
+        return self.process.returncode, [json.loads(line) for line in self.stdout], "\n".join(self.stderr)
 
 
 def test_gnu_parallel_three_shards_every_output_once(style, tmp_path):
@@ -318,7 +348,7 @@ def test_gnu_parallel_three_shards_every_output_once(style, tmp_path):
     photos, out = tmp_path / "photos", tmp_path / "out"
     by_shard = six_images(photos)
 
-    code, rows, stderr = finish(run_parallel(photos, style, out, QUICK))
+    code, rows, stderr = ParallelRun(photos, style, out, QUICK).finish()
 
     assert code == 0, stderr
     everything = sorted(sum(by_shard.values(), []))
@@ -336,26 +366,27 @@ def test_gnu_parallel_killed_shard_is_finished_by_rerun(style, tmp_path):
     by_shard = six_images(photos)
     first_of_1, second_of_1 = in_plan_order(by_shard[1])
 
-    process = run_parallel(photos, style, out, SLOW)
+    run = ParallelRun(photos, style, out, SLOW)
     try:
-        wait_for((out / first_of_1).exists, f"{first_of_1} from shard 1")
+        # Shard 1 has reported its first item, so it is now inside its second: stop it there.
+        wait_for(lambda: any(str(out / first_of_1) in line for line in run.stdout),
+                 f"shard 1 to report {first_of_1}", details=lambda: "\n".join(run.stderr))
         victims = nst_processes(str(out), f"1/{SHARDS}")
         assert len(victims) == 1, victims
         os.kill(victims[0], signal.SIGTERM)  # as a scheduler stops a task
-        code, rows, stderr = finish(process)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    except BaseException:
+        run.stop()
+        raise
+    code, rows, stderr = run.finish()
 
     assert code == 1, stderr  # parallel: the number of shards that failed
     second_content = photos / f"{second_of_1.split('__')[0]}.png"
     assert (f"Error: interrupted during {second_content} with style {style}; its output was not written; "
-            "run the same command again to resume") in stderr.splitlines()
+            "run the same command again to resume") in stderr.splitlines(), stderr
     before = stamps(out)
     assert sorted(before) == sorted(set(sum(by_shard.values(), [])) - {second_of_1})  # no partial file
 
-    code, rows, stderr = finish(run_parallel(photos, style, out, SLOW))
+    code, rows, stderr = ParallelRun(photos, style, out, SLOW).finish()
 
     assert code == 0, stderr
     after = stamps(out)

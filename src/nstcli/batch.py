@@ -366,6 +366,7 @@ def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResu
             yield ItemResult(item, "skipped")
             continue
         started = time.perf_counter()
+        before = _identity(item.output)
         try:
             with warnings.catch_warnings():
                 # Said once by run_batch; not again for every item.
@@ -379,9 +380,24 @@ def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResu
         except (ImageError, RunError) as exc:
             result = ItemResult(item, "failed", time.perf_counter() - started, str(exc))
         except (Interrupted, KeyboardInterrupt):
+            if _identity(item.output) not in (None, before):
+                # Stopped after the (atomic) save, while stylize was finishing up: the output is
+                # complete and a re-run skips it, so it counts as done.
+                yield ItemResult(item, "done", time.perf_counter() - started)
+                raise Interrupted(f"interrupted just after writing {item.output}; run the same command "
+                                  "again to resume") from None
             raise Interrupted(f"interrupted during {item.content} with style {item.style}; its output was "
                               "not written; run the same command again to resume") from None
         yield result
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """What tells a freshly written file from the one before it: an atomic write makes a new inode."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_ino, status.st_mtime_ns
 
 
 @dataclass
