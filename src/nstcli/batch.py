@@ -330,7 +330,7 @@ def run_batch(
     # Imported here, not at the top: planning (nst batch --plan) needs none of the network code.
     from nstcli import api
     from nstcli import weights as weights_module
-    from nstcli.engine import resolve_device
+    from nstcli.runtime import resolve_device
 
     items = list(items)
     # Each style is used on its own, so blend weights (from a --config file; nst batch has no

@@ -146,7 +146,7 @@ def stylize(content, styles, output, no_clobber, as_json, config_file, **values)
     config = build_config(config_file, values)
     _check_output_extension(output)
     from nstcli import api
-    from nstcli.callbacks import ProgressBar
+    from nstcli.progress import ProgressBar
 
     callbacks = [] if config.quiet else [ProgressBar()]
     result = api.stylize(content, styles, output, config=config, callbacks=callbacks, no_clobber=no_clobber)
@@ -172,7 +172,7 @@ def _reconstruct(kind, image, output, layers, all_layers, as_json, config_file, 
     config = build_config(config_file, values)
     _check_output_extension(output)
     from nstcli import api
-    from nstcli.callbacks import ProgressBar
+    from nstcli.progress import ProgressBar
 
     layer_list = [name.strip() for name in layers.split(",") if name.strip()] if layers else None
     callbacks = [] if config.quiet else [ProgressBar(f"reconstruct {kind}")]
@@ -270,7 +270,7 @@ def batch(inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, progre
             click.echo(json.dumps(planned.summary()) if as_json else show.plan_line(planned))
         click.echo(show.plan_summary(listed, shard), err=True)
         return
-    from nstcli.callbacks import ProgressBar
+    from nstcli.progress import ProgressBar
 
     progress = "none" if config.quiet else progress
     per_image = (lambda item: [ProgressBar(item.name, position=1, leave=False)]) if progress == "steps" else None
