@@ -336,7 +336,6 @@ Examples:
 @click.pass_context
 def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, progress, as_json, quiet,
           config_file, **values):
-          **values):
     """Stylize every image in INPUTS (files and folders) with every --style into -o OUTDIR.
 
     Each pair gives OUTDIR/<content-stem>__<style-stem>.<format>. Outputs that exist are skipped, so
@@ -347,11 +346,12 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, p
         raise ConfigError(f"--quiet and --progress {progress} contradict each other; give one of them")
     config = build_config(config_file, values)
     from nstcli.batch import BatchSummary, parse_shard, plan_batch, plan_status, run_batch
-    from nstcli import progress as show
 
     shard = parse_shard(shard, allow_all=plan) if shard is not None else None
     # Planning reads folder listings only: a missing input or a clash is reported before torch loads.
     items = plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard)
+    from nstcli import progress as show  # imports torch (the step bar is an engine callback)
+
     if plan:
         listed = plan_status(items, shard[1] if shard else None, overwrite=overwrite)
         for planned in listed:
