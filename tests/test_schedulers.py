@@ -41,8 +41,11 @@ TIMEOUT = 120.0  # seconds any one wait may take before the test gives up (and s
 def need(*programs: str) -> None:
     """Skip when a program is missing (or we are not root), but fail under CI, where they must run."""
     missing = [name for name in programs if shutil.which(name) is None]
-    problem = (f"missing {' '.join(missing)} (apt-get install slurmd slurmctld slurm-client munge parallel)"
-               if missing else "" if os.geteuid() == 0 else "the SLURM daemons must run as root")
+    problem = ""
+    if missing:
+        problem = f"missing {' '.join(missing)} (apt-get install slurmd slurmctld slurm-client munge parallel)"
+    elif os.geteuid() != 0:
+        problem = "the scheduler tests run the SLURM daemons as root"
     if problem:
         if os.environ.get("CI"):
             pytest.fail(f"{problem}; CI must run the scheduler tests")
