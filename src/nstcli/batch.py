@@ -41,7 +41,7 @@ from nstcli.errors import ConfigError, ImageError, Interrupted, RunError
 from nstcli.images import OUTPUT_FORMATS, check_output_path, refuse_overwriting_inputs
 
 if TYPE_CHECKING:  # planning imports no torch, so the CLI reports a bad path at once
-    from nstcli.engine import Callback
+    from nstcli.reports import Callback
 
 # What a folder contributes. Files named on the command line are taken whatever their extension.
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")

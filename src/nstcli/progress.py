@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from nstcli.batch import BatchSummary, PlannedItem
-from nstcli.engine import Callback, StepReport
+from nstcli.reports import Callback, StepReport
 
 # ---------------------------------------------------------------------------------------------
 # nst batch: the bar over items, the closing summary, and the --plan listing
