@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import warnings
 
 import click
@@ -345,6 +344,8 @@ Examples:
   nst batch photos/ --style starry.jpg -o results/
   nst batch photos/ --recursive --style a.jpg --style b.jpg -o results/ --format jpg --size 512
   nst batch photos/ --style starry.jpg -o results/ --shard 2/4 --json
+  nst batch photos/ --style starry.jpg -o results/ --shard auto     (in a SLURM array task)
+  nst batch photos/ --style starry.jpg -o results/ --shard all/8 --plan
   nst batch photos/ --style starry.jpg -o results/ --content-masks faces/ --content-weight 5
   nst batch photos/ --style starry.jpg -o results/ --style-masks skies/
 """
@@ -360,7 +361,13 @@ Examples:
               type=click.Choice(["png", "jpg", "jpeg", "webp", "tif", "tiff"], case_sensitive=False),
               help="Output format.")
 @click.option("--overwrite", is_flag=True, help="Redo items whose output exists (default: skip them).")
-@click.option("--shard", default=None, metavar="K/N", help="Run only the K-th of N disjoint parts of the items.")
+@click.option("--shard", default=None, metavar="K/N|auto|auto/N",
+              help="Run only the K-th of N disjoint parts of the items. auto: K and N from a SLURM array "
+                   "task; auto/N: K from SLURM_ARRAY_TASK_ID (1..N) or a Kubernetes JOB_COMPLETION_INDEX. "
+                   "With --plan, all/N lists every item with its shard.")
+@click.option("--plan", is_flag=True,
+              help="Compute nothing: list every item with its shard and done/todo on stdout, and a summary "
+                   "(done, to do, per shard) on stderr.")
 @click.option("--progress", type=click.Choice(["items", "steps", "none"]), default="items", show_default=True,
               help="Progress on stderr: a bar over items, plus a bar per image (steps), or none.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line per item on stdout.")
@@ -371,7 +378,7 @@ Examples:
 @quiet_option
 @config_options(BATCH_KEYS)
 @click.pass_context
-def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, progress, as_json, content_masks,
+def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, progress, as_json, content_masks,
           style_masks, quiet, config_file, **values):
     """Stylize every image in INPUTS (files and folders) with every --style into -o OUTDIR.
 
@@ -382,12 +389,20 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, progres
     if quiet and progress != "none" and ctx.get_parameter_source("progress") == click.core.ParameterSource.COMMANDLINE:
         raise ConfigError(f"--quiet and --progress {progress} contradict each other; give one of them")
     config = build_config(config_file, values)
-    from nstcli.batch import BatchProgress, BatchSummary, parse_shard, plan_batch, run_batch
+    from nstcli.batch import BatchSummary, parse_shard, plan_batch, plan_status, run_batch
 
-    shard = parse_shard(shard) if shard is not None else None
+    shard = parse_shard(shard, allow_all=plan) if shard is not None else None
     # Planning reads folder listings only: a missing input or a clash is reported before torch loads.
     items = plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard,
                        content_masks=content_masks, style_masks=style_masks)
+    from nstcli import progress as show  # imports torch (the step bar is an engine callback)
+
+    if plan:
+        listed = plan_status(items, shard[1] if shard else None, overwrite=overwrite)
+        for planned in listed:
+            click.echo(json.dumps(planned.summary()) if as_json else show.plan_line(planned))
+        click.echo(show.plan_summary(listed, shard), err=True)
+        return
     _check_weights_path(config)
     from nstcli.progress import ProgressBar
 
@@ -395,7 +410,7 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, progres
     per_image = (lambda item: [ProgressBar(item.name, position=1, leave=False)]) if progress == "steps" else None
     run = run_batch(items, config, overwrite=overwrite, callbacks=per_image)
     summary = BatchSummary(planned=len(run), shard=shard)
-    bar = BatchProgress(len(run)) if progress != "none" else None
+    bar = show.BatchProgress(len(run)) if progress != "none" else None
     try:
         for result in run:
             summary.add(result)
@@ -408,12 +423,12 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, progres
     finally:  # also on Ctrl-C: say what was finished before the error line
         if bar:
             bar.close()
-        for line in summary.lines():
+        for line in show.batch_summary_lines(summary):
             click.echo(line, err=True)
     if summary.failed:
         from nstcli.errors import RunError
 
-        raise RunError(summary.error())
+        raise RunError(show.batch_failure(summary))
 
 
 @nst.group()
