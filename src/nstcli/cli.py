@@ -193,6 +193,9 @@ Examples:
   nst stylize photo.jpg starry.jpg -o out.png --contact-sheet --loss-curve
   nst stylize photo.jpg starry.jpg -o out.png --config configs/seed.yaml --json
   nst stylize examples/content.jpg examples/style.jpg -o out.png --weights random --steps 200 --size 128
+  nst stylize photo.jpg sky.jpg ground.jpg -o out.png --style-mask sky_mask.png --style-mask ground_mask.png
+  nst stylize photo.jpg sky.jpg ground.jpg -o out.png --style-regions labels.png --region-colors '#0000ff,#00ff00'
+  nst stylize portrait.jpg starry.jpg -o out.png --content-mask face.png --content-weight 5
 """
 
 
@@ -202,6 +205,36 @@ PATH = click.Path(readable=False)
 OUTPUT_HELP = "Output image (.png .jpg .jpeg .webp .tif .tiff)."
 
 
+def mask_options(function):
+    """Spatial control (masks.py): files of one run, so options only, not config keys."""
+    options = [
+        click.option("--style-mask", "style_masks", multiple=True, type=PATH, metavar="FILE",
+                     help="Where a style applies (grayscale, white = here, soft edges allowed); one per "
+                          "style image, in the same order."),
+        click.option("--style-regions", type=PATH, default=None, metavar="FILE",
+                     help="One colour-coded label image instead of --style-mask files; needs --region-colors."),
+        click.option("--region-colors", default=None, metavar="C1,C2,...",
+                     help="The label image's colour for each style image, in style order (#rrggbb or names)."),
+        click.option("--style-source-mask", "source_masks", multiple=True, type=PATH, metavar="FILE",
+                     help="Take each style's statistics only from this region of its image; one per style."),
+        click.option("--content-mask", type=PATH, default=None, metavar="FILE",
+                     help="Weight map for the content term (white = full content weight, black = none)."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def spatial_control(style_masks, style_regions, region_colors, source_masks, content_mask):
+    """The run's masks, or None when no mask option was given."""
+    if not (style_masks or style_regions or region_colors or source_masks or content_mask):
+        return None
+    from nstcli.masks import SpatialControl
+
+    return SpatialControl(style_masks, regions=style_regions, region_colors=region_colors,
+                          source_masks=source_masks, content_mask=content_mask)
+
+
 @nst.command(epilog=STYLIZE_EXAMPLES)
 @click.argument("content", type=PATH)
 @click.argument("styles", nargs=-1, required=True, type=PATH)
@@ -209,8 +242,10 @@ OUTPUT_HELP = "Output image (.png .jpg .jpeg .webp .tif .tiff)."
 @click.option("--no-clobber", is_flag=True, help="Refuse to replace an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout.")
 @quiet_option
+@mask_options
 @config_options()
-def stylize(content, styles, output, no_clobber, as_json, quiet, config_file, **values):
+def stylize(content, styles, output, no_clobber, as_json, quiet, config_file, style_masks, style_regions,
+            region_colors, source_masks, content_mask, **values):
     """Repaint CONTENT in the style of STYLE (one or more images) and write it to -o OUT.
 
     Progress goes to stderr; stdout gets only the written path (or JSON with --json).
@@ -218,11 +253,15 @@ def stylize(content, styles, output, no_clobber, as_json, quiet, config_file, **
     """
     config = build_config(config_file, values)
     _check_before_computing(output, [content, *styles], config)
+    masks = spatial_control(style_masks, style_regions, region_colors, source_masks, content_mask)
+    if masks is not None:
+        masks.check_usage(config, styles, output)
     from nstcli import api
     from nstcli.progress import ProgressBar
 
     callbacks = [] if quiet else [ProgressBar()]
-    result = api.stylize(content, styles, output, config=config, callbacks=callbacks, no_clobber=no_clobber)
+    result = api.stylize(content, styles, output, config=config, callbacks=callbacks, no_clobber=no_clobber,
+                         masks=masks)
     _emit(result.summary(), as_json)
 
 
@@ -307,6 +346,8 @@ Examples:
   nst batch photos/ --style starry.jpg -o results/ --shard 2/4 --json
   nst batch photos/ --style starry.jpg -o results/ --shard auto     (in a SLURM array task)
   nst batch photos/ --style starry.jpg -o results/ --shard all/8 --plan
+  nst batch photos/ --style starry.jpg -o results/ --content-masks faces/ --content-weight 5
+  nst batch photos/ --style starry.jpg -o results/ --style-masks skies/
 """
 
 
@@ -330,11 +371,15 @@ Examples:
 @click.option("--progress", type=click.Choice(["items", "steps", "none"]), default="items", show_default=True,
               help="Progress on stderr: a bar over items, plus a bar per image (steps), or none.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line per item on stdout.")
+@click.option("--content-masks", type=PATH, default=None, metavar="DIR",
+              help="Folder of content weight maps, one per input by name (photo.jpg <-> DIR/photo.png).")
+@click.option("--style-masks", type=PATH, default=None, metavar="DIR",
+              help="Folder of style masks, one per input by name: where that photo gets each style.")
 @quiet_option
 @config_options(BATCH_KEYS)
 @click.pass_context
-def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, progress, as_json, quiet,
-          config_file, **values):
+def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, progress, as_json, content_masks,
+          style_masks, quiet, config_file, **values):
     """Stylize every image in INPUTS (files and folders) with every --style into -o OUTDIR.
 
     Each pair gives OUTDIR/<content-stem>__<style-stem>.<format>. Outputs that exist are skipped, so
@@ -348,7 +393,8 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, p
 
     shard = parse_shard(shard, allow_all=plan) if shard is not None else None
     # Planning reads folder listings only: a missing input or a clash is reported before torch loads.
-    items = plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard)
+    items = plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard,
+                       content_masks=content_masks, style_masks=style_masks)
     from nstcli import progress as show  # imports torch (the step bar is an engine callback)
 
     if plan:
