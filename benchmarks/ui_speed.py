@@ -215,8 +215,8 @@ def main() -> None:
     warnings.simplefilter("ignore")  # the untrained-network warning, once per run
 
     config = Config(weights="random", size=args.size, steps=args.steps, device="cpu")
-    # What the page hands api.stylize for these settings (app.py adds these two keys).
-    run_config = config.replace(checkpoint_every=0, quiet=True)
+    # What the page hands api.stylize for these settings (app.py turns checkpoints off).
+    run_config = config.replace(checkpoint_every=0)
     with tempfile.TemporaryDirectory() as tmp:
         page = BrowserPage(config, Path(tmp), args.serve_with) if driver == "browser" else AppTestPage(config)
         try:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from nstcli.engine import Callback, StepReport
 from nstcli.images import tensor_to_pil
+from nstcli.reports import Callback, StepReport
 
 # Seconds between updates: the text often enough to look live, the image often enough to watch the
 # picture change. The last step is always shown.
