@@ -52,7 +52,7 @@ class Clock(Callback):
 
 options = json.loads({options!r})
 save = options.pop("save", None)
-config = load_config(None, dict(weights="random", quiet=True, checkpoint_every=0, **options))
+config = load_config(None, dict(weights="random", checkpoint_every=0, **options))
 clock = Clock()
 result = api.stylize(common.CONTENT, common.STYLE, save, config=config, callbacks=[clock])
 last = max(scale for scale, _, _, _ in clock.times)

@@ -21,6 +21,8 @@ TINY = {
     "profile_step.py": ["--sizes", "32", "--repeats", "1"],
     "batch.py": ["--images", "2", "--size", "32", "--steps", "1"],
     "tiles.py": ["quality", "--size", "64", "--steps", "2", "--tile", "48"],
+    "masks.py": ["--size", "48", "--steps", "1", "--figure", "masks.png"],
+    "ui_speed.py": ["--size", "32", "--steps", "2", "--rounds", "1", "--driver", "apptest"],
 }
 
 

@@ -99,7 +99,7 @@ def test_lbfgs_refuses_several_tensors():
         LBFGS([torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)])
 
 
-def test_optimise_leaves_the_callers_image_alone(tmp_path):
+def test_optimize_leaves_the_callers_image_alone(tmp_path):
     """It optimises a copy: a channels_last init tensor is not overwritten."""
     from nstcli import api, objective
     from nstcli.config import Config
@@ -112,7 +112,7 @@ def test_optimise_leaves_the_callers_image_alone(tmp_path):
     before = content.clone()
     terms = [objective.content_term(config, network, content),
              objective.style_term_for(config, network, [torch.rand(1, 3, 32, 32)], [1.0])]
-    result = engine.optimise(network, content, terms, OptimizerSettings("lbfgs", 1.0), steps=2)
+    result = engine.optimize(network, content, terms, OptimizerSettings("lbfgs", 1.0), steps=2)
     assert torch.equal(content, before)
     assert not torch.equal(result.image, before)
 
@@ -133,6 +133,12 @@ def test_cli_import_does_not_import_torch():
     """It keeps `nst --help` fast: importing the CLI module loads neither torch nor torchvision."""
     out = _python("import sys, nstcli.cli; print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))")
     assert out == "[]"
+
+
+def test_progress_bars_import_no_torch():
+    """It defines the CLI's bars and the step report without torch, so `nst batch --plan` stays instant."""
+    out = _python("import sys, nstcli.progress, nstcli.reports; print('torch' in sys.modules)")
+    assert out == "False"
 
 
 def test_nst_sets_passive_openmp_before_torch():

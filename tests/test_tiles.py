@@ -145,12 +145,12 @@ def test_memory_sizes_parse(text, size):
 
 
 @pytest.mark.parametrize("flags,message", [
-    (["--max-memory", "lots"], "Error: 'max_memory' must be a size such as 6GB or 512MB, or empty, got 'lots'"),
-    (["--max-memory", "6XB"], "Error: 'max_memory' must be a size such as 6GB or 512MB, or empty, got '6XB'"),
-    (["--max-memory", "0GB"], "Error: 'max_memory' must be a size such as 6GB or 512MB, or empty, got '0GB'"),
-    (["--tile", "20"], "Error: 'tile' must be 0 (no tiles) or at least 32 px, got 20"),
-    (["--tile", "-1"], "Error: 'tile' must be at least 0, got '-1'"),
-    (["--tile", "big"], "Error: 'tile' must be an integer or empty, got 'big'"),
+    (["--max-memory", "lots"], "Error: --max-memory must be a size such as 6GB or 512MB, or empty, got 'lots'"),
+    (["--max-memory", "6XB"], "Error: --max-memory must be a size such as 6GB or 512MB, or empty, got '6XB'"),
+    (["--max-memory", "0GB"], "Error: --max-memory must be a size such as 6GB or 512MB, or empty, got '0GB'"),
+    (["--tile", "20"], "Error: --tile must be 0 (no tiles) or at least 32 px, got 20"),
+    (["--tile", "-1"], "Error: --tile must be at least 0, got '-1'"),
+    (["--tile", "big"], "Error: --tile must be an integer or empty, got 'big'"),
 ])
 def test_bad_tile_and_memory_options_are_usage_errors(runner, content, style, tmp_path, flags, message):
     """It refuses a bad --tile or --max-memory with one line naming it, exit 2, nothing written."""
@@ -246,7 +246,7 @@ class Reports(Callback):
 def test_a_tiled_step_is_one_pass_over_the_tiles_and_the_loss_goes_down(big, style):
     """It reports one step per pass over all tiles, with the whole image, and the loss falls."""
     seen = Reports()
-    config = Config(weights="random", size=128, steps=4, start_size=None, quiet=True, checkpoint_every=0,
+    config = Config(weights="random", size=128, steps=4, start_size=None, checkpoint_every=0,
                     tile=48, style_weight=1e4, **SHALLOW_KEYS)
     result = api.stylize(big, style, None, config=config, callbacks=[seen])
     assert [step for step, _, _, _ in seen.reports] == [1, 2, 3, 4]
@@ -258,7 +258,7 @@ def test_a_tiled_step_is_one_pass_over_the_tiles_and_the_loss_goes_down(big, sty
 def test_interrupting_a_tiled_scale_saves_the_whole_image(big, style, tmp_path):
     """It saves the whole current image, not a tile, when interrupted during a tiled scale."""
     out = tmp_path / "out.png"
-    config = Config(weights="random", size=128, steps=5, start_size=None, quiet=True, checkpoint_every=0, tile=48,
+    config = Config(weights="random", size=128, steps=5, start_size=None, checkpoint_every=0, tile=48,
                     **SHALLOW_KEYS)
     with pytest.raises(Interrupted) as caught:
         api.stylize(big, style, out, config=config, callbacks=[Reports(stop_at=2)])
@@ -268,8 +268,8 @@ def test_interrupting_a_tiled_scale_saves_the_whole_image(big, style, tmp_path):
 
 def test_video_style_extra_terms_are_refused_at_tiled_scales(big, style):
     """It refuses extra terms (which see the whole image) when a scale needs tiles."""
-    config = Config(weights="random", size=128, steps=1, start_size=None, quiet=True, tile=48)
-    with pytest.raises(ConfigError, match="needs tiles, which runs with extra terms"):
+    config = Config(weights="random", size=128, steps=1, start_size=None, tile=48)
+    with pytest.raises(ConfigError, match="needs tiles, which runs with masks or extra terms"):
         api.stylize(big, style, None, config=config, extra_terms=lambda shape, device: [])
 
 

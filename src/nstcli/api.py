@@ -8,7 +8,6 @@ around the same pieces.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -19,18 +18,21 @@ from PIL import Image
 
 from nstcli import colour, tiles
 from nstcli import weights as weights_module
+from nstcli.callbacks import replaced_beside
 from nstcli.config import Config
-from nstcli.engine import Callback, optimise
+from nstcli.engine import Callback, optimize
 from nstcli.errors import ConfigError
 from nstcli.images import (
     check_output_path,
     open_image,
     pil_to_tensor,
     prepare,
+    refuse_overwriting_inputs,
     resize_longest,
     resize_tensor,
     save_image,
 )
+from nstcli.masks import SpatialControl
 from nstcli.network import layers_needed, load_network, min_side  # noqa: F401 (part of the API)
 from nstcli.objective import content_term, pixel_terms, style_term_for
 from nstcli.optimizers import OptimizerSettings, resize_state
@@ -64,18 +66,33 @@ def initial_image(kind: str, content: torch.Tensor, style: Callable[[], torch.Te
 
 
 def scale_terms(config: Config, network, style: PreparedStyle, content: torch.Tensor, style_size: int,
-                need: int, device: torch.device) -> tuple[torch.Tensor, list[Term]]:
-    """(content target, terms) of one scale: content, style and pixel terms, colours handled."""
+                need: int, device: torch.device, masks: SpatialControl | None = None
+                ) -> tuple[torch.Tensor, list[Term]]:
+    """(content target, terms) of one scale: content, style and pixel terms, colours handled.
+
+    With `masks` (checked), each style gets a guided term over its region and the content term its
+    weight map.
+    """
+    guided = masks is not None and masks.guides_styles
     if config.preserve_color == "none":
         target = content
-        style_loss = style.term(config, network, style_size, need, device)
+        if guided:
+            style_losses = masks.style_terms(config, network, style.tensors(style_size, need, device),
+                                             target.shape[-2:], device)
+        else:
+            style_losses = [style.term(config, network, style_size, need, device)]
     else:
         # The style is recoloured to match this content image, so its targets are this run's own.
         target, recoloured = colour.colour_targets(config.preserve_color, content,
                                                    style.tensors(style_size, need, device))
         target = prepare(target, device)
-        style_loss = style_term_for(config, network, [prepare(s, device) for s in recoloured], style.blend)
-    return target, [content_term(config, network, target), style_loss, *pixel_terms(config)]
+        recoloured = [prepare(s, device) for s in recoloured]
+        style_losses = (masks.style_terms(config, network, recoloured, target.shape[-2:], device) if guided
+                        else [style_term_for(config, network, recoloured, style.blend)])
+    content_loss = masks.content_term(config, network, target) if masks is not None else None
+    if content_loss is None:
+        content_loss = content_term(config, network, target)
+    return target, [content_loss, *style_losses, *pixel_terms(config)]
 
 
 @out_of_memory_as_run_error
@@ -90,23 +107,29 @@ def stylize(
     *,
     init: torch.Tensor | None = None,
     extra_terms: ExtraTerms | None = None,
+    masks: SpatialControl | None = None,
 ) -> StylizeResult:
     """Repaint `content` in the style of `styles`; write `output` (atomically) if given.
 
     `content` is a path or a decoded RGB image; `styles` one or more image paths, or a
     `PreparedStyle` whose targets are reused. `init` starts the first scale from that image
-    (resized) instead of `config.init`; `extra_terms` adds terms at every scale.
+    (resized) instead of `config.init`; `extra_terms` adds terms at every scale; `masks` says
+    where each style paints and how much of the photo each part keeps (masks.py).
     `save_on_interrupt=False` leaves `output` unwritten on Ctrl-C (a batch must not take an
     unfinished image for a finished one when it resumes).
     """
     style = styles if isinstance(styles, PreparedStyle) else PreparedStyle(styles, config.style_blend)
     if output is not None:
         output = check_output_path(output, no_clobber=no_clobber)
+        refuse_overwriting_inputs(output, [content, *style.paths],
+                                  also=replaced_beside(output, checkpoints=bool(config.checkpoint_every)))
     # Every input is read and size-checked before the network is loaded (maybe downloaded).
     need = min_side(config)
     content_image = content if isinstance(content, Image.Image) else open_image(content)
     content_name = "the content frame" if isinstance(content, Image.Image) else content
     fit_to_size(content_name, content_image, config.size, need)
+    if masks is not None:
+        masks.check(config, style.paths, output, content_image.size)
     style_final = max(1, round(config.size * config.style_scale))
     for path, image in zip(style.paths, style.images()):
         fit_to_size(path, image, style_final, need, scale=config.style_scale)
@@ -119,9 +142,9 @@ def stylize(
     device = resolve_device(config.device)
     # Which scales run in tiles, from the memory they need: decided (or refused) before any work.
     tiling = tiles.plan(config, shapes, [image.size for image in style.images()], steps, device)
-    if extra_terms is not None and any(tiling):
-        raise ConfigError(f"--size {config.size} needs tiles, which runs with extra terms (video) cannot use "
-                          "yet; lower --size or raise --max-memory")
+    if (extra_terms is not None or masks is not None) and any(tiling):
+        raise ConfigError(f"--size {config.size} needs tiles, which runs with masks or extra terms (video) cannot "
+                          "use yet; lower --size or raise --max-memory")
     weights_module.warn_if_random(config.weights)
     network = load_network(config, device)
     torch.manual_seed(config.seed)
@@ -136,8 +159,11 @@ def stylize(
         for index, (size, shape, count, tile) in enumerate(zip(sizes, shapes, steps, tiling)):
             content_tensor = prepare(pil_to_tensor(resize_longest(content_image, size)), device)
             style_size = round(size * config.style_scale)
-            build = functools.partial(tiles.scale_terms, tile=tile) if tile else scale_terms
-            target, terms = build(config, network, style, content_tensor, style_size, need, device)
+            if tile:
+                target, terms = tiles.scale_terms(config, network, style, content_tensor, style_size, need, device,
+                                                  tile=tile)
+            else:
+                target, terms = scale_terms(config, network, style, content_tensor, style_size, need, device, masks)
             if extra_terms is not None:
                 terms += list(extra_terms(shape, device))
             if image is None:
@@ -151,10 +177,10 @@ def stylize(
             common = dict(steps=count, callbacks=run.watchers, first_step=first, total_steps=total, scale=index,
                           state=state)
             if tile:  # the same scale, tile by tile with Adam (tiles.py)
-                scale = tiles.optimise_tiled(network, start, terms, tiles.adam_settings(config), tile=tile,
+                scale = tiles.optimize_tiled(network, start, terms, tiles.adam_settings(config), tile=tile,
                                              align=need, **common)
             else:
-                scale = optimise(network, start, terms, settings, average=config.average, **common)
+                scale = optimize(network, start, terms, settings, average=config.average, **common)
             image, state, first = scale.image, scale.state, first + count
         if config.preserve_color == "luminance":
             image = colour.recombine(image, content_tensor)

@@ -1,7 +1,7 @@
 """Running one scale tile by tile, so any output size fits in the memory of one tile.
 
 At a scale too large for the memory budget the image is cut into overlapping square tiles, and a
-step is one pass over all of them: each tile takes one Adam step through `engine.optimise` with the
+step is one pass over all of them: each tile takes one Adam step through `engine.optimize` with the
 terms built for it, and its result is blended into the whole image under feathered weights (linear
 ramps across each overlap; the ramps of neighbouring tiles add up to 1). The grid moves at every
 step (offsets from a van der Corput sequence, base 2 down and base 3 across), so no seam stays in
@@ -34,7 +34,7 @@ import torch
 from nstcli import colour
 from nstcli import memory
 from nstcli.config import Config
-from nstcli.engine import Callback, ScaleResult, StepReport, StopRun, optimise
+from nstcli.engine import Callback, ScaleResult, StepReport, StopRun, optimize
 from nstcli.errors import ConfigError
 from nstcli.features import VGGFeatures
 from nstcli.images import prepare
@@ -322,11 +322,11 @@ class _Last(Callback):
         self.report = report
 
 
-def optimise_tiled(network: VGGFeatures, init: torch.Tensor, terms: Sequence[Term], settings: OptimizerSettings,
+def optimize_tiled(network: VGGFeatures, init: torch.Tensor, terms: Sequence[Term], settings: OptimizerSettings,
                    *, tile: int, align: int, steps: int, callbacks: Sequence[Callback] = (),
                    first_step: int = 1, total_steps: int | None = None, scale: int = 0,
                    state: dict | None = None) -> ScaleResult:
-    """engine.optimise for a scale too large for memory: `steps` passes over moving tiles (see above).
+    """engine.optimize for a scale too large for memory: `steps` passes over moving tiles (see above).
 
     Terms with an `at(tile)` method (position-dependent targets) give one term per tile; the others
     are used as they are. Each is evaluated on the tile's interior only. Unlike the engine, this
@@ -357,7 +357,7 @@ def optimise_tiled(network: VGGFeatures, init: torch.Tensor, terms: Sequence[Ter
                 tile_state = {"step": torch.tensor(counted), "exp_avg": moments[0][box].clone(),
                               "exp_avg_sq": moments[1][box].clone()}
                 seen = _Last()
-                result = optimise(network, image[box].permute(0, 3, 1, 2), tile_terms, settings, steps=1,
+                result = optimize(network, image[box].permute(0, 3, 1, 2), tile_terms, settings, steps=1,
                                   callbacks=[seen], first_step=step, total_steps=total_steps, scale=scale,
                                   state=tile_state, last=True)
                 y0, y1, x0, x1 = piece.interior
@@ -403,6 +403,8 @@ def plan(config: Config, shapes: Sequence[tuple[int, int]], style_sizes: Sequenc
     cannot fit the memory budget (tiling turned off, or not even the smallest tile fits)."""
     from nstcli.network import layers_needed, min_side
 
+    if config.tile is not None and 0 < config.tile < SMALLEST_TILE:
+        raise ConfigError(f"--tile must be 0 (no tiles) or at least {SMALLEST_TILE} px, got {config.tile}")
     layers, align = layers_needed(config), min_side(config)
     budget = config.max_memory if config.max_memory is not None else memory.available_bytes(device)
     allowed = (f"the {memory.describe(budget)} --max-memory allows" if config.max_memory is not None
