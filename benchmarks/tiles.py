@@ -187,7 +187,7 @@ def quality(args) -> None:
     base = dict(size=args.size, steps=args.steps, start_size=None, optimizer="adam")
     with tempfile.TemporaryDirectory() as folder:
         paths = [str(Path(folder) / "untiled.png"), str(Path(folder) / "tiled.png")]
-        whole = stylize(**base, tile=0, save=paths[0])
+        stylize(**base, tile=0, save=paths[0])
         tiled = stylize(**base, tile=args.tile, save=paths[1])
         scores = child(SCORE.format(here=str(HERE), options=json.dumps(dict(size=args.size)), paths=paths))
         height, width = tiled["scales"][-1]

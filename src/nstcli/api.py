@@ -174,8 +174,8 @@ def stylize(
             state = resize_state(state, shape)
             run.sizes.append(shape)
             run.tiling.append(tiles.describe_tiling(shape, tile, need))
-            common = dict(steps=count, callbacks=run.watchers, first_step=first, total_steps=total, scale=index,
-                          state=state)
+            common = {"steps": count, "callbacks": run.watchers, "first_step": first, "total_steps": total,
+                      "scale": index, "state": state}
             if tile:  # the same scale, tile by tile with Adam (tiles.py)
                 scale = tiles.optimize_tiled(network, start, terms, tiles.adam_settings(config), tile=tile,
                                              align=need, **common)

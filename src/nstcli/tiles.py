@@ -31,14 +31,18 @@ from dataclasses import dataclass
 
 import torch
 
-from nstcli import colour
-from nstcli import memory
+from nstcli import colour, memory
 from nstcli.config import Config
 from nstcli.engine import Callback, ScaleResult, StepReport, StopRun, optimize
 from nstcli.errors import ConfigError
 from nstcli.features import VGGFeatures
 from nstcli.images import prepare
-from nstcli.objective import features_of, pixel_terms, style_layer_weights, style_term_for
+from nstcli.objective import (
+    features_of,
+    pixel_terms,
+    style_layer_weights,
+    style_term_for,
+)
 from nstcli.optimizers import OptimizerSettings
 from nstcli.terms.base import Features, Term
 from nstcli.terms.content import Content
@@ -268,7 +272,7 @@ def tiled_grams(network: VGGFeatures, styles: Sequence[torch.Tensor], blend: Seq
             continue
         sums: dict[str, torch.Tensor] = {}
 
-        def visit(features):
+        def visit(features, sums=sums):
             for name, value in features.items():
                 flat = value.reshape(value.shape[0], value.shape[1], -1)
                 product = torch.bmm(flat, flat.transpose(1, 2))
