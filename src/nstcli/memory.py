@@ -33,7 +33,7 @@ RUNTIME_CPU = 800 * 2**20
 LBFGS_HISTORY_BYTES = 1 << 30  # as optimizers.lbfgs_history caps it
 # Tiles are sized to this share of the budget: the estimates come within a few percent of what is
 # measured (benchmarks/README.md), and a tile a little smaller costs little.
-TILE_HEADROOM = 0.95
+TILE_HEADROOM = 0.9
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}

@@ -253,8 +253,10 @@ def tiled_features(network: VGGFeatures, image: torch.Tensor, layers: Sequence[s
                 factor = 2 ** memory.pooling_depth(name)
                 channels = features[name].shape[1]
                 # NaN until written: a cell no tile wrote would show, not pass for a target.
-                out[name] = features[name].new_full((1, channels, height // factor, width // factor),
-                                                    math.nan).to(memory_format=torch.channels_last)
+                # Made channels_last, not converted: a conversion would hold two copies at once.
+                out[name] = torch.empty((1, channels, height // factor, width // factor), dtype=features[name].dtype,
+                                        device=features[name].device,
+                                        memory_format=torch.channels_last).fill_(math.nan)
             crop(out[name], piece.cells(name, own=True)).copy_(crop(features[name], piece.boxes([name], True)[name]))
     # A sum, not isnan(): no mask as large as the maps (a quarter of their memory) at these sizes.
     assert not any(value.sum().isnan() for value in out.values()), "tiles left feature cells unwritten"
