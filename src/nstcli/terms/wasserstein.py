@@ -207,12 +207,13 @@ class WassersteinStyle(Term):
     def from_features(cls, style_features: Sequence[Features], blend: Sequence[float],
                       layer_weights: Mapping[str, float], weight: float, ridge: float = RIDGE) -> "WassersteinStyle":
         """Targets from each style image's features ({layer: (1, C, H, W)}), blended by `blend`."""
+        if len(style_features) != len(blend):
+            raise ValueError(f"{len(style_features)} styles but {len(blend)} blend weights")
+        used = [(features, b) for features, b in zip(style_features, blend) if b]
         targets = {}
         for layer in layer_weights:
-            per_style = [moments(features[layer], dtype=torch.float64) if b else None
-                         for features, b in zip(style_features, blend)]
-            mean, second = blend_moments(
-                [m for m in per_style if m is not None], [b for b in blend if b])
+            mean, second = blend_moments([moments(features[layer], dtype=torch.float64) for features, _ in used],
+                                         [b for _, b in used])
             targets[layer] = GaussianTarget.from_moments(mean, second, ridge)
         return cls(targets, layer_weights, weight, ridge)
 
