@@ -4,9 +4,11 @@ The term needs, per style layer, tr((A Sigma A)^1/2) and its gradient (A = Sigma
 C = 64 ... 512). Variants, each giving the loss of all five style layers and its gradient with
 respect to the features:
 
-- eigh f64:    nstcli's term: moments in float32, the C x C work (A Sigma A, its eigendecomposition,
-               the gradient 1/2 A M^-1/2 A) in float64;
-- eigh f32:    the same with the C x C work in float32;
+- eigh f64:    nstcli's term: the C x C work (A Sigma A, its eigendecomposition, the gradient
+               1/2 A M^-1/2 A) in float64, the moments (the product over positions) in float64 where a
+               layer has fewer than 4 positions per channel and in float32 elsewhere;
+- eigh f64, f32 moments / f64 moments: the same with every layer's moments in float32 / float64;
+- eigh f32:    the C x C work in float32 (moments in float32);
 - NS12 f32:    12 coupled Newton-Schulz iterations on M / |M|_F in float32, backward by autograd
                through the iterations (crowsonkb/style-transfer-pytorch takes 12 iterations);
 - NS12 f64:    the same in float64;
@@ -34,11 +36,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
+import common  # first: it sets up OpenMP before torch loads (as `nst` does)
 
-import common
+import torch
 from nstcli.features import VGGFeatures
 from nstcli.losses import gram_matrix, gram_style_loss
+from nstcli.terms import wasserstein
 from nstcli.terms.wasserstein import (GaussianTarget, WassersteinStyle, covariance, moments,
                                       positions_by_channels, w2_layer_loss)
 
@@ -147,6 +150,8 @@ class _WarmNS(torch.autograd.Function):
 
 VARIANTS = {
     "eigh f64": None,
+    "eigh f64, f32 moments": False,
+    "eigh f64, f64 moments": True,
     "eigh f32": eigh32,
     "NS12 f32": ns12(torch.float32),
     "NS12 f64": ns12(torch.float64),
@@ -158,9 +163,10 @@ VARIANTS = {
 
 def evaluate(variant, features, targets, state):
     """(loss, [grad of each layer's features]) of the sum over the style layers."""
-    if variant is None:  # nstcli's term
+    if variant is None or isinstance(variant, bool):  # nstcli's term, its moments' precision forced or not
         leaves = [features[k].detach().requires_grad_(True) for k in STYLE_LAYERS]
-        loss = sum(w2_layer_loss(leaf, targets[k], RIDGE) for leaf, k in zip(leaves, STYLE_LAYERS))
+        loss = sum(w2_layer_loss(leaf, targets[k], RIDGE, float64_moments=variant)
+                   for leaf, k in zip(leaves, STYLE_LAYERS))
         return float(loss.detach()), torch.autograd.grad(loss, leaves)
     total, grads = 0.0, []
     for k in STYLE_LAYERS:
@@ -237,15 +243,28 @@ def accuracy_and_cost(size: int, steps: int, repeats: int):
 
 
 class StepRun:
-    """One optimisation step: VGG19 forward to relu5_1, the style term, backward to the pixels."""
+    """One optimisation step: VGG19 forward to relu5_1, the style term, backward to the pixels.
 
-    def __init__(self, network, image, term):
-        self.network, self.term = network, term
+    `float64_below` sets the W2 term's threshold of positions per channel under which its moments
+    are taken in float64 (0: never, a large number: always; None: nstcli's own).
+    """
+
+    def __init__(self, network, image, term, float64_below=None):
+        self.network, self.term, self.float64_below = network, term, float64_below
         self.image = image.clone().contiguous(memory_format=torch.channels_last).requires_grad_(True)
 
     def step(self):
-        self.image.grad = None
-        self.term(self.network(self.image)).backward()
+        saved = wasserstein.FLOAT64_MOMENTS_BELOW
+        if self.float64_below is not None:
+            wasserstein.FLOAT64_MOMENTS_BELOW = self.float64_below
+        try:
+            self.image.grad = None
+            self.term(self.network(self.image)).backward()
+        finally:
+            wasserstein.FLOAT64_MOMENTS_BELOW = saved
+
+
+STEP_VARIANTS = ("floor", "Gram", "W2", "W2 f32 moments", "W2 f64 moments")
 
 
 def step_costs(size: int, repeats: int):
@@ -260,17 +279,23 @@ def step_costs(size: int, repeats: int):
     def gram_term(features):
         return sum(gram_style_loss(features[k], grams[k]) for k in STYLE_LAYERS)
 
-    runs = {"Gram": StepRun(network, content, gram_term),
-            "W2 (eigh f64)": StepRun(network, content, lambda f: w2(f, content))}
+    def w2_term(features):
+        return w2(features, content)
+
+    def floor(features):
+        return sum(f.sum() for f in features.values())
+
+    runs = dict(zip(STEP_VARIANTS, [StepRun(network, content, floor), StepRun(network, content, gram_term),
+                                    StepRun(network, content, w2_term), StepRun(network, content, w2_term, 0),
+                                    StepRun(network, content, w2_term, 1 << 40)]))
     times = {name: [] for name in runs}
     for run in runs.values():
         run.step()  # warm-up
     for _ in range(repeats):
         for name, run in runs.items():
             times[name] += common.timed(run.step, 1)
-    gram = common.median(times["Gram"])
-    w2_time = common.median(times["W2 (eigh f64)"])
-    return [size, gram, w2_time, w2_time / gram]
+    medians = {name: common.median(t) for name, t in times.items()}
+    return [size, *medians.values(), *(medians[k] / medians["Gram"] for k in STEP_VARIANTS[2:])]
 
 
 def main(argv=None) -> int:
@@ -291,7 +316,8 @@ def main(argv=None) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if sizes:
         print("\nWhole step (VGG19 forward + backward + style term over relu1_1..relu5_1), seconds:\n")
-        print(common.table(["px", "Gram s", "W2 s", "W2 / Gram"], [step_costs(s, args.repeats) for s in sizes]))
+        headers = ["px", *(f"{k} s" for k in STEP_VARIANTS), *(f"{k} / Gram" for k in STEP_VARIANTS[2:])]
+        print(common.table(headers, [step_costs(s, args.repeats) for s in sizes]))
     return 0
 
 

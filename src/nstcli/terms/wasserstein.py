@@ -119,10 +119,28 @@ class GaussianTarget:
 # --- the loss of one layer, with its backward ------------------------------------------------------
 
 
+# Float32 rounding in the product over positions puts errors of ~1e-7 relative into every entry of
+# Sigma, also along the directions where the image's features do not vary (the ridge alone, 1e-4):
+# there the gradient's 1/2 A M^-1/2 A amplifies them. Where there are few positions per channel the
+# sample covariance has many such directions (it is singular for M < C), and the gradient of a
+# float32 product drifts from the float64 one by up to 4e-5 relative (benchmarks/README.md); with
+# many positions per channel it stays within 1e-5. So the product is taken in float64 exactly where
+# positions are few, which is also where it is cheap (deep layers, coarse scales).
+FLOAT64_MOMENTS_BELOW = 4  # positions per channel
+
+
+def moments_in_float64(positions: int, channels: int) -> bool:
+    return positions < FLOAT64_MOMENTS_BELOW * channels
+
+
 def w2_layer_loss(features: torch.Tensor, target: GaussianTarget, ridge: float = RIDGE,
-                  position_weights: torch.Tensor | None = None) -> torch.Tensor:
-    """E_l (see the module docstring) for one (1, C, H, W) activation; differentiable in `features`."""
-    return _W2LayerLoss.apply(features, target, ridge, position_weights)
+                  position_weights: torch.Tensor | None = None, float64_moments: bool | None = None) -> torch.Tensor:
+    """E_l (see the module docstring) for one (1, C, H, W) activation; differentiable in `features`.
+
+    `float64_moments` forces the product over positions into float64 (True) or the features' own
+    precision (False); by default `moments_in_float64` decides from the layer's shape.
+    """
+    return _W2LayerLoss.apply(features, target, ridge, position_weights, float64_moments)
 
 
 class _W2LayerLoss(torch.autograd.Function):
@@ -133,14 +151,18 @@ class _W2LayerLoss(torch.autograd.Function):
     # product, the same as the Gram term's backward, written into the features' own layout.
 
     @staticmethod
-    def forward(ctx, features, target: GaussianTarget, ridge: float, position_weights):
+    def forward(ctx, features, target: GaussianTarget, ridge: float, position_weights, float64_moments):
         x = positions_by_channels(features)
-        channels = x.shape[1]
-        weights = None if position_weights is None else normalised_position_weights(position_weights, x.shape[0]).to(x)
+        positions, channels = x.shape
+        if float64_moments is None:
+            float64_moments = moments_in_float64(positions, channels)
+        weights = None if position_weights is None else normalised_position_weights(position_weights, positions).to(x)
+        xm = x.double() if float64_moments else x
         if weights is None:
-            mean, second = x.mean(0), x.t() @ x / x.shape[0]
+            mean, second = xm.mean(0), xm.t() @ xm / positions
         else:
-            mean, second = weights @ x, (x * weights[:, None]).t() @ x
+            wm = weights.to(xm.dtype)
+            mean, second = wm @ xm, (xm * wm[:, None]).t() @ xm
         mean, second = mean.double(), second.double()
         cov = covariance(mean, second, ridge)
         a = target.sqrt_cov
@@ -177,7 +199,7 @@ class _W2LayerLoss(torch.autograd.Function):
             grad_features = dx.view(1, h, w, c).permute(0, 3, 1, 2)
         else:
             grad_features = dx.t().reshape(1, c, h, w)
-        return grad_features, None, None, None
+        return grad_features, None, None, None, None
 
 
 # --- the term ----------------------------------------------------------------------------------------
