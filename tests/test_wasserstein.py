@@ -64,6 +64,20 @@ def test_layer_loss_float32_channels_last_matches_float64():
     assert abs(float(value) - float(hand_w2(features, style))) <= 1e-5 * float(hand_w2(features, style))
 
 
+def test_float32_gradient_with_fewer_positions_than_channels():
+    """It matches the float64 gradient to 1e-5 from float32 features where the sample covariance is singular."""
+    generator = torch.Generator().manual_seed(25)
+    features = torch.randn(1, 64, 4, 8, generator=generator, dtype=D).relu()  # 32 positions, 64 channels
+    target = target_of(torch.randn(1, 64, 4, 8, generator=generator, dtype=D).relu() * 1.1)
+
+    def gradient(x):
+        leaf = x.clone().requires_grad_(True)
+        return torch.autograd.grad(w2_layer_loss(leaf, target), leaf)[0].double()
+
+    reference = gradient(features)
+    assert float((gradient(features.float()) - reference).norm() / reference.norm()) < 1e-5
+
+
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 def test_layer_loss_gradcheck(layout):
     """Its hand-written backward agrees with finite differences, in both memory layouts."""
