@@ -40,7 +40,7 @@ import common  # first: it sets up OpenMP before torch loads (as `nst` does)
 
 import torch
 from nstcli.features import VGGFeatures
-from nstcli.losses import gram_matrix, gram_style_loss
+from nstcli.terms.gram import gram_matrix, gram_style_loss
 from nstcli.terms import wasserstein
 from nstcli.terms.wasserstein import (GaussianTarget, WassersteinStyle, covariance, moments,
                                       positions_by_channels, w2_layer_loss)

@@ -20,6 +20,7 @@ TINY = {
     "threads.py": ["--sizes", "32", "--rounds", "1", "--steps", "1"],
     "profile_step.py": ["--sizes", "32", "--repeats", "1"],
     "batch.py": ["--images", "2", "--size", "32", "--steps", "1"],
+    "wasserstein_sqrt.py": ["--size", "32", "--steps", "2", "--repeats", "1", "--sizes", "32"],
 }
 
 
