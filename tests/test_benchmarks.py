@@ -21,6 +21,7 @@ TINY = {
     "profile_step.py": ["--sizes", "32", "--repeats", "1"],
     "batch.py": ["--images", "2", "--size", "32", "--steps", "1"],
     "wasserstein_sqrt.py": ["--size", "32", "--steps", "2", "--repeats", "1", "--sizes", "32"],
+    "wasserstein_schedule.py": ["--size", "48", "--reference-steps", "2/1", "--candidates", "lbfgs:3;adam:1/1"],
 }
 
 
