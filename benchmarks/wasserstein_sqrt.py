@@ -206,7 +206,7 @@ def accuracy_and_cost(size: int, steps: int, repeats: int):
     network = VGGFeatures(state_dict, STYLE_LAYERS).to(memory_format=torch.channels_last)
     with torch.no_grad():
         style_features = network(style.contiguous(memory_format=torch.channels_last))
-    targets = {k: GaussianTarget.from_moments(*moments(style_features[k], dtype=torch.float64), RIDGE)
+    targets = {k: GaussianTarget.from_moments(*moments(style_features[k], in_float64=True), RIDGE)
                for k in STYLE_LAYERS}
     term = WassersteinStyle(targets, {k: 1.0 for k in STYLE_LAYERS}, weight=1.0)
 

@@ -60,20 +60,29 @@ def normalised_position_weights(position_weights: torch.Tensor, positions: int) 
     return flat / mass
 
 
+def exact_device(device: torch.device) -> torch.device:
+    """Where the float64 work runs: the features' own device, except Apple's MPS, which has no float64."""
+    return torch.device("cpu") if device.type == "mps" else device
+
+
+def exact(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.to(device=exact_device(tensor.device), dtype=torch.float64)
+
+
 def moments(features: torch.Tensor, position_weights: torch.Tensor | None = None,
-            dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+            in_float64: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean (C,), raw second moment (C, C)) of an activation over its positions.
 
     With `position_weights` (one non-negative weight per position, e.g. a mask resized to the
-    layer), both are weighted averages, normalised by the weights' mass. `dtype` computes in another
-    precision (targets use float64; they are computed once per scale).
+    layer), both are weighted averages, normalised by the weights' mass. `in_float64` computes them
+    in float64 (targets always are: they are computed once per scale).
     """
     x = positions_by_channels(features)
-    if dtype is not None:
-        x = x.to(dtype)
+    if in_float64:
+        x = exact(x)
     if position_weights is None:
         return x.mean(0), x.t() @ x / x.shape[0]
-    weights = normalised_position_weights(position_weights, x.shape[0]).to(x)
+    weights = normalised_position_weights(position_weights.to(x.device), x.shape[0]).to(x.dtype)
     return weights @ x, (x * weights[:, None]).t() @ x
 
 
@@ -111,7 +120,7 @@ class GaussianTarget:
 
     @classmethod
     def from_moments(cls, mean: torch.Tensor, second_moment: torch.Tensor, ridge: float = RIDGE) -> "GaussianTarget":
-        mean, second_moment = mean.double(), second_moment.double()
+        mean, second_moment = exact(mean), exact(second_moment)
         cov = covariance(mean, second_moment, ridge)
         return cls(mean=mean, sqrt_cov=psd_sqrt(cov), trace_cov=float(torch.diagonal(cov).sum()))
 
@@ -144,26 +153,22 @@ def w2_layer_loss(features: torch.Tensor, target: GaussianTarget, ridge: float =
 
 
 class _W2LayerLoss(torch.autograd.Function):
-    # Forward: the moments in the features' precision (the product over positions is the only part
-    # that grows with the image), everything C x C in float64. Backward by hand: with
-    # G = dE/dSigma (symmetric) and g = dE/dmu (through both the mean term and Sigma's -mu mu^T),
+    # Forward: the moments (the product over positions, the only part that grows with the image) in
+    # the features' precision or float64 (see moments_in_float64), everything C x C in float64.
+    # Backward by hand: with G = dE/dSigma (symmetric) and g = dE/dmu (through both the mean term and Sigma's -mu mu^T),
     # dE/dx_m = w_m (2 G x_m + g) for position m (w_m = 1/M unweighted): one (M, C) x (C, C)
     # product, the same as the Gram term's backward, written into the features' own layout.
 
     @staticmethod
     def forward(ctx, features, target: GaussianTarget, ridge: float, position_weights, float64_moments):
-        x = positions_by_channels(features)
-        positions, channels = x.shape
+        positions, channels = features.shape[2] * features.shape[3], features.shape[1]
         if float64_moments is None:
             float64_moments = moments_in_float64(positions, channels)
-        weights = None if position_weights is None else normalised_position_weights(position_weights, positions).to(x)
-        xm = x.double() if float64_moments else x
-        if weights is None:
-            mean, second = xm.mean(0), xm.t() @ xm / positions
-        else:
-            wm = weights.to(xm.dtype)
-            mean, second = wm @ xm, (xm * wm[:, None]).t() @ xm
-        mean, second = mean.double(), second.double()
+        mean, second = moments(features, position_weights, in_float64=float64_moments)
+        mean, second = exact(mean), exact(second)
+        weights = None
+        if position_weights is not None:
+            weights = normalised_position_weights(position_weights.to(features.device), positions).to(features.dtype)
         cov = covariance(mean, second, ridge)
         a = target.sqrt_cov
         values, vectors = torch.linalg.eigh(a @ cov @ a)
@@ -173,7 +178,7 @@ class _W2LayerLoss(torch.autograd.Function):
                 - 2 * values.sqrt().sum()) / channels
         ctx.save_for_backward(features, *(() if weights is None else (weights,)))
         ctx.stats = (mean, mean_diff, values, vectors, a, channels, weights is not None)
-        return loss.to(features.dtype)
+        return loss.to(device=features.device, dtype=features.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -186,7 +191,8 @@ class _W2LayerLoss(torch.autograd.Function):
         g_cov = torch.eye(channels, dtype=av.dtype, device=av.device) - (av * inv_root) @ av.t()
         g_mean = 2 * mean_diff - 2 * (g_cov @ mean)
         scale = grad.double() / channels
-        g_cov, g_mean = (g_cov * scale).to(features.dtype), (g_mean * scale).to(features.dtype)
+        g_cov = (g_cov * scale).to(device=features.device, dtype=features.dtype)
+        g_mean = (g_mean * scale).to(device=features.device, dtype=features.dtype)
         x = positions_by_channels(features)
         b, c, h, w = features.shape
         if weighted:
@@ -234,7 +240,7 @@ class WassersteinStyle(Term):
         used = [(features, b) for features, b in zip(style_features, blend) if b]
         targets = {}
         for layer in layer_weights:
-            mean, second = blend_moments([moments(features[layer], dtype=torch.float64) for features, _ in used],
+            mean, second = blend_moments([moments(features[layer], in_float64=True) for features, _ in used],
                                          [b for _, b in used])
             targets[layer] = GaussianTarget.from_moments(mean, second, ridge)
         return cls(targets, layer_weights, weight, ridge)
