@@ -301,18 +301,19 @@ def step_costs(size: int, repeats: int):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=256, help="image size for the accuracy trajectory")
-    parser.add_argument("--steps", type=int, default=12, help="trajectory steps")
+    parser.add_argument("--steps", type=int, default=12, help="trajectory steps (0: whole-step rows only)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sizes", default="256,512", help="sizes for the whole-step rows ('' for none)")
     args = parser.parse_args(argv)
     torch.manual_seed(common.SEED)
     print(common.machine(), file=sys.stderr)
 
-    rows, losses = accuracy_and_cost(args.size, args.steps, args.repeats)
-    print(f"Accuracy over {args.steps} Adam steps at {args.size} px (untrained VGG19, seed {common.SEED}; "
-          f"loss {losses[0]:.4g} -> {losses[-1]:.4g}); cost of one evaluation of the five layers:\n")
-    print(common.table(["variant", "worst rel. err. loss", "worst rel. err. grad", "ms", "ratio to eigh f64"],
-                       rows))
+    if args.steps:
+        rows, losses = accuracy_and_cost(args.size, args.steps, args.repeats)
+        print(f"Accuracy over {args.steps} Adam steps at {args.size} px (untrained VGG19, seed {common.SEED}; "
+              f"loss {losses[0]:.4g} -> {losses[-1]:.4g}); cost of one evaluation of the five layers:\n")
+        print(common.table(["variant", "worst rel. err. loss", "worst rel. err. grad", "ms",
+                            "ratio to eigh f64"], rows))
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if sizes:
         print("\nWhole step (VGG19 forward + backward + style term over relu1_1..relu5_1), seconds:\n")
