@@ -178,6 +178,20 @@ def test_term_weights_layers_and_names_itself():
     assert value.dim() == 0
 
 
+def test_term_position_weights_compare_part_of_the_image():
+    """It compares only the weighted positions with the style when given per-layer position weights."""
+    styles = {"x": cloud(3, 4, 4, seed=26)}
+    current = {"x": cloud(3, 4, 6, seed=27)}
+    mask = torch.zeros(4, 6, dtype=D)
+    mask[:, :3] = 1.0
+    term = WassersteinStyle.from_features([styles], [1.0], {"x": 1.0}, weight=2.0)
+    masked = WassersteinStyle(term.targets, {"x": 1.0}, weight=2.0, position_weights={"x": mask})
+    left = {"x": current["x"][..., :3].contiguous()}
+    image = torch.zeros(1, 3, 8, 8, dtype=D)
+    assert torch.allclose(masked(current, image), term(left, image), rtol=1e-10)
+    assert not torch.allclose(masked(current, image), term(current, image), rtol=1e-3)
+
+
 def test_loss_goes_down_when_optimising_an_image():
     """It drives an image towards the style: the term falls in 15 Adam steps through an untrained VGG19."""
     torch.manual_seed(0)
