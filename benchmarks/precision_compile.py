@@ -53,7 +53,7 @@ def run(network, config: Config, content, style, steps: int):
     timer = StepTimer()
     started = time.perf_counter()
     objective = objective_for(network, config, content, style)
-    image = engine.optimise(network, content, objective, api.optimizer_settings(config), steps=steps,
+    image = engine.optimize(network, content, objective, api.optimizer_settings(config), steps=steps,
                             callbacks=[timer]).image
     return image, time.perf_counter() - started, common.median(timer.times)
 

@@ -179,9 +179,9 @@ def main() -> None:
 
         config, network, content, objective = build(sizes[0])
         settings = OptimizerSettings("lbfgs", 1.0)
-        engine.optimise(network, content, objective, settings, steps=2)
+        engine.optimize(network, content, objective, settings, steps=2)
         with profile(activities=[ProfilerActivity.CPU]) as prof:
-            engine.optimise(network, content, objective, settings, steps=3)
+            engine.optimize(network, content, objective, settings, steps=3)
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 
 

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
+from nstcli.errors import ConfigError
+from nstcli.features import VGGFeatures
 from nstcli.terms import content as content_terms
 from nstcli.terms import gram as gram_terms
 from nstcli.terms import tv as tv_terms
-from nstcli.errors import ConfigError
-from nstcli.features import VGGFeatures
 from nstcli.weights import random_state_dict
 
 

@@ -53,7 +53,7 @@ MEMORY_ERRORS = {
 }
 
 
-@pytest.mark.parametrize("where", ["content_term", "optimise"])
+@pytest.mark.parametrize("where", ["content_term", "optimize"])
 @pytest.mark.parametrize("kind", list(MEMORY_ERRORS))
 def test_out_of_memory_is_one_line(runner, content, style, tmp_path, monkeypatch, kind, where):
     """It turns memory exhaustion while computing targets or stepping into one line suggesting a smaller --size."""
@@ -75,7 +75,7 @@ def test_other_runtime_errors_are_not_called_out_of_memory(runner, content, styl
     def broken(*args, **kwargs):
         raise RuntimeError("shape mismatch")
 
-    monkeypatch.setattr(api, "optimise", broken)
+    monkeypatch.setattr(api, "optimize", broken)
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "o.png"), *FAST])
     assert result.exit_code == 1
     assert error_line(result) == ("Error: unexpected RuntimeError: shape mismatch (run 'nst --debug ...' for "

@@ -99,7 +99,7 @@ def test_lbfgs_refuses_several_tensors():
         LBFGS([torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)])
 
 
-def test_optimise_leaves_the_callers_image_alone(tmp_path):
+def test_optimize_leaves_the_callers_image_alone(tmp_path):
     """It optimises a copy: a channels_last init tensor is not overwritten."""
     from nstcli import api, objective
     from nstcli.config import Config
@@ -112,7 +112,7 @@ def test_optimise_leaves_the_callers_image_alone(tmp_path):
     before = content.clone()
     terms = [objective.content_term(config, network, content),
              objective.style_term_for(config, network, [torch.rand(1, 3, 32, 32)], [1.0])]
-    result = engine.optimise(network, content, terms, OptimizerSettings("lbfgs", 1.0), steps=2)
+    result = engine.optimize(network, content, terms, OptimizerSettings("lbfgs", 1.0), steps=2)
     assert torch.equal(content, before)
     assert not torch.equal(result.image, before)
 

@@ -19,7 +19,7 @@ from PIL import Image
 from nstcli import colour
 from nstcli import weights as weights_module
 from nstcli.config import Config
-from nstcli.engine import Callback, optimise
+from nstcli.engine import Callback, optimize
 from nstcli.images import (
     check_output_path,
     open_image,
@@ -139,7 +139,7 @@ def stylize(
                 start = prepare(resize_tensor(image.to(device), shape), device)
             state = resize_state(state, shape)
             run.sizes.append(shape)
-            scale = optimise(network, start, terms, settings, steps=count, callbacks=run.watchers,
+            scale = optimize(network, start, terms, settings, steps=count, callbacks=run.watchers,
                              first_step=first, total_steps=total, scale=index, average=config.average,
                              state=state)
             image, state, first = scale.image, scale.state, first + count

@@ -81,7 +81,7 @@ class StopRun(Exception):
 DIVERGENCE_FACTOR = 10.0  # a step whose loss is this many times the best so far means L-BFGS diverged
 
 
-def optimise(
+def optimize(
     network: VGGFeatures,
     init: torch.Tensor,
     terms: Sequence[Term],

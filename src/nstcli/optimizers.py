@@ -34,7 +34,8 @@ def make_optimizer(settings: OptimizerSettings, pixels: torch.Tensor, state: dic
     if settings.name == "adam":
         opt = torch.optim.Adam([pixels], lr=settings.lr, betas=settings.betas)
         if state is not None:
-            opt.state[pixels] = {key: value.to(pixels.device) for key, value in state.items()}
+            # Copies: Adam updates its state in place, and the caller may keep what it passed.
+            opt.state[pixels] = {key: value.to(pixels.device, copy=True) for key, value in state.items()}
         return opt
     # One iteration per step() and no line search: each step is exactly one forward+backward, as in
     # jcjohnson/neural-style, and it never quietly stops before `steps`. nstcli's own L-BFGS takes the

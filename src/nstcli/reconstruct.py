@@ -14,7 +14,7 @@ import torch
 
 from nstcli import weights as weights_module
 from nstcli.config import Config
-from nstcli.engine import Callback, optimise
+from nstcli.engine import Callback, optimize
 from nstcli.errors import ConfigError
 from nstcli.images import atomic_write, check_output_path, open_image, output_format, pil_to_tensor, prepare
 from nstcli.images import save_image, tensor_to_pil
@@ -46,7 +46,7 @@ def _reconstruct_one(kind: str, image: torch.Tensor, layers: Sequence[str], conf
     generator = torch.Generator().manual_seed(config.seed)
     init = torch.rand(image.shape, generator=generator).to(device)
     settings = OptimizerSettings(config.optimizer, config.learning_rate, tuple(config.adam_betas))
-    return optimise(network, init, [term], settings, steps=config.steps, callbacks=run.watchers,
+    return optimize(network, init, [term], settings, steps=config.steps, callbacks=run.watchers,
                     first_step=first_step, total_steps=total).image
 
 
