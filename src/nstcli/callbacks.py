@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nstcli.engine import Callback, StepReport
+from nstcli.reports import Callback, StepReport
 from nstcli.images import save_checkpoint
 
 
@@ -14,6 +14,14 @@ def checkpoint_folder(output: str | Path) -> Path:
     """out.png -> out_checkpoints/ beside it."""
     output = Path(output)
     return output.with_name(f"{output.stem}_checkpoints")
+
+
+def replaced_beside(output: str | Path, checkpoints: bool = True, extras: bool = True) -> list[Path]:
+    """The files a new run into `output` deletes or rewrites besides it: checkpoints, sheet, curve."""
+    from nstcli.sheets import loss_curve_path, progress_sheet_path
+
+    found = sorted(checkpoint_folder(output).glob("step_*.png")) if checkpoints else []
+    return found + ([progress_sheet_path(output), loss_curve_path(output)] if extras else [])
 
 
 class CheckpointSaver(Callback):
