@@ -10,9 +10,9 @@ same objective; the table gives, as ratios to the reference's wall time measured
 the time at which the candidate's image first reached that loss.
 
 A candidate is `OPTIMISER:STEPS[@START]`: `lbfgs:400` is L-BFGS at --size alone for up to 400
-steps; `lbfgs:100/400@128` runs the recipe's sqrt(2) scales from 128 px with 100 steps at each
-coarse scale and up to 400 at the last; `lbfgs:100/400@128x2` grows the scales by 2 instead;
-`adam:500/250` is the recipe with those steps (first / later scales). L-BFGS runs stop as soon as
+steps; `lbfgs:100/400@128` runs the recipe's sqrt(2) scales from 128 px with 100 steps at the
+first scale and up to 400 at every later one; `lbfgs:50/400@128x2` grows the scales by 2 instead
+(128 px, then --size); `adam:500/250` is the recipe with those steps (first / later scales). L-BFGS runs stop as soon as
 their loss at --size is at or below the target (their image is the lowest-loss one, so its loss
 is the reported one); Adam runs average their iterates, so their image's loss is measured once, at
 the end, and they count as reaching the target only then.
