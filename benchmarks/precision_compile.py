@@ -26,6 +26,9 @@ import torch
 import common
 from nstcli import api, engine
 from nstcli.config import Config
+from nstcli.images import prepare
+from nstcli.objective import standard_terms
+from nstcli.terms.base import evaluate
 from step_cost import StepTimer
 
 
@@ -42,20 +45,16 @@ class Autocast(torch.nn.Module):
         return {name: value.float() for name, value in features.items()}
 
 
-def objective_for(network, config: Config, content, style) -> engine.Objective:
-    return engine.Objective(
-        content_targets=engine.content_targets(network, content, config.content_layers),
-        style_targets=engine.style_targets(network, [style], [1.0], config.style_layers),
-        content_weight=config.content_weight, style_weight=config.style_weight,
-        style_layer_weights={name: 1.0 for name in config.style_layers})
+def objective_for(network, config: Config, content, style) -> list:
+    return standard_terms(config, network, content, [style])
 
 
 def run(network, config: Config, content, style, steps: int):
     timer = StepTimer()
     started = time.perf_counter()
     objective = objective_for(network, config, content, style)
-    image = engine.optimise(network, content, objective, optimizer=config.optimizer,
-                            lr=config.learning_rate, steps=steps, callbacks=[timer])
+    image = engine.optimize(network, content, objective, api.optimizer_settings(config), steps=steps,
+                            callbacks=[timer]).image
     return image, time.perf_counter() - started, common.median(timer.times)
 
 
@@ -70,7 +69,7 @@ def main() -> None:
     print(common.machine())
     config = Config(weights="random")
     network = api.load_network(config, torch.device("cpu"))
-    content, style = (engine.prepare(image, torch.device("cpu")) for image in common.example_images(args.size))
+    content, style = (prepare(image, torch.device("cpu")) for image in common.example_images(args.size))
     variants = {
         "fp32 (nstcli)": lambda: network,
         "bf16 autocast": lambda: Autocast(network),
@@ -84,7 +83,8 @@ def main() -> None:
         torch._dynamo.reset()
         image, total, step = run(make(), config, content, style, args.steps)
         with torch.no_grad():
-            loss = float(engine.objective_loss(network, engine.prepare(image, torch.device("cpu")), reference)[0])
+            prepared = prepare(image, torch.device("cpu"))
+            loss = float(evaluate(reference, network(prepared), prepared)[0])
         results[name] = (loss, total, step)
     loss0, total0, step0 = results["fp32 (nstcli)"]
     rows = [[name, f"{loss:.4g}", loss / loss0, step / step0, total / total0]

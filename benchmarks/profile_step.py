@@ -30,21 +30,22 @@ import torch
 
 import common
 from nstcli import api, engine
-from nstcli.callbacks import LossLog, ProgressBar
+from nstcli.callbacks import LossLog
 from nstcli.config import Config
+from nstcli.images import prepare
+from nstcli.objective import standard_terms
+from nstcli.optimizers import OptimizerSettings
+from nstcli.progress import ProgressBar
+from nstcli.terms import content as content_terms
+from nstcli.terms import gram as gram_terms
 
 
 def build(size: int):
     config = Config(weights="random", size=size)
     network = api.load_network(config, torch.device("cpu"))
     content, style = common.example_images(size)
-    content, style = engine.prepare(content, torch.device("cpu")), engine.prepare(style, torch.device("cpu"))
-    objective = engine.Objective(
-        content_targets=engine.content_targets(network, content, config.content_layers),
-        style_targets=engine.style_targets(network, [style], [1.0], config.style_layers),
-        content_weight=config.content_weight, style_weight=config.style_weight,
-        style_layer_weights={name: 1.0 for name in config.style_layers})
-    return config, network, content, objective
+    content, style = prepare(content, torch.device("cpu")), prepare(style, torch.device("cpu"))
+    return config, network, content, standard_terms(config, network, content, [style])
 
 
 def loss_terms_timer(network, content, objective, repeats, autograd_only=False):
@@ -53,27 +54,26 @@ def loss_terms_timer(network, content, objective, repeats, autograd_only=False):
     autograd_only: the same terms written with plain autograd (the textbook Gram matrix), for
     comparison with nstcli's hand-written backwards.
     """
-    from nstcli import losses
+    content_part, style_part = objective[0], objective[1]
 
     def style(features, target):
         if autograd_only:
-            return losses.style_loss(losses.gram_matrix(features), target)
-        return losses.gram_style_loss(features, target)
+            return gram_terms.style_loss(gram_terms.gram_matrix(features), target)
+        return gram_terms.gram_style_loss(features, target)
 
     def content_term(features, target):
         if autograd_only:
             return 0.5 * torch.mean((features - target) ** 2)
-        return losses.content_loss(features, target)
+        return content_terms.content_loss(features, target)
 
     with torch.no_grad():
         features = network(content)
     leaves = {name: f.clone().requires_grad_(True) for name, f in features.items()}
 
     def once():
-        content_sum = sum(content_term(leaves[n], t) for n, t in objective.content_targets.items())
-        style_sum = sum(w * style(leaves[n], objective.style_targets[n])
-                        for n, w in objective.style_layer_weights.items())
-        total = objective.content_weight * content_sum + objective.style_weight * style_sum
+        content_sum = sum(content_term(leaves[n], t) for n, t in content_part.targets.items())
+        style_sum = sum(w * style(leaves[n], style_part.targets[n]) for n, w in style_part.layer_weights.items())
+        total = content_part.weight * content_sum + style_part.weight * style_sum
         torch.autograd.grad(total, list(leaves.values()))
 
     once()
@@ -132,8 +132,9 @@ def bookkeeping_timers(image, repeats):
 
     def report():
         values = read()
-        r = engine.StepReport(step=1, total=10**9, loss=values[0], content=values[1], style=values[2],
-                              tv=values[3], image=pixels.permute(0, 3, 1, 2), size=tuple(image.shape[-2:]))
+        r = engine.StepReport(step=1, total=10**9, loss=values[0],
+                              terms={"content": values[1], "style": values[2], "tv": values[3]},
+                              image=pixels.permute(0, 3, 1, 2), size=tuple(image.shape[-2:]))
         log.on_step(r)
         bar.on_step(r)
 
@@ -161,7 +162,7 @@ def main() -> None:
         parts = {"loss terms": loss_terms_timer(network, content, objective, 10 * args.repeats),
                  "loss terms, plain autograd (not used)": loss_terms_timer(
                      network, content, objective, 10 * args.repeats, autograd_only=True)}
-        lbfgs, stored = lbfgs_timer(lambda x: engine.make_optimizer("lbfgs", x, 1.0), content.numel(),
+        lbfgs, stored = lbfgs_timer(lambda x: engine.make_optimizer(OptimizerSettings("lbfgs", 1.0), x), content.numel(),
                                     100, 10 * args.repeats)
         parts[f"L-BFGS update ({stored} pairs)"] = lbfgs
         lbfgs, stored = lbfgs_timer(torch_lbfgs, content.numel(), 100, 10 * args.repeats)
@@ -177,9 +178,10 @@ def main() -> None:
         from torch.profiler import ProfilerActivity, profile
 
         config, network, content, objective = build(sizes[0])
-        engine.optimise(network, content, objective, optimizer="lbfgs", lr=1.0, steps=2)
+        settings = OptimizerSettings("lbfgs", 1.0)
+        engine.optimize(network, content, objective, settings, steps=2)
         with profile(activities=[ProfilerActivity.CPU]) as prof:
-            engine.optimise(network, content, objective, optimizer="lbfgs", lr=1.0, steps=3)
+            engine.optimize(network, content, objective, settings, steps=3)
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 
 

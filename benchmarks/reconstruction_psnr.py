@@ -15,6 +15,7 @@ from pathlib import Path
 
 from nstcli import api
 from nstcli.config import Config
+from nstcli.reconstruct import FIGURE_LAYERS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +33,7 @@ def main() -> None:
     print(f"{args.image}, {args.size} px, {args.steps} L-BFGS steps from noise, weights {args.weights}\n")
     print("| layer | PSNR (dB) |")
     print("| --- | --- |")
-    for layer in api.FIGURE_LAYERS:
+    for layer in FIGURE_LAYERS:
         result = api.reconstruct("content", args.image, layers=[layer], config=config)
         print(f"| {layer} | {api.psnr(result.image, target):.1f} |")
 

@@ -133,20 +133,18 @@ def main() -> None:
     initial = evaluate(content)
 
     # Sanity check of report_objective(): nstcli's objective there should be exactly half the report's.
-    from nstcli import engine
+    from nstcli.images import prepare
+    from nstcli.objective import standard_terms
+    from nstcli.terms.base import evaluate as sum_terms
 
     seed_like = Config(weights="random", size=size, **report_objective(size))
     network = api.load_network(seed_like, torch.device("cpu"))
     noise = torch.rand(content.shape, generator=torch.Generator().manual_seed(1))
-    objective = engine.Objective(
-        content_targets=engine.content_targets(network, engine.prepare(content, torch.device("cpu")),
-                                               seed_like.content_layers),
-        style_targets=engine.style_targets(network, [engine.prepare(style, torch.device("cpu"))], [1.0],
-                                           seed_like.style_layers),
-        content_weight=1.0, style_weight=0.02,
-        style_layer_weights=dict(zip(seed_like.style_layers, seed_like.style_layer_weights)))
+    cpu = torch.device("cpu")
+    terms = standard_terms(seed_like.replace(content_weight=1.0, style_weight=0.02), network,
+                           prepare(content, cpu), [prepare(style, cpu)])
     with torch.no_grad():
-        ratio = evaluate(noise) / float(engine.objective_loss(network, noise, objective)[0])
+        ratio = evaluate(noise) / float(sum_terms(terms, network(noise), noise)[0])
     print(f"report's loss / nstcli's report-objective loss on a noise image: {ratio:.4f} (2 if equal)")
 
     runs = {

@@ -8,6 +8,7 @@ from PIL import Image
 from nstcli import api, engine
 from nstcli import weights as weights_module
 from nstcli.batch import plan_batch
+from nstcli import network as network_module
 from nstcli.cli import nst
 from nstcli.config import FIELDS, Config
 
@@ -163,7 +164,7 @@ def test_network_and_style_targets_built_once(runner, style, tmp_path, monkeypat
 
     monkeypatch.setattr(weights_module, "load_state_dict", counting_load)
     monkeypatch.setattr(engine.VGGFeatures, "forward", counting_forward)
-    api._cached_network.cache_clear()
+    network_module._cached_network.cache_clear()
 
     result = runner.invoke(nst, ["batch", str(photos), "--style", str(style), "--style", str(other),
                                  "-o", str(tmp_path / "out"), "--weights", "random", "--size", "32",
@@ -181,7 +182,7 @@ def test_interrupt_keeps_finished_outputs_and_writes_no_partial(runner, style, t
     photos = tmp_path / "photos"
     good = photo_folder(photos)
     out = tmp_path / "out"
-    real_loss = engine.objective_loss
+    real_loss = engine.evaluate
     calls = {"n": 0}
 
     def ctrl_c_in_second_item(*args):
@@ -190,7 +191,7 @@ def test_interrupt_keeps_finished_outputs_and_writes_no_partial(runner, style, t
             raise KeyboardInterrupt
         return real_loss(*args)
 
-    monkeypatch.setattr(engine, "objective_loss", ctrl_c_in_second_item)
+    monkeypatch.setattr(engine, "evaluate", ctrl_c_in_second_item)
     result = batch(runner, photos, "--style", style, "-o", out)
 
     assert result.exit_code == 130
@@ -202,7 +203,7 @@ def test_interrupt_keeps_finished_outputs_and_writes_no_partial(runner, style, t
     assert Image.open(finished).size == (32, 22)
     stamp = finished.stat().st_mtime_ns
 
-    monkeypatch.setattr(engine, "objective_loss", real_loss)
+    monkeypatch.setattr(engine, "evaluate", real_loss)
     again = batch(runner, photos, "--style", style, "-o", out)
     assert again.exit_code == 0
     assert "batch: 2 done, 1 skipped, 0 failed of 3 items" in again.stderr.splitlines()

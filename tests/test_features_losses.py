@@ -3,9 +3,11 @@
 import pytest
 import torch
 
-from nstcli import losses
 from nstcli.errors import ConfigError
 from nstcli.features import VGGFeatures
+from nstcli.terms import content as content_terms
+from nstcli.terms import gram as gram_terms
+from nstcli.terms import tv as tv_terms
 from nstcli.weights import random_state_dict
 
 
@@ -65,14 +67,14 @@ def test_style_loss_is_gatys_formula():
     n, m = 6, 35
     ff, ss = f.reshape(n, m), s.reshape(n, m)
     expected = ((ff @ ff.T - ss @ ss.T) ** 2).sum() / (4 * n**2 * m**2)
-    got = losses.style_loss(losses.gram_matrix(f), losses.gram_matrix(s))
+    got = gram_terms.style_loss(gram_terms.gram_matrix(f), gram_terms.gram_matrix(s))
     assert torch.allclose(got, expected)
 
 
 def test_content_loss_is_normalised_half_sum():
     """It equals 1/(2NM) sum (F - P)^2."""
     f, p = torch.rand(1, 4, 3, 5), torch.rand(1, 4, 3, 5)
-    assert torch.allclose(losses.content_loss(f, p), ((f - p) ** 2).sum() / (2 * 4 * 15))
+    assert torch.allclose(content_terms.content_loss(f, p), ((f - p) ** 2).sum() / (2 * 4 * 15))
 
 
 def test_losses_do_not_depend_on_size():
@@ -81,21 +83,21 @@ def test_losses_do_not_depend_on_size():
     small_f, small_p = torch.rand(1, 8, 4, 4), torch.rand(1, 8, 4, 4)
     # tile 4x: same per-position statistics, 16x the positions
     big_f, big_p = small_f.repeat(1, 1, 4, 4), small_p.repeat(1, 1, 4, 4)
-    assert torch.allclose(losses.content_loss(small_f, small_p), losses.content_loss(big_f, big_p))
-    small = losses.style_loss(losses.gram_matrix(small_f), losses.gram_matrix(small_p))
-    big = losses.style_loss(losses.gram_matrix(big_f), losses.gram_matrix(big_p))
+    assert torch.allclose(content_terms.content_loss(small_f, small_p), content_terms.content_loss(big_f, big_p))
+    small = gram_terms.style_loss(gram_terms.gram_matrix(small_f), gram_terms.gram_matrix(small_p))
+    big = gram_terms.style_loss(gram_terms.gram_matrix(big_f), gram_terms.gram_matrix(big_p))
     assert torch.allclose(small, big)
 
 
 def test_tv_loss_zero_for_flat_image():
     """It is zero for a flat image and positive for a noisy one."""
-    assert losses.tv_loss(torch.full((1, 3, 8, 8), 0.3)) == 0
-    assert losses.tv_loss(torch.rand(1, 3, 8, 8)) > 0
+    assert tv_terms.tv_loss(torch.full((1, 3, 8, 8), 0.3)) == 0
+    assert tv_terms.tv_loss(torch.rand(1, 3, 8, 8)) > 0
 
 
 def test_lbfgs_history_bounded_by_memory():
     """It keeps 100 L-BFGS pairs for small images and fewer, never under 5, for huge ones."""
-    from nstcli.engine import lbfgs_history
+    from nstcli.optimizers import lbfgs_history
 
     assert lbfgs_history(384 * 256 * 3) == 100
     assert lbfgs_history(2048 * 1365 * 3) == 16

@@ -17,6 +17,7 @@ from PIL import Image
 import nstcli
 from nstcli import api, engine
 from nstcli.cli import nst
+from nstcli.terms import content as content_module
 from nstcli.images import load_image
 
 from conftest import FAST, error_line
@@ -30,8 +31,8 @@ def child_env() -> dict:
 
 def test_infinite_loss_at_first_step(runner, content, style, tmp_path, monkeypatch):
     """It stops on an infinite loss with exit 1 and writes no output when no checkpoint exists yet."""
-    real = engine.content_loss
-    monkeypatch.setattr(engine, "content_loss", lambda f, t: real(f, t) + float("inf"))
+    real = content_module.content_loss
+    monkeypatch.setattr(content_module, "content_loss", lambda f, t: real(f, t) + float("inf"))
     out = tmp_path / "out.png"
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(out), *FAST])
     assert result.exit_code == 1
@@ -52,7 +53,7 @@ MEMORY_ERRORS = {
 }
 
 
-@pytest.mark.parametrize("where", ["content_targets", "optimise"])
+@pytest.mark.parametrize("where", ["content_term", "optimize"])
 @pytest.mark.parametrize("kind", list(MEMORY_ERRORS))
 def test_out_of_memory_is_one_line(runner, content, style, tmp_path, monkeypatch, kind, where):
     """It turns memory exhaustion while computing targets or stepping into one line suggesting a smaller --size."""
@@ -74,7 +75,7 @@ def test_other_runtime_errors_are_not_called_out_of_memory(runner, content, styl
     def broken(*args, **kwargs):
         raise RuntimeError("shape mismatch")
 
-    monkeypatch.setattr(api, "optimise", broken)
+    monkeypatch.setattr(api, "optimize", broken)
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "o.png"), *FAST])
     assert result.exit_code == 1
     assert error_line(result) == ("Error: unexpected RuntimeError: shape mismatch (run 'nst --debug ...' for "

@@ -7,7 +7,9 @@ import sys
 import pytest
 import torch
 
-from nstcli import engine, losses, runtime
+from nstcli import engine, runtime
+from nstcli.terms import content as content_terms
+from nstcli.terms import gram as gram_terms
 from nstcli.lbfgs import LBFGS
 
 
@@ -21,15 +23,15 @@ def _features(layout):
 def test_gram_style_loss_matches_autograd(layout):
     """It gives the same value and gradient as style_loss(gram_matrix(F), A), in F's memory layout."""
     features = _features(layout)
-    target = losses.gram_matrix(torch.rand(2, 5, 4, 3, dtype=torch.float64))
-    fast = losses.gram_style_loss(features, target)
+    target = gram_terms.gram_matrix(torch.rand(2, 5, 4, 3, dtype=torch.float64))
+    fast = gram_terms.gram_style_loss(features, target)
     (fast_grad,) = torch.autograd.grad(fast * 3.0, features)
-    plain = losses.style_loss(losses.gram_matrix(features), target)
+    plain = gram_terms.style_loss(gram_terms.gram_matrix(features), target)
     (plain_grad,) = torch.autograd.grad(plain * 3.0, features)
     assert torch.allclose(fast, plain, rtol=1e-12)
     assert torch.allclose(fast_grad, plain_grad, rtol=1e-10)
     assert fast_grad.is_contiguous(memory_format=layout)
-    assert torch.autograd.gradcheck(lambda f: losses.gram_style_loss(f, target), (features,))
+    assert torch.autograd.gradcheck(lambda f: gram_terms.gram_style_loss(f, target), (features,))
 
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
@@ -37,10 +39,10 @@ def test_content_loss_matches_autograd(layout):
     """It gives the same value and gradient as 0.5 * mean((F - P)^2) through autograd."""
     features = _features(layout)
     target = torch.rand(2, 5, 4, 3, dtype=torch.float64)
-    (fast_grad,) = torch.autograd.grad(losses.content_loss(features, target), features)
+    (fast_grad,) = torch.autograd.grad(content_terms.content_loss(features, target), features)
     (plain_grad,) = torch.autograd.grad(0.5 * torch.mean((features - target) ** 2), features)
     assert torch.allclose(fast_grad, plain_grad, rtol=1e-12)
-    assert torch.autograd.gradcheck(lambda f: losses.content_loss(f, target), (features,))
+    assert torch.autograd.gradcheck(lambda f: content_terms.content_loss(f, target), (features,))
 
 
 def _trajectory(make, history, steps=30):
@@ -97,22 +99,22 @@ def test_lbfgs_refuses_several_tensors():
         LBFGS([torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)])
 
 
-def test_optimise_leaves_the_callers_image_alone(tmp_path):
+def test_optimize_leaves_the_callers_image_alone(tmp_path):
     """It optimises a copy: a channels_last init tensor is not overwritten."""
-    from nstcli import api
+    from nstcli import api, objective
     from nstcli.config import Config
+    from nstcli.images import prepare
+    from nstcli.optimizers import OptimizerSettings
 
     config = Config(weights="random", size=32)
     network = api.load_network(config, torch.device("cpu"))
-    content = engine.prepare(torch.rand(1, 3, 32, 32), torch.device("cpu"))
+    content = prepare(torch.rand(1, 3, 32, 32), torch.device("cpu"))
     before = content.clone()
-    objective = engine.Objective(
-        content_targets=engine.content_targets(network, content, config.content_layers),
-        style_targets=engine.style_targets(network, [torch.rand(1, 3, 32, 32)], [1.0], config.style_layers),
-        content_weight=1.0, style_weight=1e3, style_layer_weights={n: 1.0 for n in config.style_layers})
-    result = engine.optimise(network, content, objective, optimizer="lbfgs", lr=1.0, steps=2)
+    terms = [objective.content_term(config, network, content),
+             objective.style_term_for(config, network, [torch.rand(1, 3, 32, 32)], [1.0])]
+    result = engine.optimize(network, content, terms, OptimizerSettings("lbfgs", 1.0), steps=2)
     assert torch.equal(content, before)
-    assert not torch.equal(result, before)
+    assert not torch.equal(result.image, before)
 
 
 def _python(code: str, **env) -> str:

@@ -7,8 +7,12 @@ from PIL import Image
 
 from nstcli import api, engine
 from nstcli.callbacks import Callback
+from nstcli import network as network_module
 from nstcli.cli import nst
 from nstcli.config import Config
+from nstcli.features import VGGFeatures
+from nstcli.terms import content as content_module
+from nstcli.terms import gram as gram_module
 
 from conftest import FAST, error_line, make_image
 
@@ -35,7 +39,7 @@ def test_json_output(runner, content, style, tmp_path):
     assert data["output"] == str(out)
     assert data["steps"] == 3
     assert data["weights"] == "random" and data["device"] == "cpu"
-    assert set(data["loss"]) == {"loss", "content", "style", "tv"}
+    assert set(data["loss"]) == {"loss", "content", "style"}  # the terms this run has: no tv weight, no tv
     assert (data["width"], data["height"]) == (32, 21)
     assert Image.open(out).format == "JPEG"
 
@@ -88,14 +92,14 @@ def test_init_style_uses_style_image(content, style):
 def test_targets_computed_once(content, style, monkeypatch):
     """It runs the network once per target image and once per step, not more."""
     calls = []
-    original = engine.VGGFeatures.forward
+    original = VGGFeatures.forward
 
     def counting(self, image):
         calls.append(image.requires_grad)
         return original(self, image)
 
-    monkeypatch.setattr(engine.VGGFeatures, "forward", counting)
-    api._cached_network.cache_clear()
+    monkeypatch.setattr(VGGFeatures, "forward", counting)
+    network_module._cached_network.cache_clear()
     config = Config(weights="random", size=32, steps=6, checkpoint_every=0)
     api.stylize(content, [style, style], config=config)
     # 1 content + 2 styles without gradients, then 6 steps with them
@@ -113,7 +117,7 @@ def test_network_is_frozen(content, style):
 
 def test_nan_loss_stops_and_keeps_checkpoint(runner, content, style, tmp_path, monkeypatch):
     """It stops on a non-finite loss with exit 1, keeps the last checkpoint and writes no output."""
-    real = engine.content_loss
+    real = content_module.content_loss
     count = {"n": 0}
 
     def breaks_at_step_5(features, target):
@@ -121,7 +125,7 @@ def test_nan_loss_stops_and_keeps_checkpoint(runner, content, style, tmp_path, m
         value = real(features, target)
         return value * float("nan") if count["n"] >= 5 else value
 
-    monkeypatch.setattr(engine, "content_loss", breaks_at_step_5)
+    monkeypatch.setattr(content_module, "content_loss", breaks_at_step_5)
     out = tmp_path / "out.png"
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(out), "--weights", "random",
                                  "--size", "32", "--steps", "10", "--checkpoint-every", "2", "--quiet"])
@@ -145,15 +149,15 @@ def test_interrupt_saves_current_image(runner, content, style, tmp_path):
     from nstcli import cli
 
     original = cli.ProgressBar if hasattr(cli, "ProgressBar") else None
-    import nstcli.callbacks as callbacks_module
+    import nstcli.progress as progress_module
 
-    real_bar = callbacks_module.ProgressBar
-    callbacks_module.ProgressBar = lambda *a, **k: CtrlC()
+    real_bar = progress_module.ProgressBar
+    progress_module.ProgressBar = lambda *a, **k: CtrlC()
     try:
         result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(out), "--weights", "random",
                                      "--size", "32", "--steps", "10", "--checkpoint-every", "0"])
     finally:
-        callbacks_module.ProgressBar = real_bar
+        progress_module.ProgressBar = real_bar
     assert original is None
     assert result.exit_code == 130
     assert error_line(result) == f"Error: interrupted at step 3; saved the current image to {out}"
@@ -216,7 +220,7 @@ def test_too_small_for_deepest_layer(runner, tmp_path, style):
 
 def test_lbfgs_divergence_restarts_from_best(content, style, monkeypatch):
     """It restarts L-BFGS from the best image when a step blows the loss up, and returns the best image."""
-    real = engine.gram_style_loss
+    real = gram_module.gram_style_loss
     calls = {"n": 0}
 
     def spikes_once(features, target):
@@ -225,7 +229,7 @@ def test_lbfgs_divergence_restarts_from_best(content, style, monkeypatch):
         # one evaluation (5 style layers per evaluation) reports a loss 1000x too high
         return value * 1000 if 21 <= calls["n"] <= 25 else value
 
-    monkeypatch.setattr(engine, "gram_style_loss", spikes_once)
+    monkeypatch.setattr(gram_module, "gram_style_loss", spikes_once)
     made = []
     real_make = engine.make_optimizer
     monkeypatch.setattr(engine, "make_optimizer", lambda *a, **k: made.append(1) or real_make(*a, **k))

@@ -251,7 +251,7 @@ def test_live_preview_shows_progress_every_step_and_images_every_few():
     preview.on_start(7)
     image = torch.rand(1, 3, 8, 12)
     for step in range(1, 8):
-        preview.on_step(StepReport(step=step, total=7, loss=3.0, content=1.0, style=2.0, tv=0.0, image=image))
+        preview.on_step(StepReport(step=step, total=7, loss=3.0, terms={"content": 1.0, "style": 2.0}, image=image))
     assert bar.calls[0] == ("progress", 0.0, "Step 0 / 7")
     assert bar.calls[-1] == ("progress", 1.0, "Step 7 / 7 · content 1 · style 2")
     assert len(bar.calls) == 8

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from nstcli import api, weights
+from nstcli import network as network_module
 from nstcli.cli import nst
 from nstcli.errors import WeightsError
 from nstcli.features import VGGFeatures
@@ -102,7 +103,7 @@ def fake_download(tmp_path, monkeypatch):
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     monkeypatch.setattr(weights, "IMAGENET_URL", source.as_uri())
     monkeypatch.setattr(weights, "IMAGENET_SHA256_PREFIX", digest[:8])
-    api._cached_network.cache_clear()
+    network_module._cached_network.cache_clear()
     return state
 
 
@@ -272,7 +273,7 @@ def test_damaged_cache_says_how_to_recover(runner, content, style, isolated_cach
     isolated_cache.mkdir(parents=True)
     cached = isolated_cache / weights.CACHE_FILE
     cached.write_bytes(b"garbage")
-    api._cached_network.cache_clear()
+    network_module._cached_network.cache_clear()
     line = error_line(weights_error(runner, content, style, tmp_path, "imagenet"))
     assert line.startswith(f"Error: weights file {cached} cannot be loaded: ")
     assert line.endswith(f". The cache is damaged: delete {cached} and run 'nst weights fetch' again")

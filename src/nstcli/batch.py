@@ -217,7 +217,7 @@ def run_batch(
     """
     from nstcli import api
     from nstcli import weights as weights_module
-    from nstcli.engine import resolve_device
+    from nstcli.runtime import resolve_device
 
     items = list(items)
     # Each style is used on its own, so blend weights (a config key once blending lives in the

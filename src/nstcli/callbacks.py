@@ -1,45 +1,13 @@
-"""Things that watch a run: the progress bar, checkpoint images, the loss log."""
+"""Things the library itself attaches to a run: checkpoint images and the loss log.
+
+What a person watches (progress bars, summaries) lives with the skins: progress.py, ui/."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from nstcli.engine import Callback, StepReport
 from nstcli.images import save_checkpoint
-
-
-class ProgressBar(Callback):
-    """A tqdm bar on stderr: step / total, and the weighted loss terms in the postfix."""
-
-    def __init__(self, description: str = "stylize", position: int | None = None, leave: bool = True):
-        self.description = description
-        self.position = position
-        self.leave = leave
-        self.bar = None
-
-    def on_start(self, total_steps: int) -> None:
-        from tqdm import tqdm
-
-        # Redraw often on a terminal, rarely into a log file, which would otherwise get a line per step.
-        interval = 0.2 if sys.stderr.isatty() else 10.0
-        self.bar = tqdm(total=total_steps, desc=self.description, unit="step", file=sys.stderr,
-                        dynamic_ncols=True, position=self.position, leave=self.leave,
-                        mininterval=interval)
-
-    def on_step(self, report: StepReport) -> None:
-        if self.bar is None:
-            return
-        postfix = {"content": f"{report.content:.3g}", "style": f"{report.style:.3g}"}
-        if report.tv:
-            postfix["tv"] = f"{report.tv:.3g}"
-        self.bar.set_postfix(postfix, refresh=False)
-        self.bar.update(1)
-
-    def on_end(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
 
 
 def checkpoint_folder(output: str | Path) -> Path:
@@ -78,14 +46,13 @@ class CheckpointSaver(Callback):
 
 
 class LossLog(Callback):
-    """Keeps every step's loss terms, for --json, loss curves and the web page."""
+    """Keeps every step's total and terms (whatever terms the run has), for --json, loss curves and the page."""
 
     def __init__(self):
         self.rows: list[dict] = []
 
     def on_step(self, report: StepReport) -> None:
-        self.rows.append({"step": report.step, "scale": report.scale, "loss": report.loss,
-                          "content": report.content, "style": report.style, "tv": report.tv})
+        self.rows.append({"step": report.step, "scale": report.scale, "loss": report.loss, **report.terms})
 
     @property
     def last(self) -> dict | None:

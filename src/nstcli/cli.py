@@ -146,7 +146,7 @@ def stylize(content, styles, output, no_clobber, as_json, config_file, **values)
     config = build_config(config_file, values)
     _check_output_extension(output)
     from nstcli import api
-    from nstcli.callbacks import ProgressBar
+    from nstcli.progress import ProgressBar
 
     callbacks = [] if config.quiet else [ProgressBar()]
     result = api.stylize(content, styles, output, config=config, callbacks=callbacks, no_clobber=no_clobber)
@@ -172,7 +172,7 @@ def _reconstruct(kind, image, output, layers, all_layers, as_json, config_file, 
     config = build_config(config_file, values)
     _check_output_extension(output)
     from nstcli import api
-    from nstcli.callbacks import ProgressBar
+    from nstcli.progress import ProgressBar
 
     layer_list = [name.strip() for name in layers.split(",") if name.strip()] if layers else None
     callbacks = [] if config.quiet else [ProgressBar(f"reconstruct {kind}")]
@@ -240,15 +240,14 @@ def batch(inputs, styles, outdir, recursive, fmt, overwrite, shard, progress, as
     summary goes to stderr and the exit code is 1 if any item failed.
     """
     config = build_config(config_file, values)
-    from nstcli import api
-    from nstcli.batch import BatchProgress, BatchSummary, parse_shard
-    from nstcli.callbacks import ProgressBar
+    from nstcli.batch import BatchProgress, BatchSummary, parse_shard, plan_batch, run_batch
+    from nstcli.progress import ProgressBar
 
     shard = parse_shard(shard) if shard is not None else None
     progress = "none" if config.quiet else progress
     per_image = (lambda item: [ProgressBar(item.name, position=1, leave=False)]) if progress == "steps" else None
-    run = api.stylize_folder(inputs, styles, outdir, config, recursive=recursive, fmt=fmt,
-                             overwrite=overwrite, shard=shard, callbacks=per_image)
+    items = plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard)
+    run = run_batch(items, config, overwrite=overwrite, callbacks=per_image)
     summary = BatchSummary(planned=len(run), shard=shard)
     bar = BatchProgress(len(run)) if progress != "none" else None
     try:

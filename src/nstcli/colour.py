@@ -89,3 +89,17 @@ def match_histogram(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     pixels = style.reshape(3, -1).double()
     out = transform @ (pixels - mu_s) + mu_c
     return out.reshape(style.shape).to(style.dtype).clamp(0, 1)
+
+
+def colour_targets(mode: str, content: torch.Tensor, styles: list[torch.Tensor]):
+    """(content target, style images) for `preserve_color` mode at one scale.
+
+    "luminance": both become luminance images (the style's matched to the content's), and the
+    result gets the content's colours back afterwards (`recombine`). "histogram": the styles are
+    recoloured to the content's colour statistics. "none": unchanged.
+    """
+    if mode == "luminance":
+        return as_gray_rgb(luminance(content)), [match_luminance(style, content) for style in styles]
+    if mode == "histogram":
+        return content, [match_histogram(style, content) for style in styles]
+    return content, list(styles)

@@ -24,6 +24,10 @@ INITS = ("content", "noise", "style")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 POOLINGS = ("max", "avg")
 COLOUR_MODES = ("none", "luminance", "histogram")
+STYLE_LOSSES = ("gram", "wasserstein")
+TV_STENCILS = ("forward", "ninepoint")
+PADDINGS = ("zeros", "replicate")
+SCALE_ANCHORS = ("start", "size")
 # Ten million steps is weeks of computing; the cap keeps absurd values (a 5000-digit integer from a
 # config file) from reaching code that prints them.
 MAX_STEPS = 10_000_000
@@ -51,8 +55,15 @@ class Config:
     steps: int = field(default=150, metadata=_opt(
         "Optimisation steps per scale; each is one VGG19 forward and backward.", kind="int", minimum=0,
         maximum=MAX_STEPS))
+    first_steps: int | None = field(default=None, metadata=_opt(
+        "Steps at the first (coarsest) scale; empty means `steps`.", kind="int?", minimum=0, maximum=MAX_STEPS))
     optimizer: str = field(default="lbfgs", metadata=_opt(
         "Optimiser.", kind="choice", choices=OPTIMIZERS))
+    adam_betas: tuple[float, ...] = field(default=(0.9, 0.999), metadata=_opt(
+        "Adam's two moment decays, comma-separated (each in [0, 1)).", kind="floats?"))
+    average: float = field(default=0.0, metadata=_opt(
+        "Decay of the running average of the iterates that checkpoints and the output show (e.g. 0.99); "
+        "0 shows the iterate itself.", kind="float", minimum=0.0, maximum=0.9999))
     lr: float | None = field(default=None, metadata=_opt(
         "Learning rate; empty means the optimiser's own default (L-BFGS 1.0, Adam 0.02).",
         kind="float?", positive=True))
@@ -62,6 +73,12 @@ class Config:
         "Weight beta of the style loss.", kind="float", minimum=0.0))
     tv_weight: float = field(default=0.0, metadata=_opt(
         "Weight of the total-variation (smoothness) loss.", kind="float", minimum=0.0))
+    tv_stencil: str = field(default="forward", metadata=_opt(
+        "Total variation from forward differences, or crowsonkb's nine-point stencil on the edge-replicated "
+        "image.", kind="choice", choices=TV_STENCILS))
+    style_loss: str = field(default="gram", metadata=_opt(
+        "Style statistics matched: Gram matrices (Gatys et al.) or channel means and covariances under the "
+        "Wasserstein-2 distance.", kind="choice", choices=STYLE_LOSSES))
     content_layers: tuple[str, ...] = field(default=("relu4_2",), metadata=_opt(
         "Layers whose feature maps define content, comma-separated.", kind="layers"))
     style_layers: tuple[str, ...] = field(
@@ -83,6 +100,9 @@ class Config:
     scale_factor: float = field(default=2.0, metadata=_opt(
         "Coarse-to-fine: how much each scale grows over the previous one.", kind="float", minimum=1.1,
         maximum=8.0))
+    scales_from: str = field(default="start", metadata=_opt(
+        "Coarse-to-fine: grow the scales from start_size by scale_factor (ending at size), or shrink them "
+        "from size by scale_factor down to no less than start_size.", kind="choice", choices=SCALE_ANCHORS))
     preserve_color: str = field(default="none", metadata=_opt(
         "Keep the content's colours: luminance (transfer luminance only, Gatys et al. 2016) or histogram "
         "(recolour the style image to the content's colour statistics first).", kind="choice",
@@ -100,6 +120,9 @@ class Config:
     pooling: str = field(default="max", metadata=_opt(
         "Pooling in VGG19: max (as trained) or avg (Gatys et al. found it gives smoother results).",
         kind="choice", choices=POOLINGS))
+    padding: str = field(default="zeros", metadata=_opt(
+        "Padding of VGG19's first convolution: zeros (as trained) or replicate (the image's edge pixels; "
+        "avoids bright borders).", kind="choice", choices=PADDINGS))
     checkpoint_every: int = field(default=100, metadata=_opt(
         "Save an image every N steps into OUT_checkpoints/ next to the output; 0 disables.",
         kind="int", minimum=0, maximum=MAX_STEPS))
@@ -280,6 +303,9 @@ def coerce(key: str, value: Any) -> Any:
 
 def _check_together(values: dict[str, Any]) -> None:
     """Checks that involve more than one key."""
+    betas = values.get("adam_betas")
+    if betas is None or len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+        raise ConfigError(f"'adam_betas' must be two numbers in [0, 1), e.g. 0.9,0.999, got {_show(betas)}")
     weights = values.get("style_layer_weights")
     if weights is not None and len(weights) != len(values["style_layers"]):
         raise ConfigError(

@@ -32,7 +32,8 @@ class VGGFeatures(nn.Module):
     `forward(x)` returns {layer name: activation} for the layers given at construction.
     """
 
-    def __init__(self, state_dict: dict[str, torch.Tensor], layers: Iterable[str], pooling: str = "max"):
+    def __init__(self, state_dict: dict[str, torch.Tensor], layers: Iterable[str], pooling: str = "max",
+                 padding: str = "zeros"):
         super().__init__()
         self.layers = check_layers(layers)
         if not self.layers:
@@ -44,7 +45,12 @@ class VGGFeatures(nn.Module):
                 c_in, c_out = CONV_SHAPES[index]
                 # On the meta device: no memory and no random initialisation for weights that the
                 # state dict replaces right away (that initialisation was half of the load time).
-                modules.append(nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, device="meta"))
+                # `padding` applies to the first convolution only, as in crowsonkb/style-transfer-pytorch:
+                # zero padding there darkens the image's border (the network sees black beyond it),
+                # and the optimiser answers with bright edge artefacts; replicating the edge pixels
+                # removes the cause. Deeper layers see features, where zeros mean "nothing here".
+                mode = padding if index == 0 else "zeros"
+                modules.append(nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, padding_mode=mode, device="meta"))
             elif name.startswith("relu"):
                 # In place saves a copy per layer, except where the conv output before it is returned.
                 modules.append(nn.ReLU(inplace=LAYER_NAMES[index - 1] not in self.layers))

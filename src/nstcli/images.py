@@ -143,6 +143,21 @@ def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
     return Image.fromarray(array.permute(1, 2, 0).contiguous().numpy())
 
 
+def prepare(image: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Move an image to the device in the memory layout the convolutions run fastest in."""
+    # channels_last lets oneDNN (CPU) and cuDNN (GPU) skip layout conversions in every conv.
+    return image.to(device).contiguous(memory_format=torch.channels_last)
+
+
+def resize_tensor(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Upsample an intermediate result to the next scale (bicubic, kept in [0, 1])."""
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    import torch.nn.functional as F
+
+    return F.interpolate(image, size=size, mode="bicubic", align_corners=False).clamp_(0, 1)
+
+
 def load_image(path: str | os.PathLike, size: int | None = None) -> torch.Tensor:
     """Read an image file as a (1, 3, H, W) tensor in [0, 1], longest side `size` if given."""
     image = open_image(path)

@@ -1,4 +1,4 @@
-"""How torch's runtime is set up for speed: OpenMP waiting on CPUs, cuDNN autotuning on GPUs.
+"""Where and how torch runs: the device, OpenMP waiting on CPUs, cuDNN autotuning on GPUs.
 
 Measured in benchmarks/threads.py and benchmarks/step_cost.py; see benchmarks/README.md.
 """
@@ -31,3 +31,23 @@ def tune_for(device) -> None:
         # Every step convolves the same shapes, so cuDNN's one-off search for the fastest algorithm
         # per layer pays for itself within the first steps.
         torch.backends.cudnn.benchmark = True
+
+
+def resolve_device(name: str):
+    """The torch device for `device:` (auto picks cuda, then mps, then cpu)."""
+    import torch
+
+    from nstcli.errors import ConfigError
+
+    mps = getattr(torch.backends, "mps", None)
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("'device' is cuda but no CUDA GPU is available; use --device auto or cpu")
+    if name == "mps" and not (mps is not None and mps.is_available()):
+        raise ConfigError("'device' is mps but Apple's MPS backend is not available; use --device auto or cpu")
+    return torch.device(name)

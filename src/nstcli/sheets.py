@@ -39,10 +39,16 @@ def labelled_sheet(images: Sequence[Image.Image], labels: Sequence[str], columns
     return sheet
 
 
-def loss_curve(rows: Sequence[dict], keys: Sequence[str] = ("content", "style", "tv"),
+def loss_curve(rows: Sequence[dict], keys: Sequence[str] | None = None,
                size: tuple[int, int] = (640, 360)) -> Image.Image:
-    """A log-scale plot of the loss terms per step (rows as kept by callbacks.LossLog)."""
-    colours = {"content": (31, 119, 180), "style": (214, 39, 40), "tv": (44, 160, 44), "loss": (0, 0, 0)}
+    """A log-scale plot of the loss terms per step (rows as kept by callbacks.LossLog).
+
+    `keys` defaults to every term the rows hold (whatever terms the run had), not the total.
+    """
+    if keys is None:
+        keys = list(dict.fromkeys(k for row in rows for k in row if k not in ("step", "scale", "loss")))
+    colours = {"content": (31, 119, 180), "style": (214, 39, 40), "tv": (44, 160, 44), "loss": (0, 0, 0),
+               "temporal": (148, 103, 189)}
     width, height = size
     left, right, top, bottom = 60, 12, 12, 34
     image = Image.new("RGB", size, "white")
@@ -81,3 +87,20 @@ def loss_curve(rows: Sequence[dict], keys: Sequence[str] = ("content", "style", 
         draw.text((legend_x, top + 4), key, fill=colours.get(key, (100, 100, 100)), font=font)
         legend_x += 60
     return image
+
+
+def save_extras(output, config, saver, log) -> list:
+    """The optional contact sheet of checkpoints and the loss curve, beside the output."""
+    from nstcli.images import atomic_write
+
+    written = []
+    if config.contact_sheet and saver and saver.saved:
+        frames = [Image.open(path).convert("RGB") for _, path in saver.saved]
+        sheet = labelled_sheet(frames, [f"step {step}" for step, _ in saver.saved])
+        path = output.with_name(f"{output.stem}_progress.png")
+        written.append(atomic_write(path, lambda tmp: sheet.save(tmp, format="PNG")))
+    if config.loss_curve and log.rows:
+        curve = loss_curve(log.rows)
+        path = output.with_name(f"{output.stem}_loss.png")
+        written.append(atomic_write(path, lambda tmp: curve.save(tmp, format="PNG")))
+    return written

@@ -16,7 +16,7 @@ import streamlit as st
 
 from nstcli import api
 from nstcli.config import FIELDS, OPTIMIZERS, load_config
-from nstcli.engine import resolve_device
+from nstcli.runtime import resolve_device
 from nstcli.errors import ImageError, NSTError
 from nstcli.images import tensor_to_pil
 from nstcli.ui.inputs import EXAMPLE_CONTENT, EXAMPLE_STYLE, UPLOAD_TYPES, accept_upload, as_upload, thumbnail
@@ -188,6 +188,7 @@ with result_column:
         if shown["log"]:
             import pandas as pd
 
-            curve = pd.DataFrame(shown["log"]).set_index("step")[["content", "style"]]
-            st.line_chart(curve, height=220)
-            st.caption("Loss per step: the weighted content and style terms.")
+            frame = pd.DataFrame(shown["log"]).set_index("step")
+            terms = [name for name in frame.columns if name not in ("scale", "loss")]
+            st.line_chart(frame[terms], height=220)
+            st.caption(f"Loss per step: the weighted terms ({', '.join(terms)}).")

@@ -28,8 +28,8 @@ class LivePreview(Callback):
         self.progress.progress(0.0, text=f"Step 0 / {total_steps}")
 
     def on_step(self, report: StepReport) -> None:
-        text = (f"Step {report.step} / {report.total} · content {report.content:.3g} · "
-                f"style {report.style:.3g}")
+        text = " · ".join([f"Step {report.step} / {report.total}"] +
+                          [f"{name} {value:.3g}" for name, value in report.terms.items()])
         self.progress.progress(min(1.0, report.step / max(1, report.total)), text=text)
         if report.step % self.every == 0 or report.step == report.total:
             self.picture.image(tensor_to_pil(report.image), caption=f"Step {report.step}")

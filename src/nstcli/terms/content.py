@@ -1,0 +1,58 @@
+"""Content: keep the image's feature maps close to the photo's (Gatys, Ecker & Bethge 2016).
+
+For one layer with N channels and M = H*W positions, L_c = 1/(2NM) * sum (F - P)^2. Gatys writes
+1/2 * sum (F - P)^2, which grows with the number of positions, so the same alpha would mean
+something else at every image size; dividing by N*M (a mean) keeps alpha's meaning fixed across
+sizes and across coarse-to-fine scales.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from nstcli.terms.base import Features, Term
+
+
+class Content(Term):
+    """weight * sum over layers of 1/(2NM) * sum (F - P)^2, P the target's features at that layer."""
+
+    name = "content"
+
+    def __init__(self, targets: Mapping[str, torch.Tensor], weight: float):
+        self.targets = dict(targets)
+        self.layers = tuple(self.targets)
+        self.weight = float(weight)
+
+    @classmethod
+    def from_features(cls, features: Features, layers: Sequence[str], weight: float) -> "Content":
+        return cls({name: features[name].detach() for name in layers}, weight)
+
+    def __call__(self, features: Features, image: torch.Tensor) -> torch.Tensor:
+        total = image.new_zeros(())
+        for name, target in self.targets.items():
+            total = total + content_loss(features[name], target)
+        return self.weight * total
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1/(2NM) * sum (F - P)^2, with a backward of one pass over the feature map."""
+    return _ContentLoss.apply(features, target)
+
+
+class _ContentLoss(torch.autograd.Function):
+    # Autograd's backward of a squared error is three passes over the feature map; this is one,
+    # written straight into the feature map's layout (channels_last stays channels_last). No double
+    # backward, which no optimiser here needs.
+    @staticmethod
+    def forward(ctx, features, target):
+        diff = features - target
+        ctx.save_for_backward(diff)
+        return 0.5 * torch.mean(diff * diff)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (diff,) = ctx.saved_tensors
+        # d/dF of 0.5 * mean((F - P)^2) is (F - P) / numel
+        return diff * (grad / diff.numel()), None

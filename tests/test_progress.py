@@ -1,0 +1,63 @@
+"""The CLI's progress bar: drawn at the first step, estimating time by each scale's cost."""
+
+import io
+
+import torch
+
+from nstcli import api
+from nstcli.cli import nst
+from nstcli.engine import StepReport
+from nstcli.errors import WeightsError
+from nstcli.progress import ProgressBar
+
+from conftest import error_line
+
+
+def report(step, total, scale, size):
+    return StepReport(step=step, total=total, loss=1.0, terms={"content": 0.5, "style": 0.5},
+                      image=torch.zeros(1, 3, *size), scale=scale, size=size)
+
+
+def test_bar_weighs_steps_by_their_scale(monkeypatch):
+    """It counts a step at half the side as a quarter of the work, so the estimate is not off by two."""
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    bar = ProgressBar()
+    bar.on_schedule([(10, (96, 128)), (10, (192, 256))])
+    bar.on_start(20)
+    assert bar.bar is None  # nothing drawn before the first step
+    for step in range(1, 11):
+        bar.on_step(report(step, 20, 0, (96, 128)))
+    assert bar.bar.total == 12.5 and bar.bar.n == 2.5  # 10 steps at 1/4 of the work, then 10 at 1
+    assert "scale 1/2 128x96" in bar.bar.postfix and "content=0.5" in bar.bar.postfix
+    bar.on_step(report(11, 20, 1, (192, 256)))
+    assert bar.bar.n == 3.5 and "scale 2/2 256x192" in bar.bar.postfix
+    bar.on_end()
+
+
+def test_no_bar_before_the_network_is_ready(runner, content, style, tmp_path, monkeypatch):
+    """It draws nothing when the weights fail to load: the error line is all there is."""
+
+    def fails(*args, **kwargs):
+        raise WeightsError("could not download the VGG19 weights")
+
+    monkeypatch.setattr(api, "load_network", fails)
+    result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "o.png"),
+                                 "--size", "32", "--steps", "2"])
+    assert result.exit_code == 1
+    assert error_line(result) == "Error: could not download the VGG19 weights"
+    assert "%" not in result.stderr and "stylize" not in result.stderr.replace("Error:", "")
+
+
+def test_reconstruct_draws_no_bar_before_a_weights_error(runner, content, tmp_path, monkeypatch):
+    """It draws no progress bars before a download error in nst reconstruct either."""
+    from nstcli import reconstruct
+
+    def fails(*args, **kwargs):
+        raise WeightsError("could not download the VGG19 weights")
+
+    monkeypatch.setattr(reconstruct, "load_network", fails)
+    result = runner.invoke(nst, ["reconstruct", "style", str(content), "-o", str(tmp_path / "o.png"),
+                                 "--size", "32", "--steps", "2"])
+    assert result.exit_code == 1
+    assert error_line(result) == "Error: could not download the VGG19 weights"
+    assert "%" not in result.stderr
