@@ -375,3 +375,9 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
             values[name] = coerce(name, value)
     _check_together(values)
     return Config(**values)
+
+
+# `nst video`'s own settings: flags of that command only, not config keys (no other command has
+# frames). Chosen by measurement: benchmarks/video.py, table in benchmarks/README.md.
+VIDEO_FRAME_STEPS = 50
+VIDEO_TEMPORAL_WEIGHT = 100.0
