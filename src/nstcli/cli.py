@@ -14,7 +14,7 @@ import warnings
 import click
 
 from nstcli import __version__
-from nstcli.config import FIELDS, load_config
+from nstcli.config import FIELDS, MAX_STEPS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, load_config
 from nstcli.errors import NSTError, NSTWarning
 
 EXIT_INTERRUPTED = 130
@@ -268,6 +268,54 @@ def batch(inputs, styles, outdir, recursive, fmt, overwrite, shard, progress, as
         from nstcli.errors import RunError
 
         raise RunError(summary.error())
+
+
+VIDEO_EXAMPLES = """
+\b
+Examples:
+  nst video clip.mp4 starry.jpg -o clip_starry.mp4
+  nst video frames/ starry.jpg -o styled_frames/
+  nst video clip.mp4 starry.jpg -o out.mp4 --size 512 --frame-steps 50 --temporal-weight 100
+  nst video clip.gif starry.jpg -o out.gif --weights random --size 128 --json
+"""
+
+
+@nst.command("video", epilog=VIDEO_EXAMPLES)
+@click.argument("source", type=click.Path())
+@click.argument("styles", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="Output video (.mp4 .m4v .mov .mkv .webm .avi .gif), or a folder for numbered PNG frames "
+                   "(a name ending in / or without an extension).")
+@click.option("--frame-steps", type=click.IntRange(0, MAX_STEPS), default=None, metavar="N",
+              help="Steps for every frame after the first, which starts from the previous one "
+                   "(the first gets --steps, coarse-to-fine).  [default: %d]" % VIDEO_FRAME_STEPS)
+@click.option("--temporal-weight", type=float, default=None, metavar="X",
+              help="Weight of the temporal term keeping each frame close to the previous one carried along "
+                   "the motion; 0 turns it off.  [default: %g]" % VIDEO_TEMPORAL_WEIGHT)
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True, max=1000), default=None, metavar="X",
+              help="Frame rate of the output video when the input is a folder of images.  [default: 25]")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (output, frames, seconds, temporal error) on stdout.")
+@config_options
+def video_command(source, styles, output, frame_steps, temporal_weight, fps, as_json, config_file, **values):
+    """Stylise every frame of SOURCE (a video or a folder of images) in the style of STYLE, without flicker.
+
+    Each frame after the first starts from the previous stylised frame warped by the optical flow
+    and is kept close to it where the flow is reliable (Ruder et al. 2016). Finished frames are kept
+    in OUT_frames/ beside the output (for a folder output, in the folder), so after Ctrl-C the same
+    command continues where it stopped. Needs: pip install 'nstcli[video]'.
+    """
+    config = build_config(config_file, values)
+    from nstcli.progress import FrameProgressBar
+    from nstcli.video import stylize_video
+
+    callbacks = [] if config.quiet else [FrameProgressBar()]
+    result = stylize_video(
+        source, styles, output, config,
+        frame_steps=VIDEO_FRAME_STEPS if frame_steps is None else frame_steps,
+        temporal_weight=VIDEO_TEMPORAL_WEIGHT if temporal_weight is None else temporal_weight,
+        callbacks=callbacks, folder_rate=fps or 25.0)
+    _emit(result.summary(), as_json)
 
 
 @nst.group()
