@@ -66,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     print(common.machine())
-    base = Config(weights="random", size=args.size, checkpoint_every=0, quiet=True)
+    base = Config(weights="random", size=args.size, checkpoint_every=0)
     candidates = args.candidates.split(";")
     api.load_network(base)  # build the network before any clock starts
     results = {name: run(parse(name, base)) for name in candidates}

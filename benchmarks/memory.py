@@ -32,7 +32,7 @@ import common
 from nstcli import api
 from nstcli.config import Config
 # One scale: the peak belongs to the full-size steps, and coarse scales would only add time.
-config = Config(weights="random", size={size}, steps={steps}, start_size=None, quiet=True, checkpoint_every=0)
+config = Config(weights="random", size={size}, steps={steps}, start_size=None, checkpoint_every=0)
 if {steps}:
     result = api.stylize(common.CONTENT, common.STYLE, None, config=config)
     shape = list(result.image.shape)

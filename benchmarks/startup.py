@@ -99,7 +99,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="nst-cache-") as cache:
         env = {**os.environ, "NSTCLI_CACHE": cache}
         os.environ["NSTCLI_CACHE"] = cache
-        weights._save_atomically(common.random_weights(), weights.cached_path())
+        weights._save_to_cache(common.random_weights(), weights.cached_path())
         size_mb = weights.cached_path().stat().st_size / 1e6
         ready = []
         totals = []

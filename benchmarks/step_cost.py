@@ -57,7 +57,7 @@ class ToolRun:
         self._folder = tempfile.TemporaryDirectory(prefix="nst-bench-")
         self.content, self.style = common.write_examples(size, self._folder.name)
         # One scale (start_size None): every timed step is a step at `size`.
-        self.config = Config(**{"weights": "random", "size": size, "steps": steps + 1, "quiet": True,
+        self.config = Config(**{"weights": "random", "size": size, "steps": steps + 1,
                                 "start_size": None,
                                 "checkpoint_every": 0, **config})
         self.timer = StepTimer()

@@ -93,7 +93,7 @@ class QualityWatch(Callback):
 def run_tool(paths, size, max_steps, every, evaluate, target, **settings) -> QualityWatch:
     # One scale: the report's loss is defined at size x size (at 192 px and below, the default
     # start_size is a single scale anyway).
-    config = Config(weights="random", size=size, steps=max_steps, start_size=None, quiet=True,
+    config = Config(weights="random", size=size, steps=max_steps, start_size=None,
                     checkpoint_every=0, **settings)
     watch = QualityWatch(evaluate, target, every)
     watch.started = time.perf_counter()

@@ -317,5 +317,4 @@ def test_style_blend_is_refused(runner, style, tmp_path, monkeypatch):
     photo_folder(tmp_path / "photos", count=1)
     result = batch(runner, tmp_path / "photos", "--style", style, "-o", tmp_path / "out", "--style-blend", "1")
     assert result.exit_code == 2
-    assert error_line(result) == ("Error: 'style_blend' does not apply to nst batch: every style is used on its "
-                                  "own; drop it (or run nst stylize to blend styles)")
+    assert error_line(result) == "Error: --style-blend does not apply to 'nst batch' (see 'nst batch --help')"

@@ -60,7 +60,7 @@ def test_unknown_key_suggests(tmp_path):
         ("lr: 0\n", "'lr' must be greater than 0, got 0"),
         ("style_layers: [relu9_9]\n", "'style_layers' has unknown VGG19 layer 'relu9_9'"),
         ("style_layer_weights: [1, 2]\n", "'style_layer_weights' has 2 values but 'style_layers' has 5 layers"),
-        ("quiet: maybe\n", "'quiet' must be true or false, got 'maybe'"),
+        ("loss_curve: maybe\n", "'loss_curve' must be true or false, got 'maybe'"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, text, message):
@@ -107,11 +107,11 @@ def test_cli_unknown_key_exit_2(runner, content, style, tmp_path):
 
 
 def test_cli_flag_out_of_range_exit_2(runner, content, style, tmp_path):
-    """It exits 2 naming the key when a flag is out of range."""
+    """It exits 2 naming the flag when a flag is out of range."""
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "o.png"),
                                  "--steps", "-5"])
     assert result.exit_code == 2
-    assert result.stderr == "Error: 'steps' must be at least 0, got '-5'\n"
+    assert result.stderr == "Error: --steps must be at least 0, got '-5'\n"
 
 
 def test_cli_missing_config_file(runner, content, style, tmp_path):
@@ -153,7 +153,7 @@ def test_long_values_are_shortened_in_messages(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert str(info.value).startswith("'steps' must be an integer, got 'xxx")
-    assert len(str(info.value)) < 120
+    assert len(str(info.value).replace(str(path), "")) < 140
 
 
 @pytest.mark.parametrize("tag", [

@@ -164,7 +164,7 @@ def test_reconstruct_style_lowers_style_loss(content):
 @pytest.mark.parametrize("kind, cells", [("content", 6), ("style", 6)])
 def test_reconstruct_all_writes_labelled_sheet(runner, content, tmp_path, kind, cells):
     """It writes one sheet with the input and every layer (or subset) side by side."""
-    out = tmp_path / f"{kind}.png"
+    out = tmp_path / f"{kind}_sheet.png"  # not content.png: that is the input
     result = runner.invoke(nst, ["reconstruct", kind, str(content), "-o", str(out), "--all", "--weights",
                                  "random", "--size", "32", "--steps", "1", "--quiet"])
     assert result.exit_code == 0, result.output
@@ -178,7 +178,8 @@ def test_reconstruct_content_needs_one_layer(runner, content, tmp_path):
     result = runner.invoke(nst, ["reconstruct", "content", str(content), "-o", str(tmp_path / "o.png"), *FAST,
                                  "--layer", "conv1_1,conv2_1"])
     assert result.exit_code == 2
-    assert error_line(result) == "Error: content reconstruction uses one layer; give --layer NAME or --all"
+    assert error_line(result) == ("Error: --layer takes one layer: content reconstruction matches a single "
+                                  "layer's feature maps (or give --all)")
 
 
 def test_contact_sheet_and_loss_curve(runner, content, style, tmp_path):

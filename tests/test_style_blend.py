@@ -1,4 +1,4 @@
-"""--style-blend (style_blend): every mistake names the key and is caught before any image is read."""
+"""--style-blend (style_blend): every mistake names the flag or key and is caught before any image is read."""
 
 import pytest
 
@@ -10,14 +10,14 @@ from conftest import FAST, error_line
 
 
 @pytest.mark.parametrize("blend, message", [
-    ("abc", "'style_blend' must be a comma-separated list of numbers, or empty, got 'abc'"),
-    ("0.5,,0.5", "'style_blend' must be a comma-separated list of numbers, or empty, got '0.5,,0.5'"),
+    ("abc", "--style-blend must be a comma-separated list of numbers, or empty, got 'abc'"),
+    ("0.5,,0.5", "--style-blend must be a comma-separated list of numbers, or empty, got '0.5,,0.5'"),
     ("1", "'style_blend' has 1 weights for 2 style images; give one weight per style image"),
     ("1,2,3", "'style_blend' has 3 weights for 2 style images; give one weight per style image"),
-    ("-1,2", "'style_blend' values must be finite, non-negative numbers, got '-1,2'"),
+    ("-1,2", "--style-blend values must be finite, non-negative numbers, got '-1,2'"),
     ("0,0", "'style_blend' weights must not all be 0"),
-    ("inf,1", "'style_blend' values must be finite, non-negative numbers, got 'inf,1'"),
-    ("nan,1", "'style_blend' values must be finite, non-negative numbers, got 'nan,1'"),
+    ("inf,1", "--style-blend values must be finite, non-negative numbers, got 'inf,1'"),
+    ("nan,1", "--style-blend values must be finite, non-negative numbers, got 'nan,1'"),
 ])
 def test_bad_blend_exit_2_before_work(runner, content, style, tmp_path, monkeypatch, blend, message):
     """It refuses a malformed, miscounted or non-finite --style-blend with exit 2 before reading images."""

@@ -354,7 +354,7 @@ def test_page_passes_every_setting_to_the_run(page, monkeypatch):
     (content, styles, config), = seen
     assert (content, styles) == ("content.jpg", ["style.jpg"])
     assert config == Config(weights="random", device="cpu", size=40, steps=2, optimizer="adam", style_weight=5.0,
-                            content_weight=2.0, seed=7, checkpoint_every=0, quiet=True, **colour)
+                            content_weight=2.0, seed=7, checkpoint_every=0, **colour)
     assert image_captions(at)[2].startswith("Result: 40x27 px, 2 steps in ")
 
 

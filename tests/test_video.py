@@ -11,11 +11,12 @@ import pytest
 from PIL import Image
 
 from clips import audio_packets, make_clip, pan_frames, write_clip
-from conftest import FAST, error_line, make_image
+from conftest import error_line, make_image
 from nstcli import api, video_io
 from nstcli.cli import nst
 
 # A few steps per frame: these tests check plumbing, not quality.
+FAST = ["--weights", "random", "--size", "32", "--steps", "3", "--quiet"]
 VIDEO_FAST = [*FAST, "--frame-steps", "2"]
 
 
@@ -237,8 +238,29 @@ def test_output_that_is_the_input(runner, tmp_path, style):
     before = source.read_bytes()
     result = run(runner, source, style, "-o", source, *VIDEO_FAST)
     assert result.exit_code == 2
-    assert "is the input" in error_line(result)
+    assert error_line(result) == (f"Error: output {source} is also an input; writing it would replace that input: "
+                                  "choose another -o")
     assert source.read_bytes() == before
+
+
+def test_work_folder_that_is_the_input(runner, tmp_path, style):
+    """It exits 2 when OUT_frames/ beside the output would be the folder of frames it reads."""
+    frames = tmp_path / "clip_frames"
+    frames.mkdir()
+    for index, image in enumerate(pan_frames(tmp_path, frames=2)):
+        image.save(frames / f"{index}.png")
+    result = run(runner, frames, style, "-o", tmp_path / "clip.mp4", *VIDEO_FAST)
+    assert result.exit_code == 2
+    assert error_line(result) == (f"Error: the work folder {frames} of output {tmp_path / 'clip.mp4'} is an input; "
+                                  "choose another -o")
+
+
+def test_options_of_single_images_do_not_apply(runner, tmp_path, style):
+    """It refuses --checkpoint-every (a per-image option) with exit 2."""
+    source = make_clip(tmp_path / "clip.mp4", frames=2)
+    result = run(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST, "--checkpoint-every", "5")
+    assert result.exit_code == 2
+    assert error_line(result).startswith("Error: --checkpoint-every does not apply to 'nst video'")
 
 
 def test_audio_the_container_cannot_hold(runner, tmp_path, style):

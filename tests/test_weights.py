@@ -140,7 +140,7 @@ def test_hash_mismatch_is_refused(runner, fake_download, monkeypatch, isolated_c
 
 
 def test_no_network_says_what_to_do(runner, monkeypatch, isolated_cache):
-    """It explains a failed download: the URL, the cache path and nst weights import."""
+    """It explains a failed download: the URL, the cache path, nst weights import and the offline demo."""
     import urllib.error
 
     def offline(url, destination, progress=True):
@@ -152,7 +152,8 @@ def test_no_network_says_what_to_do(runner, monkeypatch, isolated_cache):
     assert error_line(result) == (
         "Error: could not download VGG19 weights ([Errno -3] Temporary failure in name resolution); "
         f"download {weights.IMAGENET_URL} by other means and run 'nst weights import FILE', "
-        f"or use --weights PATH (cache: {isolated_cache / weights.CACHE_FILE})")
+        f"or use --weights PATH (cache: {isolated_cache / weights.CACHE_FILE}); for an offline demo, "
+        "--weights random runs an untrained network (textures, not style transfer)")
 
 
 def test_import_installs_into_cache(runner, tmp_path, isolated_cache):
@@ -307,7 +308,7 @@ def test_cache_write_failure_after_download(runner, fake_download, monkeypatch, 
     def disk_full(state, target):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(weights, "_save_atomically", disk_full)
+    monkeypatch.setattr(torch, "save", disk_full)
     result = runner.invoke(nst, ["weights", "fetch"])
     assert result.exit_code == 1
     assert error_line(result) == (f"Error: cannot write the weights cache {isolated_cache / weights.CACHE_FILE} "

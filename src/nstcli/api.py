@@ -18,6 +18,7 @@ from PIL import Image
 
 from nstcli import colour
 from nstcli import weights as weights_module
+from nstcli.callbacks import replaced_beside
 from nstcli.config import Config
 from nstcli.engine import Callback, optimize
 from nstcli.images import (
@@ -25,6 +26,7 @@ from nstcli.images import (
     open_image,
     pil_to_tensor,
     prepare,
+    refuse_overwriting_inputs,
     resize_longest,
     resize_tensor,
     save_image,
@@ -100,6 +102,8 @@ def stylize(
     style = styles if isinstance(styles, PreparedStyle) else PreparedStyle(styles, config.style_blend)
     if output is not None:
         output = check_output_path(output, no_clobber=no_clobber)
+        refuse_overwriting_inputs(output, [content, *style.paths],
+                                  also=replaced_beside(output, checkpoints=bool(config.checkpoint_every)))
     # Every input is read and size-checked before the network is loaded (maybe downloaded).
     need = min_side(config)
     content_image = content if isinstance(content, Image.Image) else open_image(content)

@@ -31,11 +31,15 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
+from nstcli import paths
 from nstcli.config import Config
-from nstcli.engine import Callback
 from nstcli.errors import ConfigError, ImageError, Interrupted, RunError
-from nstcli.images import OUTPUT_FORMATS, check_output_path
+from nstcli.images import OUTPUT_FORMATS, check_output_path, refuse_overwriting_inputs
+
+if TYPE_CHECKING:  # planning imports no torch, so the CLI reports a bad path at once
+    from nstcli.engine import Callback
 
 # What a folder contributes. Files named on the command line are taken whatever their extension.
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
@@ -105,7 +109,7 @@ def _folder_images(folder: Path, outdir: Path, recursive: bool) -> list[tuple[Pa
     for root, dirs, files in os.walk(folder, onerror=unreadable):
         root = Path(root)
         # Never descend into the output folder: its results would come back as inputs on a re-run.
-        dirs[:] = sorted(d for d in dirs if recursive and not _hidden(d) and (root / d).resolve() != outdir)
+        dirs[:] = sorted(d for d in dirs if recursive and not _hidden(d) and paths.resolve(root / d) != outdir)
         sub = PurePosixPath(root.relative_to(folder).as_posix())
         for name in files:
             if not _hidden(name) and Path(name).suffix.lower() in IMAGE_EXTENSIONS and (root / name).is_file():
@@ -116,11 +120,14 @@ def _folder_images(folder: Path, outdir: Path, recursive: bool) -> list[tuple[Pa
 def find_contents(inputs: Sequence[str | os.PathLike], outdir: str | os.PathLike,
                   recursive: bool = False) -> list[tuple[Path, PurePosixPath]]:
     """(content image, subfolder it goes to under the output folder), in input order, each file once."""
-    outdir = Path(outdir).resolve()
+    outdir = paths.resolve(outdir)
     found, seen = [], set()
     for given in inputs:
         path = Path(given)
-        if not path.exists():
+        kind = paths.kind(path)
+        if kind == paths.LOOP:
+            raise ImageError(f"input {path} is a symbolic link loop; point it at an image or a folder")
+        if kind == paths.MISSING:
             raise ImageError(f"input {path} does not exist; check the path")
         if path.is_dir():
             if path.resolve() == outdir:
@@ -155,12 +162,17 @@ def plan_batch(
     if not styles:
         raise ConfigError("give at least one style image with --style")
     outdir = Path(outdir)
+    if paths.kind(outdir) == paths.LOOP:
+        raise ConfigError(f"output folder {outdir} is a symbolic link loop; give a folder to -o")
     if outdir.exists() and not outdir.is_dir():
         raise ConfigError(f"output folder {outdir} is a file; give a folder to -o")
     style_paths, seen = [], set()
     for style in map(Path, styles):
         if not style.is_file():
-            what = "is a folder, not an image file" if style.is_dir() else "does not exist; check the path"
+            what = {paths.FOLDER: "is a folder, not an image file",
+                    paths.LOOP: "is a symbolic link loop; point it at an image file",
+                    paths.OTHER: "is not a regular file; give an image file"}.get(
+                        paths.kind(style), "does not exist; check the path")
             raise ImageError(f"style image {style} {what}")
         if style.resolve() not in seen:
             seen.add(style.resolve())
@@ -184,6 +196,9 @@ def plan_batch(
             item = BatchItem(content, style, outdir, name)
             claimed[name.casefold()] = item
             items.append(item)
+    # An earlier result given back as an input (results/a__s.png with -o results) must not be
+    # overwritten by another item: refused for the whole batch, whichever shard would write it.
+    refuse_overwriting_inputs([item.output for item in items], [path for path, _ in contents] + style_paths)
     if shard is not None:
         k, n = shard
         items = [item for item in items if shard_of(item.name, n) == k]

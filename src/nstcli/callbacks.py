@@ -16,6 +16,14 @@ def checkpoint_folder(output: str | Path) -> Path:
     return output.with_name(f"{output.stem}_checkpoints")
 
 
+def replaced_beside(output: str | Path, checkpoints: bool = True, extras: bool = True) -> list[Path]:
+    """The files a new run into `output` deletes or rewrites besides it: checkpoints, sheet, curve."""
+    from nstcli.sheets import loss_curve_path, progress_sheet_path
+
+    found = sorted(checkpoint_folder(output).glob("step_*.png")) if checkpoints else []
+    return found + ([progress_sheet_path(output), loss_curve_path(output)] if extras else [])
+
+
 class CheckpointSaver(Callback):
     """Every `every` steps, write the current image to FOLDER/step_NNNN.png (torchvision save_image)."""
 

@@ -1,7 +1,9 @@
 """The `nst` command: a thin skin over nstcli.api. Only this module prints or chooses exit codes.
 
 Exit codes: 0 success; 1 a run failed (bad image, weights, runtime); 2 usage or config error;
-130 interrupted (Ctrl-C or SIGTERM). torch is imported only inside commands, so `nst --help` is fast.
+130 interrupted (Ctrl-C or SIGTERM). Every error is one `Error:` line, click's usage errors included.
+torch is imported only once a command has checked its options and paths, so `nst --help` and a
+mistyped path answer at once.
 """
 
 from __future__ import annotations
@@ -14,18 +16,45 @@ import warnings
 import click
 
 from nstcli import __version__
-from nstcli.config import FIELDS, MAX_STEPS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, load_config
-from nstcli.errors import NSTError, NSTWarning
+from nstcli.config import FIELDS, MAX_STEPS, SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, flag_name, load_config
+from nstcli.errors import ConfigError, NSTError, NSTWarning, first_line
 
 EXIT_INTERRUPTED = 130
 
 
+def _one_line(error: click.UsageError) -> click.ClickException:
+    """click's usage error as one line (no usage text before it), pointing at the command's --help."""
+    message = " ".join(error.format_message().split())
+    option = getattr(error, "option_name", "") or ""
+    key = option.lstrip("-").replace("-", "_")
+    if isinstance(error, click.NoSuchOption) and error.ctx is not None and (key in FIELDS or key == "no_clobber"):
+        # A stylize option given to a command that does not use it: say so rather than guess a spelling.
+        message = f"{option} does not apply to '{error.ctx.command_path}'"
+    if error.ctx is not None:
+        message += f" (see '{error.ctx.command_path} --help')"
+    plain = click.ClickException(message)
+    plain.exit_code = error.exit_code
+    return plain
+
+
 class NSTGroup(click.Group):
-    """Turns library errors into one `Error:` line and the documented exit code."""
+    """Turns library and usage errors into one `Error:` line and the documented exit code."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:  # bare `nst`: the help text, as click shows it
+            raise
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:  # bare `nst reconstruct`: its help text
+            raise
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
         except NSTError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
@@ -43,9 +72,8 @@ class NSTGroup(click.Group):
             # A bug, not bad input: still one line, with the way to get the details.
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise click.ClickException(
-                f"unexpected {exc.__class__.__name__}: {text[:300]} (run 'nst --debug ...' for the "
+                f"unexpected {exc.__class__.__name__}: {first_line(exc, 300)} (run 'nst --debug ...' for the "
                 "traceback and report it)") from None
 
 
@@ -75,31 +103,55 @@ def nst(ctx: click.Context, debug: bool) -> None:
             pass
 
 
-def config_options(function):
-    """Add one option per config key (`--steps` <-> `steps:`), all defaulting to "not given"."""
-    for name in reversed(list(FIELDS)):
-        meta = FIELDS[name].metadata
-        flag = "--" + name.replace("_", "-")
-        if meta["kind"] == "bool":
-            option = click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=meta["help"])
-        elif meta["kind"] == "choice":
-            option = click.option(flag, name, default=None, metavar="|".join(meta["choices"]),
-                                  help=meta["help"])
-        else:
-            metavar = {"int": "N", "int?": "N", "float": "X", "float?": "X", "layers": "LAYERS",
-                       "floats?": "X,Y,...", "str": "TEXT"}[meta["kind"]]
-            if name == "weights":
-                metavar = "imagenet|random|PATH"
-            option = click.option(flag, name, default=None, metavar=metavar, help=meta["help"])
-        function = option(function)
-    function = click.option("--config", "config_file", type=click.Path(), default=None,
+def _shown_default(name: str) -> str:
+    default = FIELDS[name].default
+    if default is None or isinstance(default, bool):  # "empty" is explained in the help; flags are off
+        return ""
+    if isinstance(default, tuple):
+        default = ",".join(map(str, default))
+    return f"  [default: {default}]"
+
+
+def config_options(keys=None):
+    """Add one option per config key in `keys` (all when None): `--steps` <-> `steps:`.
+
+    Each defaults to "not given", so a --config file's value stands unless the flag is typed; the
+    help shows the key's own default. A command lists only the keys it honours.
+    """
+    keys = list(FIELDS) if keys is None else list(keys)
+
+    def decorate(function):
+        for name in reversed(keys):
+            spec = SPECS[name]
+            flag = flag_name(name)
+            text = spec.help + _shown_default(name)
+            if spec.type is bool:
+                option = click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=text)
+            else:
+                option = click.option(flag, name, default=None, metavar=spec.placeholder, help=text)
+            function = option(function)
+        return click.option("--config", "config_file", type=click.Path(readable=False), default=None,
                             help="YAML file of config keys (see configs/); flags override it.")(function)
-    return function
+
+    return decorate
+
+
+def quiet_option(function):
+    return click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr.")(function)
+
+
+# What `nst reconstruct` reads from the config: it starts from noise at one size, with the layers
+# and losses of the figure, so initialisation, loss weights, layers, scales, averaging and colours
+# do not apply.
+RECONSTRUCT_KEYS = ("size", "steps", "optimizer", "adam_betas", "lr", "seed", "device", "weights", "pooling",
+                    "padding", "checkpoint_every")
+# A batch uses each style on its own, so there is nothing to blend.
+BATCH_KEYS = tuple(name for name in FIELDS if name != "style_blend")
 
 
 def build_config(config_file, values: dict):
     given = {key: value for key, value in values.items() if key in FIELDS and value is not None}
-    return load_config(config_file, given)
+    return load_config(config_file, given, from_flags=True)
 
 
 def _emit(result_summary: dict, as_json: bool) -> None:
@@ -109,11 +161,26 @@ def _emit(result_summary: dict, as_json: bool) -> None:
         click.echo(result_summary["output"])
 
 
-def _check_output_extension(output: str) -> None:
-    # A usage error (exit 2) caught before the config's images or network are touched.
-    from nstcli.images import check_output_name
+def _check_before_computing(output: str, inputs, config) -> None:
+    """What needs neither torch nor the network, checked first: a mistake costs no waiting.
+
+    Usage errors in -o (a folder, an unknown extension, an input's own path) exit 2; inputs that
+    cannot be read and a weights path that is not a file exit 1.
+    """
+    from nstcli.images import check_input_file, check_output_name, refuse_overwriting_inputs
 
     check_output_name(output)
+    refuse_overwriting_inputs(output, inputs)
+    for path in inputs:
+        check_input_file(path)
+    _check_weights_path(config)
+
+
+def _check_weights_path(config) -> None:
+    if config.weights not in ("imagenet", "random"):
+        from nstcli.weights import check_weights_file
+
+        check_weights_file(config.weights)
 
 
 STYLIZE_EXAMPLES = """
@@ -130,25 +197,32 @@ Examples:
 """
 
 
+# Paths are plain text to click: nstcli checks them itself, with its own messages and exit codes
+# (an unreadable image is a failed run, exit 1, and in a batch fails only its own items).
+PATH = click.Path(readable=False)
+OUTPUT_HELP = "Output image (.png .jpg .jpeg .webp .tif .tiff)."
+
+
 @nst.command(epilog=STYLIZE_EXAMPLES)
-@click.argument("content", type=click.Path(dir_okay=True))
-@click.argument("styles", nargs=-1, required=True, type=click.Path(dir_okay=True))
-@click.option("-o", "--output", required=True, type=click.Path(), help="Output image (.png .jpg .jpeg .webp .tif).")
+@click.argument("content", type=PATH)
+@click.argument("styles", nargs=-1, required=True, type=PATH)
+@click.option("-o", "--output", required=True, type=PATH, help=OUTPUT_HELP)
 @click.option("--no-clobber", is_flag=True, help="Refuse to replace an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout.")
-@config_options
-def stylize(content, styles, output, no_clobber, as_json, config_file, **values):
+@quiet_option
+@config_options()
+def stylize(content, styles, output, no_clobber, as_json, quiet, config_file, **values):
     """Repaint CONTENT in the style of STYLE (one or more images) and write it to -o OUT.
 
     Progress goes to stderr; stdout gets only the written path (or JSON with --json).
     A checkpoint image is saved every --checkpoint-every steps into OUT_checkpoints/.
     """
     config = build_config(config_file, values)
-    _check_output_extension(output)
+    _check_before_computing(output, [content, *styles], config)
     from nstcli import api
     from nstcli.progress import ProgressBar
 
-    callbacks = [] if config.quiet else [ProgressBar()]
+    callbacks = [] if quiet else [ProgressBar()]
     result = api.stylize(content, styles, output, config=config, callbacks=callbacks, no_clobber=no_clobber)
     _emit(result.summary(), as_json)
 
@@ -168,45 +242,64 @@ def reconstruct():
     """The paper's reconstruction figures: what a layer keeps of an image's content or style."""
 
 
-def _reconstruct(kind, image, output, layers, all_layers, as_json, config_file, values):
+def _reconstruct(kind, image, output, layers, all_layers, as_json, quiet, config_file, values):
+    from nstcli.vgg_layers import check_layers
+
+    flag = "--layer" if kind == "content" else "--layers"
+    if layers is not None and all_layers:
+        raise ConfigError(f"{flag} and --all contradict each other: --all runs the whole figure "
+                          f"({'every layer' if kind == 'content' else 'every growing set of layers'}); "
+                          "give one of them")
+    if all_layers and values.get("checkpoint_every") is not None:
+        raise ConfigError("--checkpoint-every does not apply with --all: the sheet is made of several runs, "
+                          "none of which is checkpointed; drop one of them")
+    layer_list = None
+    if layers is not None:
+        layer_list = list(check_layers([name.strip() for name in layers.split(",") if name.strip()], flag))
+        if kind == "content" and len(layer_list) != 1:
+            raise ConfigError("--layer takes one layer: content reconstruction matches a single layer's "
+                              "feature maps (or give --all)")
     config = build_config(config_file, values)
-    _check_output_extension(output)
+    _check_before_computing(output, [image], config)
     from nstcli import api
     from nstcli.progress import ProgressBar
 
-    layer_list = [name.strip() for name in layers.split(",") if name.strip()] if layers else None
-    callbacks = [] if config.quiet else [ProgressBar(f"reconstruct {kind}")]
+    callbacks = [] if quiet else [ProgressBar(f"reconstruct {kind}")]
     result = api.reconstruct(kind, image, output, layer_list, config=config, callbacks=callbacks,
                              all_layers=all_layers)
     _emit(result.summary(), as_json)
 
 
 @reconstruct.command("content", epilog=RECONSTRUCT_EXAMPLES)
-@click.argument("image", type=click.Path(dir_okay=True))
-@click.option("-o", "--output", required=True, type=click.Path(), help="Output image.")
+@click.argument("image", type=PATH)
+@click.option("-o", "--output", required=True, type=PATH, help=OUTPUT_HELP)
 @click.option("--layer", "layers", default=None, metavar="LAYER",
               help="The one layer whose feature maps are matched (default conv4_1).")
 @click.option("--all", "all_layers", is_flag=True,
               help="Every layer conv1_1 ... conv5_1 on one labelled sheet, input first.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout.")
-@config_options
-def reconstruct_content(image, output, layers, all_layers, as_json, config_file, **values):
+@quiet_option
+@config_options(RECONSTRUCT_KEYS)
+def reconstruct_content(image, output, layers, all_layers, as_json, quiet, config_file, **values):
     """Start from noise and optimise only the content loss of IMAGE at one layer."""
-    _reconstruct("content", image, output, layers, all_layers, as_json, config_file, values)
+    _reconstruct("content", image, output, layers, all_layers, as_json, quiet, config_file, values)
 
 
 @reconstruct.command("style", epilog=RECONSTRUCT_EXAMPLES)
-@click.argument("image", type=click.Path(dir_okay=True))
-@click.option("-o", "--output", required=True, type=click.Path(), help="Output image.")
+@click.argument("image", type=PATH)
+@click.option("-o", "--output", required=True, type=PATH, help=OUTPUT_HELP)
 @click.option("--layers", default=None, metavar="LAYERS",
               help="Layers whose Gram matrices are matched, comma-separated (default conv1_1,...,conv5_1).")
 @click.option("--all", "all_layers", is_flag=True,
               help="Growing subsets conv1_1 -> conv1_1..conv5_1 on one labelled sheet, input first.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout.")
-@config_options
-def reconstruct_style(image, output, layers, all_layers, as_json, config_file, **values):
+@quiet_option
+@config_options(RECONSTRUCT_KEYS)
+def reconstruct_style(image, output, layers, all_layers, as_json, quiet, config_file, **values):
     """Start from noise and optimise only the style loss of IMAGE over a set of layers."""
-    _reconstruct("style", image, output, layers, all_layers, as_json, config_file, values)
+    _reconstruct("style", image, output, layers, all_layers, as_json, quiet, config_file, values)
+
+
 BATCH_EXAMPLES = """
 \b
 Examples:
@@ -217,11 +310,10 @@ Examples:
 
 
 @nst.command(epilog=BATCH_EXAMPLES)
-@click.argument("inputs", nargs=-1, required=True, type=click.Path())
-@click.option("-s", "--style", "styles", multiple=True, required=True, type=click.Path(),
+@click.argument("inputs", nargs=-1, required=True, type=PATH)
+@click.option("-s", "--style", "styles", multiple=True, required=True, type=PATH,
               help="Style image; repeat for several (every input gets every style).")
-@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
-              help="Output folder, created if missing.")
+@click.option("-o", "--output", "outdir", required=True, type=PATH, help="Output folder, created if missing.")
 @click.option("-r", "--recursive", is_flag=True, help="Descend into subfolders (kept under the output folder).")
 @click.option("--format", "fmt", default="png", show_default=True,
               type=click.Choice(["png", "jpg", "jpeg", "webp", "tif", "tiff"], case_sensitive=False),
@@ -231,22 +323,30 @@ Examples:
 @click.option("--progress", type=click.Choice(["items", "steps", "none"]), default="items", show_default=True,
               help="Progress on stderr: a bar over items, plus a bar per image (steps), or none.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line per item on stdout.")
-@config_options
-def batch(inputs, styles, outdir, recursive, fmt, overwrite, shard, progress, as_json, config_file, **values):
+@quiet_option
+@config_options(BATCH_KEYS)
+@click.pass_context
+def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, progress, as_json, quiet, config_file,
+          **values):
     """Stylize every image in INPUTS (files and folders) with every --style into -o OUTDIR.
 
     Each pair gives OUTDIR/<content-stem>__<style-stem>.<format>. Outputs that exist are skipped, so
     running the same command again resumes. A bad image is reported and the batch goes on; the
     summary goes to stderr and the exit code is 1 if any item failed.
     """
+    if quiet and progress != "none" and ctx.get_parameter_source("progress") == click.core.ParameterSource.COMMANDLINE:
+        raise ConfigError(f"--quiet and --progress {progress} contradict each other; give one of them")
     config = build_config(config_file, values)
     from nstcli.batch import BatchProgress, BatchSummary, parse_shard, plan_batch, run_batch
-    from nstcli.progress import ProgressBar
 
     shard = parse_shard(shard) if shard is not None else None
-    progress = "none" if config.quiet else progress
-    per_image = (lambda item: [ProgressBar(item.name, position=1, leave=False)]) if progress == "steps" else None
+    # Planning reads folder listings only: a missing input or a clash is reported before torch loads.
     items = plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard)
+    _check_weights_path(config)
+    from nstcli.progress import ProgressBar
+
+    progress = "none" if quiet else progress
+    per_image = (lambda item: [ProgressBar(item.name, position=1, leave=False)]) if progress == "steps" else None
     run = run_batch(items, config, overwrite=overwrite, callbacks=per_image)
     summary = BatchSummary(planned=len(run), shard=shard)
     bar = BatchProgress(len(run)) if progress != "none" else None
@@ -280,24 +380,30 @@ Examples:
 """
 
 
+# Checkpoints, contact sheets and loss curves belong to one image's run, not to a clip's frames.
+VIDEO_KEYS = tuple(name for name in FIELDS if name not in ("checkpoint_every", "contact_sheet", "loss_curve"))
+
+
 @nst.command("video", epilog=VIDEO_EXAMPLES)
-@click.argument("source", type=click.Path())
-@click.argument("styles", nargs=-1, required=True, type=click.Path())
-@click.option("-o", "--output", required=True, type=click.Path(),
+@click.argument("source", type=PATH)
+@click.argument("styles", nargs=-1, required=True, type=PATH)
+@click.option("-o", "--output", required=True, type=PATH,
               help="Output video (.mp4 .m4v .mov .mkv .webm .avi .gif), or a folder for numbered PNG frames "
                    "(a name ending in / or without an extension).")
-@click.option("--frame-steps", type=click.IntRange(0, MAX_STEPS), default=None, metavar="N",
-              help="Steps for every frame after the first, which starts from the previous one "
-                   "(the first gets --steps, coarse-to-fine).  [default: %d]" % VIDEO_FRAME_STEPS)
-@click.option("--temporal-weight", type=float, default=None, metavar="X",
-              help="Weight of the temporal term keeping each frame close to the previous one carried along "
-                   "the motion; 0 turns it off.  [default: %g]" % VIDEO_TEMPORAL_WEIGHT)
-@click.option("--fps", type=click.FloatRange(min=0, min_open=True, max=1000), default=None, metavar="X",
-              help="Frame rate of the output video when the input is a folder of images.  [default: 25]")
+@click.option("--frame-steps", type=click.IntRange(0, MAX_STEPS), default=VIDEO_FRAME_STEPS, show_default=True,
+              metavar="N", help="Steps for every frame after the first, which starts from the previous one "
+                                "(the first gets --steps, coarse-to-fine).")
+@click.option("--temporal-weight", type=click.FloatRange(min=0), default=VIDEO_TEMPORAL_WEIGHT, show_default=True,
+              metavar="X", help="Weight of the temporal term keeping each frame close to the previous one "
+                                "carried along the motion; 0 turns it off.")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True, max=1000), default=25.0, show_default=True,
+              metavar="X", help="Frame rate of the output video when the input is a folder of images.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (output, frames, seconds, temporal error) on stdout.")
-@config_options
-def video_command(source, styles, output, frame_steps, temporal_weight, fps, as_json, config_file, **values):
+@quiet_option
+@config_options(VIDEO_KEYS)
+def video_command(source, styles, output, frame_steps, temporal_weight, fps, as_json, quiet, config_file,
+                  **values):
     """Stylise every frame of SOURCE (a video or a folder of images) in the style of STYLE, without flicker.
 
     Each frame after the first starts from the previous stylised frame warped by the optical flow
@@ -306,17 +412,20 @@ def video_command(source, styles, output, frame_steps, temporal_weight, fps, as_
     command continues where it stopped. Needs: pip install 'nstcli[video]'.
     """
     config = build_config(config_file, values)
+    from nstcli.images import check_input_file, refuse_overwriting_inputs
+
+    # The source is a file or a folder of frames: video_io checks it; the rest as for stylize.
+    refuse_overwriting_inputs(output, [source, *styles])
+    for path in styles:
+        check_input_file(path)
+    _check_weights_path(config)
     from nstcli.progress import FrameProgressBar
     from nstcli.video import stylize_video
 
-    callbacks = [] if config.quiet else [FrameProgressBar()]
-    result = stylize_video(
-        source, styles, output, config,
-        frame_steps=VIDEO_FRAME_STEPS if frame_steps is None else frame_steps,
-        temporal_weight=VIDEO_TEMPORAL_WEIGHT if temporal_weight is None else temporal_weight,
-        callbacks=callbacks, folder_rate=fps or 25.0)
+    callbacks = [] if quiet else [FrameProgressBar()]
+    result = stylize_video(source, styles, output, config, frame_steps=frame_steps, temporal_weight=temporal_weight,
+                           callbacks=callbacks, folder_rate=fps)
     _emit(result.summary(), as_json)
-
 
 @nst.group()
 def weights():
@@ -337,7 +446,7 @@ def weights_fetch():
 
 
 @weights.command("import")
-@click.argument("file", type=click.Path(dir_okay=True))
+@click.argument("file", type=PATH)
 def weights_import(file):
     """Verify FILE (a VGG19 state dict, .pth/.pt/.safetensors) and install it as the imagenet weights.
 
@@ -351,20 +460,24 @@ def weights_import(file):
 
 @weights.command("path")
 def weights_path():
-    """Print where the weights cache file is (set NSTCLI_CACHE to move it)."""
+    """Print where the weights cache file is (set NSTCLI_CACHE to move it); exit 1 if it is not there yet."""
+    from nstcli.errors import WeightsError
     from nstcli.weights import cached_path
 
-    click.echo(str(cached_path()))
+    target = cached_path()
+    click.echo(str(target))
+    if not target.is_file():
+        raise WeightsError(f"no weights at {target} yet: run 'nst weights fetch' (downloads 548 MB once) or "
+                           "'nst weights import FILE'")
 
 
 @nst.command("ui")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 lets other machines reach the page.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port to listen on.")
-@click.option("--weights", default=None, metavar="imagenet|random|PATH", help=FIELDS["weights"].metadata["help"])
-@click.option("--device", default=None, metavar="|".join(FIELDS["device"].metadata["choices"]),
-              help=FIELDS["device"].metadata["help"])
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+@click.option("--weights", default=None, metavar=SPECS["weights"].placeholder, help=SPECS["weights"].help)
+@click.option("--device", default=None, metavar=SPECS["device"].placeholder, help=SPECS["device"].help)
+@click.option("--config", "config_file", type=PATH, default=None,
               help="YAML file of config keys: the page's starting values, weights and device.")
 def ui(host, port, weights, device, config_file):
     """Serve the web page (Streamlit) on http://HOST:PORT until Ctrl-C. Needs: pip install 'nstcli[ui]'.

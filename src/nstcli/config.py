@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import os
+import re
 import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nstcli.errors import ConfigError
-from nstcli.vgg_layers import LAYER_NAMES, closest
+from nstcli import paths
+from nstcli.errors import ConfigError, first_line
+from nstcli.vgg_layers import check_layers
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style")
@@ -33,106 +36,130 @@ SCALE_ANCHORS = ("start", "size")
 MAX_STEPS = 10_000_000
 
 
-def _opt(help: str, *, kind: str, choices=None, minimum=None, maximum=None, positive=False, flag=None):
-    """Field metadata: help text and the checks the loader applies."""
-    return {
-        "help": help,
-        "kind": kind,
-        "choices": choices,
-        "minimum": minimum,
-        "maximum": maximum,
-        "positive": positive,
-        "flag": flag,
-    }
+@dataclass(frozen=True)
+class Spec:
+    """What one config key holds, how a value for it is checked, and how its flag is shown.
+
+    `type` is int, float, bool or str; with `many` the value is a comma-separated list of them
+    (str lists are VGG19 layer names). `optional` lets the key be empty (None). Bounds apply to
+    numbers; `choices` turns a str into one of a fixed set.
+    """
+
+    type: type
+    help: str
+    optional: bool = False
+    many: bool = False
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    positive: bool = False  # strictly above 0 (a minimum of 0 would allow 0 itself)
+    metavar: str | None = None  # the flag's placeholder, when the type's own is not telling enough
+
+    @property
+    def expected(self) -> str:
+        """What a value must be, for "'key' must be ..." messages."""
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.many:
+            what = "VGG19 layer names" if self.type is str else "numbers"
+            return f"a comma-separated list of {what}" + (", or empty" if self.optional else "")
+        what = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[self.type]
+        return what + (" or empty" if self.optional else "")
+
+    @property
+    def placeholder(self) -> str:
+        """The flag's metavar in --help."""
+        if self.metavar:
+            return self.metavar
+        if self.choices:
+            return "|".join(self.choices)
+        if self.many:
+            return "LAYERS" if self.type is str else "X,Y,..."
+        return {int: "N", float: "X", str: "TEXT"}[self.type]
+
+
+def _key(default: Any, spec: Spec):
+    return field(default=default, metadata={"spec": spec})
 
 
 @dataclass(frozen=True)
 class Config:
     """One stylize run. Defaults: see configs/default.yaml for where each value comes from."""
 
-    size: int = field(default=384, metadata=_opt(
-        "Longest side of the output in pixels (aspect ratio kept).", kind="int", minimum=16, maximum=16384))
-    steps: int = field(default=150, metadata=_opt(
-        "Optimisation steps per scale; each is one VGG19 forward and backward.", kind="int", minimum=0,
+    size: int = _key(384, Spec(
+        int, "Longest side of the output in pixels (aspect ratio kept).", minimum=16, maximum=16384))
+    steps: int = _key(150, Spec(
+        int, "Optimisation steps per scale; each is one VGG19 forward and backward.", minimum=0,
         maximum=MAX_STEPS))
-    first_steps: int | None = field(default=None, metadata=_opt(
-        "Steps at the first (coarsest) scale; empty means `steps`.", kind="int?", minimum=0, maximum=MAX_STEPS))
-    optimizer: str = field(default="lbfgs", metadata=_opt(
-        "Optimiser.", kind="choice", choices=OPTIMIZERS))
-    adam_betas: tuple[float, ...] = field(default=(0.9, 0.999), metadata=_opt(
-        "Adam's two moment decays, comma-separated (each in [0, 1)).", kind="floats?"))
-    average: float = field(default=0.0, metadata=_opt(
-        "Decay of the running average of the iterates that checkpoints and the output show (e.g. 0.99); "
-        "0 shows the iterate itself.", kind="float", minimum=0.0, maximum=0.9999))
-    lr: float | None = field(default=None, metadata=_opt(
-        "Learning rate; empty means the optimiser's own default (L-BFGS 1.0, Adam 0.02).",
-        kind="float?", positive=True))
-    content_weight: float = field(default=1.0, metadata=_opt(
-        "Weight alpha of the content loss.", kind="float", minimum=0.0))
-    style_weight: float = field(default=1e3, metadata=_opt(
-        "Weight beta of the style loss.", kind="float", minimum=0.0))
-    tv_weight: float = field(default=0.0, metadata=_opt(
-        "Weight of the total-variation (smoothness) loss.", kind="float", minimum=0.0))
-    tv_stencil: str = field(default="forward", metadata=_opt(
-        "Total variation from forward differences, or crowsonkb's nine-point stencil on the edge-replicated "
-        "image.", kind="choice", choices=TV_STENCILS))
-    style_loss: str = field(default="gram", metadata=_opt(
-        "Style statistics matched: Gram matrices (Gatys et al.) or channel means and covariances under the "
-        "Wasserstein-2 distance.", kind="choice", choices=STYLE_LOSSES))
-    content_layers: tuple[str, ...] = field(default=("relu4_2",), metadata=_opt(
-        "Layers whose feature maps define content, comma-separated.", kind="layers"))
-    style_layers: tuple[str, ...] = field(
-        default=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
-        metadata=_opt("Layers whose Gram matrices define style, comma-separated.", kind="layers"))
-    style_layer_weights: tuple[float, ...] | None = field(default=None, metadata=_opt(
-        "Per-style-layer weights, comma-separated, one per style layer; empty means equal.",
-        kind="floats?"))
-    style_blend: tuple[float, ...] | None = field(default=None, metadata=_opt(
-        "Weights of several style images, comma-separated, one per style (e.g. 0.7,0.3); empty means equal.",
-        kind="floats?"))
-    style_scale: float = field(default=1.0, metadata=_opt(
-        "Style image size relative to the output (longest sides): below 1 gives finer brush strokes, above 1 "
-        "coarser ones.", kind="float", minimum=0.05, maximum=8.0))
-    start_size: int | None = field(default=192, metadata=_opt(
-        "Coarse-to-fine: optimise first at this longest side, then upsample by scale_factor up to size, "
-        "running `steps` steps at each scale; none (or at least size) means a single scale.", kind="int?", minimum=16,
-        maximum=16384))
-    scale_factor: float = field(default=2.0, metadata=_opt(
-        "Coarse-to-fine: how much each scale grows over the previous one.", kind="float", minimum=1.1,
-        maximum=8.0))
-    scales_from: str = field(default="start", metadata=_opt(
-        "Coarse-to-fine: grow the scales from start_size by scale_factor (ending at size), or shrink them "
-        "from size by scale_factor down to no less than start_size.", kind="choice", choices=SCALE_ANCHORS))
-    preserve_color: str = field(default="none", metadata=_opt(
-        "Keep the content's colours: luminance (transfer luminance only, Gatys et al. 2016) or histogram "
-        "(recolour the style image to the content's colour statistics first).", kind="choice",
-        choices=COLOUR_MODES))
-    init: str = field(default="content", metadata=_opt(
-        "Starting image: the content image, uniform noise, or the style image.", kind="choice", choices=INITS))
-    seed: int = field(default=0, metadata=_opt(
-        "Random seed (noise init, random weights); same seed and device give the same result.",
-        kind="int", minimum=0, maximum=2**32 - 1))
-    device: str = field(default="auto", metadata=_opt(
-        "Where to compute: auto picks cuda, then mps, then cpu.", kind="choice", choices=DEVICES))
-    weights: str = field(default="imagenet", metadata=_opt(
-        "VGG19 weights: imagenet (download once, then cached), random (untrained; tests and demos), "
-        "or a path to a .pth/.pt/.safetensors file.", kind="str"))
-    pooling: str = field(default="max", metadata=_opt(
-        "Pooling in VGG19: max (as trained) or avg (Gatys et al. found it gives smoother results).",
-        kind="choice", choices=POOLINGS))
-    padding: str = field(default="zeros", metadata=_opt(
-        "Padding of VGG19's first convolution: zeros (as trained) or replicate (the image's edge pixels; "
-        "avoids bright borders).", kind="choice", choices=PADDINGS))
-    checkpoint_every: int = field(default=100, metadata=_opt(
-        "Save an image every N steps into OUT_checkpoints/ next to the output; 0 disables.",
-        kind="int", minimum=0, maximum=MAX_STEPS))
-    contact_sheet: bool = field(default=False, metadata=_opt(
-        "After the run, write OUT_progress.png: the checkpoints side by side with their step numbers.",
-        kind="bool"))
-    loss_curve: bool = field(default=False, metadata=_opt(
-        "After the run, write OUT_loss.png: the content and style terms over the steps.", kind="bool"))
-    quiet: bool = field(default=False, metadata=_opt(
-        "No progress bar.", kind="bool"))
+    first_steps: int | None = _key(None, Spec(
+        int, "Steps at the first (coarsest) scale; empty means `steps`.", optional=True, minimum=0,
+        maximum=MAX_STEPS))
+    optimizer: str = _key("lbfgs", Spec(str, "Optimiser.", choices=OPTIMIZERS))
+    adam_betas: tuple[float, ...] = _key((0.9, 0.999), Spec(
+        float, "Adam's two moment decays, comma-separated (each in [0, 1)).", many=True, optional=True))
+    average: float = _key(0.0, Spec(
+        float, "Decay of the running average of the iterates that checkpoints and the output show (e.g. "
+        "0.99); 0 shows the iterate itself.", minimum=0.0, maximum=0.9999))
+    lr: float | None = _key(None, Spec(
+        float, "Learning rate; empty means the optimiser's own default (L-BFGS 1.0, Adam 0.02).",
+        optional=True, positive=True))
+    content_weight: float = _key(1.0, Spec(float, "Weight alpha of the content loss.", minimum=0.0))
+    style_weight: float = _key(1e3, Spec(float, "Weight beta of the style loss.", minimum=0.0))
+    tv_weight: float = _key(0.0, Spec(float, "Weight of the total-variation (smoothness) loss.", minimum=0.0))
+    tv_stencil: str = _key("forward", Spec(
+        str, "Total variation from forward differences, or crowsonkb's nine-point stencil on the "
+        "edge-replicated image.", choices=TV_STENCILS))
+    style_loss: str = _key("gram", Spec(
+        str, "Style statistics matched: Gram matrices (Gatys et al.) or channel means and covariances under "
+        "the Wasserstein-2 distance.", choices=STYLE_LOSSES))
+    content_layers: tuple[str, ...] = _key(("relu4_2",), Spec(
+        str, "Layers whose feature maps define content, comma-separated.", many=True))
+    style_layers: tuple[str, ...] = _key(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), Spec(
+        str, "Layers whose Gram matrices define style, comma-separated.", many=True))
+    style_layer_weights: tuple[float, ...] | None = _key(None, Spec(
+        float, "Per-style-layer weights, comma-separated, one per style layer; empty means equal.",
+        many=True, optional=True))
+    style_blend: tuple[float, ...] | None = _key(None, Spec(
+        float, "Weights of several style images, comma-separated, one per style (e.g. 0.7,0.3); empty means "
+        "equal.", many=True, optional=True))
+    style_scale: float = _key(1.0, Spec(
+        float, "Style image size relative to the output (longest sides): below 1 gives finer brush strokes, "
+        "above 1 coarser ones.", minimum=0.05, maximum=8.0))
+    start_size: int | None = _key(192, Spec(
+        int, "Coarse-to-fine: optimise first at this longest side, then upsample by scale_factor up to size, "
+        "running `steps` steps at each scale; none (or at least size) means a single scale.", optional=True,
+        minimum=16, maximum=16384))
+    scale_factor: float = _key(2.0, Spec(
+        float, "Coarse-to-fine: how much each scale grows over the previous one.", minimum=1.1, maximum=8.0))
+    scales_from: str = _key("start", Spec(
+        str, "Coarse-to-fine: grow the scales from start_size by scale_factor (ending at size), or shrink "
+        "them from size by scale_factor down to no less than start_size.", choices=SCALE_ANCHORS))
+    preserve_color: str = _key("none", Spec(
+        str, "Keep the content's colours: luminance (transfer luminance only, Gatys et al. 2016) or histogram "
+        "(recolour the style image to the content's colour statistics first).", choices=COLOUR_MODES))
+    init: str = _key("content", Spec(
+        str, "Starting image: the content image, uniform noise, or the style image.", choices=INITS))
+    seed: int = _key(0, Spec(
+        int, "Random seed (noise init, random weights); same seed and device give the same result.",
+        minimum=0, maximum=2**32 - 1))
+    device: str = _key("auto", Spec(
+        str, "Where to compute: auto picks cuda, then mps, then cpu.", choices=DEVICES))
+    weights: str = _key("imagenet", Spec(
+        str, "VGG19 weights: imagenet (download once, then cached), random (untrained; tests and demos), "
+        "or a path to a .pth/.pt/.safetensors file.", metavar="imagenet|random|PATH"))
+    pooling: str = _key("max", Spec(
+        str, "Pooling in VGG19: max (as trained) or avg (Gatys et al. found it gives smoother results).",
+        choices=POOLINGS))
+    padding: str = _key("zeros", Spec(
+        str, "Padding of VGG19's first convolution: zeros (as trained) or replicate (the image's edge pixels; "
+        "avoids bright borders).", choices=PADDINGS))
+    checkpoint_every: int = _key(100, Spec(
+        int, "Save an image every N steps into OUT_checkpoints/ next to the output; 0 disables.",
+        minimum=0, maximum=MAX_STEPS))
+    contact_sheet: bool = _key(False, Spec(
+        bool, "After the run, write OUT_progress.png: the checkpoints side by side with their step numbers."))
+    loss_curve: bool = _key(False, Spec(
+        bool, "After the run, write OUT_loss.png: the content and style terms over the steps."))
 
     def replace(self, **changes: Any) -> "Config":
         return load_config(None, {**as_dict(self), **changes})
@@ -145,6 +172,12 @@ class Config:
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
+SPECS: dict[str, Spec] = {name: f.metadata["spec"] for name, f in FIELDS.items()}
+# Keys that once were config keys and now belong elsewhere: named in the error instead of "unknown".
+MOVED_KEYS = {
+    "quiet": "'quiet' is no longer a config key: whether a command draws progress bars is the "
+             "command's business; drop it from the file and give --quiet on the command line",
+}
 
 
 def as_dict(config: Config) -> dict[str, Any]:
@@ -203,15 +236,39 @@ def _to_float(value: Any) -> float:
     raise TypeError
 
 
-def _to_int(value: Any) -> int:
+class HugeInteger(str):
+    """An integer too long for int() (Python refuses more than 4300 digits): its digits, kept as text.
+
+    No key takes such a number, so all a value like this needs is the key's range error.
+    """
+
+    @property
+    def negative(self) -> bool:
+        return self.lstrip().startswith("-")
+
+    def __repr__(self) -> str:
+        return f"<{'-' if self.negative else ''}{len(self.strip().lstrip('+-'))}-digit integer>"
+
+
+_INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+
+
+def _to_int(value: Any) -> int | HugeInteger:
     if isinstance(value, bool):
         raise TypeError
+    if isinstance(value, HugeInteger):
+        return value
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str):
-        return int(value.strip())
+        try:
+            return int(value.strip())
+        except ValueError:
+            if _INTEGER_TEXT.fullmatch(value):
+                return HugeInteger(value)
+            raise
     raise TypeError
 
 
@@ -223,82 +280,76 @@ def _to_bool(value: Any) -> bool:
     raise TypeError
 
 
-_EXPECTED = {
-    "int": "an integer",
-    "float": "a number",
-    "float?": "a number or empty",
-    "int?": "an integer or empty",
-    "str": "a string",
-    "bool": "true or false",
-    "choice": "one of",
-    "layers": "a comma-separated list of VGG19 layer names",
-    "floats?": "a comma-separated list of numbers, or empty",
-}
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() in ("", "none", "null"))
 
 
-def coerce(key: str, value: Any) -> Any:
-    """Turn a YAML value or a CLI string into the field's type, or raise ConfigError naming the key."""
-    meta = FIELDS[key].metadata
-    kind = meta["kind"]
+def _check_range(spec: Spec, name: str, out: int | float, value: Any) -> None:
+    shown = _show(out if isinstance(out, HugeInteger) else value)
+    if isinstance(out, HugeInteger):
+        bound = spec.minimum if out.negative else spec.maximum
+        if bound is None:  # pragma: no cover - every integer key has both bounds
+            raise ConfigError(f"{name} must be an integer of at most 4300 digits, got {shown}")
+        out = -math.inf if out.negative else math.inf
+    if spec.minimum is not None and out < spec.minimum:
+        raise ConfigError(f"{name} must be at least {spec.minimum}, got {shown}")
+    if spec.maximum is not None and out > spec.maximum:
+        raise ConfigError(f"{name} must be at most {spec.maximum}, got {shown}")
+    if spec.positive and out <= 0:
+        raise ConfigError(f"{name} must be greater than 0, got {shown}")
+
+
+def _convert(spec: Spec, name: str, value: Any) -> Any:
+    """One value of `spec.type`; TypeError or ValueError when it is not one."""
+    if spec.type is int:
+        return _to_int(value)
+    if spec.type is float:
+        out = _to_float(value)
+        if not math.isfinite(out):
+            raise ConfigError(f"{name} must be a finite number, got {_show(value)}")
+        return out
+    if spec.type is bool:
+        return _to_bool(value)
+    if not isinstance(value, str):
+        raise TypeError
+    if spec.choices:
+        out = value.strip().lower()
+        if out not in spec.choices:
+            hint = difflib.get_close_matches(out, spec.choices, n=1)
+            extra = f"; did you mean '{hint[0]}'?" if hint else ""
+            raise ConfigError(f"{name} must be {spec.expected}, got {_show(value)}{extra}")
+        return out
+    if not value.strip() or "\0" in value:
+        raise TypeError
+    return value.strip()
+
+
+def coerce(key: str, value: Any, name: str | None = None) -> Any:
+    """Turn a YAML value or a CLI string into the key's type, or raise ConfigError naming it.
+
+    `name` is what the message calls the value: the key ('steps') unless given (a flag: --steps).
+    """
+    spec = SPECS[key]
+    name = name or f"'{key}'"
     try:
-        if kind.endswith("?") and (value is None or (isinstance(value, str) and value.strip() in ("", "none", "null"))):
+        if spec.optional and _is_empty(value):
             return None
-        if kind in ("int", "int?"):
-            out = _to_int(value)
-        elif kind in ("float", "float?"):
-            out = _to_float(value)
-            if out != out or out in (float("inf"), float("-inf")):
-                raise ConfigError(f"'{key}' must be a finite number, got {_show(value)}")
-        elif kind == "bool":
-            out = _to_bool(value)
-        elif kind == "str":
-            if not isinstance(value, str) or not value.strip() or "\0" in value:
+        if not spec.many:
+            out = _convert(spec, name, value)
+            if isinstance(out, (int, float, HugeInteger)) and not isinstance(out, bool):
+                _check_range(spec, name, out, value)
+            return out
+        parts = _split(value)
+        if spec.type is str:
+            if not all(isinstance(part, str) for part in parts):
                 raise TypeError
-            out = value.strip()
-        elif kind == "choice":
-            if not isinstance(value, str):
-                raise TypeError
-            out = value.strip().lower()
-            if out not in meta["choices"]:
-                hint = difflib.get_close_matches(out, meta["choices"], n=1)
-                extra = f"; did you mean '{hint[0]}'?" if hint else ""
-                raise ConfigError(
-                    f"'{key}' must be one of {', '.join(meta['choices'])}, got {_show(value)}{extra}")
-        elif kind == "layers":
-            names = _split(value)
-            if not all(isinstance(v, str) for v in names):
-                raise TypeError
-            out = tuple(v.strip() for v in names)
-            if not out:
-                raise ConfigError(f"'{key}' needs at least one layer name, e.g. relu4_2")
-            for name in out:
-                if name not in LAYER_NAMES:
-                    hint = closest(name, LAYER_NAMES)
-                    extra = f"did you mean '{hint}'? " if hint else ""
-                    raise ConfigError(
-                        f"'{key}' has unknown VGG19 layer {_show(name)}; {extra}valid layers: "
-                        f"{', '.join(LAYER_NAMES)}")
-            if len(set(out)) != len(out):
-                raise ConfigError(f"'{key}' lists a layer twice: {', '.join(out)}")
-        elif kind == "floats?":
-            out = tuple(_to_float(v) for v in _split(value))
-            if any(not math.isfinite(v) or v < 0 for v in out):
-                raise ConfigError(f"'{key}' values must be finite, non-negative numbers, got {_show(value)}")
-        else:  # pragma: no cover - a new kind without a coercer is a programming error
-            raise AssertionError(kind)
+            return check_layers((part.strip() for part in parts), name)
+        out = tuple(_to_float(part) for part in parts)
+        if any(not math.isfinite(v) or v < 0 for v in out):
+            raise ConfigError(f"{name} values must be finite, non-negative numbers, got {_show(value)}")
+        return out
     except (TypeError, ValueError, OverflowError):  # OverflowError: float() of a huge YAML integer
-        expected = _EXPECTED[kind]
-        if kind == "choice":
-            expected += " " + ", ".join(meta["choices"])
-        raise ConfigError(f"'{key}' must be {expected}, got {_show(value)}") from None
-    if isinstance(out, (int, float)) and not isinstance(out, bool):
-        if meta["minimum"] is not None and out < meta["minimum"]:
-            raise ConfigError(f"'{key}' must be at least {meta['minimum']}, got {_show(value)}")
-        if meta["maximum"] is not None and out > meta["maximum"]:
-            raise ConfigError(f"'{key}' must be at most {meta['maximum']}, got {_show(value)}")
-        if meta["positive"] and out <= 0:
-            raise ConfigError(f"'{key}' must be greater than 0, got {_show(value)}")
-    return out
+        raise ConfigError(f"{name} must be {spec.expected}, got {_show(value)}") from None
 
 
 def _check_together(values: dict[str, Any]) -> None:
@@ -311,6 +362,28 @@ def _check_together(values: dict[str, Any]) -> None:
         raise ConfigError(
             f"'style_layer_weights' has {len(weights)} values but 'style_layers' has "
             f"{len(values['style_layers'])} layers; give one weight per style layer")
+    if values.get("contact_sheet") and not values.get("checkpoint_every"):
+        # The sheet is made of the checkpoints: without any, it would silently not be written.
+        raise ConfigError("'contact_sheet' shows the checkpoints, but 'checkpoint_every' is 0; "
+                          "set checkpoint_every above 0 or drop contact_sheet")
+
+
+@functools.lru_cache(maxsize=1)
+def _yaml_loader():
+    """PyYAML's safe loader, except that an integer too long for int() is kept as a HugeInteger."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def integer(loader, node):
+        try:
+            return yaml.SafeLoader.construct_yaml_int(loader, node)
+        except ValueError:  # beyond Python's 4300-digit limit: let the key's range check report it
+            return HugeInteger(loader.construct_scalar(node))
+
+    Loader.add_constructor("tag:yaml.org,2002:int", integer)
+    return Loader
 
 
 def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
@@ -318,11 +391,14 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     import yaml
 
     path = Path(path)
-    if not path.exists():
+    found = paths.kind(path)
+    if found == paths.MISSING:
         raise ConfigError(f"config file {path} does not exist; check the path given to --config")
-    if path.is_dir():
+    if found == paths.LOOP:
+        raise ConfigError(f"config file {path} is a symbolic link loop; give a .yaml file")
+    if found == paths.FOLDER:
         raise ConfigError(f"config file {path} is a folder; give a .yaml file")
-    if not path.is_file():
+    if found == paths.OTHER:
         raise ConfigError(f"config file {path} is not a regular file; give a .yaml file")
     if path.stat().st_size > MAX_CONFIG_BYTES:
         raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1_000_000} MB; a config "
@@ -335,19 +411,18 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read ({exc.strerror or exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_yaml_loader())  # safe: only plain YAML types are built
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
         if mark is not None:
             where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or first_line(exc)
         raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
     except Exception as exc:
         # PyYAML's constructors let Python's own errors through for values they half-parsed: a date
         # like 2020-13-45, an integer beyond 4300 digits, brackets nested thousands deep.
-        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else exc.__class__.__name__
-        raise ConfigError(f"config file {path} is not valid YAML: {reason}") from None
+        raise ConfigError(f"config file {path} is not valid YAML: {first_line(exc, 120)}") from None
     if data is None:
         raise ConfigError(f"config file {path} is empty; write 'key: value' lines, e.g. 'steps: 300'")
     if not isinstance(data, dict):
@@ -357,8 +432,13 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Defaults < YAML file at `path` < `overrides` (the CLI flags actually given)."""
+def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None, *,
+                from_flags: bool = False) -> Config:
+    """Defaults < YAML file at `path` < `overrides` (the CLI flags actually given).
+
+    A bad value names where it came from: the key and the file for the YAML file; the flag
+    (--steps) for overrides when `from_flags`, else the key.
+    """
     values = {name: f.default for name, f in FIELDS.items()}
     layers: list[tuple[str, dict[str, Any]]] = []
     if path is not None:
@@ -366,15 +446,29 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
     if overrides:
         layers.append(("options", overrides))
     for source, mapping in layers:
+        in_file = source != "options"
         for key, value in mapping.items():
             if not isinstance(key, str):
                 raise ConfigError(f"{source}: key {_show(key)} is not a name{_suggest(_show(key))}")
             name = key.replace("-", "_")
+            if name in MOVED_KEYS:
+                raise ConfigError(f"{MOVED_KEYS[name]} ({source})")
             if name not in FIELDS:
                 raise ConfigError(f"unknown config key {_show(key)} in {source}{_suggest(name)}")
-            values[name] = coerce(name, value)
+            if in_file:
+                try:
+                    values[name] = coerce(name, value)
+                except ConfigError as exc:
+                    raise ConfigError(f"{exc} (in {source})") from None
+            else:
+                values[name] = coerce(name, value, flag_name(name) if from_flags else None)
     _check_together(values)
     return Config(**values)
+
+
+def flag_name(key: str) -> str:
+    """The command-line flag of a config key: start_size -> --start-size."""
+    return "--" + key.replace("_", "-")
 
 
 # `nst video`'s own settings: flags of that command only, not config keys (no other command has

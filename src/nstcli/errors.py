@@ -41,3 +41,16 @@ class NSTWarning(UserWarning):
 
 class RandomWeightsWarning(NSTWarning):
     """Results from an untrained network are textures, not style transfer."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's text, at most `limit` characters, or its class name if it has none.
+
+    Third-party code (Pillow, torch, PyYAML) raises with multi-line or very long texts; an error
+    message here is one line, so only the start of theirs is quoted.
+    """
+    text = str(exc).strip()
+    if not text:
+        return exc.__class__.__name__
+    line = text.splitlines()[0].strip()
+    return line if len(line) <= limit else line[: limit - 3].rstrip() + "..."

@@ -7,22 +7,11 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from nstcli.errors import ConfigError
-from nstcli.vgg_layers import CONV_SHAPES, LAYER_INDEX, LAYER_NAMES, closest
+from nstcli.vgg_layers import CONV_SHAPES, LAYER_INDEX, LAYER_NAMES, check_layers
 
 # torchvision's ImageNet statistics; the weights were trained on inputs normalised with them.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def check_layers(layers: Iterable[str]) -> list[str]:
-    layers = list(layers)
-    for name in layers:
-        if name not in LAYER_INDEX:
-            hint = closest(name, LAYER_NAMES)
-            extra = f"did you mean '{hint}'? " if hint else ""
-            raise ConfigError(f"unknown VGG19 layer '{name}'; {extra}valid layers: {', '.join(LAYER_NAMES)}")
-    return layers
 
 
 class VGGFeatures(nn.Module):
@@ -35,9 +24,7 @@ class VGGFeatures(nn.Module):
     def __init__(self, state_dict: dict[str, torch.Tensor], layers: Iterable[str], pooling: str = "max",
                  padding: str = "zeros"):
         super().__init__()
-        self.layers = check_layers(layers)
-        if not self.layers:
-            raise ConfigError("no layers requested from VGG19")
+        self.layers = list(check_layers(layers, "the layers asked of VGG19"))
         last = max(LAYER_INDEX[name] for name in self.layers)
         modules: list[nn.Module] = []
         for index, name in enumerate(LAYER_NAMES[: last + 1]):

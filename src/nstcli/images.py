@@ -1,11 +1,14 @@
 """Reading images into tensors and writing tensors back out, safely.
 
-- Any file Pillow reads; EXIF orientation applied; palette, grayscale, 16-bit and CMYK converted to
+- PNG, JPEG, WebP, TIFF, BMP and GIF only: Pillow would also hand a PostScript file (whatever its
+  name) to Ghostscript, an external program, so no other decoder is ever asked. EXIF orientation applied; palette, grayscale, 16-bit and CMYK converted to
   RGB; transparent pixels composited onto white (style transfer has no alpha to optimise); the first
   frame of an animation.
 - Resized with Lanczos so the longest side is `size` (aspect ratio kept).
 - Written atomically: to a temporary file in the target folder, then renamed, so a crash or Ctrl-C
-  never leaves a half-written image behind.
+  never leaves a half-written image behind; the file gets the permissions any program would give it.
+- torch is imported only by the functions that make or take tensors, so the CLI can check paths
+  before paying for it.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ import re
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from nstcli.errors import ConfigError, ImageError
+from nstcli import paths
+from nstcli.errors import ConfigError, ImageError, first_line
+
+if TYPE_CHECKING:
+    import torch
 
 # Pillow format per output extension.
 OUTPUT_FORMATS = {
@@ -30,6 +37,9 @@ OUTPUT_FORMATS = {
     ".tif": "TIFF",
     ".tiff": "TIFF",
 }
+# Pillow's format names for what the README documents as inputs (the JPEGs cameras write with a
+# second, preview picture inside open as JPEG too: Pillow calls them MPO).
+INPUT_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
 # Refuse inputs above this many pixels before decoding them: a small file can declare a huge size
 # (a "decompression bomb") and exhaust memory. 100 MP is more than any camera produces.
 MAX_INPUT_PIXELS = 100_000_000
@@ -66,18 +76,31 @@ def _too_many_pixels(path: Path, pixels: int) -> ImageError:
                       "shrink it first")
 
 
-def open_image(path: str | os.PathLike) -> Image.Image:
-    """Open and decode an image file as an RGB PIL image, or raise ImageError saying why not."""
+def check_input_file(path: str | os.PathLike) -> Path:
+    """What can be known about an input image without reading it; ImageError (exit 1) if it cannot be one."""
     path = Path(path)
-    if not path.exists():
+    found = paths.kind(path)
+    if found == paths.MISSING:
         raise ImageError(f"image {path} does not exist; check the path")
-    if path.is_dir():
+    if found == paths.LOOP:
+        raise ImageError(f"image {path} is a symbolic link loop; point it at an image file")
+    if found == paths.DENIED:
+        raise ImageError(f"image {path} cannot be read (permission denied)")
+    if found == paths.FOLDER:
         raise ImageError(f"image {path} is a folder, not an image file")
-    if not path.is_file():
+    if found == paths.OTHER:
         # A FIFO would block forever and a device never ends: only regular files are read.
         raise ImageError(f"image {path} is not a regular file; give an image file")
+    if not os.access(path, os.R_OK):
+        raise ImageError(f"image {path} cannot be read (permission denied)")
     if path.stat().st_size == 0:
         raise ImageError(f"image {path} is empty (0 bytes); replace it with a real image")
+    return path
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Open and decode an image file as an RGB PIL image, or raise ImageError saying why not."""
+    path = check_input_file(path)
     try:
         # Pillow's warnings (corrupt EXIF, odd palettes) are kept and repeated below naming the file.
         with warnings.catch_warnings(record=True) as caught:
@@ -85,7 +108,7 @@ def open_image(path: str | os.PathLike) -> Image.Image:
             # Pillow warns from ~89 MP and refuses from ~179 MP on its own; our limit sits between,
             # so its warning is noise and its refusal is reported in our words below.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(path, formats=INPUT_FORMATS) as image:
                 width, height = image.size
                 # Checked on the header alone, before a single pixel is decoded or allocated.
                 if width * height > MAX_INPUT_PIXELS:
@@ -110,7 +133,7 @@ def open_image(path: str | os.PathLike) -> Image.Image:
     except Exception as exc:
         # Pillow's decoders meet hostile files with whatever their parsing code raises (OSError,
         # SyntaxError, struct.error, IndexError, ...): all of them mean the same to the user.
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
+        reason = first_line(exc)
         # Chained so that `nst --debug` shows where in Pillow the file was rejected.
         raise ImageError(f"image {path} is damaged or truncated ({reason}); re-export or replace it") from exc
     for message in dict.fromkeys(str(warning.message).strip() for warning in caught):
@@ -130,6 +153,8 @@ def resize_longest(image: Image.Image, size: int) -> Image.Image:
 
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:
     """RGB PIL image -> float tensor (1, 3, H, W) in [0, 1]."""
+    import torch
+
     data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
     width, height = image.size
     return data.view(height, width, 3).permute(2, 0, 1).unsqueeze(0).float().div_(255)
@@ -137,6 +162,8 @@ def pil_to_tensor(image: Image.Image) -> torch.Tensor:
 
 def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
     """(1, 3, H, W) or (3, H, W) float in [0, 1] -> RGB PIL image (rounded as torchvision does)."""
+    import torch
+
     if tensor.dim() == 4:
         tensor = tensor[0]
     array = tensor.detach().float().cpu().clamp(0, 1).mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
@@ -145,6 +172,8 @@ def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
 
 def prepare(image: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Move an image to the device in the memory layout the convolutions run fastest in."""
+    import torch
+
     # channels_last lets oneDNN (CPU) and cuDNN (GPU) skip layout conversions in every conv.
     return image.to(device).contiguous(memory_format=torch.channels_last)
 
@@ -184,6 +213,45 @@ def check_output_name(path: str | os.PathLike) -> Path:
     return path
 
 
+def refuse_overwriting_inputs(outputs, inputs, also=()) -> None:
+    """ConfigError (exit 2) if an output is the same file as an input, however the two are spelled.
+
+    `outputs` and `inputs` are paths or iterables of paths. `./x.png`, a symbolic link or a hard
+    link to x.png all name the same file (same device and inode), and writing the output there
+    would replace a picture the run reads. Inputs that do not exist are left to the readers.
+    `also` are files the run deletes or rewrites beside its single output (old checkpoints, the
+    contact sheet and loss curve): an input among them is refused too.
+    """
+    outputs = [outputs] if isinstance(outputs, (str, os.PathLike)) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    identities = {}
+    for given in inputs:
+        identity = _identity(given)
+        if identity is not None:
+            identities.setdefault(identity, given)
+    for output in outputs:
+        source = identities.get(_identity(output))
+        if source is not None:
+            same = "" if os.fspath(source) == os.fspath(output) else f" (the same file as {source})"
+            raise ConfigError(f"output {output} is also an input{same}; writing it would replace that "
+                              "input: choose another -o")
+    for leftover in also:
+        source = identities.get(_identity(leftover))
+        if source is not None:
+            same = "" if os.fspath(source) == os.fspath(leftover) else f" (that is {leftover})"
+            raise ConfigError(f"input {source}{same} is one of the files a run into {outputs[0]} deletes or "
+                              "rewrites (old checkpoints, contact sheet, loss curve); copy it elsewhere first or "
+                              "choose another -o")
+
+
+def _identity(path: str | os.PathLike) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except (OSError, ValueError, TypeError):  # TypeError: an in-memory image, not a path
+        return None
+    return status.st_dev, status.st_ino
+
+
 def _probe_writable(folder: Path) -> None:
     """Create and delete a file in `folder`: the only test that also holds for root and read-only mounts."""
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -210,7 +278,11 @@ def check_output_path(path: str | os.PathLike, no_clobber: bool = False) -> Path
         raise ImageError(f"output {path} already exists; remove it or drop --no-clobber")
     parent = path.parent if str(path.parent) else Path(".")
     for folder in (parent, *parent.parents):
-        if folder.exists() and not folder.is_dir():
+        found = paths.kind(folder)
+        if found == paths.LOOP:
+            raise ImageError(f"cannot create the output folder {parent}: {folder} is a symbolic link loop; "
+                             "choose another -o path")
+        if found in (paths.FILE, paths.OTHER):
             raise ImageError(f"cannot create the output folder {parent}: {folder} is a file; "
                              "choose another -o path")
     try:
@@ -222,17 +294,22 @@ def check_output_path(path: str | os.PathLike, no_clobber: bool = False) -> Path
     return path
 
 
-def atomic_write(path: Path, write, no_clobber: bool = False) -> Path:
+def atomic_write(path: Path, write, no_clobber: bool = False, error=None) -> Path:
     """Call write(tmp_path) then rename over `path`; the temporary never outlives a failure.
 
     With `no_clobber` the temporary is hard-linked instead, which fails if `path` appeared while
-    the run was computing rather than replacing it.
+    the run was computing rather than replacing it. `error(os_error)` builds the exception raised
+    when writing fails (default: an ImageError naming `path`).
     """
     path = Path(path)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent or ".")
     os.close(handle)
     try:
         write(tmp)
+        # mkstemp creates the file for its owner only (0600); the result is for whoever the user
+        # means to share it with, so it gets the mode a plain open() would: the umask's, or the
+        # mode of the file it replaces.
+        os.chmod(tmp, _mode_for(path))
         if no_clobber:
             try:
                 os.link(tmp, path)
@@ -247,11 +324,32 @@ def atomic_write(path: Path, write, no_clobber: bool = False) -> Path:
     except FileExistsError:
         raise ImageError(f"output {path} already exists; remove it or drop --no-clobber") from None
     except OSError as exc:
-        raise ImageError(f"cannot write {path} ({exc.strerror or exc})") from None
+        raise (error(exc) if error else ImageError(f"cannot write {path} ({exc.strerror or exc})")) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask. Linux shows it in /proc; elsewhere set and restore it (there is no getter)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save_image(tensor: torch.Tensor, path: str | os.PathLike, no_clobber: bool = False) -> Path:

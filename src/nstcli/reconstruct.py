@@ -13,11 +13,12 @@ from collections.abc import Sequence
 import torch
 
 from nstcli import weights as weights_module
+from nstcli.callbacks import replaced_beside
 from nstcli.config import Config
 from nstcli.engine import Callback, optimize
 from nstcli.errors import ConfigError
 from nstcli.images import atomic_write, check_output_path, open_image, output_format, pil_to_tensor, prepare
-from nstcli.images import save_image, tensor_to_pil
+from nstcli.images import refuse_overwriting_inputs, save_image, tensor_to_pil
 from nstcli.network import load_network, min_side
 from nstcli.objective import features_of
 from nstcli.optimizers import OptimizerSettings
@@ -26,8 +27,7 @@ from nstcli.runtime import resolve_device
 from nstcli.sizes import fit_to_size
 from nstcli.terms.content import Content
 from nstcli.terms.gram import GramStyle
-from nstcli.features import check_layers
-from nstcli.vgg_layers import LAYER_INDEX
+from nstcli.vgg_layers import LAYER_INDEX, check_layers
 
 PathLike = str | os.PathLike
 # Content reconstructed from each block's first convolution, style from growing sets of them.
@@ -78,6 +78,8 @@ def reconstruct(
     runs = figure_runs(kind, layers, all_layers)
     if output is not None:
         output = check_output_path(output)
+        saves_checkpoints = bool(config.checkpoint_every) and not all_layers
+        refuse_overwriting_inputs(output, image, also=replaced_beside(output, saves_checkpoints, extras=False))
     source = open_image(image)
     sized = fit_to_size(image, source, config.size, max(min_side(config, run) for run in runs))
     device = resolve_device(config.device)

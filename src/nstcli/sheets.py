@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -89,6 +91,29 @@ def loss_curve(rows: Sequence[dict], keys: Sequence[str] | None = None,
     return image
 
 
+def progress_sheet_path(output: str | os.PathLike) -> Path:
+    """out.png -> out_progress.png beside it (--contact-sheet)."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}_progress.png")
+
+
+def loss_curve_path(output: str | os.PathLike) -> Path:
+    """out.png -> out_loss.png beside it (--loss-curve)."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}_loss.png")
+
+
+def remove_stale_extras(output: str | os.PathLike, written: Sequence[os.PathLike]) -> None:
+    """Delete the sheet and curve of an earlier run into `output` that this run did not rewrite.
+
+    Left beside a new output they would pass for pictures of it, as stale checkpoints would.
+    """
+    kept = {Path(path) for path in written}
+    for path in (progress_sheet_path(output), loss_curve_path(output)):
+        if path not in kept and path.is_file():
+            path.unlink()
+
+
 def save_extras(output, config, saver, log) -> list:
     """The optional contact sheet of checkpoints and the loss curve, beside the output."""
     from nstcli.images import atomic_write
@@ -97,10 +122,11 @@ def save_extras(output, config, saver, log) -> list:
     if config.contact_sheet and saver and saver.saved:
         frames = [Image.open(path).convert("RGB") for _, path in saver.saved]
         sheet = labelled_sheet(frames, [f"step {step}" for step, _ in saver.saved])
-        path = output.with_name(f"{output.stem}_progress.png")
+        path = progress_sheet_path(output)
         written.append(atomic_write(path, lambda tmp: sheet.save(tmp, format="PNG")))
     if config.loss_curve and log.rows:
         curve = loss_curve(log.rows)
-        path = output.with_name(f"{output.stem}_loss.png")
+        path = loss_curve_path(output)
         written.append(atomic_write(path, lambda tmp: curve.save(tmp, format="PNG")))
+    remove_stale_extras(output, written)
     return written

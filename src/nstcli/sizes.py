@@ -7,7 +7,7 @@ import os
 
 from PIL import Image
 
-from nstcli.config import FIELDS, Config
+from nstcli.config import SPECS, Config
 from nstcli.errors import ImageError
 from nstcli.images import resize_longest
 
@@ -54,7 +54,7 @@ def fit_to_size(path: str | os.PathLike, image: Image.Image, longest: int, neede
         return resized
     long_side, short_side = max(image.size), min(image.size)
     enough = math.ceil(needed * long_side / short_side / scale)
-    largest = FIELDS["size"].metadata["maximum"]
+    largest = SPECS["size"].maximum
     hint = (f"use --size {enough} or more, or crop it" if enough <= largest
             else "crop it to a less elongated shape")
     size = round(longest / scale)

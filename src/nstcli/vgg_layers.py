@@ -41,3 +41,30 @@ def closest(name: str, candidates) -> str | None:
 
     match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
     return match[0] if match else None
+
+
+def _quoted(name: str) -> str:
+    # A name comes from a flag or a config file: quote a bounded preview so the message stays one line.
+    return repr(name if len(name) <= 60 else name[:57] + "...")
+
+
+def check_layers(names, what: str = "the layer list") -> tuple[str, ...]:
+    """`names` as a tuple, checked: at least one, each a VGG19 layer, none twice.
+
+    Otherwise a ConfigError whose message starts with `what` (a config key such as 'style_layers'
+    or a flag such as --layers), so the user knows which value to fix.
+    """
+    from nstcli.errors import ConfigError
+
+    names = tuple(names)
+    if not names:
+        raise ConfigError(f"{what} needs at least one layer name, e.g. relu4_2")
+    for name in names:
+        if name not in LAYER_INDEX:
+            hint = closest(name, LAYER_NAMES)
+            extra = f"did you mean '{hint}'? " if hint else ""
+            raise ConfigError(f"{what} has unknown VGG19 layer {_quoted(name)}; {extra}valid layers: "
+                              f"{', '.join(LAYER_NAMES)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{what} lists a layer twice: {', '.join(names)}")
+    return names

@@ -35,17 +35,17 @@ from PIL import Image
 
 from nstcli import api
 from nstcli import video_io
-from nstcli.config import FIELDS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config, as_dict
+from nstcli.config import SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config, as_dict
 from nstcli.engine import Callback
 from nstcli.errors import ConfigError, ImageError, Interrupted, RandomWeightsWarning
-from nstcli.images import atomic_write, pil_to_tensor, save_image
+from nstcli.images import atomic_write, pil_to_tensor, refuse_overwriting_inputs, save_image
 from nstcli.styles import PreparedStyle
 from nstcli.terms.temporal import TemporalTerm, temporal_error
 
 PathLike = str | os.PathLike
 
 # Keys that do not change a frame's pixels: a resumed run may differ in them.
-_RUN_ONLY_KEYS = {"quiet", "checkpoint_every", "contact_sheet", "loss_curve", "device"}
+_RUN_ONLY_KEYS = {"checkpoint_every", "contact_sheet", "loss_curve", "device"}
 MANIFEST = ".nst-video.json"
 FRAME_LOG = ".nst-frames.jsonl"
 
@@ -117,15 +117,17 @@ def frame_size(size: tuple[int, int], longest: int, even: bool) -> tuple[int, in
 
 def _same_path(a: Path, b: Path) -> bool:
     try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
+        return os.path.samefile(a, b)
     except OSError:
         return False
 
 
-def _check_output(source: Path, output: Path, clip: video_io.Clip):
+def _check_output(source: Path, styles: PreparedStyle, output: Path, clip: video_io.Clip):
     """Usage errors in -o (exit 2) before anything is computed; returns the video plan or None."""
-    if _same_path(source, output) or source.resolve() == output.resolve():
-        raise ConfigError(f"output {output} is the input; choose another -o path")
+    refuse_overwriting_inputs(output, [source, *styles.paths])
+    folder = work_folder(output)
+    if any(_same_path(folder, path) for path in (source, *styles.paths)):
+        raise ConfigError(f"the work folder {folder} of output {output} is an input; choose another -o")
     if video_io.is_folder_output(output):
         if output.exists() and not output.is_dir():
             raise ConfigError(f"output {output} is a file, not a folder; give a folder name for PNG "
@@ -142,7 +144,7 @@ def _check_frame_size(source: Path, size: tuple[int, int], config: Config, need:
     if min(width, height) >= need:
         return
     enough = math.ceil(config.size * need / min(width, height))
-    largest = FIELDS["size"].metadata["maximum"]
+    largest = SPECS["size"].maximum
     hint = f"use --size {enough} or more" if enough <= largest else "crop the frames to a less elongated shape"
     raise ImageError(f"frames of {source} would be {width}x{height} px at --size {config.size}; the layers used "
                      f"need at least {need} px on the short side: {hint}")
@@ -275,11 +277,11 @@ def stylize_video(
     if not math.isfinite(temporal_weight) or temporal_weight < 0:
         raise ConfigError(f"--temporal-weight must be a finite number >= 0, got {temporal_weight}")
     clip = video_io.open_clip(source, folder_rate=folder_rate)
-    plan = _check_output(source, output, clip)
+    style = PreparedStyle(styles, config.style_blend)
+    plan = _check_output(source, style, output, clip)
     size = frame_size(clip.size, config.size, even=plan is not None and plan.encoder != "gif")
     need = min_side(config)
     _check_frame_size(source, size, config, need)
-    style = PreparedStyle(styles, config.style_blend)
     style_final = max(1, round(max(size) * config.style_scale))
     for path, image in zip(style.paths, style.images()):
         fit_to_size(path, image, style_final, need, scale=config.style_scale)

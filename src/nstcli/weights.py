@@ -13,23 +13,37 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from nstcli.errors import RandomWeightsWarning, WeightsError
+from nstcli import paths
+from nstcli.errors import RandomWeightsWarning, WeightsError, first_line
+from nstcli.images import atomic_write
 from nstcli.vgg_layers import CONV_SHAPES
+
+if TYPE_CHECKING:  # torch is imported by the loaders only, so `nst weights path` answers at once
+    import torch
 
 # torchvision.models.VGG19_Weights.IMAGENET1K_V1; the 8 hex digits in the file name are the start of
 # the file's SHA-256 (torch.hub's convention), which is what we verify.
 IMAGENET_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 IMAGENET_SHA256_PREFIX = "dcbb9e9d"
 CACHE_FILE = "vgg19-imagenet-features.pth"
+# How other files start, to say what a file given as weights is instead.
+_NOT_WEIGHTS = {
+    b"\xff\xd8\xff": "a JPEG image",
+    b"\x89PNG": "a PNG image",
+    b"GIF8": "a GIF image",
+    b"BM": "a BMP image",
+    b"II*\x00": "a TIFF image",
+    b"MM\x00*": "a TIFF image",
+    b"%PDF": "a PDF document",
+    b"\x1f\x8b": "a gzip archive",
+}
 
 
 def warn_if_random(spec: str) -> None:
@@ -53,6 +67,8 @@ def cached_path() -> Path:
 
 def random_state_dict(seed: int) -> dict[str, torch.Tensor]:
     """An untrained VGG19 features state dict, initialised as torchvision does (Kaiming normal, fan_out)."""
+    import torch
+
     generator = torch.Generator().manual_seed(seed)
     state = {}
     for index, (c_in, c_out) in CONV_SHAPES.items():
@@ -66,6 +82,8 @@ def random_state_dict(seed: int) -> dict[str, torch.Tensor]:
 
 def features_only(state: dict, source: str) -> dict[str, torch.Tensor]:
     """Keep the convolution weights of a full or features-only VGG19 state dict; check every shape."""
+    import torch
+
     if not isinstance(state, dict):
         raise WeightsError(f"{source} does not hold a state dict (found {type(state).__name__}); "
                            "save one with torch.save(model.state_dict(), FILE)")
@@ -103,14 +121,53 @@ def features_only(state: dict, source: str) -> dict[str, torch.Tensor]:
     return out
 
 
-def read_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Load a weights file (.pth/.pt safely, or .safetensors) and return its features state dict."""
+def _what_else(head: bytes) -> str | None:
+    """What a file is when it is plainly not a weights file, from its first bytes; None otherwise.
+
+    torch.save writes a zip archive (or, before torch 1.6, a pickle, which starts with 0x80); a
+    .safetensors file starts with its header's length and then '{'.
+    """
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\x80") or head[8:9] == b"{":
+        return None
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "a WebP image"
+    for magic, what in _NOT_WEIGHTS.items():
+        if head.startswith(magic):
+            return what
+    return None  # unknown: torch.load says what is wrong with it
+
+
+def check_weights_file(path: str | os.PathLike) -> Path:
+    """A weights path that can be opened without blocking and starts like a weights file; else WeightsError."""
     path = Path(path).expanduser()
-    if not path.exists():
+    found = paths.kind(path)
+    if found == paths.MISSING:
         raise WeightsError(f"weights file {path} does not exist; give a .pth/.pt/.safetensors file, "
                            "'imagenet' or 'random'")
-    if path.is_dir():
+    if found == paths.LOOP:
+        raise WeightsError(f"weights file {path} is a symbolic link loop; point it at a .pth/.pt/.safetensors file")
+    if found == paths.FOLDER:
         raise WeightsError(f"weights file {path} is a folder; give a .pth/.pt/.safetensors file")
+    if found == paths.OTHER:
+        # A FIFO would block the read forever and a device never ends.
+        raise WeightsError(f"weights file {path} is not a regular file; give a .pth/.pt/.safetensors file")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError as exc:  # also DENIED: a folder on the way cannot be searched
+        raise WeightsError(f"weights file {path} cannot be read ({exc.strerror or exc})") from None
+    if not head:
+        raise WeightsError(f"weights file {path} is empty (0 bytes); give a .pth/.pt/.safetensors file")
+    other = _what_else(head)
+    if other is not None:
+        raise WeightsError(f"{path} is not a weights file (it is {other}); give a .pth/.pt/.safetensors file "
+                           "holding a VGG19 state dict")
+    return path
+
+
+def read_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Load a weights file (.pth/.pt safely, or .safetensors) and return its features state dict."""
+    path = check_weights_file(path)
     if path.suffix.lower() == ".safetensors":
         try:
             from safetensors.torch import load_file
@@ -120,18 +177,20 @@ def read_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         try:
             state = load_file(str(path))
         except Exception as exc:  # the library raises several error types for a bad file
-            raise WeightsError(f"weights file {path} cannot be read as safetensors ({exc})") from None
+            raise WeightsError(f"weights file {path} cannot be read as safetensors ({first_line(exc)})") from None
         return features_only(state, f"weights file {path}")
+    import torch
+
     try:
         # weights_only=True: a pickle that would construct arbitrary objects is refused, not run.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes about pickle protocols are not for users
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        reason = first_line(exc)
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
             reason = "it holds Python objects other than tensors, which are not loaded for safety"
-        raise WeightsError(f"weights file {path} cannot be loaded: {reason[:200]}; "
+        raise WeightsError(f"weights file {path} cannot be loaded: {reason}; "
                            "give a state dict saved with torch.save(model.state_dict(), FILE)") from None
     return features_only(state, f"weights file {path}")
 
@@ -161,23 +220,26 @@ def fetch(url: str, destination: Path, progress: bool = True) -> None:
             bar.close()
 
 
-def _save_atomically(state: dict[str, torch.Tensor], target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=target.parent)
-    os.close(handle)
+def _save_to_cache(state: dict[str, torch.Tensor], target: Path) -> None:
+    import torch
+
+    def cannot(exc: OSError) -> WeightsError:
+        return WeightsError(f"cannot write the weights cache {target} ({exc.strerror or exc}); "
+                            "set NSTCLI_CACHE to a writable folder")
+
     try:
-        torch.save(state, tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot(exc) from None
+    atomic_write(target, lambda tmp: torch.save(state, tmp), error=cannot)
 
 
 def download_imagenet(progress: bool = True) -> Path:
     """Download torchvision's VGG19, verify its hash, cache the features, delete the full file."""
     target = cached_path()
     help_text = (f"download {IMAGENET_URL} by other means and run 'nst weights import FILE', "
-                 f"or use --weights PATH (cache: {target})")
+                 f"or use --weights PATH (cache: {target}); for an offline demo, --weights random "
+                 "runs an untrained network (textures, not style transfer)")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         # The download goes beside the cache file, so an unwritable cache is found before 548 MB.
@@ -199,11 +261,7 @@ def download_imagenet(progress: bool = True) -> Path:
                                f"{IMAGENET_SHA256_PREFIX}... (corrupt or incomplete download); "
                                f"try again, or {help_text}")
         state = read_file(tmp)
-        try:
-            _save_atomically(state, target)
-        except OSError as exc:  # e.g. the disk filled up while writing the features
-            raise WeightsError(f"cannot write the weights cache {target} ({exc.strerror or exc}); "
-                               "set NSTCLI_CACHE to a writable folder") from None
+        _save_to_cache(state, target)  # e.g. the disk filling up while writing is a WeightsError
     finally:
         tmp.unlink(missing_ok=True)
     return target
@@ -213,11 +271,7 @@ def import_file(path: str | os.PathLike) -> Path:
     """Verify a weights file and install its features into the cache (for offline machines)."""
     state = read_file(path)
     target = cached_path()
-    try:
-        _save_atomically(state, target)
-    except OSError as exc:
-        raise WeightsError(f"cannot write the weights cache {target} ({exc.strerror}); "
-                           "set NSTCLI_CACHE to a writable folder") from None
+    _save_to_cache(state, target)
     return target
 
 

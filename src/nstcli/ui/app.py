@@ -15,9 +15,9 @@ from pathlib import Path
 import streamlit as st
 
 from nstcli import api
-from nstcli.config import FIELDS, OPTIMIZERS, load_config
+from nstcli.config import OPTIMIZERS, SPECS, load_config
 from nstcli.runtime import resolve_device
-from nstcli.errors import ImageError, NSTError
+from nstcli.errors import ImageError, NSTError, first_line
 from nstcli.images import tensor_to_pil
 from nstcli.ui.inputs import EXAMPLE_CONTENT, EXAMPLE_STYLE, UPLOAD_TYPES, accept_upload, as_upload, thumbnail
 from nstcli.ui.live import LivePreview
@@ -43,11 +43,11 @@ def upload_folder() -> Path:
 
 
 def field_help(name: str) -> str:
-    return FIELDS[name].metadata["help"]
+    return SPECS[name].help
 
 
 def field_limit(name: str, which: str, fallback=None):
-    value = FIELDS[name].metadata[which]
+    value = getattr(SPECS[name], which)
     return fallback if value is None else value
 
 
@@ -135,8 +135,8 @@ with inputs_column:
                                   key="seed")
         extra = {}
         # Colour preservation is a config key only in some versions; the control appears with the key.
-        if "preserve_color" in FIELDS:
-            choices = list(FIELDS["preserve_color"].metadata["choices"])
+        if "preserve_color" in SPECS:
+            choices = list(SPECS["preserve_color"].choices)
             extra["preserve_color"] = left.selectbox(
                 "Preserve colours", choices, index=choices.index(getattr(server, "preserve_color")),
                 help=field_help("preserve_color"), key="preserve_color")
@@ -155,15 +155,14 @@ with result_column:
             try:
                 config = server.replace(size=int(size), steps=int(steps), optimizer=optimizer,
                                         style_weight=float(style_weight), content_weight=float(content_weight),
-                                        seed=int(seed), checkpoint_every=0, quiet=True, **extra)
+                                        seed=int(seed), checkpoint_every=0, **extra)
                 result = api.stylize(content_path, style_paths, config=config,
                                      callbacks=[LivePreview(progress, picture)])
             except NSTError as exc:
                 st.error(f"Error: {as_upload(str(exc), uploaded)}")
             except Exception as exc:  # a bug, not bad input: one line here, the details in the terminal
                 traceback.print_exc()
-                first = (str(exc).strip().splitlines() or [""])[0][:300]
-                st.error(f"Error: unexpected {exc.__class__.__name__}: {first} (the traceback is in the "
+                st.error(f"Error: unexpected {exc.__class__.__name__}: {first_line(exc, 300)} (the traceback is in the "
                          "terminal running nst ui; please report it)")
             else:
                 st.session_state["result"] = {
