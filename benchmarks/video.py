@@ -184,7 +184,7 @@ def main() -> None:
     parser.add_argument("--figure", type=Path, default=None, help="write the strip of frames here (PNG)")
     args = parser.parse_args()
     warnings.simplefilter("ignore", RandomWeightsWarning)
-    config = Config(weights="random", size=args.size, steps=args.steps, checkpoint_every=0, quiet=True)
+    config = Config(weights="random", size=args.size, steps=args.steps, checkpoint_every=0)
     print(f"# {machine()}", file=sys.stderr)
 
     with tempfile.TemporaryDirectory() as tmp:
