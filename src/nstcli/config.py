@@ -474,4 +474,4 @@ def flag_name(key: str) -> str:
 # `nst video`'s own settings: flags of that command only, not config keys (no other command has
 # frames). Chosen by measurement: benchmarks/video.py, table in benchmarks/README.md.
 VIDEO_FRAME_STEPS = 50
-VIDEO_TEMPORAL_WEIGHT = 100.0
+VIDEO_TEMPORAL_WEIGHT = 0.02
