@@ -76,8 +76,8 @@ def main() -> None:
     print(f"size {args.size} px, {args.steps} steps per variant (coarse-to-fine: {args.steps // 2} per scale), "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"target loss: {target:.4g} (the highest final loss among the variants)\n")
-    print(f"| variant | final loss | time to target (ratio to fastest) | total time (ratio) |")
-    print(f"| --- | --- | --- | --- |")
+    print("| variant | final loss | time to target (ratio to fastest) | total time (ratio) |")
+    print("| --- | --- | --- | --- |")
     fastest_total = min(total for _, _, total in results)
     for name, points, total in results:
         print(f"| {name} | {points[-1][1]:.4g} | {reach[name] / best:.2f} | {total / fastest_total:.2f} |")

@@ -7,10 +7,10 @@ from PIL import Image
 
 from nstcli import api, engine
 from nstcli import weights as weights_module
-from nstcli.batch import plan_batch
+from nstcli.batch import parse_shard, plan_batch, shard_of
 from nstcli import network as network_module
 from nstcli.cli import nst
-from nstcli.config import FIELDS, Config
+from nstcli.config import Config
 
 from conftest import FAST, error_line, make_image
 
@@ -121,7 +121,8 @@ def test_bad_shard_is_a_usage_error(runner, style, tmp_path, spec, monkeypatch):
     result = batch(runner, tmp_path / "photos", "--style", style, "-o", tmp_path / "out", "--shard", spec)
     assert result.exit_code == 2
     assert error_line(result) == (f"Error: --shard {spec!r} is not K/N with 1 <= K <= N; e.g. --shard 2/4 "
-                                  "runs the second quarter of the items")
+                                  "runs the second quarter of the items (or --shard auto inside a SLURM "
+                                  "array or a Kubernetes Indexed Job)")
 
 
 def test_json_lines(runner, style, tmp_path):
@@ -310,11 +311,184 @@ def test_reused_style_gives_the_same_image(content, style):
     assert (first == fresh).all() and (second == fresh).all()
 
 
-@pytest.mark.skipif("style_blend" not in FIELDS, reason="style blending is not a config key in this version")
 def test_style_blend_is_refused(runner, style, tmp_path, monkeypatch):
-    """It refuses blend weights, which a batch (one style per output) would otherwise ignore."""
+    """It has no --style-blend, and refuses blend weights from a config file, which a batch would ignore."""
     monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
     photo_folder(tmp_path / "photos", count=1)
-    result = batch(runner, tmp_path / "photos", "--style", style, "-o", tmp_path / "out", "--style-blend", "1")
+    flag = batch(runner, tmp_path / "photos", "--style", style, "-o", tmp_path / "out", "--style-blend", "1")
+    assert flag.exit_code == 2
+    assert error_line(flag) == "Error: --style-blend does not apply to 'nst batch' (see 'nst batch --help')"
+    assert "--style-blend" not in runner.invoke(nst, ["batch", "--help"]).stdout
+    config = tmp_path / "blend.yaml"
+    config.write_text("style_blend: [1]\n")
+    result = batch(runner, tmp_path / "photos", "--style", style, "-o", tmp_path / "out", "--config", config)
     assert result.exit_code == 2
-    assert error_line(result) == "Error: --style-blend does not apply to 'nst batch' (see 'nst batch --help')"
+    assert error_line(result) == ("Error: 'style_blend' does not apply to nst batch: every style is used on its "
+                                  "own; drop it (or run nst stylize to blend styles)")
+    assert not (tmp_path / "out").exists()
+
+
+SCHEDULER_VARIABLES = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_MAX",
+                       "SLURM_ARRAY_TASK_COUNT", "JOB_COMPLETION_INDEX")
+
+
+@pytest.mark.parametrize("spec, env, expected", [
+    ("auto", {"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "3",
+              "SLURM_ARRAY_TASK_COUNT": "3"}, (2, 3)),
+    ("auto", {"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "7"}, (1, 8)),
+    ("auto", {"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_COUNT": "4"}, (4, 4)),
+    ("AUTO", {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "5", "SLURM_ARRAY_TASK_MAX": "6"}, (1, 2)),
+    ("auto/8", {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "3", "SLURM_ARRAY_TASK_MAX": "5",
+                "SLURM_ARRAY_TASK_COUNT": "2"}, (5, 8)),
+    ("auto/4", {"JOB_COMPLETION_INDEX": "0"}, (1, 4)),
+    ("auto / 4", {"JOB_COMPLETION_INDEX": "3"}, (4, 4)),
+    ("all/3", {}, (None, 3)),
+])
+def test_shard_auto_reads_the_scheduler(spec, env, expected):
+    """It takes K and N from a SLURM array or a Kubernetes Indexed Job's index (N given), and all/N for plans."""
+    assert parse_shard(spec, env, allow_all=True) == expected
+
+
+@pytest.mark.parametrize("spec, env, message", [
+    ("auto", {}, "--shard auto found no scheduler index: neither SLURM_ARRAY_TASK_ID (sbatch --array) nor "
+                 "JOB_COMPLETION_INDEX (a Kubernetes Indexed Job, with --shard auto/N) is set; outside a "
+                 "scheduler give --shard K/N"),
+    ("auto", {"JOB_COMPLETION_INDEX": "2"}, "--shard auto: JOB_COMPLETION_INDEX is 2 (a Kubernetes Indexed Job), "
+                                            "which does not tell the pod the number of completions; give it: "
+                                            "--shard auto/N with N the Job's completions"),
+    ("auto/2", {"JOB_COMPLETION_INDEX": "2"}, "--shard auto/2: JOB_COMPLETION_INDEX is 2, not 0..1; make N the "
+                                              "Job's completions"),
+    ("auto/3", {"SLURM_ARRAY_TASK_ID": "0"}, "--shard auto/3: SLURM_ARRAY_TASK_ID is 0, not 1..3; number the "
+                                             "array from 1 (sbatch --array=1-3)"),
+    ("auto", {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "8",
+              "SLURM_ARRAY_TASK_COUNT": "3"},
+     "--shard auto: the SLURM array has 3 tasks numbered 1 to 8 with gaps; submit a plain range "
+     "(--array=1-N), or number the tasks 1..N and give the count: --shard auto/N"),
+    ("auto", {"SLURM_ARRAY_TASK_ID": "3"}, "--shard auto: SLURM_ARRAY_TASK_ID is 3 but the array's size is not "
+                                           "known from SLURM_ARRAY_TASK_MIN/MAX/COUNT; give it: --shard auto/N"),
+    ("auto", {"SLURM_ARRAY_TASK_ID": "x"}, "--shard auto: SLURM_ARRAY_TASK_ID='x' is not a whole number; it is "
+                                           "set by the scheduler, so check the job's environment"),
+    ("auto/0", {"JOB_COMPLETION_INDEX": "0"}, "--shard 'auto/0': N must be at least 1; give the number of tasks, "
+                                              "e.g. --shard auto/8"),
+    ("all/3", {}, "--shard 'all/3' only goes with --plan (to list every item with its shard); to run every "
+                  "item, drop --shard"),
+    ("all", {}, "--shard 'all' needs the number of shards: --shard all/N"),
+    ("all/0", {}, "--shard 'all/0': N must be at least 1; give the number of tasks, e.g. --shard all/8"),
+])
+def test_shard_auto_without_a_usable_index_is_a_usage_error(runner, style, tmp_path, monkeypatch, spec, env,
+                                                            message):
+    """It stops with exit 2 and says which variable is missing or wrong, before loading anything."""
+    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    for name in SCHEDULER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    photo_folder(tmp_path / "photos", count=1)
+    result = batch(runner, tmp_path / "photos", "--style", style, "-o", tmp_path / "out", "--shard", spec)
+    assert result.exit_code == 2
+    assert error_line(result) == f"Error: {message}"
+    assert not (tmp_path / "out").exists()
+
+
+def plan_folder(tmp_path, monkeypatch):
+    """Three photos, one of them already done; computing anything fails the test."""
+    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(api, "stylize", lambda *a, **k: pytest.fail("stylized"))
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photo_folder(photos, count=3)
+    make_image(out / "p1__style.png")
+    return photos, out
+
+
+def test_plan_lists_every_item_with_shard_and_status(runner, style, tmp_path, monkeypatch):
+    """It prints every item with its shard and done/todo, and a summary per shard, computing nothing."""
+    photos, out = plan_folder(tmp_path, monkeypatch)
+    shards = {f"p{i}__style.png": shard_of(f"p{i}__style.png", 2) for i in range(3)}
+
+    result = batch(runner, photos, "--style", style, "-o", out, "--shard", "all/2", "--plan")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"{'done' if i == 1 else 'todo'}  {shards[f'p{i}__style.png']}/2  {out / f'p{i}__style.png'}  "
+        f"{photos / f'p{i}.png'}  {style}" for i in range(3)]
+    per_shard, left = [], []
+    for k in (1, 2):
+        names = [name for name, shard in shards.items() if shard == k]
+        done = names.count("p1__style.png")
+        per_shard.append(f"shard {k}/2: {done} done, {len(names) - done} to do")
+        left += [str(k)] if len(names) > done else []
+    assert result.stderr.splitlines() == [
+        "; ".join(["plan: 1 done, 2 to do of 3 items", *per_shard, f"shards with work left: {','.join(left)}"])]
+    assert sorted(p.name for p in out.iterdir()) == ["p1__style.png"]
+
+
+def test_plan_json_one_shard_and_no_shard(runner, style, tmp_path, monkeypatch):
+    """It prints one JSON object per item with --json, only shard K's items with K/N, and honours --overwrite."""
+    photos, out = plan_folder(tmp_path, monkeypatch)
+    k = shard_of("p1__style.png", 3)
+
+    one = batch(runner, photos, "--style", style, "-o", out, "--shard", f"{k}/3", "--plan", "--json")
+    assert one.exit_code == 0, one.output
+    rows = json_lines(one)
+    assert {"input": str(photos / "p1.png"), "style": str(style), "output": str(out / "p1__style.png"),
+            "shard": k, "shards": 3, "status": "done"} in rows
+    assert all(row["shard"] == k and row["shards"] == 3 for row in rows)
+    assert [row["output"] for row in rows] == [
+        str(out / f"p{i}__style.png") for i in range(3) if shard_of(f"p{i}__style.png", 3) == k]
+    todo = sum(row["status"] == "todo" for row in rows)
+    assert one.stderr.splitlines() == [f"plan: 1 done, {todo} to do of {len(rows)} items in shard {k}/3"]
+
+    everything = batch(runner, photos, "--style", style, "-o", out, "--plan", "--json", "--overwrite")
+    assert [(row["shard"], row["shards"], row["status"]) for row in json_lines(everything)] == [(None, None, "todo")] * 3
+    assert everything.stderr.splitlines() == ["plan: 0 done, 3 to do of 3 items"]
+
+
+def test_plan_in_an_array_task_shows_that_task(runner, style, tmp_path, monkeypatch):
+    """It plans the task's own shard under --shard auto inside a SLURM array task."""
+    photos, out = plan_folder(tmp_path, monkeypatch)
+    for name, value in {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "3",
+                        "SLURM_ARRAY_TASK_COUNT": "3"}.items():
+        monkeypatch.setenv(name, value)
+    result = batch(runner, photos, "--style", style, "-o", out, "--shard", "auto", "--plan")
+    assert result.exit_code == 0, result.output
+    mine = [i for i in range(3) if shard_of(f"p{i}__style.png", 3) == 3]
+    assert [line.split("  ")[2] for line in result.stdout.splitlines()] == [str(out / f"p{i}__style.png") for i in mine]
+    assert all(line.split("  ")[1] == "3/3" for line in result.stdout.splitlines())
+    assert result.stderr.splitlines()[-1].endswith(f"of {len(mine)} {'item' if len(mine) == 1 else 'items'} in shard 3/3")
+
+
+def test_finished_batch_loads_nothing(runner, style, tmp_path, monkeypatch):
+    """It skips every item of a finished batch without loading the network or opening the styles."""
+    photos = tmp_path / "photos"
+    photo_folder(photos, count=2)
+    out = tmp_path / "out"
+    first = batch(runner, photos, "--style", style, "-o", out)
+    assert first.exit_code == 0, first.output
+    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(api, "PreparedStyle", lambda *a, **k: pytest.fail("style opened"))
+    again = batch(runner, photos, "--style", style, "-o", out, "--json")
+    assert again.exit_code == 0, again.output
+    assert [row["status"] for row in json_lines(again)] == ["skipped", "skipped"]
+    assert "batch: 0 done, 2 skipped, 0 failed of 2 items" in again.stderr.splitlines()
+
+
+def test_interrupt_just_after_the_save_counts_the_item_done(runner, style, tmp_path, monkeypatch):
+    """It reports an item whose output was written just before Ctrl-C as done, not as unwritten."""
+    photos = tmp_path / "photos"
+    photo_folder(photos)
+    out = tmp_path / "out"
+    real_save = api.save_image
+
+    def save_then_ctrl_c(image, path, **kwargs):
+        real_save(image, path, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "save_image", save_then_ctrl_c)
+    result = batch(runner, photos, "--style", style, "-o", out, "--json")
+
+    assert result.exit_code == 130
+    assert error_line(result) == (f"Error: interrupted just after writing {out / 'p0__style.png'}; run the same "
+                                  "command again to resume")
+    assert [(row["output"], row["status"]) for row in json_lines(result)] == [(str(out / "p0__style.png"), "done")]
+    assert "batch: 1 done, 0 skipped, 0 failed of 3 items, 2 not run" in result.stderr.splitlines()
+    assert [p.name for p in out.iterdir()] == ["p0__style.png"]

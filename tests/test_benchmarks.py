@@ -22,6 +22,7 @@ TINY = {
     "batch.py": ["--images", "2", "--size", "32", "--steps", "1"],
     "video.py": ["--frames", "3", "--size", "48", "--steps", "2", "--frame-steps", "1", "--sweep", "1",
                  "--sweep-frames", "2"],
+    "masks.py": ["--size", "48", "--steps", "1", "--figure", "masks.png"],
 }
 
 

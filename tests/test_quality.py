@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nstcli import api, colour, engine
+from nstcli import api, colour
 from nstcli import styles as styles_module
 from nstcli.callbacks import Callback
 from nstcli.cli import nst

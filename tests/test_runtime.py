@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 import nstcli
-from nstcli import api, engine
+from nstcli import api
 from nstcli.cli import nst
 from nstcli.terms import content as content_module
 from nstcli.images import load_image

@@ -135,6 +135,12 @@ def test_cli_import_does_not_import_torch():
     assert out == "[]"
 
 
+def test_progress_bars_import_no_torch():
+    """It defines the CLI's bars and the step report without torch, so `nst batch --plan` stays instant."""
+    out = _python("import sys, nstcli.progress, nstcli.reports; print('torch' in sys.modules)")
+    assert out == "False"
+
+
 def test_nst_sets_passive_openmp_before_torch():
     """It asks for sleeping OpenMP threads before any command imports torch, unless the user chose."""
     code = ("import os, sys; sys.argv = ['nst', '--version']\n"

@@ -13,7 +13,10 @@ stylizes every content image with every style.
   anything runs: silently renaming one would make outputs hard to find and resume.
 - Shards: an item belongs to shard K of N when a hash of its output name is K - 1 modulo N. That
   depends on nothing but the item, so shards started at different times agree on who does what even
-  if outputs appear in between.
+  if outputs appear in between. `--shard auto` reads K and N from a scheduler's array index
+  (`shard_from_environment`), so one job script serves every task of an array.
+- Plan: `plan_status` says, without computing, which items are done (their output exists) and
+  which shard each belongs to, so a user sees what a cluster run left undone.
 - Run: an item whose output exists is skipped (unless `overwrite`), so a re-run resumes. A bad
   content image or a failed optimisation marks that item failed and the batch goes on; what would
   fail every item (weights, a bad style image, the output folder) stops it before the first item.
@@ -25,10 +28,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -39,7 +41,7 @@ from nstcli.errors import ConfigError, ImageError, Interrupted, RunError
 from nstcli.images import OUTPUT_FORMATS, check_output_path, refuse_overwriting_inputs
 
 if TYPE_CHECKING:  # planning imports no torch, so the CLI reports a bad path at once
-    from nstcli.engine import Callback
+    from nstcli.reports import Callback
 
 # What a folder contributes. Files named on the command line are taken whatever their extension.
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
@@ -56,6 +58,16 @@ class BatchItem:
     style: Path
     outdir: Path
     name: str  # the output's path relative to `outdir`, '/'-separated; what shards hash
+    content_mask: Path | None = None  # from --content-masks DIR, matched by the content's name
+    style_mask: Path | None = None  # from --style-masks DIR: where this photo gets the style
+
+    def masks(self):
+        """The item's SpatialControl, or None without masks."""
+        if self.content_mask is None and self.style_mask is None:
+            return None
+        from nstcli.masks import SpatialControl
+
+        return SpatialControl([self.style_mask] if self.style_mask else (), content_mask=self.content_mask)
 
     @property
     def output(self) -> Path:
@@ -78,15 +90,93 @@ class ItemResult:
                 "seconds": round(self.seconds, 3), "error": self.error}
 
 
-def parse_shard(spec: str) -> tuple[int, int]:
-    """'K/N' -> (K, N) with 1 <= K <= N, or ConfigError (a usage error)."""
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", spec or "")
+def parse_shard(spec: str, environ: Mapping[str, str] | None = None,
+                allow_all: bool = False) -> tuple[int | None, int]:
+    """--shard's value -> (K, N), or ConfigError (a usage error).
+
+    'K/N' is given by hand; 'auto' and 'auto/N' take K (and N) from the scheduler's environment
+    (`shard_from_environment`). With `allow_all` (nst batch --plan), 'all/N' gives (None, N): every
+    item, each with its shard of N.
+    """
+    text = (spec or "").strip().lower()
+    counted = re.fullmatch(r"(auto|all)\s*(?:/\s*(\d+))?", text)
+    if counted:
+        form, count = counted.group(1), int(counted.group(2)) if counted.group(2) else None
+        if count == 0:
+            raise ConfigError(f"--shard {spec!r}: N must be at least 1; give the number of tasks, e.g. "
+                              f"--shard {form}/8")
+        if form == "auto":
+            return shard_from_environment(os.environ if environ is None else environ, count)
+        if count is None:
+            raise ConfigError(f"--shard {spec!r} needs the number of shards: --shard all/N")
+        if not allow_all:
+            raise ConfigError(f"--shard {spec!r} only goes with --plan (to list every item with its shard); "
+                              "to run every item, drop --shard")
+        return None, count
+    match = re.fullmatch(r"(\d+)\s*/\s*(\d+)", text)
     if match:
         k, n = int(match.group(1)), int(match.group(2))
         if 1 <= k <= n:
             return k, n
     raise ConfigError(f"--shard {spec!r} is not K/N with 1 <= K <= N; e.g. --shard 2/4 runs the "
-                      "second quarter of the items")
+                      "second quarter of the items (or --shard auto inside a SLURM array or a "
+                      "Kubernetes Indexed Job)")
+
+
+def _env_int(environ: Mapping[str, str], name: str) -> int | None:
+    value = environ.get(name, "").strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit()):
+        raise ConfigError(f"--shard auto: {name}={value!r} is not a whole number; it is set by the "
+                          "scheduler, so check the job's environment")
+    return int(value)
+
+
+def shard_from_environment(environ: Mapping[str, str], count: int | None = None) -> tuple[int, int]:
+    """K and N from a SLURM job array or a Kubernetes Indexed Job; `count` is N when given (auto/N).
+
+    - SLURM (`sbatch --array=1-8`): K is the task's place in the array, N the array's size, from
+      SLURM_ARRAY_TASK_ID, _MIN and _MAX (or _COUNT when MIN and MAX are missing, the array then
+      numbered from 1), so --array=0-7 works as well as 1-8. With auto/N the task ID itself is K
+      (1..N): that lets a re-submission run only some tasks, e.g. --array=3,5 of 8.
+    - Kubernetes (`completionMode: Indexed`): JOB_COMPLETION_INDEX (0-based) + 1 is K. Kubernetes
+      does not tell the pod how many completions there are, so N must be given: auto/N.
+    """
+    task = _env_int(environ, "SLURM_ARRAY_TASK_ID")
+    if task is not None:
+        if count is not None:
+            if not 1 <= task <= count:
+                raise ConfigError(f"--shard auto/{count}: SLURM_ARRAY_TASK_ID is {task}, not 1..{count}; "
+                                  f"number the array from 1 (sbatch --array=1-{count})")
+            return task, count
+        low, high = _env_int(environ, "SLURM_ARRAY_TASK_MIN"), _env_int(environ, "SLURM_ARRAY_TASK_MAX")
+        size = _env_int(environ, "SLURM_ARRAY_TASK_COUNT")
+        if low is not None and high is not None:
+            # A list or a step (--array=1,3,8 or 0-15:4) leaves holes: K would not run 1..N.
+            if size is not None and size != high - low + 1:
+                raise ConfigError(f"--shard auto: the SLURM array has {size} tasks numbered {low} to {high} "
+                                  "with gaps; submit a plain range (--array=1-N), or number the tasks 1..N "
+                                  "and give the count: --shard auto/N")
+            if low <= task <= high:
+                return task - low + 1, high - low + 1
+        elif size is not None and 1 <= task <= size:
+            return task, size
+        raise ConfigError(f"--shard auto: SLURM_ARRAY_TASK_ID is {task} but the array's size is not known "
+                          "from SLURM_ARRAY_TASK_MIN/MAX/COUNT; give it: --shard auto/N")
+    index = _env_int(environ, "JOB_COMPLETION_INDEX")
+    if index is not None:
+        if count is None:
+            raise ConfigError(f"--shard auto: JOB_COMPLETION_INDEX is {index} (a Kubernetes Indexed Job), "
+                              "which does not tell the pod the number of completions; give it: "
+                              "--shard auto/N with N the Job's completions")
+        if index >= count:
+            raise ConfigError(f"--shard auto/{count}: JOB_COMPLETION_INDEX is {index}, not 0..{count - 1}; "
+                              "make N the Job's completions")
+        return index + 1, count
+    raise ConfigError("--shard auto found no scheduler index: neither SLURM_ARRAY_TASK_ID (sbatch --array) "
+                      "nor JOB_COMPLETION_INDEX (a Kubernetes Indexed Job, with --shard auto/N) is set; "
+                      "outside a scheduler give --shard K/N")
 
 
 def shard_of(name: str, count: int) -> int:
@@ -150,9 +240,17 @@ def plan_batch(
     *,
     recursive: bool = False,
     fmt: str = "png",
-    shard: tuple[int, int] | None = None,
+    shard: tuple[int | None, int] | None = None,
+    content_masks: str | os.PathLike | None = None,
+    style_masks: str | os.PathLike | None = None,
 ) -> list[BatchItem]:
-    """Every content image x every style, in a fixed order; only shard K of N when `shard` is given.
+    """Every content image x every style, in a fixed order; only shard K of N when `shard` is (K, N).
+
+    (None, N) keeps every item, as no `shard` does.
+
+    `content_masks` / `style_masks` are folders holding one mask per content image with the same
+    name (photos/sub/x.jpg <-> masks/sub/x.png, any image extension); a content image without one
+    is refused here, before anything runs.
 
     Nothing is read but folder listings, so every mistake here is found before any computing.
     """
@@ -185,6 +283,8 @@ def plan_batch(
     items: list[BatchItem] = []
     claimed: dict[str, BatchItem] = {}
     for content, sub in contents:
+        found = {flag: _mask_for(folder, flag, content, sub) for flag, folder in
+                 (("--content-masks", content_masks), ("--style-masks", style_masks))}
         for style in style_paths:
             name = (sub / f"{content.stem}{SEPARATOR}{style.stem}.{fmt}").as_posix()
             # casefold: on macOS and Windows X.jpg and x.jpg are the same file.
@@ -193,16 +293,58 @@ def plan_batch(
                 raise ConfigError(
                     f"{other.content} with style {other.style} and {content} with style {style} would both "
                     f"be written to {outdir / name}; rename one of the files or run them separately")
-            item = BatchItem(content, style, outdir, name)
+            item = BatchItem(content, style, outdir, name, found["--content-masks"], found["--style-masks"])
             claimed[name.casefold()] = item
             items.append(item)
     # An earlier result given back as an input (results/a__s.png with -o results) must not be
     # overwritten by another item: refused for the whole batch, whichever shard would write it.
     refuse_overwriting_inputs([item.output for item in items], [path for path, _ in contents] + style_paths)
-    if shard is not None:
+    if shard is not None and shard[0] is not None:
         k, n = shard
         items = [item for item in items if shard_of(item.name, n) == k]
     return items
+
+
+def _mask_for(folder, flag: str, content: Path, sub: PurePosixPath) -> Path | None:
+    if folder is None:
+        return None
+    from nstcli.masks import MASK_EXTENSIONS, find_mask
+
+    if not Path(folder).is_dir():
+        raise ConfigError(f"{flag} {folder} is not a folder; give the folder holding one mask per content image")
+    mask = find_mask(folder, sub, content.stem)
+    if mask is None:
+        where = Path(folder) / Path(*sub.parts) / content.stem if sub.parts else Path(folder) / content.stem
+        raise ImageError(f"no mask for {content} in {flag} {folder} (looked for {where}.png, "
+                         f"{', '.join(e for e in MASK_EXTENSIONS[1:])}); add one or leave the image out")
+    return mask
+
+
+@dataclass(frozen=True)
+class PlannedItem:
+    """One item as `nst batch --plan` lists it: its shard (of `shards`) and whether it is done."""
+
+    item: BatchItem
+    shard: int | None  # 1..shards, or None when the batch is not sharded
+    shards: int | None
+    done: bool
+
+    def summary(self) -> dict:
+        """A JSON-ready description (one line of `nst batch --plan --json`)."""
+        return {"input": str(self.item.content), "style": str(self.item.style),
+                "output": str(self.item.output), "shard": self.shard, "shards": self.shards,
+                "status": "done" if self.done else "todo"}
+
+
+def plan_status(items: Sequence[BatchItem], shards: int | None = None,
+                overwrite: bool = False) -> list[PlannedItem]:
+    """Each item with its shard of `shards` and whether a run would skip it; reads only the file system.
+
+    Done means what a run means by it: the output exists (and `overwrite` is off). An item being
+    computed right now is not done: its output appears only when it is finished.
+    """
+    return [PlannedItem(item, shard_of(item.name, shards) if shards else None, shards,
+                        item.output.exists() and not overwrite) for item in items]
 
 
 @dataclass
@@ -230,18 +372,21 @@ def run_batch(
 
     `callbacks(item)` gives the engine callbacks for one item (e.g. a per-image progress bar).
     """
+    # Imported here, not at the top: planning (nst batch --plan) needs none of the network code.
     from nstcli import api
     from nstcli import weights as weights_module
     from nstcli.runtime import resolve_device
 
     items = list(items)
-    # Each style is used on its own, so blend weights (a config key once blending lives in the
-    # config) would be silently ignored: refuse them instead.
-    if getattr(config, "style_blend", None):
+    # Each style is used on its own, so blend weights (from a --config file; nst batch has no
+    # --style-blend) would be silently ignored: refuse them instead.
+    if config.style_blend:
         raise ConfigError("'style_blend' does not apply to nst batch: every style is used on its own; "
                           "drop it (or run nst stylize to blend styles)")
-    if not items:
-        return BatchRun(items, iter(()))
+    if not any(overwrite or not item.output.exists() for item in items):
+        # Everything is done (e.g. a re-submitted array task whose items another run finished):
+        # nothing to load, and ImageNet weights are half a gigabyte to read.
+        return BatchRun(items, _results(items, {}, config, overwrite, callbacks))
     # Checks (and creates) the output folder itself; the file name is only there to satisfy the check.
     check_output_path(items[0].outdir / PurePosixPath(items[0].name).name)
     # Say it once for the batch, here; the per-item runs below are told not to repeat it.
@@ -251,7 +396,7 @@ def run_batch(
         api.load_network(config, resolve_device(config.device))  # cached: every item reuses this network
     prepared: dict[Path, api.PreparedStyle] = {}
     for item in items:
-        if item.style not in prepared:
+        if item.style not in prepared and (overwrite or not item.output.exists()):
             prepared[item.style] = api.PreparedStyle(item.style)
             prepared[item.style].images()
     return BatchRun(items, _results(items, prepared, config, overwrite, callbacks))
@@ -266,24 +411,44 @@ def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResu
             yield ItemResult(item, "skipped")
             continue
         started = time.perf_counter()
+        before = _identity(item.output)
         try:
             with warnings.catch_warnings():
                 # Said once by run_batch; not again for every item.
                 warnings.simplefilter("ignore", RandomWeightsWarning)
+                if item.style not in prepared:
+                    # Only when all its outputs were there as the batch started and one has gone since.
+                    prepared[item.style] = api.PreparedStyle(item.style)
                 api.stylize(item.content, prepared[item.style], item.output, config=config,
-                            callbacks=list(callbacks(item)) if callbacks else (), save_on_interrupt=False)
+                            callbacks=list(callbacks(item)) if callbacks else (), save_on_interrupt=False,
+                            masks=item.masks())
             result = ItemResult(item, "done", time.perf_counter() - started)
         except (ImageError, RunError) as exc:
             result = ItemResult(item, "failed", time.perf_counter() - started, str(exc))
         except (Interrupted, KeyboardInterrupt):
+            if _identity(item.output) not in (None, before):
+                # Stopped after the (atomic) save, while stylize was finishing up: the output is
+                # complete and a re-run skips it, so it counts as done.
+                yield ItemResult(item, "done", time.perf_counter() - started)
+                raise Interrupted(f"interrupted just after writing {item.output}; run the same command "
+                                  "again to resume") from None
             raise Interrupted(f"interrupted during {item.content} with style {item.style}; its output was "
                               "not written; run the same command again to resume") from None
         yield result
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """What tells a freshly written file from the one before it: an atomic write makes a new inode."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_ino, status.st_mtime_ns
+
+
 @dataclass
 class BatchSummary:
-    """Counts as results come in, and the closing lines for stderr."""
+    """Counts as results come in (the CLI turns them into the closing lines)."""
 
     planned: int
     shard: tuple[int, int] | None = None
@@ -302,38 +467,3 @@ class BatchSummary:
     @property
     def finished(self) -> int:
         return self.done + self.skipped + len(self.failed)
-
-    def lines(self) -> list[str]:
-        where = f" in shard {self.shard[0]}/{self.shard[1]}" if self.shard else ""
-        items = "item" if self.planned == 1 else "items"
-        head = (f"batch: {self.done} done, {self.skipped} skipped, {len(self.failed)} failed "
-                f"of {self.planned} {items}{where}")
-        if self.finished < self.planned:
-            head += f", {self.planned - self.finished} not run"
-        return [head] + [f"failed: {r.item.content} with style {r.item.style}: {r.error}" for r in self.failed]
-
-    def error(self) -> str:
-        items = "item" if self.planned == 1 else "items"
-        return (f"{len(self.failed)} of {self.planned} {items} failed (listed above); fix or remove those "
-                "files and run the same command again: finished outputs are skipped")
-
-
-class BatchProgress:
-    """The outer bar on stderr: items finished of planned, with done / skipped / failed counts."""
-
-    def __init__(self, total: int):
-        from tqdm import tqdm
-
-        # Redraw often on a terminal, rarely into a log file (a cluster job's stderr).
-        interval = 0.2 if sys.stderr.isatty() else 10.0
-        self.bar = tqdm(total=total, desc="batch", unit="item", file=sys.stderr, dynamic_ncols=True,
-                        position=0, mininterval=interval)
-
-    def update(self, summary: BatchSummary) -> None:
-        # A dict, not keywords: tqdm sorts keyword postfixes, and done/skipped/failed reads better.
-        self.bar.set_postfix({"done": summary.done, "skipped": summary.skipped, "failed": len(summary.failed)},
-                             refresh=False)
-        self.bar.update(1)
-
-    def close(self) -> None:
-        self.bar.close()

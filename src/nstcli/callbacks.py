@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nstcli.engine import Callback, StepReport
+from nstcli.reports import Callback, StepReport
 from nstcli.images import save_checkpoint
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import warnings
 
 import click
@@ -194,6 +193,9 @@ Examples:
   nst stylize photo.jpg starry.jpg -o out.png --contact-sheet --loss-curve
   nst stylize photo.jpg starry.jpg -o out.png --config configs/seed.yaml --json
   nst stylize examples/content.jpg examples/style.jpg -o out.png --weights random --steps 200 --size 128
+  nst stylize photo.jpg sky.jpg ground.jpg -o out.png --style-mask sky_mask.png --style-mask ground_mask.png
+  nst stylize photo.jpg sky.jpg ground.jpg -o out.png --style-regions labels.png --region-colors '#0000ff,#00ff00'
+  nst stylize portrait.jpg starry.jpg -o out.png --content-mask face.png --content-weight 5
 """
 
 
@@ -203,6 +205,36 @@ PATH = click.Path(readable=False)
 OUTPUT_HELP = "Output image (.png .jpg .jpeg .webp .tif .tiff)."
 
 
+def mask_options(function):
+    """Spatial control (masks.py): files of one run, so options only, not config keys."""
+    options = [
+        click.option("--style-mask", "style_masks", multiple=True, type=PATH, metavar="FILE",
+                     help="Where a style applies (grayscale, white = here, soft edges allowed); one per "
+                          "style image, in the same order."),
+        click.option("--style-regions", type=PATH, default=None, metavar="FILE",
+                     help="One colour-coded label image instead of --style-mask files; needs --region-colors."),
+        click.option("--region-colors", default=None, metavar="C1,C2,...",
+                     help="The label image's colour for each style image, in style order (#rrggbb or names)."),
+        click.option("--style-source-mask", "source_masks", multiple=True, type=PATH, metavar="FILE",
+                     help="Take each style's statistics only from this region of its image; one per style."),
+        click.option("--content-mask", type=PATH, default=None, metavar="FILE",
+                     help="Weight map for the content term (white = full content weight, black = none)."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def spatial_control(style_masks, style_regions, region_colors, source_masks, content_mask):
+    """The run's masks, or None when no mask option was given."""
+    if not (style_masks or style_regions or region_colors or source_masks or content_mask):
+        return None
+    from nstcli.masks import SpatialControl
+
+    return SpatialControl(style_masks, regions=style_regions, region_colors=region_colors,
+                          source_masks=source_masks, content_mask=content_mask)
+
+
 @nst.command(epilog=STYLIZE_EXAMPLES)
 @click.argument("content", type=PATH)
 @click.argument("styles", nargs=-1, required=True, type=PATH)
@@ -210,8 +242,10 @@ OUTPUT_HELP = "Output image (.png .jpg .jpeg .webp .tif .tiff)."
 @click.option("--no-clobber", is_flag=True, help="Refuse to replace an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout.")
 @quiet_option
+@mask_options
 @config_options()
-def stylize(content, styles, output, no_clobber, as_json, quiet, config_file, **values):
+def stylize(content, styles, output, no_clobber, as_json, quiet, config_file, style_masks, style_regions,
+            region_colors, source_masks, content_mask, **values):
     """Repaint CONTENT in the style of STYLE (one or more images) and write it to -o OUT.
 
     Progress goes to stderr; stdout gets only the written path (or JSON with --json).
@@ -219,11 +253,15 @@ def stylize(content, styles, output, no_clobber, as_json, quiet, config_file, **
     """
     config = build_config(config_file, values)
     _check_before_computing(output, [content, *styles], config)
+    masks = spatial_control(style_masks, style_regions, region_colors, source_masks, content_mask)
+    if masks is not None:
+        masks.check_usage(config, styles, output)
     from nstcli import api
     from nstcli.progress import ProgressBar
 
     callbacks = [] if quiet else [ProgressBar()]
-    result = api.stylize(content, styles, output, config=config, callbacks=callbacks, no_clobber=no_clobber)
+    result = api.stylize(content, styles, output, config=config, callbacks=callbacks, no_clobber=no_clobber,
+                         masks=masks)
     _emit(result.summary(), as_json)
 
 
@@ -306,6 +344,10 @@ Examples:
   nst batch photos/ --style starry.jpg -o results/
   nst batch photos/ --recursive --style a.jpg --style b.jpg -o results/ --format jpg --size 512
   nst batch photos/ --style starry.jpg -o results/ --shard 2/4 --json
+  nst batch photos/ --style starry.jpg -o results/ --shard auto     (in a SLURM array task)
+  nst batch photos/ --style starry.jpg -o results/ --shard all/8 --plan
+  nst batch photos/ --style starry.jpg -o results/ --content-masks faces/ --content-weight 5
+  nst batch photos/ --style starry.jpg -o results/ --style-masks skies/
 """
 
 
@@ -319,15 +361,25 @@ Examples:
               type=click.Choice(["png", "jpg", "jpeg", "webp", "tif", "tiff"], case_sensitive=False),
               help="Output format.")
 @click.option("--overwrite", is_flag=True, help="Redo items whose output exists (default: skip them).")
-@click.option("--shard", default=None, metavar="K/N", help="Run only the K-th of N disjoint parts of the items.")
+@click.option("--shard", default=None, metavar="K/N|auto|auto/N",
+              help="Run only the K-th of N disjoint parts of the items. auto: K and N from a SLURM array "
+                   "task; auto/N: K from SLURM_ARRAY_TASK_ID (1..N) or a Kubernetes JOB_COMPLETION_INDEX. "
+                   "With --plan, all/N lists every item with its shard.")
+@click.option("--plan", is_flag=True,
+              help="Compute nothing: list every item with its shard and done/todo on stdout, and a summary "
+                   "(done, to do, per shard) on stderr.")
 @click.option("--progress", type=click.Choice(["items", "steps", "none"]), default="items", show_default=True,
               help="Progress on stderr: a bar over items, plus a bar per image (steps), or none.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line per item on stdout.")
+@click.option("--content-masks", type=PATH, default=None, metavar="DIR",
+              help="Folder of content weight maps, one per input by name (photo.jpg <-> DIR/photo.png).")
+@click.option("--style-masks", type=PATH, default=None, metavar="DIR",
+              help="Folder of style masks, one per input by name: where that photo gets each style.")
 @quiet_option
 @config_options(BATCH_KEYS)
 @click.pass_context
-def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, progress, as_json, quiet, config_file,
-          **values):
+def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, progress, as_json, content_masks,
+          style_masks, quiet, config_file, **values):
     """Stylize every image in INPUTS (files and folders) with every --style into -o OUTDIR.
 
     Each pair gives OUTDIR/<content-stem>__<style-stem>.<format>. Outputs that exist are skipped, so
@@ -337,11 +389,20 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, progres
     if quiet and progress != "none" and ctx.get_parameter_source("progress") == click.core.ParameterSource.COMMANDLINE:
         raise ConfigError(f"--quiet and --progress {progress} contradict each other; give one of them")
     config = build_config(config_file, values)
-    from nstcli.batch import BatchProgress, BatchSummary, parse_shard, plan_batch, run_batch
+    from nstcli.batch import BatchSummary, parse_shard, plan_batch, plan_status, run_batch
 
-    shard = parse_shard(shard) if shard is not None else None
+    shard = parse_shard(shard, allow_all=plan) if shard is not None else None
     # Planning reads folder listings only: a missing input or a clash is reported before torch loads.
-    items = plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard)
+    items = plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard,
+                       content_masks=content_masks, style_masks=style_masks)
+    from nstcli import progress as show  # imports torch (the step bar is an engine callback)
+
+    if plan:
+        listed = plan_status(items, shard[1] if shard else None, overwrite=overwrite)
+        for planned in listed:
+            click.echo(json.dumps(planned.summary()) if as_json else show.plan_line(planned))
+        click.echo(show.plan_summary(listed, shard), err=True)
+        return
     _check_weights_path(config)
     from nstcli.progress import ProgressBar
 
@@ -349,7 +410,7 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, progres
     per_image = (lambda item: [ProgressBar(item.name, position=1, leave=False)]) if progress == "steps" else None
     run = run_batch(items, config, overwrite=overwrite, callbacks=per_image)
     summary = BatchSummary(planned=len(run), shard=shard)
-    bar = BatchProgress(len(run)) if progress != "none" else None
+    bar = show.BatchProgress(len(run)) if progress != "none" else None
     try:
         for result in run:
             summary.add(result)
@@ -362,12 +423,12 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, progres
     finally:  # also on Ctrl-C: say what was finished before the error line
         if bar:
             bar.close()
-        for line in summary.lines():
+        for line in show.batch_summary_lines(summary):
             click.echo(line, err=True)
     if summary.failed:
         from nstcli.errors import RunError
 
-        raise RunError(summary.error())
+        raise RunError(show.batch_failure(summary))
 
 
 VIDEO_EXAMPLES = """

@@ -1,10 +1,93 @@
-"""What the terminal shows while a run goes on: the CLI's progress bars (tqdm, on stderr)."""
+"""What the `nst` command draws on the terminal: progress bars and summary lines, all on stderr.
+
+The library reports data (step reports, batch results and counts, plans); this module, used only
+by cli.py, turns them into text. Bars redraw often on a terminal and rarely into a log file (a
+cluster job's stderr), which would otherwise get a line per redraw.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections import Counter
+from collections.abc import Sequence
 
-from nstcli.engine import Callback, StepReport
+from nstcli.batch import BatchSummary, PlannedItem
+from nstcli.reports import Callback, StepReport
+
+# ---------------------------------------------------------------------------------------------
+# nst batch: the bar over items, the closing summary, and the --plan listing
+# ---------------------------------------------------------------------------------------------
+
+
+def _redraw_interval() -> float:
+    return 0.2 if sys.stderr.isatty() else 10.0
+
+
+def _items(count: int) -> str:
+    return "item" if count == 1 else "items"
+
+
+class BatchProgress:
+    """The outer bar on stderr: items finished of planned, with done / skipped / failed counts."""
+
+    def __init__(self, total: int):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc="batch", unit="item", file=sys.stderr, dynamic_ncols=True,
+                        position=0, mininterval=_redraw_interval())
+
+    def update(self, summary: BatchSummary) -> None:
+        # A dict, not keywords: tqdm sorts keyword postfixes, and done/skipped/failed reads better.
+        self.bar.set_postfix({"done": summary.done, "skipped": summary.skipped, "failed": len(summary.failed)},
+                             refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def batch_summary_lines(summary: BatchSummary) -> list[str]:
+    """The closing lines: counts (and what was not run), then one line per failed item."""
+    where = f" in shard {summary.shard[0]}/{summary.shard[1]}" if summary.shard else ""
+    head = (f"batch: {summary.done} done, {summary.skipped} skipped, {len(summary.failed)} failed "
+            f"of {summary.planned} {_items(summary.planned)}{where}")
+    if summary.finished < summary.planned:
+        head += f", {summary.planned - summary.finished} not run"
+    return [head] + [f"failed: {r.item.content} with style {r.item.style}: {r.error}" for r in summary.failed]
+
+
+def batch_failure(summary: BatchSummary) -> str:
+    """The error a batch with failed items ends with (exit 1)."""
+    return (f"{len(summary.failed)} of {summary.planned} {_items(summary.planned)} failed (listed above); "
+            "fix or remove those files and run the same command again: finished outputs are skipped")
+
+
+def plan_line(planned: PlannedItem) -> str:
+    """One item of `nst batch --plan`: status, shard, output, content and style, two spaces apart."""
+    shard = f"{planned.shard}/{planned.shards}" if planned.shards else "-"
+    status = "done" if planned.done else "todo"
+    return f"{status}  {shard}  {planned.item.output}  {planned.item.content}  {planned.item.style}"
+
+
+def plan_summary(plan: Sequence[PlannedItem], shard: tuple[int | None, int] | None) -> str:
+    """Done and to do over the listed items, then per shard, so a re-submission can name its tasks."""
+    done = sum(planned.done for planned in plan)
+    where = f" in shard {shard[0]}/{shard[1]}" if shard and shard[0] is not None else ""
+    line = f"plan: {done} done, {len(plan) - done} to do of {len(plan)} {_items(len(plan))}{where}"
+    if shard is None or shard[0] is not None:  # one shard listed: the head line says it all
+        return line
+    count = shard[1]
+    done_in = Counter(planned.shard for planned in plan if planned.done)
+    todo_in = Counter(planned.shard for planned in plan if not planned.done)
+    parts = [f"shard {k}/{count}: {done_in[k]} done, {todo_in[k]} to do" for k in range(1, count + 1)]
+    left = [str(k) for k in range(1, count + 1) if todo_in[k]]
+    parts.append(f"shards with work left: {','.join(left) if left else 'none'}")
+    return "; ".join([line, *parts])
+
+
+# ---------------------------------------------------------------------------------------------
+# nst stylize / reconstruct, and each image of a batch: the bar over steps
+# ---------------------------------------------------------------------------------------------
 
 
 class ProgressBar(Callback):

@@ -110,6 +110,11 @@ with inputs_column:
                 uploaded[style_paths[-1]] = style_file.name
             except ImageError as exc:
                 st.error(f"Error: {exc}")
+    masks = None
+    if source == UPLOAD and style_paths:
+        from nstcli.ui.masks import mask_uploads
+
+        masks = mask_uploads(len(style_paths), folder, limit, uploaded)
     chosen = ([content_path] if content_path else []) + style_paths
     if chosen:
         captions = (["content"] if content_path else []) + [f"style {i + 1}" for i in range(len(style_paths))]
@@ -157,9 +162,11 @@ with result_column:
                                         style_weight=float(style_weight), content_weight=float(content_weight),
                                         seed=int(seed), checkpoint_every=0, **extra)
                 result = api.stylize(content_path, style_paths, config=config,
-                                     callbacks=[LivePreview(progress, picture)])
+                                     callbacks=[LivePreview(progress, picture)], masks=masks)
             except NSTError as exc:
-                st.error(f"Error: {as_upload(str(exc), uploaded)}")
+                from nstcli.ui.masks import name_uploads
+
+                st.error(f"Error: {name_uploads(as_upload(str(exc), uploaded), uploaded)}")
             except Exception as exc:  # a bug, not bad input: one line here, the details in the terminal
                 traceback.print_exc()
                 st.error(f"Error: unexpected {exc.__class__.__name__}: {first_line(exc, 300)} (the traceback is in the "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nstcli.engine import Callback, StepReport
+from nstcli.reports import Callback, StepReport
 from nstcli.images import tensor_to_pil
 
 # About this many image updates per run: each one sends a PNG to the browser, so updating every step

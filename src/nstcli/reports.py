@@ -1,0 +1,39 @@
+"""What a run tells its watchers: the step report and the callback interface. Importable without
+torch, so the CLI's bars and the page's preview can be defined before any network is needed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass
+class StepReport:
+    """What the engine tells callbacks after each step."""
+
+    step: int  # 1-based, counted across all scales
+    total: int  # steps in the whole run
+    loss: float  # the sum of the terms
+    terms: dict[str, float]  # each term's weighted value, by name ("content", "style", "tv", ...)
+    image: torch.Tensor  # the current image (1, 3, H, W) in [0, 1] (the average, if averaging); clone to keep
+    scale: int = 0  # index of the current scale (coarse-to-fine), 0 for single-scale runs
+    size: tuple[int, int] = (0, 0)  # (height, width) of the current scale
+
+
+class Callback:
+    """Receives progress from the engine. Subclass and override what you need."""
+
+    def on_schedule(self, schedule: list[tuple[int, tuple[int, int]]]) -> None:
+        """Before the run: (steps, (height, width)) of every scale, for watchers that estimate time."""
+
+    def on_start(self, total_steps: int) -> None:
+        pass
+
+    def on_step(self, report: StepReport) -> None:
+        pass
+
+    def on_end(self) -> None:
+        pass
