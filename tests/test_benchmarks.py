@@ -23,6 +23,7 @@ TINY = {
     "video.py": ["--frames", "3", "--size", "48", "--steps", "2", "--frame-steps", "1", "--sweep", "1",
                  "--sweep-frames", "2"],
     "masks.py": ["--size", "48", "--steps", "1", "--figure", "masks.png"],
+    "ui_speed.py": ["--size", "32", "--steps", "2", "--rounds", "1", "--driver", "apptest"],
 }
 
 
