@@ -27,7 +27,7 @@ from nstcli.engine import StepReport
 from nstcli.errors import ImageError
 from nstcli.ui import server
 from nstcli.ui.inputs import EXAMPLE_CONTENT, EXAMPLE_STYLE, accept_upload
-from nstcli.ui.live import LivePreview, preview_every
+from nstcli.ui.live import LivePreview
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_REQUIRE_STREAMLIT = server.require_streamlit
@@ -124,6 +124,49 @@ def test_ui_starts_streamlit_on_localhost_with_the_config(runner, fake_popen, tm
     handed = server.config_from_env(started.env)
     assert handed == Config(weights="random", size=64, steps=7)
     assert json.loads(started.env[server.CONFIG_ENV])["weights"] == "random"
+
+
+def test_ui_server_lets_idle_threads_sleep(runner, fake_popen, monkeypatch):
+    """It starts the server with OMP_WAIT_POLICY=PASSIVE, the thread policy `nst` runs with."""
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    result = runner.invoke(nst, ["ui", "--port", str(free_port()), "--weights", "random"])
+    assert result.exit_code == 0, result.output
+    assert FakeServer.started[0].env["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_ui_server_keeps_a_thread_policy_the_user_set(runner, fake_popen, monkeypatch):
+    """It hands the server the OMP_WAIT_POLICY the user chose."""
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    result = runner.invoke(nst, ["ui", "--port", str(free_port()), "--weights", "random"])
+    assert result.exit_code == 0, result.output
+    assert FakeServer.started[0].env["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_page_sets_the_thread_policy_before_torch_loads(tmp_path):
+    """It sets OMP_WAIT_POLICY=PASSIVE before torch is imported when started without `nst ui`."""
+    require("streamlit")
+    import nstcli
+
+    probe = (
+        "import os, sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        "class Watch:\n"  # records the policy at the moment torch is first imported
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch' and 'torch' not in sys.modules:\n"
+        "            print('policy at import:', os.environ.get('OMP_WAIT_POLICY'))\n"
+        "sys.meta_path.insert(0, Watch())\n"
+        f"at = AppTest.from_file({str(server.APP)!r}, default_timeout=120).run()\n"
+        "assert not at.exception, at.exception\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    env.pop(server.CONFIG_ENV, None)
+    env[server.CONFIG_ENV] = server.config_to_env(Config(weights="random", device="cpu"))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(nstcli.__file__).resolve().parents[1]),
+                                                      os.environ.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["policy at import: PASSIVE"]
 
 
 def test_ui_ctrl_c_stops_the_server_and_exits_0(runner, fake_popen):
@@ -244,24 +287,59 @@ class Recorder:
         self.calls.append(("image", image.size, caption))
 
 
-def test_live_preview_shows_progress_every_step_and_images_every_few():
-    """It updates the bar each step and the picture every `every` steps and at the last step."""
-    bar, picture = Recorder(), Recorder()
-    preview = LivePreview(bar, picture, every=3)
-    preview.on_start(7)
+class Clock:
+    """A stand-in for time.monotonic that the test moves on by hand."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run_preview(steps: int, seconds_per_step: float, terms=None) -> tuple[Recorder, Recorder, LivePreview]:
+    """Feed LivePreview `steps` reports, `seconds_per_step` apart on a fake clock."""
+    bar, picture, clock = Recorder(), Recorder(), Clock()
+    preview = LivePreview(bar, picture, progress_interval=0.5, image_interval=2.0, clock=clock)
+    preview.on_start(steps)
     image = torch.rand(1, 3, 8, 12)
-    for step in range(1, 8):
-        preview.on_step(StepReport(step=step, total=7, loss=3.0, terms={"content": 1.0, "style": 2.0}, image=image))
-    assert bar.calls[0] == ("progress", 0.0, "Step 0 / 7")
-    assert bar.calls[-1] == ("progress", 1.0, "Step 7 / 7 · content 1 · style 2")
-    assert len(bar.calls) == 8
-    assert picture.calls == [("image", (12, 8), "Step 3"), ("image", (12, 8), "Step 6"),
-                             ("image", (12, 8), "Step 7")]
+    for step in range(1, steps + 1):
+        clock.now = step * seconds_per_step
+        preview.on_step(StepReport(step=step, total=steps, loss=3.0,
+                                   terms=terms or {"content": 1.0, "style": 2.0}, image=image))
+    return bar, picture, preview
 
 
-def test_preview_every_gives_about_twenty_images_per_run():
-    """It shows every step of short runs and about 20 images of long ones."""
-    assert [preview_every(n) for n in (1, 19, 40, 300, 1000)] == [1, 1, 2, 15, 50]
+def test_live_preview_paces_updates_by_the_clock():
+    """It updates the text every half second and the image every 2 s of a run, and always at the end."""
+    bar, picture, preview = run_preview(40, 0.25)  # 10 s: exact binary fractions, no rounding
+    assert bar.calls[0] == ("progress", 0.0, "Step 0 / 40")
+    assert [text for _, _, text in bar.calls[1:]] == [
+        f"Step {step} / 40 · content 1 · style 2" for step in range(2, 41, 2)]
+    assert bar.calls[-1][1] == 1.0
+    assert picture.calls == [("image", (12, 8), f"Step {step}") for step in (8, 16, 24, 32, 40)]
+    assert preview.shown == [8, 16, 24, 32, 40]
+
+
+def test_live_preview_does_not_push_every_step_of_a_fast_run():
+    """It sends 2 images and 6 texts for 192 steps in 3 s (paced by steps, it sent 22 and 192)."""
+    bar, picture, _ = run_preview(192, 1 / 64)
+    assert [caption for _, _, caption in picture.calls] == ["Step 128", "Step 192"]
+    assert [text.split(" · ")[0] for _, _, text in bar.calls[1:]] == [
+        f"Step {step} / 192" for step in (32, 64, 96, 128, 160, 192)]
+
+
+def test_live_preview_shows_every_step_of_a_slow_run():
+    """It shows the text and the image of every step when each step takes longer than the intervals."""
+    bar, picture, _ = run_preview(3, 2.5)
+    assert [caption for _, _, caption in picture.calls] == ["Step 1", "Step 2", "Step 3"]
+    assert len(bar.calls) == 4
+
+
+def test_live_preview_shows_every_loss_term():
+    """It lists every term the run reports in the progress text, in the run's order."""
+    bar, _, _ = run_preview(1, 1.0, terms={"content": 1.0, "style": 20.0, "tv": 0.5, "temporal": 0.25})
+    assert bar.calls[-1] == ("progress", 1.0, "Step 1 / 1 · content 1 · style 20 · tv 0.5 · temporal 0.25")
 
 
 # --- the page (AppTest) ------------------------------------------------------------------------------
@@ -323,6 +401,32 @@ def test_page_runs_the_bundled_examples(page):
     assert download.proto.url  # the PNG is served
     # The loss curve (the element's name changed across Streamlit versions).
     assert len(at.get("vega_lite_chart")) + len(at.get("arrow_vega_lite_chart")) == 1
+
+
+def chart_series(at) -> dict[str, list[int]]:
+    """The loss chart's lines: series name -> the steps it has points at (decoded from its Arrow data)."""
+    pyarrow, pandas = require("pyarrow"), require("pandas")
+    (chart,) = at.get("vega_lite_chart") + at.get("arrow_vega_lite_chart")
+    blobs = [dataset.data.data for dataset in chart.proto.datasets] + [chart.proto.data.data]
+    (frame,) = [pyarrow.ipc.open_stream(blob).read_all().to_pandas() for blob in blobs if blob]
+    # st.line_chart melts the columns into (step, series name, value) rows.
+    (names,) = [column for column in frame.columns if not pandas.api.types.is_numeric_dtype(frame[column])]
+    return {name: sorted(rows["step"]) for name, rows in frame.groupby(names)}
+
+
+def test_page_charts_every_loss_term_of_the_run(monkeypatch):
+    """It draws one loss line per term the run has (tv too, when the config weights it) and names them."""
+    require("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv(server.CONFIG_ENV, server.config_to_env(
+        Config(weights="random", size=32, steps=3, device="cpu", tv_weight=1e-3)))
+    at = AppTest.from_file(str(server.APP), default_timeout=120).run()
+    at.radio(key="source").set_value("Use the bundled examples").run()
+    at.button[0].click().run()
+    assert not at.exception and texts(at.error) == []
+    assert chart_series(at) == {"content": [1, 2, 3], "style": [1, 2, 3], "tv": [1, 2, 3]}
+    assert "Loss per step: the weighted terms (content, style, tv)." in texts(at.caption)
 
 
 def test_page_passes_every_setting_to_the_run(page, monkeypatch):

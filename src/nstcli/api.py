@@ -31,6 +31,7 @@ from nstcli.images import (
     resize_tensor,
     save_image,
 )
+from nstcli.masks import SpatialControl
 from nstcli.network import layers_needed, load_network, min_side  # noqa: F401 (part of the API)
 from nstcli.objective import content_term, pixel_terms, style_term_for
 from nstcli.optimizers import OptimizerSettings, resize_state
@@ -64,18 +65,33 @@ def initial_image(kind: str, content: torch.Tensor, style: Callable[[], torch.Te
 
 
 def scale_terms(config: Config, network, style: PreparedStyle, content: torch.Tensor, style_size: int,
-                need: int, device: torch.device) -> tuple[torch.Tensor, list[Term]]:
-    """(content target, terms) of one scale: content, style and pixel terms, colours handled."""
+                need: int, device: torch.device, masks: SpatialControl | None = None
+                ) -> tuple[torch.Tensor, list[Term]]:
+    """(content target, terms) of one scale: content, style and pixel terms, colours handled.
+
+    With `masks` (checked), each style gets a guided term over its region and the content term its
+    weight map.
+    """
+    guided = masks is not None and masks.guides_styles
     if config.preserve_color == "none":
         target = content
-        style_loss = style.term(config, network, style_size, need, device)
+        if guided:
+            style_losses = masks.style_terms(config, network, style.tensors(style_size, need, device),
+                                             target.shape[-2:], device)
+        else:
+            style_losses = [style.term(config, network, style_size, need, device)]
     else:
         # The style is recoloured to match this content image, so its targets are this run's own.
         target, recoloured = colour.colour_targets(config.preserve_color, content,
                                                    style.tensors(style_size, need, device))
         target = prepare(target, device)
-        style_loss = style_term_for(config, network, [prepare(s, device) for s in recoloured], style.blend)
-    return target, [content_term(config, network, target), style_loss, *pixel_terms(config)]
+        recoloured = [prepare(s, device) for s in recoloured]
+        style_losses = (masks.style_terms(config, network, recoloured, target.shape[-2:], device) if guided
+                        else [style_term_for(config, network, recoloured, style.blend)])
+    content_loss = masks.content_term(config, network, target) if masks is not None else None
+    if content_loss is None:
+        content_loss = content_term(config, network, target)
+    return target, [content_loss, *style_losses, *pixel_terms(config)]
 
 
 @out_of_memory_as_run_error
@@ -90,12 +106,14 @@ def stylize(
     *,
     init: torch.Tensor | None = None,
     extra_terms: ExtraTerms | None = None,
+    masks: SpatialControl | None = None,
 ) -> StylizeResult:
     """Repaint `content` in the style of `styles`; write `output` (atomically) if given.
 
     `content` is a path or a decoded RGB image; `styles` one or more image paths, or a
     `PreparedStyle` whose targets are reused. `init` starts the first scale from that image
-    (resized) instead of `config.init`; `extra_terms` adds terms at every scale.
+    (resized) instead of `config.init`; `extra_terms` adds terms at every scale; `masks` says
+    where each style paints and how much of the photo each part keeps (masks.py).
     `save_on_interrupt=False` leaves `output` unwritten on Ctrl-C (a batch must not take an
     unfinished image for a finished one when it resumes).
     """
@@ -109,6 +127,8 @@ def stylize(
     content_image = content if isinstance(content, Image.Image) else open_image(content)
     content_name = "the content frame" if isinstance(content, Image.Image) else content
     fit_to_size(content_name, content_image, config.size, need)
+    if masks is not None:
+        masks.check(config, style.paths, output, content_image.size)
     style_final = max(1, round(config.size * config.style_scale))
     for path, image in zip(style.paths, style.images()):
         fit_to_size(path, image, style_final, need, scale=config.style_scale)
@@ -133,7 +153,7 @@ def stylize(
         for index, (size, shape, count) in enumerate(zip(sizes, shapes, steps)):
             content_tensor = prepare(pil_to_tensor(resize_longest(content_image, size)), device)
             style_size = round(size * config.style_scale)
-            target, terms = scale_terms(config, network, style, content_tensor, style_size, need, device)
+            target, terms = scale_terms(config, network, style, content_tensor, style_size, need, device, masks)
             if extra_terms is not None:
                 terms += list(extra_terms(shape, device))
             if image is None:

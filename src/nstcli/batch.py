@@ -58,6 +58,16 @@ class BatchItem:
     style: Path
     outdir: Path
     name: str  # the output's path relative to `outdir`, '/'-separated; what shards hash
+    content_mask: Path | None = None  # from --content-masks DIR, matched by the content's name
+    style_mask: Path | None = None  # from --style-masks DIR: where this photo gets the style
+
+    def masks(self):
+        """The item's SpatialControl, or None without masks."""
+        if self.content_mask is None and self.style_mask is None:
+            return None
+        from nstcli.masks import SpatialControl
+
+        return SpatialControl([self.style_mask] if self.style_mask else (), content_mask=self.content_mask)
 
     @property
     def output(self) -> Path:
@@ -231,10 +241,16 @@ def plan_batch(
     recursive: bool = False,
     fmt: str = "png",
     shard: tuple[int | None, int] | None = None,
+    content_masks: str | os.PathLike | None = None,
+    style_masks: str | os.PathLike | None = None,
 ) -> list[BatchItem]:
     """Every content image x every style, in a fixed order; only shard K of N when `shard` is (K, N).
 
     (None, N) keeps every item, as no `shard` does.
+
+    `content_masks` / `style_masks` are folders holding one mask per content image with the same
+    name (photos/sub/x.jpg <-> masks/sub/x.png, any image extension); a content image without one
+    is refused here, before anything runs.
 
     Nothing is read but folder listings, so every mistake here is found before any computing.
     """
@@ -267,6 +283,8 @@ def plan_batch(
     items: list[BatchItem] = []
     claimed: dict[str, BatchItem] = {}
     for content, sub in contents:
+        found = {flag: _mask_for(folder, flag, content, sub) for flag, folder in
+                 (("--content-masks", content_masks), ("--style-masks", style_masks))}
         for style in style_paths:
             name = (sub / f"{content.stem}{SEPARATOR}{style.stem}.{fmt}").as_posix()
             # casefold: on macOS and Windows X.jpg and x.jpg are the same file.
@@ -275,7 +293,7 @@ def plan_batch(
                 raise ConfigError(
                     f"{other.content} with style {other.style} and {content} with style {style} would both "
                     f"be written to {outdir / name}; rename one of the files or run them separately")
-            item = BatchItem(content, style, outdir, name)
+            item = BatchItem(content, style, outdir, name, found["--content-masks"], found["--style-masks"])
             claimed[name.casefold()] = item
             items.append(item)
     # An earlier result given back as an input (results/a__s.png with -o results) must not be
@@ -285,6 +303,21 @@ def plan_batch(
         k, n = shard
         items = [item for item in items if shard_of(item.name, n) == k]
     return items
+
+
+def _mask_for(folder, flag: str, content: Path, sub: PurePosixPath) -> Path | None:
+    if folder is None:
+        return None
+    from nstcli.masks import MASK_EXTENSIONS, find_mask
+
+    if not Path(folder).is_dir():
+        raise ConfigError(f"{flag} {folder} is not a folder; give the folder holding one mask per content image")
+    mask = find_mask(folder, sub, content.stem)
+    if mask is None:
+        where = Path(folder) / Path(*sub.parts) / content.stem if sub.parts else Path(folder) / content.stem
+        raise ImageError(f"no mask for {content} in {flag} {folder} (looked for {where}.png, "
+                         f"{', '.join(e for e in MASK_EXTENSIONS[1:])}); add one or leave the image out")
+    return mask
 
 
 @dataclass(frozen=True)
@@ -387,7 +420,8 @@ def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResu
                     # Only when all its outputs were there as the batch started and one has gone since.
                     prepared[item.style] = api.PreparedStyle(item.style)
                 api.stylize(item.content, prepared[item.style], item.output, config=config,
-                            callbacks=list(callbacks(item)) if callbacks else (), save_on_interrupt=False)
+                            callbacks=list(callbacks(item)) if callbacks else (), save_on_interrupt=False,
+                            masks=item.masks())
             result = ItemResult(item, "done", time.perf_counter() - started)
         except (ImageError, RunError) as exc:
             result = ItemResult(item, "failed", time.perf_counter() - started, str(exc))

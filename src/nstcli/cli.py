@@ -15,7 +15,7 @@ import warnings
 import click
 
 from nstcli import __version__
-from nstcli.config import FIELDS, SPECS, flag_name, load_config
+from nstcli.config import FIELDS, MAX_STEPS, SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, flag_name, load_config
 from nstcli.errors import ConfigError, NSTError, NSTWarning, first_line
 
 EXIT_INTERRUPTED = 130
@@ -193,6 +193,9 @@ Examples:
   nst stylize photo.jpg starry.jpg -o out.png --contact-sheet --loss-curve
   nst stylize photo.jpg starry.jpg -o out.png --config configs/seed.yaml --json
   nst stylize examples/content.jpg examples/style.jpg -o out.png --weights random --steps 200 --size 128
+  nst stylize photo.jpg sky.jpg ground.jpg -o out.png --style-mask sky_mask.png --style-mask ground_mask.png
+  nst stylize photo.jpg sky.jpg ground.jpg -o out.png --style-regions labels.png --region-colors '#0000ff,#00ff00'
+  nst stylize portrait.jpg starry.jpg -o out.png --content-mask face.png --content-weight 5
 """
 
 
@@ -202,6 +205,36 @@ PATH = click.Path(readable=False)
 OUTPUT_HELP = "Output image (.png .jpg .jpeg .webp .tif .tiff)."
 
 
+def mask_options(function):
+    """Spatial control (masks.py): files of one run, so options only, not config keys."""
+    options = [
+        click.option("--style-mask", "style_masks", multiple=True, type=PATH, metavar="FILE",
+                     help="Where a style applies (grayscale, white = here, soft edges allowed); one per "
+                          "style image, in the same order."),
+        click.option("--style-regions", type=PATH, default=None, metavar="FILE",
+                     help="One colour-coded label image instead of --style-mask files; needs --region-colors."),
+        click.option("--region-colors", default=None, metavar="C1,C2,...",
+                     help="The label image's colour for each style image, in style order (#rrggbb or names)."),
+        click.option("--style-source-mask", "source_masks", multiple=True, type=PATH, metavar="FILE",
+                     help="Take each style's statistics only from this region of its image; one per style."),
+        click.option("--content-mask", type=PATH, default=None, metavar="FILE",
+                     help="Weight map for the content term (white = full content weight, black = none)."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def spatial_control(style_masks, style_regions, region_colors, source_masks, content_mask):
+    """The run's masks, or None when no mask option was given."""
+    if not (style_masks or style_regions or region_colors or source_masks or content_mask):
+        return None
+    from nstcli.masks import SpatialControl
+
+    return SpatialControl(style_masks, regions=style_regions, region_colors=region_colors,
+                          source_masks=source_masks, content_mask=content_mask)
+
+
 @nst.command(epilog=STYLIZE_EXAMPLES)
 @click.argument("content", type=PATH)
 @click.argument("styles", nargs=-1, required=True, type=PATH)
@@ -209,8 +242,10 @@ OUTPUT_HELP = "Output image (.png .jpg .jpeg .webp .tif .tiff)."
 @click.option("--no-clobber", is_flag=True, help="Refuse to replace an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout.")
 @quiet_option
+@mask_options
 @config_options()
-def stylize(content, styles, output, no_clobber, as_json, quiet, config_file, **values):
+def stylize(content, styles, output, no_clobber, as_json, quiet, config_file, style_masks, style_regions,
+            region_colors, source_masks, content_mask, **values):
     """Repaint CONTENT in the style of STYLE (one or more images) and write it to -o OUT.
 
     Progress goes to stderr; stdout gets only the written path (or JSON with --json).
@@ -218,11 +253,15 @@ def stylize(content, styles, output, no_clobber, as_json, quiet, config_file, **
     """
     config = build_config(config_file, values)
     _check_before_computing(output, [content, *styles], config)
+    masks = spatial_control(style_masks, style_regions, region_colors, source_masks, content_mask)
+    if masks is not None:
+        masks.check_usage(config, styles, output)
     from nstcli import api
     from nstcli.progress import ProgressBar
 
     callbacks = [] if quiet else [ProgressBar()]
-    result = api.stylize(content, styles, output, config=config, callbacks=callbacks, no_clobber=no_clobber)
+    result = api.stylize(content, styles, output, config=config, callbacks=callbacks, no_clobber=no_clobber,
+                         masks=masks)
     _emit(result.summary(), as_json)
 
 
@@ -307,6 +346,8 @@ Examples:
   nst batch photos/ --style starry.jpg -o results/ --shard 2/4 --json
   nst batch photos/ --style starry.jpg -o results/ --shard auto     (in a SLURM array task)
   nst batch photos/ --style starry.jpg -o results/ --shard all/8 --plan
+  nst batch photos/ --style starry.jpg -o results/ --content-masks faces/ --content-weight 5
+  nst batch photos/ --style starry.jpg -o results/ --style-masks skies/
 """
 
 
@@ -330,11 +371,15 @@ Examples:
 @click.option("--progress", type=click.Choice(["items", "steps", "none"]), default="items", show_default=True,
               help="Progress on stderr: a bar over items, plus a bar per image (steps), or none.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line per item on stdout.")
+@click.option("--content-masks", type=PATH, default=None, metavar="DIR",
+              help="Folder of content weight maps, one per input by name (photo.jpg <-> DIR/photo.png).")
+@click.option("--style-masks", type=PATH, default=None, metavar="DIR",
+              help="Folder of style masks, one per input by name: where that photo gets each style.")
 @quiet_option
 @config_options(BATCH_KEYS)
 @click.pass_context
-def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, progress, as_json, quiet,
-          config_file, **values):
+def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, progress, as_json, content_masks,
+          style_masks, quiet, config_file, **values):
     """Stylize every image in INPUTS (files and folders) with every --style into -o OUTDIR.
 
     Each pair gives OUTDIR/<content-stem>__<style-stem>.<format>. Outputs that exist are skipped, so
@@ -348,7 +393,8 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, p
 
     shard = parse_shard(shard, allow_all=plan) if shard is not None else None
     # Planning reads folder listings only: a missing input or a clash is reported before torch loads.
-    items = plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard)
+    items = plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard,
+                       content_masks=content_masks, style_masks=style_masks)
     from nstcli import progress as show  # imports torch (the step bar is an engine callback)
 
     if plan:
@@ -384,6 +430,63 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, p
 
         raise RunError(show.batch_failure(summary))
 
+
+VIDEO_EXAMPLES = """
+\b
+Examples:
+  nst video clip.mp4 starry.jpg -o clip_starry.mp4
+  nst video frames/ starry.jpg -o styled_frames/
+  nst video clip.mp4 starry.jpg -o out.mp4 --size 512 --frame-steps 80 --temporal-weight 0.1
+  nst video clip.gif starry.jpg -o out.gif --weights random --size 128 --json
+"""
+
+
+# Checkpoints, contact sheets and loss curves belong to one image's run, not to a clip's frames.
+VIDEO_KEYS = tuple(name for name in FIELDS if name not in ("checkpoint_every", "contact_sheet", "loss_curve"))
+
+
+@nst.command("video", epilog=VIDEO_EXAMPLES)
+@click.argument("source", type=PATH)
+@click.argument("styles", nargs=-1, required=True, type=PATH)
+@click.option("-o", "--output", required=True, type=PATH,
+              help="Output video (.mp4 .m4v .mov .mkv .webm .avi .gif), or a folder for numbered PNG frames "
+                   "(a name ending in / or without an extension).")
+@click.option("--frame-steps", type=click.IntRange(0, MAX_STEPS), default=VIDEO_FRAME_STEPS, show_default=True,
+              metavar="N", help="Steps for every frame after the first, which starts from the previous one "
+                                "(the first gets --steps, coarse-to-fine).")
+@click.option("--temporal-weight", type=click.FloatRange(min=0), default=VIDEO_TEMPORAL_WEIGHT, show_default=True,
+              metavar="X", help="Weight of the temporal term keeping each frame close to the previous one "
+                                "carried along the motion; 0 turns it off.")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True, max=1000), default=25.0, show_default=True,
+              metavar="X", help="Frame rate of the output video when the input is a folder of images.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (output, frames, seconds, temporal error) on stdout.")
+@quiet_option
+@config_options(VIDEO_KEYS)
+def video_command(source, styles, output, frame_steps, temporal_weight, fps, as_json, quiet, config_file,
+                  **values):
+    """Stylise every frame of SOURCE (a video or a folder of images) in the style of STYLE, without flicker.
+
+    Each frame after the first starts from the previous stylised frame warped by the optical flow
+    and is kept close to it where the flow is reliable (Ruder et al. 2016). Finished frames are kept
+    in OUT_frames/ beside the output (for a folder output, in the folder), so after Ctrl-C the same
+    command continues where it stopped. Needs: pip install 'nstcli[video]'.
+    """
+    config = build_config(config_file, values)
+    from nstcli.images import check_input_file, refuse_overwriting_inputs
+
+    # The source is a file or a folder of frames: video_io checks it; the rest as for stylize.
+    refuse_overwriting_inputs(output, [source, *styles])
+    for path in styles:
+        check_input_file(path)
+    _check_weights_path(config)
+    from nstcli.progress import FrameProgressBar
+    from nstcli.video import stylize_video
+
+    callbacks = [] if quiet else [FrameProgressBar()]
+    result = stylize_video(source, styles, output, config, frame_steps=frame_steps, temporal_weight=temporal_weight,
+                           callbacks=callbacks, folder_rate=fps)
+    _emit(result.summary(), as_json)
 
 @nst.group()
 def weights():

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 
-def prefer_sleeping_openmp_threads() -> None:
+def prefer_sleeping_openmp_threads(environ=os.environ) -> None:
     """Let idle OpenMP threads sleep instead of spin; call before torch is imported.
 
     torch runs its CPU kernels on one OpenMP thread per core, and GNU OpenMP makes a thread that
@@ -18,9 +18,10 @@ def prefer_sleeping_openmp_threads() -> None:
     thread: on a loaded 2-core machine a step took 2 to 3 times longer than with sleeping threads.
     On an idle machine sleeping costs one wake-up per region, microseconds against a step of a
     second. The OpenMP runtime reads the variable once, when torch loads it, so this only works
-    before `import torch`; a value the user set is kept.
+    before `import torch`; a value the user set is kept. `environ` may be the environment of a child
+    process about to start (the web page's server).
     """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def tune_for(device) -> None:

@@ -14,15 +14,21 @@ from pathlib import Path
 
 import streamlit as st
 
-from nstcli import api
-from nstcli.config import OPTIMIZERS, SPECS, load_config
-from nstcli.runtime import resolve_device
-from nstcli.errors import ImageError, NSTError, first_line
-from nstcli.images import tensor_to_pil
-from nstcli.ui.inputs import EXAMPLE_CONTENT, EXAMPLE_STYLE, UPLOAD_TYPES, accept_upload, as_upload, thumbnail
-from nstcli.ui.live import LivePreview
-from nstcli.ui.server import config_from_env, config_to_env
-from nstcli.weights import describe
+from nstcli.runtime import prefer_sleeping_openmp_threads, resolve_device
+
+# Before nstcli.api imports torch: a page started by `streamlit run` directly, not by `nst ui`,
+# gets the thread policy too (torch reads it once, when it first loads in the server process).
+prefer_sleeping_openmp_threads()
+
+from nstcli import api  # noqa: E402
+from nstcli.config import OPTIMIZERS, SPECS, load_config  # noqa: E402
+from nstcli.errors import ImageError, NSTError, first_line  # noqa: E402
+from nstcli.images import tensor_to_pil  # noqa: E402
+from nstcli.ui.inputs import (  # noqa: E402
+    EXAMPLE_CONTENT, EXAMPLE_STYLE, UPLOAD_TYPES, accept_upload, as_upload, thumbnail)
+from nstcli.ui.live import LivePreview  # noqa: E402
+from nstcli.ui.server import config_from_env, config_to_env  # noqa: E402
+from nstcli.weights import describe  # noqa: E402
 
 UPLOAD = "Upload my own"
 EXAMPLES = "Use the bundled examples"
@@ -110,6 +116,11 @@ with inputs_column:
                 uploaded[style_paths[-1]] = style_file.name
             except ImageError as exc:
                 st.error(f"Error: {exc}")
+    masks = None
+    if source == UPLOAD and style_paths:
+        from nstcli.ui.masks import mask_uploads
+
+        masks = mask_uploads(len(style_paths), folder, limit, uploaded)
     chosen = ([content_path] if content_path else []) + style_paths
     if chosen:
         captions = (["content"] if content_path else []) + [f"style {i + 1}" for i in range(len(style_paths))]
@@ -157,9 +168,11 @@ with result_column:
                                         style_weight=float(style_weight), content_weight=float(content_weight),
                                         seed=int(seed), checkpoint_every=0, **extra)
                 result = api.stylize(content_path, style_paths, config=config,
-                                     callbacks=[LivePreview(progress, picture)])
+                                     callbacks=[LivePreview(progress, picture)], masks=masks)
             except NSTError as exc:
-                st.error(f"Error: {as_upload(str(exc), uploaded)}")
+                from nstcli.ui.masks import name_uploads
+
+                st.error(f"Error: {name_uploads(as_upload(str(exc), uploaded), uploaded)}")
             except Exception as exc:  # a bug, not bad input: one line here, the details in the terminal
                 traceback.print_exc()
                 st.error(f"Error: unexpected {exc.__class__.__name__}: {first_line(exc, 300)} (the traceback is in the "

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from nstcli.config import Config, as_dict, load_config
 from nstcli.errors import NSTError
+from nstcli.runtime import prefer_sleeping_openmp_threads
 
 APP = Path(__file__).with_name("app.py")
 # How `nst ui` tells the page which config (weights, device, starting values) to use.
@@ -87,6 +88,9 @@ def serve(config: Config, host: str, port: int) -> None:
     require_streamlit()
     check_address(host, port)
     env = {**os.environ, CONFIG_ENV: config_to_env(config)}
+    # The run happens in the server process, so it needs the thread policy `nst` sets for itself
+    # (runtime.py): set here, where serve() is called, whoever calls it.
+    prefer_sleeping_openmp_threads(env)
     process = subprocess.Popen(streamlit_command(host, port), env=env)
     try:
         code = process.wait()
