@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     print(common.machine(), file=sys.stderr)
-    base = load_config(RECIPE).replace(weights="random", size=args.size, checkpoint_every=0, quiet=True)
+    base = load_config(RECIPE).replace(weights="random", size=args.size, checkpoint_every=0)
     reference = base
     if args.reference_steps:
         first, _, later = args.reference_steps.partition("/")
