@@ -47,3 +47,11 @@ def test_output_extensions_match_the_code():
     from nstcli.images import OUTPUT_FORMATS
 
     assert f"`{' '.join(OUTPUT_FORMATS)}`" in README
+
+
+def test_ci_runs_the_readmes_test_command_verbatim():
+    """It keeps .ci/run and the README's second opening command the same line."""
+    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text(encoding="utf-8")
+    opening = [line for line in shell_lines() if line.startswith("python3 -m venv .venv && ")][:2]
+    assert "nst stylize examples/content.jpg examples/style.jpg" in opening[0]
+    assert opening[1].endswith("python -m pytest") and opening[1] in ci.splitlines()

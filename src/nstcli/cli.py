@@ -15,7 +15,7 @@ import warnings
 import click
 
 from nstcli import __version__
-from nstcli.config import FIELDS, SPECS, flag_name, load_config
+from nstcli.config import FIELDS, MAX_STEPS, SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, flag_name, load_config
 from nstcli.errors import ConfigError, NSTError, NSTWarning, first_line
 
 EXIT_INTERRUPTED = 130
@@ -430,6 +430,63 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, p
 
         raise RunError(show.batch_failure(summary))
 
+
+VIDEO_EXAMPLES = """
+\b
+Examples:
+  nst video clip.mp4 starry.jpg -o clip_starry.mp4
+  nst video frames/ starry.jpg -o styled_frames/
+  nst video clip.mp4 starry.jpg -o out.mp4 --size 512 --frame-steps 80 --temporal-weight 0.1
+  nst video clip.gif starry.jpg -o out.gif --weights random --size 128 --json
+"""
+
+
+# Checkpoints, contact sheets and loss curves belong to one image's run, not to a clip's frames.
+VIDEO_KEYS = tuple(name for name in FIELDS if name not in ("checkpoint_every", "contact_sheet", "loss_curve"))
+
+
+@nst.command("video", epilog=VIDEO_EXAMPLES)
+@click.argument("source", type=PATH)
+@click.argument("styles", nargs=-1, required=True, type=PATH)
+@click.option("-o", "--output", required=True, type=PATH,
+              help="Output video (.mp4 .m4v .mov .mkv .webm .avi .gif), or a folder for numbered PNG frames "
+                   "(a name ending in / or without an extension).")
+@click.option("--frame-steps", type=click.IntRange(0, MAX_STEPS), default=VIDEO_FRAME_STEPS, show_default=True,
+              metavar="N", help="Steps for every frame after the first, which starts from the previous one "
+                                "(the first gets --steps, coarse-to-fine).")
+@click.option("--temporal-weight", type=click.FloatRange(min=0), default=VIDEO_TEMPORAL_WEIGHT, show_default=True,
+              metavar="X", help="Weight of the temporal term keeping each frame close to the previous one "
+                                "carried along the motion; 0 turns it off.")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True, max=1000), default=25.0, show_default=True,
+              metavar="X", help="Frame rate of the output video when the input is a folder of images.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (output, frames, seconds, temporal error) on stdout.")
+@quiet_option
+@config_options(VIDEO_KEYS)
+def video_command(source, styles, output, frame_steps, temporal_weight, fps, as_json, quiet, config_file,
+                  **values):
+    """Stylise every frame of SOURCE (a video or a folder of images) in the style of STYLE, without flicker.
+
+    Each frame after the first starts from the previous stylised frame warped by the optical flow
+    and is kept close to it where the flow is reliable (Ruder et al. 2016). Finished frames are kept
+    in OUT_frames/ beside the output (for a folder output, in the folder), so after Ctrl-C the same
+    command continues where it stopped. Needs: pip install 'nstcli[video]'.
+    """
+    config = build_config(config_file, values)
+    from nstcli.images import check_input_file, refuse_overwriting_inputs
+
+    # The source is a file or a folder of frames: video_io checks it; the rest as for stylize.
+    refuse_overwriting_inputs(output, [source, *styles])
+    for path in styles:
+        check_input_file(path)
+    _check_weights_path(config)
+    from nstcli.progress import FrameProgressBar
+    from nstcli.video import stylize_video
+
+    callbacks = [] if quiet else [FrameProgressBar()]
+    result = stylize_video(source, styles, output, config, frame_steps=frame_steps, temporal_weight=temporal_weight,
+                           callbacks=callbacks, folder_rate=fps)
+    _emit(result.summary(), as_json)
 
 @nst.group()
 def weights():

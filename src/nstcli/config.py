@@ -484,3 +484,9 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
 def flag_name(key: str) -> str:
     """The command-line flag of a config key: start_size -> --start-size."""
     return "--" + key.replace("_", "-")
+
+
+# `nst video`'s own settings: flags of that command only, not config keys (no other command has
+# frames). Chosen by measurement: benchmarks/video.py, table in benchmarks/README.md.
+VIDEO_FRAME_STEPS = 50
+VIDEO_TEMPORAL_WEIGHT = 0.02

@@ -145,3 +145,46 @@ class ProgressBar(Callback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class FrameProgressBar(Callback):
+    """`nst video`'s bar on stderr: frame i / n, seconds per frame and the time left (tqdm's rate and ETA).
+
+    Frames kept from an earlier run count as done from the start. The postfix shows the step
+    reached within the current frame (the first frame's full optimisation takes many times a later
+    one's) and the latest frame's temporal error. Besides the engine's step reports it takes the
+    video loop's (nstcli.video.VideoCallback's methods).
+    """
+
+    def __init__(self, description: str = "video"):
+        self.description = description
+        self.bar = None
+        self.latest = ""
+
+    def on_video_start(self, total_frames: int, finished: int) -> None:
+        from tqdm import tqdm
+
+        interval = 0.2 if sys.stderr.isatty() else 10.0
+        self.bar = tqdm(total=total_frames, initial=finished, desc=self.description, unit="frame",
+                        file=sys.stderr, dynamic_ncols=True, mininterval=interval)
+
+    def on_step(self, report: StepReport) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"step {report.step}/{report.total}{self.latest}", refresh=False)
+
+    def on_frame(self, report) -> None:
+        if self.bar is None:
+            return
+        if report.temporal_error is not None:
+            self.latest = f" · temporal error {report.temporal_error:.3g}"
+        self.bar.set_postfix_str(f"{report.seconds:.1f} s/frame{self.latest}", refresh=False)
+        self.bar.update(1)
+
+    def on_encode(self, output) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"encoding {output}")
+
+    def on_video_end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

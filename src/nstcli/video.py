@@ -1,0 +1,375 @@
+"""Stylise a clip frame by frame without flicker: a thin loop around the same stylise call.
+
+Ruder, Dosovitskiy & Brox, "Artistic style transfer for videos" (GCPR 2016): the first frame is
+stylised as `nst stylize` would (full `steps`, coarse-to-fine); every later frame starts from the
+previous stylised frame warped onto it by the content's optical flow and runs `frame_steps` steps
+with one more term, the temporal term, that keeps it close to that warped frame wherever the flow is
+reliable. The network and the style targets are built once per clip (api.stylize's caches).
+
+Frames stream through: one content frame is decoded at a time, and only the previous content frame
+and the previous result are kept, so memory does not grow with the clip's length.
+
+Resumable: every finished frame is written at once as a PNG into a work folder beside the output
+(OUT_frames/ for OUT.mp4; for a folder output, the folder itself), with a record of the run's
+settings. A re-run of the same command continues after the last finished frame; an interrupted run
+(Ctrl-C, SIGTERM) keeps every finished frame. The video is encoded once all frames exist, then the
+work folder is removed. Each frame's optimisation depends only on its content, the previous
+*saved* frame and the settings, so a resumed run produces the same frames as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from nstcli import api
+from nstcli import video_io
+from nstcli.config import SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config, as_dict
+from nstcli.engine import Callback
+from nstcli.errors import ConfigError, ImageError, Interrupted, RandomWeightsWarning
+from nstcli.images import atomic_write, pil_to_tensor, refuse_overwriting_inputs, save_image
+from nstcli.styles import PreparedStyle
+from nstcli.terms.temporal import TemporalTerm, temporal_error
+
+PathLike = str | os.PathLike
+
+# Keys that do not change a frame's pixels: a resumed run may differ in them.
+_RUN_ONLY_KEYS = {"checkpoint_every", "contact_sheet", "loss_curve", "device"}
+MANIFEST = ".nst-video.json"
+FRAME_LOG = ".nst-frames.jsonl"
+
+
+@dataclass
+class FrameReport:
+    """What the loop tells callbacks after each finished frame."""
+
+    index: int  # 0-based
+    total: int  # frames in the clip
+    seconds: float  # this frame's optimisation and saving
+    loss: float  # the frame's objective without the temporal term (comparable with `nst stylize`)
+    temporal_error: float | None  # mean squared difference to the warped previous frame (reliable pixels)
+
+
+class VideoCallback(Callback):
+    """Watches a clip: frames as they finish, and (as an engine Callback) each frame's steps."""
+
+    def on_video_start(self, total_frames: int, finished: int) -> None:
+        """Before the first frame is computed; `finished` frames were kept from an earlier run."""
+
+    def on_frame(self, report: FrameReport) -> None:
+        pass
+
+    def on_encode(self, output: Path) -> None:
+        """All frames exist and the video is being encoded."""
+
+    def on_video_end(self) -> None:
+        pass
+
+
+@dataclass
+class VideoResult:
+    output: Path
+    frames: int
+    seconds: float  # this call's time (frames kept from an earlier run cost nothing here)
+    temporal_error: float | None  # mean over frames 2..n of the temporal error
+    resumed_from: int  # frames that were already finished
+    frame_log: list[dict]
+
+    def summary(self) -> dict:
+        """A JSON-ready description (what `nst video --json` prints)."""
+        return {
+            "output": str(self.output),
+            "frames": self.frames,
+            "seconds": round(self.seconds, 3),
+            "temporal_error": None if self.temporal_error is None else round(self.temporal_error, 8),
+            "resumed_from": self.resumed_from,
+        }
+
+
+def work_folder(output: PathLike) -> Path:
+    """Where finished frames are kept: OUT_frames/ beside OUT.mp4; a folder output is its own."""
+    output = Path(output)
+    if video_io.is_folder_output(output):
+        return output
+    return output.with_name(f"{output.stem}_frames")
+
+
+def frame_size(size: tuple[int, int], longest: int, even: bool) -> tuple[int, int]:
+    """(width, height) with the longest side `longest`; both even for 4:2:0 video (rounded down)."""
+    width, height = size
+    scale = longest / max(width, height)
+    width, height = max(1, round(width * scale)), max(1, round(height * scale))
+    if even:
+        width, height = max(2, width - width % 2), max(2, height - height % 2)
+    return width, height
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_output(source: Path, styles: PreparedStyle, output: Path, clip: video_io.Clip):
+    """Usage errors in -o (exit 2) before anything is computed; returns the video plan or None."""
+    refuse_overwriting_inputs(output, [source, *styles.paths])
+    folder = work_folder(output)
+    if any(_same_path(folder, path) for path in (source, *styles.paths)):
+        raise ConfigError(f"the work folder {folder} of output {output} is an input; choose another -o")
+    if video_io.is_folder_output(output):
+        if output.exists() and not output.is_dir():
+            raise ConfigError(f"output {output} is a file, not a folder; give a folder name for PNG "
+                              "frames or a video file name such as out.mp4")
+        return None
+    if output.is_dir():
+        raise ConfigError(f"output {output} is a folder; give a video file name such as {output / 'out.mp4'}, "
+                          f"or {output}/ for PNG frames")
+    return video_io.plan_video_output(output, clip)
+
+
+def _check_frame_size(source: Path, size: tuple[int, int], config: Config, need: int) -> None:
+    width, height = size
+    if min(width, height) >= need:
+        return
+    enough = math.ceil(config.size * need / min(width, height))
+    largest = SPECS["size"].maximum
+    hint = f"use --size {enough} or more" if enough <= largest else "crop the frames to a less elongated shape"
+    raise ImageError(f"frames of {source} would be {width}x{height} px at --size {config.size}; the layers used "
+                     f"need at least {need} px on the short side: {hint}")
+
+
+def _fingerprint(source: Path, clip: video_io.Clip, styles: PreparedStyle, config: Config, size,
+                 frame_steps: int, temporal_weight: float) -> dict:
+    """Everything a frame's pixels depend on, to recognise the run a work folder belongs to."""
+    settings = {key: value for key, value in as_dict(config).items() if key not in _RUN_ONLY_KEYS}
+    return {
+        "input": str(source.resolve()),
+        "input_frames": clip.frames,
+        "styles": [str(path.resolve()) for path in styles.paths],
+        "frame_size": list(size),
+        "frame_steps": frame_steps,
+        "temporal_weight": temporal_weight,
+        "config": json.loads(json.dumps(settings, default=list)),
+    }
+
+
+def _prepare_work(folder: Path, fingerprint: dict, output: Path) -> int:
+    """Create or check the work folder; return how many frames (from the first) are already finished."""
+    manifest = folder / MANIFEST
+    finished = 0
+    if folder.is_dir():
+        if manifest.exists():
+            try:
+                recorded = json.loads(manifest.read_text())
+            except (OSError, ValueError):
+                recorded = None
+            if recorded != fingerprint:
+                differs = sorted(key for key in fingerprint if not recorded or recorded.get(key) != fingerprint[key])
+                what = ", ".join(differs) if differs else "its record is unreadable"
+                raise ConfigError(f"{folder} holds frames of another run (different {what}); delete it, "
+                                  "or re-run with the same settings to continue it")
+        elif any(folder.glob("frame_*.png")):
+            raise ConfigError(f"{folder} already holds frame_*.png files not made by nst video; "
+                              f"delete them or choose another -o than {output}")
+        while (folder / video_io.frame_name(finished)).exists():
+            finished += 1
+        finished = min(finished, fingerprint["input_frames"])
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not manifest.exists():
+            text = json.dumps(fingerprint, indent=1)
+            atomic_write(manifest, lambda tmp: Path(tmp).write_text(text))
+    except OSError as exc:
+        raise ImageError(f"cannot create the work folder {folder} ({exc.strerror or exc}); "
+                         "choose another -o path") from None
+    return finished
+
+
+def _read_log(folder: Path) -> dict[int, dict]:
+    rows: dict[int, dict] = {}
+    try:
+        lines = (folder / FRAME_LOG).read_text().splitlines()
+    except OSError:
+        return rows
+    for line in lines:
+        try:
+            row = json.loads(line)
+            rows[int(row["index"])] = row
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by an interruption
+    return rows
+
+
+def _append_log(folder: Path, row: dict) -> None:
+    with open(folder / FRAME_LOG, "a") as handle:
+        handle.write(json.dumps(row) + "\n")
+
+
+def _quantised(image: torch.Tensor) -> torch.Tensor:
+    """The result as its PNG will hold it (8 bits per channel): what a resumed run reads back."""
+    return image.detach().float().cpu().clamp(0, 1).mul(255).add(0.5).floor().div(255)
+
+
+def _load_frame(path: Path) -> torch.Tensor:
+    with Image.open(path) as image:
+        return pil_to_tensor(image.convert("RGB"))
+
+
+def _saved_frames(folder: Path, count: int):
+    """The finished frames read back one at a time, for the encoder."""
+    for index in range(count):
+        with Image.open(folder / video_io.frame_name(index)) as image:
+            yield image.convert("RGB")
+
+
+def _frame_loss(losses: dict) -> float:
+    """The objective without the temporal term: what the frame would score in `nst stylize`."""
+    return float(losses.get("loss", 0.0)) - float(losses.get("temporal", 0.0))
+
+
+def _notify(callbacks, event: str, *args) -> None:
+    # Plain engine callbacks may watch a video's steps too; they just have no frame events.
+    for callback in callbacks:
+        method = getattr(callback, event, None)
+        if method is not None:
+            method(*args)
+
+
+def _kept(finished: int, total: int, folder: Path) -> str:
+    return f"{finished} of {total} frames are kept in {folder}; run the same command again to continue"
+
+
+def stylize_video(
+    source: PathLike,
+    styles: PathLike | Sequence[PathLike],
+    output: PathLike,
+    config: Config = Config(),
+    *,
+    frame_steps: int = VIDEO_FRAME_STEPS,
+    temporal_weight: float = VIDEO_TEMPORAL_WEIGHT,
+    callbacks: Sequence[VideoCallback] = (),
+    folder_rate: float = float(video_io.FOLDER_RATE),
+) -> VideoResult:
+    """Stylise every frame of `source` (a video file or a folder of frames) into `output`.
+
+    `output` is a video file (container from its extension) or a folder for numbered PNGs.
+    """
+    from nstcli.flow import FlowEstimator
+    from nstcli.network import min_side
+    from nstcli.sizes import fit_to_size
+
+    started = time.perf_counter()
+    source, output = Path(source), Path(output)
+    if frame_steps < 0:
+        raise ConfigError(f"--frame-steps must be 0 or more, got {frame_steps}")
+    if not math.isfinite(temporal_weight) or temporal_weight < 0:
+        raise ConfigError(f"--temporal-weight must be a finite number >= 0, got {temporal_weight}")
+    clip = video_io.open_clip(source, folder_rate=folder_rate)
+    style = PreparedStyle(styles, config.style_blend)
+    plan = _check_output(source, style, output, clip)
+    size = frame_size(clip.size, config.size, even=plan is not None and plan.encoder != "gif")
+    need = min_side(config)
+    _check_frame_size(source, size, config, need)
+    style_final = max(1, round(max(size) * config.style_scale))
+    for path, image in zip(style.paths, style.images()):
+        fit_to_size(path, image, style_final, need, scale=config.style_scale)
+
+    # The first frame as `nst stylize` would do it (at the frame size actually used); later frames a
+    # single scale at full size, warm-started, with no checkpoints of their own.
+    first_config = config.replace(size=max(size), checkpoint_every=0)
+    later_config = first_config.replace(steps=frame_steps, start_size=None, first_steps=None)
+    folder = work_folder(output)
+    fingerprint = _fingerprint(source, clip, style, first_config, size, frame_steps, temporal_weight)
+    finished = _prepare_work(folder, fingerprint, output)
+    log = _read_log(folder)
+    resumed_from = finished
+    estimator = FlowEstimator()
+
+    _notify(callbacks, "on_video_start", clip.frames, finished)
+    index = 0
+    try:
+        previous_content = previous_result = None
+        frames = video_io.read_frames(clip, size)
+        try:
+            for index, frame in enumerate(frames):
+                if index < finished:
+                    if index == finished - 1:  # the last finished frame: what the next one warps
+                        previous_result = _load_frame(folder / video_io.frame_name(index))
+                    previous_content = frame
+                    continue
+                frame_started = time.perf_counter()
+                error = None
+                with warnings.catch_warnings():
+                    if index > 0:  # said once, for the first frame, not once per frame
+                        warnings.simplefilter("ignore", RandomWeightsWarning)
+                    if previous_result is None:
+                        result = api.stylize(frame, style, None, first_config, callbacks, save_on_interrupt=False)
+                    else:
+                        motion = estimator.motion(previous_content, frame)
+                        warped = motion.warp(previous_result)
+                        mask = motion.mask_tensor()
+
+                        def temporal(shape, device, warped=warped, mask=mask):
+                            return [TemporalTerm(warped.to(device), mask.to(device), temporal_weight)]
+
+                        result = api.stylize(frame, style, None, later_config, callbacks, save_on_interrupt=False,
+                                             init=warped, extra_terms=temporal)
+                previous_result = _quantised(result.image)
+                if index > 0:
+                    error = float(temporal_error(previous_result, warped, mask))
+                path = folder / video_io.frame_name(index)
+                save_image(previous_result, path)
+                previous_content = frame
+                finished = index + 1
+                row = {"index": index, "seconds": round(time.perf_counter() - frame_started, 4),
+                       "loss": _frame_loss(result.losses), "temporal_error": error}
+                _append_log(folder, row)
+                log[index] = row
+                report = FrameReport(index=index, total=clip.frames, seconds=row["seconds"], loss=row["loss"],
+                                     temporal_error=error)
+                _notify(callbacks, "on_frame", report)
+        finally:
+            frames.close()
+        if finished < clip.frames:
+            # The container promised more frames than it decoded (a truncated file): stylise what exists.
+            clip = dataclasses.replace(clip, frames=finished)
+        if plan is not None:
+            _notify(callbacks, "on_encode", output)
+            video_io.write_video(plan, clip, _saved_frames(folder, finished))
+            shutil.rmtree(folder, ignore_errors=True)
+    except (Interrupted, KeyboardInterrupt):
+        where = (f"while encoding {output}" if finished >= clip.frames
+                 else f"at frame {index + 1} of {clip.frames}")
+        raise Interrupted(f"interrupted {where}; {_kept(finished, clip.frames, folder)}") from None
+    except ImageError as exc:
+        if "No space left" in str(exc) or "Disk quota" in str(exc):
+            raise ImageError(f"{exc}; free some space: {_kept(finished, clip.frames, folder)}") from None
+        raise
+    except OSError as exc:
+        raise ImageError(f"cannot write into {folder} ({exc.strerror or exc}); "
+                         f"{_kept(finished, clip.frames, folder)}") from None
+    finally:
+        _notify(callbacks, "on_video_end")
+
+    errors = [log[i]["temporal_error"] for i in range(1, finished) if log.get(i, {}).get("temporal_error") is not None]
+    return VideoResult(
+        output=output,
+        frames=finished,
+        seconds=time.perf_counter() - started,
+        temporal_error=sum(errors) / len(errors) if errors else None,
+        resumed_from=resumed_from,
+        frame_log=[log[i] for i in sorted(log)],
+    )
+

@@ -1,0 +1,76 @@
+"""Tiny seeded clips for the video tests: a view panning across a picture, written with PyAV."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+from conftest import make_image
+
+
+def pan_frames(tmp_path: Path, frames: int = 5, size=(64, 48), step=(2, 1), seed=0) -> list[Image.Image]:
+    """`frames` crops of one seeded picture, each `step` (dx, dy) pixels further right and down."""
+    width, height = size
+    scene = (width + frames * abs(step[0]) + 8, height + frames * abs(step[1]) + 8)
+    shapes = np.asarray(Image.open(make_image(tmp_path / f"scene-{seed}.png", size=scene, seed=seed)).convert("RGB"))
+    # Smooth noise over the shapes gives every patch some texture, as real footage has: flat
+    # regions would leave the flow undetermined there (the aperture problem).
+    rng = np.random.default_rng(seed)
+    noise = Image.fromarray(rng.integers(0, 256, (scene[1] // 4, scene[0] // 4, 3), dtype=np.uint8))
+    noise = np.asarray(noise.resize(scene, Image.Resampling.BICUBIC), dtype=np.float32)
+    big = Image.fromarray((0.6 * shapes + 0.4 * noise).clip(0, 255).astype(np.uint8))
+    return [big.crop((i * step[0], i * step[1], i * step[0] + width, i * step[1] + height)) for i in range(frames)]
+
+
+def write_clip(path: Path, images: list[Image.Image], rate=12, audio_seconds: float | None = None,
+               codec: str = "libx264") -> Path:
+    """Encode images at `rate` fps; with `audio_seconds`, add that much of a 440 Hz tone in AAC."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        fmt = "rgb8" if path.suffix == ".gif" else "yuv420p"
+        video = container.add_stream("gif" if path.suffix == ".gif" else codec, rate=Fraction(rate))
+        video.width, video.height = images[0].size
+        video.pix_fmt = fmt
+        audio = None
+        if audio_seconds:
+            audio = container.add_stream("aac", rate=22050)
+            audio.layout = "stereo"
+        for index, image in enumerate(images):
+            frame = av.VideoFrame.from_image(image)
+            frame.pts = index
+            for packet in video.encode(frame):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+        if audio is not None:
+            rate_hz = 22050
+            t = np.arange(int(rate_hz * audio_seconds)) / rate_hz
+            tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            for start in range(0, len(tone), 1024):
+                chunk = np.stack([tone[start:start + 1024]] * 2)
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="stereo")
+                frame.sample_rate = rate_hz
+                frame.pts = start
+                for packet in audio.encode(frame):
+                    container.mux(packet)
+            for packet in audio.encode():
+                container.mux(packet)
+    return path
+
+
+def make_clip(path: Path, frames: int = 5, size=(64, 48), rate=12, audio_seconds=None, seed=0) -> Path:
+    """A panning clip of `frames` frames written to `path` (container from the extension)."""
+    return write_clip(path, pan_frames(path.parent, frames, size, seed=seed), rate=rate,
+                      audio_seconds=audio_seconds)
+
+
+def audio_packets(path: Path) -> list[bytes]:
+    """The raw bytes of every audio packet of a file, to compare a copy with its source."""
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return []
+        return [bytes(packet) for packet in container.demux(container.streams.audio[0]) if packet.size]
