@@ -20,6 +20,7 @@ TINY = {
     "threads.py": ["--sizes", "32", "--rounds", "1", "--steps", "1"],
     "profile_step.py": ["--sizes", "32", "--repeats", "1"],
     "batch.py": ["--images", "2", "--size", "32", "--steps", "1"],
+    "tiles.py": ["quality", "--size", "64", "--steps", "2", "--tile", "48"],
     "wasserstein_sqrt.py": ["--size", "32", "--steps", "2", "--repeats", "1", "--sizes", "32"],
     "wasserstein_schedule.py": ["--size", "48", "--reference-steps", "2/1", "--candidates", "lbfgs:3;adam:1/1"],
     "video.py": ["--frames", "3", "--size", "48", "--steps", "2", "--frame-steps", "1", "--sweep", "1",

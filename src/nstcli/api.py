@@ -16,11 +16,12 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from nstcli import colour
+from nstcli import colour, tiles
 from nstcli import weights as weights_module
 from nstcli.callbacks import replaced_beside
 from nstcli.config import Config
 from nstcli.engine import Callback, optimize
+from nstcli.errors import ConfigError
 from nstcli.images import (
     check_output_path,
     open_image,
@@ -139,6 +140,11 @@ def stylize(
     steps = steps_per_scale(config, len(sizes))
 
     device = resolve_device(config.device)
+    # Which scales run in tiles, from the memory they need: decided (or refused) before any work.
+    tiling = tiles.plan(config, shapes, [image.size for image in style.images()], steps, device)
+    if (extra_terms is not None or masks is not None) and any(tiling):
+        raise ConfigError(f"--size {config.size} needs tiles, which runs with masks or extra terms (video) cannot "
+                          "use yet; lower --size or raise --max-memory")
     weights_module.warn_if_random(config.weights)
     network = load_network(config, device)
     torch.manual_seed(config.seed)
@@ -150,10 +156,14 @@ def stylize(
 
     def work() -> torch.Tensor:
         image, state, content_tensor, first = init, None, None, 1
-        for index, (size, shape, count) in enumerate(zip(sizes, shapes, steps)):
+        for index, (size, shape, count, tile) in enumerate(zip(sizes, shapes, steps, tiling)):
             content_tensor = prepare(pil_to_tensor(resize_longest(content_image, size)), device)
             style_size = round(size * config.style_scale)
-            target, terms = scale_terms(config, network, style, content_tensor, style_size, need, device, masks)
+            if tile:
+                target, terms = tiles.scale_terms(config, network, style, content_tensor, style_size, need, device,
+                                                  tile=tile)
+            else:
+                target, terms = scale_terms(config, network, style, content_tensor, style_size, need, device, masks)
             if extra_terms is not None:
                 terms += list(extra_terms(shape, device))
             if image is None:
@@ -163,9 +173,14 @@ def stylize(
                 start = prepare(resize_tensor(image.to(device), shape), device)
             state = resize_state(state, shape)
             run.sizes.append(shape)
-            scale = optimize(network, start, terms, settings, steps=count, callbacks=run.watchers,
-                             first_step=first, total_steps=total, scale=index, average=config.average,
-                             state=state)
+            run.tiling.append(tiles.describe_tiling(shape, tile, need))
+            common = {"steps": count, "callbacks": run.watchers, "first_step": first, "total_steps": total,
+                      "scale": index, "state": state}
+            if tile:  # the same scale, tile by tile with Adam (tiles.py)
+                scale = tiles.optimize_tiled(network, start, terms, tiles.adam_settings(config), tile=tile,
+                                             align=need, **common)
+            else:
+                scale = optimize(network, start, terms, settings, average=config.average, **common)
             image, state, first = scale.image, scale.state, first + count
         if config.preserve_color == "luminance":
             image = colour.recombine(image, content_tensor)

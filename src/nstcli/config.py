@@ -20,6 +20,7 @@ from typing import Any
 
 from nstcli import paths
 from nstcli.errors import ConfigError, first_line
+from nstcli.memory import parse_size
 from nstcli.vgg_layers import check_layers
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -54,12 +55,15 @@ class Spec:
     maximum: float | None = None
     positive: bool = False  # strictly above 0 (a minimum of 0 would allow 0 itself)
     metavar: str | None = None  # the flag's placeholder, when the type's own is not telling enough
+    size: bool = False  # a str key holding an amount of memory ("6GB"), kept as bytes (memory.parse_size)
 
     @property
     def expected(self) -> str:
         """What a value must be, for "'key' must be ..." messages."""
         if self.choices:
             return "one of " + ", ".join(self.choices)
+        if self.size:
+            return "a size such as 6GB or 512MB" + (", or empty" if self.optional else "")
         if self.many:
             what = "VGG19 layer names" if self.type is str else "numbers"
             return f"a comma-separated list of {what}" + (", or empty" if self.optional else "")
@@ -153,6 +157,13 @@ class Config:
     padding: str = _key("zeros", Spec(
         str, "Padding of VGG19's first convolution: zeros (as trained) or replicate (the image's edge pixels; "
         "avoids bright borders).", choices=PADDINGS))
+    max_memory: int | None = _key(None, Spec(
+        str, "Memory a run may use, e.g. 6GB or 512MB; scales estimated to need more run in tiles. Empty means "
+        "what the device has free, less a fifth for headroom.", optional=True, size=True, metavar="SIZE"))
+    tile: int | None = _key(None, Spec(
+        int, "Tile side in pixels (at least 32) for scales larger than it (Adam, tile by tile); empty chooses "
+        "the largest that fits max_memory where a scale needs it; 0 never tiles.", optional=True, minimum=0,
+        maximum=16384, metavar="PX"))
     checkpoint_every: int = _key(100, Spec(
         int, "Save an image every N steps into OUT_checkpoints/ next to the output; 0 disables.",
         minimum=0, maximum=MAX_STEPS))
@@ -310,6 +321,10 @@ def _convert(spec: Spec, name: str, value: Any) -> Any:
         return out
     if spec.type is bool:
         return _to_bool(value)
+    if spec.size:
+        if isinstance(value, bool):
+            raise TypeError
+        return parse_size(value)
     if not isinstance(value, str):
         raise TypeError
     if spec.choices:

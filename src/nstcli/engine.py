@@ -66,11 +66,14 @@ def optimize(
     scale: int = 0,
     average: float = 0.0,
     state: dict | None = None,
+    last: bool = False,
 ) -> ScaleResult:
     """Minimise the sum of `terms` over the pixels of `init` for `steps` steps.
 
     Returns the lowest-loss image evaluated or, with `average` > 0, the running average of the
     iterates with that decay. `state` continues Adam from a previous scale (see optimizers.py).
+    `last` returns the last iterate instead: for a visit of one step (tiles.py), the best image
+    evaluated would be the one it started from.
     """
     tune_for(init.device)
     # The optimised tensor is stored NHWC and contiguous; its NCHW view is then channels_last, which
@@ -146,6 +149,8 @@ def optimize(
         raise StopRun(last_good.clone(), step) from None
     if averaged is not None:
         image = averaged.value
+    elif last:
+        image = pixels.detach()
     elif math.isfinite(best_loss):
         image = best_pixels
     else:  # no step taken

@@ -32,6 +32,8 @@ class StylizeResult:
     checkpoints: list[Path] = field(default_factory=list)
     log: list[dict] = field(default_factory=list)
     extras: list[Path] = field(default_factory=list)  # contact sheet, loss curve
+    tiling: list[dict | None] = field(default_factory=list)  # per scale: None, or its tiles (tiles.py)
+    peak_memory: int | None = None  # bytes: the process's peak resident set (CPU) or the GPU's peak allocated
 
     def summary(self) -> dict:
         """A JSON-ready description (what `--json` prints)."""
@@ -48,6 +50,8 @@ class StylizeResult:
             "checkpoints": [str(p) for p in self.checkpoints],
             "scales": [[int(h), int(w)] for h, w in self.sizes],
             "extras": [str(p) for p in self.extras],
+            "tiling": list(self.tiling),
+            "peak_memory_mb": round(self.peak_memory / 2**20) if self.peak_memory else None,
         }
 
 
@@ -68,6 +72,7 @@ class Run:
             self.saver = CheckpointSaver(checkpoint_folder(output), config.checkpoint_every)
         self.watchers: list[Callback] = [self.log] + ([self.saver] if self.saver else []) + list(callbacks)
         self.sizes: list[tuple[int, int]] = []
+        self.tiling: list[dict | None] = []
 
     def execute(self, total: int, work: Callable[[], object], *, save_to: Path | None = None,
                 no_clobber: bool = False):
@@ -105,7 +110,24 @@ class Run:
             checkpoints=[path for _, path in self.saver.saved] if self.saver else [],
             log=self.log.rows,
             extras=list(extras),
+            tiling=list(self.tiling),
+            peak_memory=peak_memory(device),
         )
+
+
+def peak_memory(device) -> int | None:
+    """Peak memory so far, measured: the GPU's peak allocation, or the process's peak resident set."""
+    kind = getattr(device, "type", str(device))
+    if kind == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # bytes on macOS, KiB on Linux
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
