@@ -269,8 +269,45 @@ def test_interrupting_a_tiled_scale_saves_the_whole_image(big, style, tmp_path):
 def test_video_style_extra_terms_are_refused_at_tiled_scales(big, style):
     """It refuses extra terms (which see the whole image) when a scale needs tiles."""
     config = Config(weights="random", size=128, steps=1, start_size=None, tile=48)
-    with pytest.raises(ConfigError, match="needs tiles, which runs with masks or extra terms"):
+    with pytest.raises(ConfigError, match=r"needs tiles, which runs with extra terms \(video\) cannot use yet"):
         api.stylize(big, style, None, config=config, extra_terms=lambda shape, device: [])
+
+
+def half_masks(folder, size=(128, 96)):
+    folder.mkdir(parents=True, exist_ok=True)
+    left, right = Image.new("L", size, 0), Image.new("L", size, 0)
+    left.paste(255, (0, 0, size[0] // 2, size[1]))
+    right.paste(255, (size[0] // 2, 0, size[0], size[1]))
+    left.save(folder / "left.png")
+    right.save(folder / "right.png")
+    return folder / "left.png", folder / "right.png"
+
+
+def test_masks_run_in_tiles(runner, big, tmp_path):
+    """It paints each masked style on its own half at a tiled scale too, with a content mask alongside."""
+    red, blue = tmp_path / "red.png", tmp_path / "blue.png"
+    Image.new("RGB", (48, 48), (230, 20, 20)).save(red)
+    Image.new("RGB", (48, 48), (20, 20, 230)).save(blue)
+    left, right = half_masks(tmp_path / "m")
+    out = tmp_path / "out.png"
+    result = runner.invoke(nst, ["stylize", str(big), str(red), str(blue), "-o", str(out), *TILED, *SHALLOW,
+                                 "--steps", "12", "--optimizer", "adam", "--lr", "0.1", "--json",
+                                 "--style-mask", str(left), "--style-mask", str(right), "--content-mask", str(left)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["tiling"][0]["tile"] == 48
+    image = torch.tensor(list(Image.open(out).getdata()), dtype=torch.float32).view(96, 128, 3)
+    redness = image[..., 0] - image[..., 2]
+    assert redness[:, :56].mean() - redness[:, 72:].mean() > 60
+
+
+def test_wasserstein_masks_are_refused_at_tiled_scales(runner, big, style, tmp_path):
+    """It refuses guided Wasserstein terms at a tiled scale, with a line saying what to do."""
+    left, right = half_masks(tmp_path / "m")
+    result = runner.invoke(nst, ["stylize", str(big), str(style), str(style), "-o", str(tmp_path / "o.png"), *TILED,
+                                 "--style-loss", "wasserstein", "--style-mask", str(left), "--style-mask", str(right)])
+    assert result.exit_code == 2
+    assert error_line(result) == ("Error: --size 128 needs tiles, which runs with masks with --style-loss wasserstein "
+                                  "cannot use yet; lower --size or raise --max-memory")
 
 
 def test_a_batch_runs_tiled(runner, big, style, tmp_path):

@@ -142,9 +142,11 @@ def stylize(
     device = resolve_device(config.device)
     # Which scales run in tiles, from the memory they need: decided (or refused) before any work.
     tiling = tiles.plan(config, shapes, [image.size for image in style.images()], steps, device)
-    if (extra_terms is not None or masks is not None) and any(tiling):
-        raise ConfigError(f"--size {config.size} needs tiles, which runs with masks or extra terms (video) cannot "
-                          "use yet; lower --size or raise --max-memory")
+    if any(tiling) and (extra_terms is not None or (
+            masks is not None and masks.guides_styles and config.style_loss != "gram")):
+        what = "extra terms (video)" if extra_terms is not None else "masks with --style-loss wasserstein"
+        raise ConfigError(f"--size {config.size} needs tiles, which runs with {what} cannot use yet; lower "
+                          "--size or raise --max-memory")
     weights_module.warn_if_random(config.weights)
     network = load_network(config, device)
     torch.manual_seed(config.seed)
@@ -161,7 +163,7 @@ def stylize(
             style_size = round(size * config.style_scale)
             if tile:
                 target, terms = tiles.scale_terms(config, network, style, content_tensor, style_size, need, device,
-                                                  tile=tile)
+                                                  tile=tile, masks=masks)
             else:
                 target, terms = scale_terms(config, network, style, content_tensor, style_size, need, device, masks)
             if extra_terms is not None:

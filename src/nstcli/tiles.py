@@ -290,15 +290,32 @@ def tiled_grams(network: VGGFeatures, styles: Sequence[torch.Tensor], blend: Seq
 
 
 def scale_terms(config: Config, network: VGGFeatures, style, content: torch.Tensor, style_size: int,
-                need: int, device: torch.device, tile: int) -> tuple[torch.Tensor, list[Term]]:
-    """api.scale_terms for a tiled scale: the same terms, with no forward pass over a whole image."""
+                need: int, device: torch.device, tile: int, masks=None) -> tuple[torch.Tensor, list[Term]]:
+    """api.scale_terms for a tiled scale: the same terms, with no forward pass over a whole image.
+
+    With `masks` (masks.SpatialControl, checked) the style terms are guided and the content term
+    weighted, as without tiles; each is cut to a tile by its `at(tile)` in the runner.
+    """
     if config.preserve_color == "none":
         target, styles = content, None
     else:
         target, styles = colour.colour_targets(config.preserve_color, content, style.tensors(style_size, need, device))
         target, styles = prepare(target, device), [prepare(s, device) for s in styles]
     features = tiled_features(network, target, config.content_layers, tile, need)
-    terms: list[Term] = [TiledContent(features, config.content_weight)]
+    content_mask = masks.content_mask_at(target.shape[-2:], device) if masks is not None else None
+    if content_mask is not None:
+        from nstcli.terms.masked_content import MaskedContent
+
+        content_term: Term = MaskedContent(features, content_mask, config.content_weight)
+    else:
+        content_term = TiledContent(features, config.content_weight)
+    terms: list[Term] = [content_term]
+    if masks is not None and masks.guides_styles:
+        # Guided terms keep the style's statistics (one forward per style image, as a tile's) and the
+        # whole image's masks per layer, cut to each tile in the runner.
+        styles = styles if styles is not None else style.tensors(style_size, need, device)
+        guided = masks.style_terms(config, network, styles, target.shape[-2:], device)
+        return target, terms + guided + pixel_terms(config)
     # A style image no larger than a tile takes one forward pass like a tile's: the scale's own term.
     small = max(max(_shape(image.size, style_size)) for image in style.images()) <= tile
     if styles is None and small:
@@ -358,8 +375,9 @@ def optimize_tiled(network: VGGFeatures, init: torch.Tensor, terms: Sequence[Ter
             for piece in tiles:
                 cy0, cy1, cx0, cx1 = piece.crop
                 box = (slice(None), slice(cy0, cy1), slice(cx0, cx1))
-                tile_terms = [Interior(term.at(piece) if hasattr(term, "at") else term, piece, (cy0, cx0))
-                              for term in terms]
+                # A guided style term whose region misses this tile gives None there: no term.
+                cut = [term.at(piece) if hasattr(term, "at") else term for term in terms]
+                tile_terms = [Interior(term, piece, (cy0, cx0)) for term in cut if term is not None]
                 tile_state = {"step": torch.tensor(counted), "exp_avg": moments[0][box].clone(),
                               "exp_avg_sq": moments[1][box].clone()}
                 seen = _Last()
