@@ -86,7 +86,7 @@ def cpu_seconds(root: int) -> float:
             except OSError:
                 continue  # ended meanwhile
             stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))  # ppid, utime + stime
-    family, total, grew = {root}, 0, True
+    family, grew = {root}, True
     while grew:
         grown = family | {pid for pid, (ppid, _) in stats.items() if ppid in family}
         grew, family = grown != family, grown
