@@ -74,3 +74,16 @@ def audio_packets(path: Path) -> list[bytes]:
         if not container.streams.audio:
             return []
         return [bytes(packet) for packet in container.demux(container.streams.audio[0]) if packet.size]
+
+
+def audio_only_file(tmp_path: Path, name: str) -> Path:
+    """A file holding only the audio stream of a generated clip (no video stream to stylise)."""
+    source = make_clip(tmp_path / "with-audio.mp4", audio_seconds=0.4)
+    path = tmp_path / name
+    with av.open(str(source)) as src, av.open(str(path), "w") as out:
+        stream = out.add_stream_from_template(src.streams.audio[0])
+        for packet in src.demux(src.streams.audio[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    return path

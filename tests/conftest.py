@@ -69,3 +69,21 @@ def error_line(result) -> str:
     assert len(errors) == 1, result.stderr
     assert "Traceback" not in result.stderr
     return errors[0]
+
+
+def half_masks(folder, size=(48, 32), soft=0):
+    """left.png (white on the left half) and right.png (its complement), with a `soft`-px ramp."""
+    width, height = size
+    left = Image.new("L", size)
+    for x in range(width):
+        if soft:
+            value = min(1.0, max(0.0, (width / 2 + soft / 2 - x) / soft))
+        else:
+            value = 1.0 if x < width // 2 else 0.0
+        for y in range(height):
+            left.putpixel((x, y), round(255 * value))
+    right = left.point(lambda v: 255 - v)
+    folder.mkdir(parents=True, exist_ok=True)
+    left.save(folder / "left.png")
+    right.save(folder / "right.png")
+    return folder / "left.png", folder / "right.png"

@@ -14,25 +14,7 @@ from nstcli.terms.gram import GramStyle, gram_matrix
 from nstcli.terms.guided import GuidedGramStyle, guided_gram, mask_at_layer
 from nstcli.terms.masked_content import MaskedContent
 
-from conftest import FAST, error_line, make_image
-
-
-def half_masks(folder, size=(48, 32), soft=0):
-    """left.png (white on the left half) and right.png (its complement), with a `soft`-px ramp."""
-    width, height = size
-    left = Image.new("L", size)
-    for x in range(width):
-        if soft:
-            value = min(1.0, max(0.0, (width / 2 + soft / 2 - x) / soft))
-        else:
-            value = 1.0 if x < width // 2 else 0.0
-        for y in range(height):
-            left.putpixel((x, y), round(255 * value))
-    right = left.point(lambda v: 255 - v)
-    folder.mkdir(parents=True, exist_ok=True)
-    left.save(folder / "left.png")
-    right.save(folder / "right.png")
-    return folder / "left.png", folder / "right.png"
+from conftest import FAST, error_line, half_masks, make_image
 
 
 def second_style(tmp_path):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import error_line, make_image
+from conftest import error_line, half_masks, make_image
 from PIL import Image
 
 from nstcli import api, memory, tiles
@@ -273,22 +273,12 @@ def test_video_style_extra_terms_are_refused_at_tiled_scales(big, style):
         api.stylize(big, style, None, config=config, extra_terms=lambda shape, device: [])
 
 
-def half_masks(folder, size=(128, 96)):
-    folder.mkdir(parents=True, exist_ok=True)
-    left, right = Image.new("L", size, 0), Image.new("L", size, 0)
-    left.paste(255, (0, 0, size[0] // 2, size[1]))
-    right.paste(255, (size[0] // 2, 0, size[0], size[1]))
-    left.save(folder / "left.png")
-    right.save(folder / "right.png")
-    return folder / "left.png", folder / "right.png"
-
-
 def test_masks_run_in_tiles(runner, big, tmp_path):
     """It paints each masked style on its own half at a tiled scale too, with a content mask alongside."""
     red, blue = tmp_path / "red.png", tmp_path / "blue.png"
     Image.new("RGB", (48, 48), (230, 20, 20)).save(red)
     Image.new("RGB", (48, 48), (20, 20, 230)).save(blue)
-    left, right = half_masks(tmp_path / "m")
+    left, right = half_masks(tmp_path / "m", size=(128, 96))
     out = tmp_path / "out.png"
     result = runner.invoke(nst, ["stylize", str(big), str(red), str(blue), "-o", str(out), *TILED, *SHALLOW,
                                  "--steps", "12", "--optimizer", "adam", "--lr", "0.1", "--json",
@@ -302,7 +292,7 @@ def test_masks_run_in_tiles(runner, big, tmp_path):
 
 def test_wasserstein_masks_are_refused_at_tiled_scales(runner, big, style, tmp_path):
     """It refuses guided Wasserstein terms at a tiled scale, with a line saying what to do."""
-    left, right = half_masks(tmp_path / "m")
+    left, right = half_masks(tmp_path / "m", size=(128, 96))
     result = runner.invoke(nst, ["stylize", str(big), str(style), str(style), "-o", str(tmp_path / "o.png"), *TILED,
                                  "--style-loss", "wasserstein", "--style-mask", str(left), "--style-mask", str(right)])
     assert result.exit_code == 2

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clips import audio_packets, make_clip, pan_frames, write_clip
+from clips import audio_only_file, audio_packets, make_clip, pan_frames, write_clip
 from conftest import error_line, make_image
 from nstcli import api, video_io
 from nstcli.cli import nst
@@ -168,16 +168,7 @@ def test_not_a_video(runner, tmp_path, style):
 
 def test_no_video_stream(runner, tmp_path, style):
     """It exits 1 for an audio-only file."""
-    import av
-
-    source = make_clip(tmp_path / "with-audio.mp4", audio_seconds=0.4)
-    path = tmp_path / "sound.m4a"
-    with av.open(str(source)) as src, av.open(str(path), "w") as out:
-        stream = out.add_stream_from_template(src.streams.audio[0])
-        for packet in src.demux(src.streams.audio[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                out.mux(packet)
+    path = audio_only_file(tmp_path, "sound.m4a")
     result = run(runner, path, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
     assert result.exit_code == 1
     assert error_line(result) == f"Error: {path} has no video stream; give a video file or a folder of images"

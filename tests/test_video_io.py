@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clips import audio_packets, make_clip, pan_frames, write_clip
+from clips import audio_only_file, audio_packets, make_clip, pan_frames, write_clip
 from conftest import make_image
 from nstcli import video_io
 from nstcli.errors import ConfigError, ImageError
@@ -197,21 +197,9 @@ def test_missing_input_is_refused(tmp_path):
         video_io.open_clip(tmp_path / "nothing.mp4")
 
 
-def _audio_only(tmp_path, name):
-    source = make_clip(tmp_path / "with-audio.mp4", audio_seconds=0.4)
-    path = tmp_path / name
-    with av.open(str(source)) as src, av.open(str(path), "w") as out:
-        stream = out.add_stream_from_template(src.streams.audio[0])
-        for packet in src.demux(src.streams.audio[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                out.mux(packet)
-    return path
-
-
 def test_file_without_video_stream_is_refused(tmp_path):
     """It refuses an audio-only file, saying it has no video stream."""
-    path = _audio_only(tmp_path, "sound.m4a")
+    path = audio_only_file(tmp_path, "sound.m4a")
     with pytest.raises(ImageError) as raised:
         video_io.open_clip(path)
     assert str(raised.value) == f"{path} has no video stream; give a video file or a folder of images"
