@@ -93,7 +93,8 @@ class Config:
     size: int = _key(384, Spec(
         int, "Longest side of the output in pixels (aspect ratio kept).", minimum=16, maximum=16384))
     steps: int = _key(150, Spec(
-        int, "Optimisation steps per scale; each is one VGG19 forward and backward.", minimum=0,
+        int, "Optimisation steps per scale; each is one VGG19 forward and backward. Given on the command "
+        "line it also replaces a --config file's first_steps, unless --first-steps is given too.", minimum=0,
         maximum=MAX_STEPS))
     first_steps: int | None = _key(None, Spec(
         int, "Steps at the first (coarsest) scale; empty means `steps`.", optional=True, minimum=0,
@@ -460,6 +461,11 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
         layers.append((f"config file {path}", read_yaml(path)))
     if overrides:
         layers.append(("options", overrides))
+    if path is not None and overrides and from_flags and "steps" in overrides and "first_steps" not in overrides:
+        # --steps typed on the command line means the steps of this run, first scale included: a
+        # recipe's first_steps (wasserstein.yaml's 1000) must not outlast it. --first-steps says otherwise.
+        layers[0] = (layers[0][0], {key: value for key, value in layers[0][1].items()
+                                    if not (isinstance(key, str) and key.replace("-", "_") == "first_steps")})
     for source, mapping in layers:
         in_file = source != "options"
         for key, value in mapping.items():
