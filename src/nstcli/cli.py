@@ -441,6 +441,49 @@ Examples:
 """
 
 
+class FrameRate(click.ParamType):
+    """--fps: a number of frames per second as typed from a spec sheet (25, 29.97, 0.5), kept as the
+    short fraction a container can hold; nan, inf and rates out of range are usage errors."""
+
+    name = "rate"
+
+    def convert(self, value, param, ctx):
+        from nstcli.video_io import MAX_RATE, MIN_RATE, frame_rate
+
+        try:
+            return frame_rate(value)
+        except (TypeError, ValueError, OverflowError):
+            self.fail(f"{_preview(value)} is not a frame rate; give frames per second from {float(MIN_RATE):g} to "
+                      f"{MAX_RATE}, e.g. 25 or 29.97", param, ctx)
+
+
+class FiniteFloat(click.ParamType):
+    """A float option with a lower bound that also refuses nan and inf (FloatRange lets nan through:
+    every comparison with it is false)."""
+
+    name = "float"
+
+    def __init__(self, minimum: float = 0.0):
+        self.minimum = minimum
+
+    def convert(self, value, param, ctx):
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{_preview(value)} is not a number", param, ctx)
+        if not math.isfinite(number) or number < self.minimum:
+            self.fail(f"{_preview(value)} is not a finite number of at least {self.minimum:g}", param, ctx)
+        return number
+
+
+def _preview(value) -> str:
+    """A typed value as messages quote it: at most 40 characters (a value can be thousands of digits)."""
+    text = repr(str(value))
+    return text if len(text) <= 40 else f"{text[:30]}...' ({len(str(value))} characters)"
+
+
 # Checkpoints, contact sheets and loss curves belong to one image's run, not to a clip's frames.
 VIDEO_KEYS = tuple(name for name in FIELDS if name not in ("checkpoint_every", "contact_sheet", "loss_curve"))
 
@@ -454,11 +497,12 @@ VIDEO_KEYS = tuple(name for name in FIELDS if name not in ("checkpoint_every", "
 @click.option("--frame-steps", type=click.IntRange(0, MAX_STEPS), default=VIDEO_FRAME_STEPS, show_default=True,
               metavar="N", help="Steps for every frame after the first, which starts from the previous one "
                                 "(the first gets --steps, coarse-to-fine).")
-@click.option("--temporal-weight", type=click.FloatRange(min=0), default=VIDEO_TEMPORAL_WEIGHT, show_default=True,
+@click.option("--temporal-weight", type=FiniteFloat(0.0), default=VIDEO_TEMPORAL_WEIGHT, show_default=True,
               metavar="X", help="Weight of the temporal term keeping each frame close to the previous one "
                                 "carried along the motion; 0 turns it off.")
-@click.option("--fps", type=click.FloatRange(min=0, min_open=True, max=1000), default=25.0, show_default=True,
-              metavar="X", help="Frame rate of the output video when the input is a folder of images.")
+@click.option("--fps", type=FrameRate(), default="25", show_default=True, metavar="X",
+              help="Frame rate of the output video when the input is a folder of images (29.97 is NTSC's "
+                   "30000/1001).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (output, frames, seconds, temporal error) on stdout.")
 @quiet_option
