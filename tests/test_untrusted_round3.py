@@ -220,15 +220,20 @@ def test_resume_recognises_the_clip_by_its_content_not_its_name(runner, style, t
 
 # ---- budgets ----------------------------------------------------------------------------------------
 
-def test_tile_larger_than_the_image_keeps_the_memory_check(runner, content, style, tmp_path, monkeypatch):
-    """It refuses --tile 4096 --max-memory 1MB (the scale would run whole, over budget) with exit 2."""
+@pytest.mark.parametrize("size, budget, end", [
+    ("32", "1MB", "32x21 px scale, which then runs whole and needs about 840 MB, more than the 1 MB --max-memory "
+                  "allows; not even the smallest tiles fit: raise --max-memory or lower --size"),
+    ("1024", "2GB", "1024x683 px scale, which then runs whole and needs about 2.5 GB, more than the 2.0 GB "
+                    "--max-memory allows; give --tile 544 or less, or leave it out"),
+])
+def test_tile_larger_than_the_image_keeps_the_memory_check(runner, content, style, tmp_path, monkeypatch, size,
+                                                           budget, end):
+    """It refuses --tile 4096 over a budget the whole scale exceeds (it would run untiled), exit 2."""
     no_network(monkeypatch)
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "out.png"), *FAST,
-                                 "--tile", "4096", "--max-memory", "1MB"])
+                                 "--size", size, "--start-size", "none", "--tile", "4096", "--max-memory", budget])
     assert result.exit_code == 2
-    line = error_line(result)
-    assert line.startswith("Error: --tile 4096 is at least the 32x21 px scale, which then runs whole and needs about ")
-    assert line.endswith(", more than the 1 MB --max-memory allows; choose a --tile below 32 or leave it out")
+    assert error_line(result) == f"Error: --tile 4096 is at least the {end}"
     assert not (tmp_path / "out.png").exists()
 
 
@@ -360,3 +365,17 @@ def test_first_steps_given_too_still_applies(runner, content, style, tmp_path):
                                  "--steps", "2", "--first-steps", "1", "--config", str(_recipe(tmp_path)), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["steps"] == 1
+
+
+def test_shipped_recipe_is_found_by_name_from_anywhere(tmp_path, monkeypatch):
+    """It reads --config wasserstein from the installed package when no such file is in the working folder."""
+    from nstcli.config import load_config
+    from nstcli.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    shipped = Path(__file__).resolve().parent.parent / "configs" / "wasserstein.yaml"
+    assert load_config("wasserstein") == load_config("wasserstein.yaml") == load_config(shipped)
+    (tmp_path / "wasserstein").write_text("steps: 7\n")  # a file of that name comes first
+    assert load_config("wasserstein").steps == 7
+    with pytest.raises(ConfigError, match=r"^config file nothing\.yaml does not exist; check the path given to --config$"):
+        load_config("nothing.yaml")

@@ -15,7 +15,16 @@ import warnings
 import click
 
 from nstcli import __version__
-from nstcli.config import FIELDS, MAX_STEPS, SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, flag_name, load_config
+from nstcli.config import (
+    FIELDS,
+    MAX_STEPS,
+    SPECS,
+    VIDEO_FRAME_STEPS,
+    VIDEO_TEMPORAL_WEIGHT,
+    flag_name,
+    load_config,
+    recipe_names,
+)
 from nstcli.errors import ConfigError, NSTError, NSTWarning, first_line
 
 EXIT_INTERRUPTED = 130
@@ -130,7 +139,8 @@ def config_options(keys=None):
                 option = click.option(flag, name, default=None, metavar=spec.placeholder, help=text)
             function = option(function)
         return click.option("--config", "config_file", type=click.Path(readable=False), default=None,
-                            help="YAML file of config keys (see configs/); flags override it.")(function)
+                            help="YAML file of config keys, or the name of a recipe shipped with nstcli ("
+                                 f"{', '.join(recipe_names())}); flags override it.")(function)
 
     return decorate
 

@@ -88,7 +88,7 @@ def _key(default: Any, spec: Spec):
 
 @dataclass(frozen=True)
 class Config:
-    """One stylize run. Defaults: see configs/default.yaml for where each value comes from."""
+    """One stylize run. Defaults: see configs/default.yaml (the `default` recipe) for where each value comes from."""
 
     size: int = _key(384, Spec(
         int, "Longest side of the output in pixels (aspect ratio kept).", minimum=16, maximum=16384))
@@ -402,12 +402,36 @@ def _yaml_loader():
     return Loader
 
 
+# The recipes shipped inside the package (configs/ in the repository is the same folder), so that an
+# installed nstcli can be pointed at them by name: --config wasserstein.
+RECIPES = Path(__file__).resolve().parent / "configs"
+
+
+def recipe_names() -> list[str]:
+    return sorted(path.stem for path in RECIPES.glob("*.yaml"))
+
+
+def _recipe(path: Path) -> Path | None:
+    """The shipped recipe a bare name (wasserstein, or wasserstein.yaml) stands for, if any."""
+    text = os.fspath(path)
+    if os.sep in text or "/" in text or path.suffix not in ("", ".yaml"):
+        return None
+    candidate = RECIPES / f"{path.stem if path.suffix else path.name}.yaml"
+    return candidate if candidate.is_file() else None
+
+
 def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a config file: a YAML mapping of keys to values. Only plain YAML (safe_load)."""
+    """Read a config file: a YAML mapping of keys to values. Only plain YAML (safe_load).
+
+    A file of that name is read first; a bare name that is no file names a shipped recipe.
+    """
     import yaml
 
     path = Path(path)
     found = paths.kind(path)
+    if found == paths.MISSING and _recipe(path) is not None:
+        path = _recipe(path)
+        found = paths.kind(path)
     if found == paths.MISSING:
         raise ConfigError(f"config file {path} does not exist; check the path given to --config")
     if found == paths.LOOP:

@@ -452,10 +452,13 @@ def plan(config: Config, shapes: Sequence[tuple[int, int]], style_sizes: Sequenc
                 # A tile as large as the scale is the whole scale: it runs untiled, and needs what an
                 # untiled run needs; the budget holds for it as for any other.
                 if budget is not None and whole.total > budget:
+                    fits = memory.largest_tile((height, width), budget, layers, config.content_layers, align,
+                                               max(SMALLEST_TILE, 2 * align), kind)
+                    hint = (f"give --tile {fits} or less, or leave it out" if fits is not None
+                            else "not even the smallest tiles fit: raise --max-memory or lower --size")
                     raise ConfigError(
                         f"--tile {config.tile} is at least the {width}x{height} px scale, which then runs whole "
-                        f"and needs about {memory.describe(whole.total)}, more than {allowed}; choose a --tile "
-                        f"below {longest} or leave it out")
+                        f"and needs about {memory.describe(whole.total)}, more than {allowed}; {hint}")
                 out.append(None)
                 continue
             tiled = memory.tiled_need((height, width), config.tile, layers, config.content_layers, align, kind)
