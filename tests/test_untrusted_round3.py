@@ -379,3 +379,29 @@ def test_shipped_recipe_is_found_by_name_from_anywhere(tmp_path, monkeypatch):
     assert load_config("wasserstein").steps == 7
     with pytest.raises(ConfigError, match=r"^config file nothing\.yaml does not exist; check the path given to --config$"):
         load_config("nothing.yaml")
+
+
+@pytest.mark.parametrize("command", [["video", "clip.mp4", "style.png", "-o", "out.mp4", "--frame-steps"],
+                                     ["video", "clip.mp4", "style.png", "-o", "out.mp4", "--fps"],
+                                     ["ui", "--port"]])
+def test_click_options_quote_a_huge_value_short(runner, command):
+    """It refuses an integer of 5000 digits in any click option with exit 2 and a short quote of it."""
+    result = runner.invoke(nst, [*command, "9" * 5000])
+    assert result.exit_code == 2
+    line = error_line(result)
+    assert f"{'9' * 30 + '...'!r} (5000 characters)" in line and len(line) < 250
+
+
+def test_download_with_a_huge_content_length_still_downloads(tmp_path, monkeypatch):
+    """It downloads from a server whose Content-Length has 5000 digits (the bar just has no total)."""
+    import io
+    import urllib.request
+
+    from nstcli import weights
+
+    class Response(io.BytesIO):
+        headers = {"Content-Length": "9" * 5000}
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: Response(b"weights"))
+    weights.fetch("https://example.invalid/vgg19.pth", tmp_path / "vgg19.pth", progress=True)
+    assert (tmp_path / "vgg19.pth").read_bytes() == b"weights"

@@ -9,6 +9,7 @@ mistyped path answer at once.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import warnings
 
@@ -33,6 +34,10 @@ EXIT_INTERRUPTED = 130
 def _one_line(error: click.UsageError) -> click.ClickException:
     """click's usage error as one line (no usage text before it), pointing at the command's --help."""
     message = " ".join(error.format_message().split())
+    # click quotes the value it refused whole; a value of thousands of characters (an integer beyond
+    # int()'s 4300-digit limit, a pasted file) would bury the message, so quote its start only.
+    message = re.sub(r"'([^']{41,})'", lambda m: f"{m.group(1)[:30] + '...'!r} ({len(m.group(1))} characters)",
+                     message)
     option = getattr(error, "option_name", "") or ""
     key = option.lstrip("-").replace("-", "_")
     if isinstance(error, click.NoSuchOption) and error.ctx is not None and (key in FIELDS or key == "no_clobber"):
@@ -463,7 +468,7 @@ class FrameRate(click.ParamType):
         try:
             return frame_rate(value)
         except (TypeError, ValueError, OverflowError):
-            self.fail(f"{_preview(value)} is not a frame rate; give frames per second from {float(MIN_RATE):g} to "
+            self.fail(f"{str(value)!r} is not a frame rate; give frames per second from {float(MIN_RATE):g} to "
                       f"{MAX_RATE}, e.g. 25 or 29.97", param, ctx)
 
 
@@ -482,16 +487,10 @@ class FiniteFloat(click.ParamType):
         try:
             number = float(value)
         except (TypeError, ValueError):
-            self.fail(f"{_preview(value)} is not a number", param, ctx)
+            self.fail(f"{str(value)!r} is not a number", param, ctx)
         if not math.isfinite(number) or number < self.minimum:
-            self.fail(f"{_preview(value)} is not a finite number of at least {self.minimum:g}", param, ctx)
+            self.fail(f"{str(value)!r} is not a finite number of at least {self.minimum:g}", param, ctx)
         return number
-
-
-def _preview(value) -> str:
-    """A typed value as messages quote it: at most 40 characters (a value can be thousands of digits)."""
-    text = repr(str(value))
-    return text if len(text) <= 40 else f"{text[:30]}...' ({len(str(value))} characters)"
 
 
 # Checkpoints, contact sheets and loss curves belong to one image's run, not to a clip's frames.
