@@ -405,3 +405,14 @@ def test_download_with_a_huge_content_length_still_downloads(tmp_path, monkeypat
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: Response(b"weights"))
     weights.fetch("https://example.invalid/vgg19.pth", tmp_path / "vgg19.pth", progress=True)
     assert (tmp_path / "vgg19.pth").read_bytes() == b"weights"
+
+
+def test_batch_over_the_memory_budget_leaves_no_output_folder(runner, style, tmp_path, monkeypatch):
+    """It refuses a batch over --max-memory with exit 2 before loading the network or making -o's folder."""
+    no_network(monkeypatch)
+    make_image(tmp_path / "photos" / "a.png")
+    result = runner.invoke(nst, ["batch", str(tmp_path / "photos"), "--style", str(style), "-o",
+                                 str(tmp_path / "out"), *FAST, "--max-memory", "1MB"])
+    assert result.exit_code == 2
+    assert error_line(result).startswith("Error: --size 32 does not fit the 1 MB --max-memory allows even in tiles")
+    assert not (tmp_path / "out").exists()

@@ -421,19 +421,44 @@ def run_batch(
         # Everything is done (e.g. a re-submitted array task whose items another run finished):
         # nothing to load, and ImageNet weights are half a gigabyte to read.
         return BatchRun(items, _results(items, {}, config, overwrite, callbacks))
+    device = resolve_device(config.device)
+    todo = [item for item in items if overwrite or not item.output.exists()]
+    prepared: dict[Path, api.PreparedStyle] = {}
+    for item in todo:
+        if item.style not in prepared:
+            prepared[item.style] = api.PreparedStyle(item.style)
+            prepared[item.style].images()
+    # A budget or tiling the run would refuse is a usage error of the whole batch: said now, before
+    # the output folder exists or the network is loaded, not at the first item.
+    _check_plans(todo, prepared, config, device)
     # Checks (and creates) the output folder itself; the file name is only there to satisfy the check.
     check_output_path(items[0].outdir / PurePosixPath(items[0].name).name)
     # Say it once for the batch, here; the per-item runs below are told not to repeat it.
     weights_module.warn_if_random(config.weights)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", weights_module.RandomWeightsWarning)
-        api.load_network(config, resolve_device(config.device))  # cached: every item reuses this network
-    prepared: dict[Path, api.PreparedStyle] = {}
-    for item in items:
-        if item.style not in prepared and (overwrite or not item.output.exists()):
-            prepared[item.style] = api.PreparedStyle(item.style)
-            prepared[item.style].images()
+        api.load_network(config, device)  # cached: every item reuses this network
     return BatchRun(items, _results(items, prepared, config, overwrite, callbacks))
+
+
+def _check_plans(items: Sequence[BatchItem], prepared, config: Config, device) -> None:
+    """api.plan_scales for every item from its content's header (no pixel decoded); ConfigError if any
+    is refused. An unreadable content image is left to fail its own item later."""
+    from PIL import Image
+
+    from nstcli import api
+
+    seen = set()
+    for item in items:
+        try:
+            with Image.open(item.content) as image:
+                size = image.size
+        except Exception:  # noqa: BLE001 - the item's own run reports it, and fails only that item
+            continue
+        key = (size, item.style, item.style_mask is not None)
+        if key not in seen:
+            seen.add(key)
+            api.plan_scales(config, size, prepared[item.style], device, masks=item.masks())
 
 
 def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResult]:

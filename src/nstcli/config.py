@@ -93,8 +93,8 @@ class Config:
     size: int = _key(384, Spec(
         int, "Longest side of the output in pixels (aspect ratio kept).", minimum=16, maximum=16384))
     steps: int = _key(150, Spec(
-        int, "Optimisation steps per scale; each is one VGG19 forward and backward. Given on the command "
-        "line it also replaces a --config file's first_steps, unless --first-steps is given too.", minimum=0,
+        int, "Optimisation steps per scale; each is one VGG19 forward and backward. On the command line it "
+        "also replaces a config file's first_steps (unless the first-steps flag is given too).", minimum=0,
         maximum=MAX_STEPS))
     first_steps: int | None = _key(None, Spec(
         int, "Steps at the first (coarsest) scale; empty means `steps`.", optional=True, minimum=0,
