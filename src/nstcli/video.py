@@ -29,6 +29,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import torch
@@ -298,7 +299,7 @@ def stylize_video(
     frame_steps: int = VIDEO_FRAME_STEPS,
     temporal_weight: float = VIDEO_TEMPORAL_WEIGHT,
     callbacks: Sequence[VideoCallback] = (),
-    folder_rate: float = float(video_io.FOLDER_RATE),
+    folder_rate: Fraction | float = video_io.FOLDER_RATE,
 ) -> VideoResult:
     """Stylise every frame of `source` (a video file or a folder of frames) into `output`.
 
