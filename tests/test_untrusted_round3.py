@@ -416,3 +416,13 @@ def test_batch_over_the_memory_budget_leaves_no_output_folder(runner, style, tmp
     assert result.exit_code == 2
     assert error_line(result).startswith("Error: --size 32 does not fit the 1 MB --max-memory allows even in tiles")
     assert not (tmp_path / "out").exists()
+
+
+def test_clip_whose_frames_are_the_style_image_runs(runner, tmp_path):
+    """It stylises a clip whose frames are the style image itself (zero gradient at frame 1), exit 0."""
+    folder = tmp_path / "frames"
+    picture = make_image(folder / "f1.png", size=(48, 32), seed=3)
+    make_image(folder / "f2.png", size=(48, 32), seed=3)
+    result = video(runner, folder, picture, "-o", tmp_path / "out", *VIDEO_FAST, "--steps", "2")
+    assert result.exit_code == 0, result.output
+    assert sorted(path.name for path in (tmp_path / "out").glob("*.png")) == ["frame_000001.png", "frame_000002.png"]
