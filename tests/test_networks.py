@@ -199,3 +199,40 @@ def test_original_and_torchvision_see_different_pictures_without_their_conventio
     right = VGGFeatures(state, ["relu3_1"], convention=CAFFE)(image)["relu3_1"]
     wrong = VGGFeatures(state, ["relu3_1"], convention=TORCHVISION)(image)["relu3_1"]
     assert float((right - wrong).norm() / right.norm()) > 0.5
+
+
+@pytest.mark.parametrize("style_loss", ["gram", "wasserstein"])
+def test_normalised_terms_ignore_a_uniform_rescaling_of_the_features(style_loss):
+    """With loss_normalization: target, features 255 times larger (a 0..255 network) give the same
+    terms; with none, content grows with the square and Gram style with the fourth power."""
+    from nstcli.config import Config
+    from nstcli.objective import content_layer_weights, style_term
+    from nstcli.terms.content import Content
+
+    generator = torch.Generator().manual_seed(0)
+    layers = ("relu1_1", "relu2_1")
+    shapes = {"relu1_1": (1, 8, 12, 12), "relu2_1": (1, 16, 6, 6)}
+
+    def features():
+        return {name: torch.rand(shape, generator=generator, dtype=torch.float64) for name, shape in shapes.items()}
+
+    content, style, current = features(), features(), features()
+
+    def values(config, scale):
+        big = [{k: v * scale for k, v in f.items()} for f in (content, style, current)]
+        targets = {"relu2_1": big[0]["relu2_1"]}
+        c = Content(targets, 1.0, content_layer_weights(config, targets))(big[2], torch.zeros(1, 3, 4, 4))
+        s = style_term(config, [big[1]], [1.0])(big[2], torch.zeros(1, 3, 4, 4))
+        return float(c), float(s)
+
+    normalised = Config(style_loss=style_loss, style_layers=layers, content_layers=("relu2_1",))
+    small, large = values(normalised, 1.0), values(normalised, 255.0)
+    # The Wasserstein term's covariances carry a fixed ridge (1e-4 I), which does not scale with the
+    # features: on these unit-sized features it moves the term by 0.2 %, on a real network far less.
+    tolerance = 1e-6 if style_loss == "gram" else 1e-2
+    assert small[0] == pytest.approx(large[0], rel=1e-9) and small[1] == pytest.approx(large[1], rel=tolerance)
+    if style_loss == "gram":
+        raw = normalised.replace(loss_normalization="none")
+        small, large = values(raw, 1.0), values(raw, 255.0)
+        assert large[0] / small[0] == pytest.approx(255.0**2, rel=1e-9)
+        assert large[1] / small[1] == pytest.approx(255.0**4, rel=1e-9)

@@ -29,7 +29,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 POOLINGS = ("max", "avg")
 COLOUR_MODES = ("none", "luminance", "histogram")
 STYLE_LOSSES = ("gram", "wasserstein")
-TV_STENCILS = ("forward", "ninepoint")
+TV_STENCILS = ("forward", "ninepoint", "interior")
 PADDINGS = ("zeros", "replicate")
 SCALE_ANCHORS = ("start", "size")
 INPUT_CONVENTIONS = ("auto", "caffe", "torchvision")
@@ -113,8 +113,9 @@ class Config:
     style_weight: float = _key(1e3, Spec(float, "Weight beta of the style loss.", minimum=0.0))
     tv_weight: float = _key(0.0, Spec(float, "Weight of the total-variation (smoothness) loss.", minimum=0.0))
     tv_stencil: str = _key("forward", Spec(
-        str, "Total variation from forward differences, or crowsonkb's nine-point stencil on the "
-        "edge-replicated image.", choices=TV_STENCILS))
+        str, "Total variation from forward differences, crowsonkb's nine-point stencil on the edge-replicated "
+        "image, or jcjohnson/neural-style's right and down differences of the interior pixels.",
+        choices=TV_STENCILS))
     loss_normalization: str = _key("target", Spec(
         str, "target: divide each layer's term by its target's magnitude, so that weights mean the same on any "
         "network (README, Losses); none: the raw formulas, as the recipes reproducing other tools use.",
