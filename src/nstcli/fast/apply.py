@@ -113,11 +113,13 @@ def run_network(net: TransformNet, image: torch.Tensor, tile: int | None = None,
         out = torch.zeros_like(image)
         weight = torch.zeros((1, 1, height, width), device=device)
         # Context beyond each tile so its border pixels see what the network's receptive field reaches.
-        margin = min(32, tile // 4)
+        margin = min(64, tile // 4)
         for top, bottom in _spans(height, tile, overlap):
             for left, right in _spans(width, tile, overlap):
-                t0, b0 = max(0, top - margin), min(height, bottom + margin)
-                l0, r0 = max(0, left - margin), min(width, right + margin)
+                # Crops start on the stride-4 grid of the whole image, so their downsampled maps
+                # are the whole image's there (the same pixels meet the same kernels).
+                t0, b0 = max(0, (top - margin) // MULTIPLE * MULTIPLE), min(height, -(-(bottom + margin) // MULTIPLE) * MULTIPLE)
+                l0, r0 = max(0, (left - margin) // MULTIPLE * MULTIPLE), min(width, -(-(right + margin) // MULTIPLE) * MULTIPLE)
                 with autocast(device, precision):
                     piece = net(image[..., t0:b0, l0:r0]).float()
                 piece = piece[..., top - t0:top - t0 + bottom - top, left - l0:left - l0 + right - left]
