@@ -124,7 +124,10 @@ class TransformNet(nn.Module):
         height, width = image.shape[-2:]
         pad_h, pad_w = (-height) % MULTIPLE, (-width) % MULTIPLE
         x = image
-        if pad_h or pad_w:
+        if torch.onnx.is_in_onnx_export():
+            # The exported graph takes any size: the pad is computed in the graph, not fixed at export.
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+        elif pad_h or pad_w:
             # Reflection needs the pad to be smaller than the side; replicate covers tiny images.
             mode = "reflect" if pad_h < height and pad_w < width else "replicate"
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
