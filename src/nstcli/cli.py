@@ -447,10 +447,16 @@ VIDEO_KEYS = tuple(name for name in FIELDS if name not in ("checkpoint_every", "
 
 @nst.command("video", epilog=VIDEO_EXAMPLES)
 @click.argument("source", type=PATH)
-@click.argument("styles", nargs=-1, required=True, type=PATH)
+@click.argument("styles", nargs=-1, required=False, type=PATH)
 @click.option("-o", "--output", required=True, type=PATH,
               help="Output video (.mp4 .m4v .mov .mkv .webm .avi .gif), or a folder for numbered PNG frames "
                    "(a name ending in / or without an extension).")
+@click.option("--model", type=PATH, default=None,
+              help="A network from nst train instead of STYLE: one pass per frame, blended along the optical "
+                   "flow for stability (--size defaults to the clip's own).")
+@click.option("--blend", type=click.FloatRange(0, 1, max_open=True), default=None, metavar="X",
+              help="With --model: how much of the previous frame, carried along the flow, each frame keeps "
+                   "where the flow is reliable (default 0.6; 0 applies the network frame by frame).")
 @click.option("--frame-steps", type=click.IntRange(0, MAX_STEPS), default=VIDEO_FRAME_STEPS, show_default=True,
               metavar="N", help="Steps for every frame after the first, which starts from the previous one "
                                 "(the first gets --steps, coarse-to-fine).")
@@ -463,8 +469,8 @@ VIDEO_KEYS = tuple(name for name in FIELDS if name not in ("checkpoint_every", "
               help="Print one JSON object (output, frames, seconds, temporal error) on stdout.")
 @quiet_option
 @config_options(VIDEO_KEYS)
-def video_command(source, styles, output, frame_steps, temporal_weight, fps, as_json, quiet, config_file,
-                  **values):
+def video_command(source, styles, output, model, blend, frame_steps, temporal_weight, fps, as_json, quiet,
+                  config_file, **values):
     """Stylise every frame of SOURCE (a video or a folder of images) in the style of STYLE, without flicker.
 
     Each frame after the first starts from the previous stylised frame warped by the optical flow
@@ -472,6 +478,13 @@ def video_command(source, styles, output, frame_steps, temporal_weight, fps, as_
     in OUT_frames/ beside the output (for a folder output, in the folder), so after Ctrl-C the same
     command continues where it stopped. Needs: pip install 'nstcli[video]'.
     """
+    if model is not None:
+        _video_with_model(source, styles, output, model, blend, fps, as_json, quiet, config_file, values)
+        return
+    if not styles:
+        raise ConfigError("give a STYLE image (or --model MODEL from nst train)")
+    if blend is not None:
+        raise ConfigError("--blend goes with --model; without it frames are optimised with --temporal-weight")
     config = build_config(config_file, values)
     from nstcli.images import check_input_file, refuse_overwriting_inputs
 
@@ -668,6 +681,38 @@ def export_command(model, output):
     check_output(output)
     read_header(model)
     click.echo(str(export(model, output)))
+
+
+# What a trained network's video run reads from the config; everything else is fixed at training.
+VIDEO_MODEL_KEYS = ("size", "device", "preserve_color")
+
+
+def _video_with_model(source, styles, output, model, blend, fps, as_json, quiet, config_file, values):
+    if styles:
+        raise ConfigError(f"give either STYLE images or --model, not both ({styles[0]} and {model})")
+    given = sorted(flag_name(key) for key, value in values.items() if value is not None and key not in VIDEO_MODEL_KEYS)
+    ctx = click.get_current_context()
+    given += [f"--{name.replace('_', '-')}" for name in ("frame_steps", "temporal_weight")
+              if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    if given:
+        raise ConfigError(f"{given[0]} does not apply with --model: the network was trained once; "
+                          "--size, --preserve-color, --blend and --device do")
+    config = build_config(config_file, values)
+    if config.preserve_color == "histogram":
+        raise ConfigError("--preserve-color histogram recolours the style image, which a trained network no longer "
+                          "has; use luminance")
+    from nstcli.fast.modelfile import read_header
+
+    read_header(model)
+    from nstcli.fast.video import DEFAULT_BLEND, stylize_video
+    from nstcli.progress import FrameProgressBar
+
+    callbacks = [] if quiet else [FrameProgressBar()]
+    result = stylize_video(source, model, output, size=config.size if values.get("size") is not None else None,
+                           blend=DEFAULT_BLEND if blend is None else blend,
+                           preserve_color=config.preserve_color == "luminance", device=config.device,
+                           callbacks=callbacks, folder_rate=fps)
+    _emit(result.summary(), as_json)
 
 
 @nst.group()
