@@ -767,7 +767,9 @@ def weights_path():
 @click.option("--device", default=None, metavar=SPECS["device"].placeholder, help=SPECS["device"].help)
 @click.option("--config", "config_file", type=PATH, default=None,
               help="YAML file of config keys: the page's starting values, weights and device.")
-def ui(host, port, weights, device, config_file):
+@click.option("--models", type=PATH, default=None, metavar="DIR",
+              help="Folder of networks from nst train (.safetensors) the page offers for instant results.")
+def ui(host, port, weights, device, config_file, models):
     """Serve the web page (Streamlit) on http://HOST:PORT until Ctrl-C. Needs: pip install 'nstcli[ui]'.
 
     The network is loaded once for the server, so weights and device are chosen here; the page has
@@ -776,7 +778,7 @@ def ui(host, port, weights, device, config_file):
     config = build_config(config_file, {"weights": weights, "device": device})
     from nstcli.ui.server import serve
 
-    serve(config, host=host, port=port)
+    serve(config, host=host, port=port, models=models)
 
 
 def main() -> None:
