@@ -38,6 +38,7 @@ from nstcli.fast import dataset as datasets
 from nstcli.fast import modelfile
 from nstcli.fast.network import Architecture, TransformNet
 from nstcli.fast.precision import autocast, resolve_precision
+from nstcli.objective import content_layer_weights
 from nstcli.images import atomic_write, load_image, prepare, resize_longest, open_image, pil_to_tensor, save_image
 from nstcli.reports import Callback, StepReport
 from nstcli.terms.base import evaluate
@@ -45,8 +46,9 @@ from nstcli.terms.content import Content
 
 CHECKPOINT = "checkpoint.pt"
 # Config keys that shape the loss (and so the trained weights); the others do not apply to training.
-LOSS_KEYS = ("content_weight", "style_weight", "tv_weight", "tv_stencil", "style_loss", "content_layers",
-             "style_layers", "style_layer_weights", "weights", "pooling", "padding", "seed")
+LOSS_KEYS = ("content_weight", "style_weight", "tv_weight", "tv_stencil", "loss_normalization", "style_loss",
+             "content_layers", "style_layers", "style_layer_weights", "weights", "input_convention", "pooling",
+             "padding", "seed")
 
 
 @dataclass(frozen=True)
@@ -130,8 +132,9 @@ class Perceptual:
         # Terms are written for one image (the Wasserstein term refuses a batch, and the content term
         # is a mean over its own target): score each sample and average, which is the batch's mean.
         for i in range(batch):
-            content_term = Content({name: targets[name][i:i + 1] for name in self.config.content_layers},
-                                   self.config.content_weight)
+            own = {name: targets[name][i:i + 1] for name in self.config.content_layers}
+            # Normalised by this photo's own targets (loss_normalization), as stylize does per content image.
+            content_term = Content(own, self.config.content_weight, content_layer_weights(self.config, own))
             one = {name: value[i:i + 1] for name, value in features.items()}
             sample_total, sample_values = evaluate([content_term, self.style, *self.pixels], one,
                                                    output[i:i + 1].float())
