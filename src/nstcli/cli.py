@@ -512,6 +512,17 @@ def video_command(source, styles, output, model, blend, frame_steps, temporal_we
 TRAIN_KEYS = ("content_weight", "style_weight", "tv_weight", "tv_stencil", "loss_normalization", "style_loss",
               "content_layers", "style_layers", "style_layer_weights", "weights", "input_convention", "pooling",
               "padding", "seed", "device")
+TRAIN_STYLE_WEIGHT = 10.0
+
+
+def _file_keys(config_file) -> set[str]:
+    if config_file is None:
+        return set()
+    from nstcli.config import read_yaml
+
+    return {str(key).replace("-", "_") for key in read_yaml(config_file)}
+
+
 PRECISION_CHOICE = click.Choice(["auto", "fp32", "bf16"], case_sensitive=False)
 MODEL_SUFFIX = ".safetensors"
 
@@ -569,6 +580,10 @@ def train_command(style, data, output, steps, batch_size, crop_size, lr, style_s
     if Path(output).is_dir():
         raise ConfigError(f"-o {output} is a folder; give a file name such as {Path(output) / 'style.safetensors'}")
     config = build_config(config_file, values)
+    if values.get("style_weight") is None and "style_weight" not in _file_keys(config_file):
+        # A network cannot start from the photo as stylize's pixels do, so it needs less style weight to
+        # keep the photo's content: train's own default, with the same normalised terms.
+        config = config.replace(style_weight=TRAIN_STYLE_WEIGHT)
     check_input_file(style)
     if preview is not None:
         check_input_file(preview)
