@@ -11,7 +11,8 @@ its updates only (start-up, model loading and the style targets excluded):
 - pytorch/examples: their `neural_style.py train`, run from their own folder as their README says, with
   a wrapper that records the time of every Adam step (their code is not changed or copied). Their
   VGG16 would download ImageNet weights; the wrapper gives it untrained ones instead, which costs the
-  same (the time of a step does not depend on the weights' values).
+  same (the time of a step does not depend on the weights' values), and restores the name
+  `Image.ANTIALIAS` (Pillow 10 renamed it LANCZOS) that their utils.py still uses.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WRAPPER = r'''
 import runpy, sys, time, json, torch, torchvision
+import PIL.Image
+if not hasattr(PIL.Image, "ANTIALIAS"):  # their utils.py uses the name Pillow 10 removed (same filter)
+    PIL.Image.ANTIALIAS = PIL.Image.LANCZOS
 real_vgg16 = torchvision.models.vgg16
 torchvision.models.vgg16 = lambda *a, **k: real_vgg16(weights=None)
 times = []
