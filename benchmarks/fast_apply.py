@@ -1,6 +1,6 @@
 """Time to apply a fast style network (nst apply's computation) at 512 px and 1080p, per width.
 
-usage: python benchmarks/fast_apply.py [--widths 8,16,32] [--repeats 5] [--threads N]
+usage: python benchmarks/fast_apply.py [--widths 8,16,32] [--repeats 5] [--threads N] [--sizes 384x512,1080x1920]
 
 For each network width (untrained weights: the time does not depend on their values) and each size,
 the median of `--repeats` timed passes after one warm-up, of `nstcli.fast.apply.stylize_image`: the
@@ -59,7 +59,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-bf16", action="store_true")
+    parser.add_argument("--sizes", default=None, help="HxW,... instead of 512 px and 1080p")
     args = parser.parse_args()
+    sizes = SIZES
+    if args.sizes:
+        sizes = {f"{h}x{w}": (int(h), int(w)) for h, w in (item.split("x") for item in args.sizes.split(","))}
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"CPU: {cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
@@ -68,13 +72,13 @@ def main() -> None:
     for width in (int(w) for w in args.widths.split(",")):
         torch.manual_seed(0)
         net = TransformNet(Architecture(width, args.blocks)).eval().requires_grad_(False)
-        for label, (height, width_px) in SIZES.items():
+        for index, (label, (height, width_px)) in enumerate(sizes.items()):
             image = torch.rand(1, 3, height, width_px)
             fp32 = timed(lambda: stylize_image(net, image, tile=0), args.repeats)
             bf16 = None if args.no_bf16 else timed(lambda: stylize_image(net, image, tile=0, precision="bf16"),
                                                    max(1, args.repeats // 2))
             onnx = None
-            if height == 384:
+            if index == 0:
                 onnx = onnx_time(net, image, args.repeats)
             rows.append((width, args.blocks, label, fp32, bf16, onnx))
             print(f"width {width}: {label}: fp32 {fp32:.3f} s" + (f", bf16 {bf16:.3f} s" if bf16 else "")

@@ -53,13 +53,13 @@ finally:
 '''
 
 
-def ours(data: Path, style: Path, size: int, batch: int, steps: int, work: Path) -> float:
+def ours(data: Path, style: Path, size: int, batch: int, steps: int, work: Path, extra=()) -> float:
     output = work / "ours.safetensors"
     for stale in (output, work / "ours_training" / "checkpoint.pt"):
         stale.unlink(missing_ok=True)
     command = [sys.executable, "-m", "nstcli", "train", str(style), "--data", str(data), "-o", str(output),
                "--crop-size", str(size), "--batch-size", str(batch), "--steps", str(steps), "--width", "32",
-               "--blocks", "5", "--checkpoint-every", "0", "--preview-every", "0", "--quiet", "--json"]
+               "--blocks", "5", "--checkpoint-every", "0", "--preview-every", "0", "--quiet", "--json", *extra]
     done = subprocess.run(command, capture_output=True, text=True, check=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     return json.loads(done.stdout)["images_per_second"]
@@ -89,13 +89,16 @@ def theirs(examples: Path, data: Path, style: Path, size: int, batch: int, steps
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--examples", required=True, type=Path, help="a checkout of github.com/pytorch/examples")
-    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--examples", type=Path, default=None,
+                        help="a checkout of github.com/pytorch/examples (without it: nstcli only)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="folder of photos (default: four crops of examples/content.jpg)")
     parser.add_argument("--style", type=Path, default=ROOT / "examples" / "style.jpg")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--weights", default="original", help="nstcli's VGG19 (random: for a smoke test)")
     args = parser.parse_args()
     from fast_apply import cpu_name  # benchmarks/ is on sys.path when run as a script
 
@@ -103,15 +106,27 @@ def main() -> None:
     a, b = [], []
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
+        if args.data is None:
+            from PIL import Image
+
+            args.data = work / "photos"
+            args.data.mkdir()
+            with Image.open(ROOT / "examples" / "content.jpg") as photo:
+                for index in range(4):
+                    photo.crop((index * 20, index * 10, index * 20 + 400, index * 10 + 300)).save(args.data / f"{index}.png")
         for round_ in range(args.rounds):
-            a.append(ours(args.data, args.style, args.size, args.batch, args.steps, work))
+            a.append(ours(args.data, args.style, args.size, args.batch, args.steps, work, ["--weights", args.weights]))
+            if args.examples is None:
+                print(f"round {round_ + 1}: nstcli {a[-1]:.3f} img/s", flush=True)
+                continue
             b.append(theirs(args.examples, args.data, args.style, args.size, args.batch, args.steps, work))
             print(f"round {round_ + 1}: nstcli {a[-1]:.3f} img/s, pytorch/examples {b[-1]:.3f} img/s", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at end")
     print("\n| crop px | batch | nstcli img/s | pytorch/examples img/s | nstcli / examples |")
     print("|---|---|---|---|---|")
-    print(f"| {args.size} | {args.batch} | {statistics.median(a):.3f} | {statistics.median(b):.3f} | "
-          f"{statistics.median(a) / statistics.median(b):.2f} |")
+    theirs_median = statistics.median(b) if b else None
+    print(f"| {args.size} | {args.batch} | {statistics.median(a):.3f} | "
+          + (f"{theirs_median:.3f} | {statistics.median(a) / theirs_median:.2f} |" if theirs_median else "- | - |"))
 
 
 if __name__ == "__main__":
