@@ -33,6 +33,7 @@ TINY = {
     "fast_quality.py": [str(BENCHMARKS.parent / "examples" / "content.jpg"), "--model", "untrained",
                         "--style", str(BENCHMARKS.parent / "examples" / "style.jpg"), "--size", "48",
                         "--stylize-args", "--weights random --steps 2", "--figure", "fast.png"],
+    "real_weights.py": ["--size", "32", "--steps", "2", "--out", "out", "--figure", "real.png"],
 }
 
 
