@@ -621,7 +621,8 @@ def train_command(style, data, output, steps, batch_size, crop_size, lr, style_s
                   checkpoint_every, preview_every, preview, as_json, quiet, config_file, **values):
     """Train a fast style network for STYLE on the photos in --data; write it to -o MODEL.
 
-    The loss is stylize's (same content/style layers and weights, style loss, TV, VGG19 weights).
+    The loss is stylize's (same content/style layers and weights, style loss, TV, VGG19 weights),
+    except that --style-weight defaults to 10 here (a network does not start from the photo).
     Stopped by Ctrl-C or SIGTERM it saves a checkpoint (exit 130); the same command continues it.
     """
     from pathlib import Path
