@@ -27,6 +27,12 @@ TINY = {
                  "--sweep-frames", "2"],
     "masks.py": ["--size", "48", "--steps", "1", "--figure", "masks.png"],
     "ui_speed.py": ["--size", "32", "--steps", "2", "--rounds", "1", "--driver", "apptest"],
+    "fast_apply.py": ["--widths", "8", "--blocks", "1", "--repeats", "1", "--sizes", "32x48", "--no-bf16"],
+    "fast_train.py": ["--size", "32", "--batch", "1", "--steps", "2", "--rounds", "1", "--weights", "random"],
+    "fast_video.py": ["--frames", "3", "--size", "48"],
+    "fast_quality.py": [str(BENCHMARKS.parent / "examples" / "content.jpg"), "--model", "untrained",
+                        "--style", str(BENCHMARKS.parent / "examples" / "style.jpg"), "--size", "48",
+                        "--stylize-args", "--weights random --steps 2", "--figure", "fast.png"],
     "real_weights.py": ["--size", "32", "--steps", "2", "--out", "out", "--figure", "real.png"],
 }
 

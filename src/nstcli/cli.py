@@ -501,10 +501,16 @@ VIDEO_KEYS = tuple(name for name in FIELDS if name not in ("checkpoint_every", "
 
 @nst.command("video", epilog=VIDEO_EXAMPLES)
 @click.argument("source", type=PATH)
-@click.argument("styles", nargs=-1, required=True, type=PATH)
+@click.argument("styles", nargs=-1, required=False, type=PATH)
 @click.option("-o", "--output", required=True, type=PATH,
               help="Output video (.mp4 .m4v .mov .mkv .webm .avi .gif), or a folder for numbered PNG frames "
                    "(a name ending in / or without an extension).")
+@click.option("--model", type=PATH, default=None,
+              help="A network from nst train instead of STYLE: one pass per frame, blended along the optical "
+                   "flow for stability (--size defaults to the clip's own).")
+@click.option("--blend", type=click.FloatRange(0, 1, max_open=True), default=None, metavar="X",
+              help="With --model: how much of the previous frame, carried along the flow, each frame keeps "
+                   "where the flow is reliable (default 0.6; 0 applies the network frame by frame).")
 @click.option("--frame-steps", type=click.IntRange(0, MAX_STEPS), default=VIDEO_FRAME_STEPS, show_default=True,
               metavar="N", help="Steps for every frame after the first, which starts from the previous one "
                                 "(the first gets --steps, coarse-to-fine).")
@@ -518,8 +524,8 @@ VIDEO_KEYS = tuple(name for name in FIELDS if name not in ("checkpoint_every", "
               help="Print one JSON object (output, frames, seconds, temporal error) on stdout.")
 @quiet_option
 @config_options(VIDEO_KEYS)
-def video_command(source, styles, output, frame_steps, temporal_weight, fps, as_json, quiet, config_file,
-                  **values):
+def video_command(source, styles, output, model, blend, frame_steps, temporal_weight, fps, as_json, quiet,
+                  config_file, **values):
     """Stylise every frame of SOURCE (a video or a folder of images) in the style of STYLE, without flicker.
 
     Each frame after the first starts from the previous stylised frame warped by the optical flow
@@ -527,6 +533,13 @@ def video_command(source, styles, output, frame_steps, temporal_weight, fps, as_
     in OUT_frames/ beside the output (for a folder output, in the folder), so after Ctrl-C the same
     command continues where it stopped. Needs: pip install 'nstcli[video]'.
     """
+    if model is not None:
+        _video_with_model(source, styles, output, model, blend, fps, as_json, quiet, config_file, values)
+        return
+    if not styles:
+        raise ConfigError("give a STYLE image (or --model MODEL from nst train)")
+    if blend is not None:
+        raise ConfigError("--blend goes with --model; without it frames are optimised with --temporal-weight")
     config = build_config(config_file, values)
     from nstcli.images import check_input_file, refuse_overwriting_inputs
 
@@ -542,6 +555,237 @@ def video_command(source, styles, output, frame_steps, temporal_weight, fps, as_
     result = stylize_video(source, styles, output, config, frame_steps=frame_steps, temporal_weight=temporal_weight,
                            callbacks=callbacks, folder_rate=fps)
     _emit(result.summary(), as_json)
+
+# ---------------------------------------------------------------------------------------------
+# Fast style networks: nst train, nst apply, nst export (nstcli.fast)
+# ---------------------------------------------------------------------------------------------
+
+# The config keys that shape training's perceptual loss, as stylize uses them. steps, lr and
+# checkpoint_every mean something else here (network updates, Adam on weights) and are train's own.
+TRAIN_KEYS = ("content_weight", "style_weight", "tv_weight", "tv_stencil", "loss_normalization", "style_loss",
+              "content_layers", "style_layers", "style_layer_weights", "weights", "input_convention", "pooling",
+              "padding", "seed", "device")
+TRAIN_STYLE_WEIGHT = 10.0
+
+
+def _file_keys(config_file) -> set[str]:
+    if config_file is None:
+        return set()
+    from nstcli.config import read_yaml
+
+    return {str(key).replace("-", "_") for key in read_yaml(config_file)}
+
+
+PRECISION_CHOICE = click.Choice(["auto", "fp32", "bf16"], case_sensitive=False)
+MODEL_SUFFIX = ".safetensors"
+
+TRAIN_EXAMPLES = """
+\b
+Examples:
+  nst train starry.jpg --data photos/ -o starry.safetensors
+  nst train starry.jpg --data photos/ -o starry.safetensors --steps 4000 --batch-size 4 --crop-size 256
+  nst train starry.jpg --data photos/ -o starry_slim.safetensors --width 16 --style-weight 3000
+  nst train starry.jpg --data photos/ -o starry.safetensors     (again, after Ctrl-C: continues)
+"""
+
+
+@nst.command("train", epilog=TRAIN_EXAMPLES)
+@click.argument("style", type=PATH)
+@click.option("--data", required=True, type=PATH, metavar="DIR",
+              help="Folder of photos to train on (searched recursively; PNG, JPEG, WebP, TIFF, BMP, GIF).")
+@click.option("-o", "--output", required=True, type=PATH, help="Model file to write (.safetensors).")
+@click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=2000, show_default=True,
+              help="Network updates (each on one batch of crops).")
+@click.option("--batch-size", type=click.IntRange(1, 256), default=4, show_default=True, help="Crops per update.")
+@click.option("--crop-size", type=click.IntRange(32, 2048), default=256, show_default=True,
+              help="Side of the square random crops, px.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+              help="Adam's learning rate on the network's weights.")
+@click.option("--style-size", type=click.IntRange(32, 4096), default=None,
+              help="Longest side the style image is seen at (default 1.5 x --crop-size): smaller gives "
+                   "larger brush strokes.")
+@click.option("--width", type=click.Choice(["8", "16", "24", "32", "48", "64"]), default="32", show_default=True,
+              help="Channels of the network's first layer (Johnson et al.: 32); 16 runs about 3x faster.")
+@click.option("--blocks", type=click.IntRange(1, 10), default=5, show_default=True, help="Residual blocks.")
+@click.option("--precision", type=PRECISION_CHOICE, default="fp32", show_default=True,
+              help="bf16 autocasts the convolutions (on hardware with native bf16); auto picks it where so.")
+@click.option("--checkpoint-every", type=click.IntRange(0, MAX_STEPS), default=200, show_default=True,
+              help="Save a resumable checkpoint every N steps into MODEL_training/ (also on Ctrl-C); 0: only on Ctrl-C.")
+@click.option("--preview-every", type=click.IntRange(0, MAX_STEPS), default=100, show_default=True,
+              help="Write MODEL_training/preview_STEP.png every N steps; 0 disables.")
+@click.option("--preview", type=PATH, default=None, help="Photo the previews show (default: the first training photo).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout.")
+@quiet_option
+@config_options(TRAIN_KEYS)
+def train_command(style, data, output, steps, batch_size, crop_size, lr, style_size, width, blocks, precision,
+                  checkpoint_every, preview_every, preview, as_json, quiet, config_file, **values):
+    """Train a fast style network for STYLE on the photos in --data; write it to -o MODEL.
+
+    The loss is stylize's (same content/style layers and weights, style loss, TV, VGG19 weights),
+    except that --style-weight defaults to 10 here (a network does not start from the photo).
+    Stopped by Ctrl-C or SIGTERM it saves a checkpoint (exit 130); the same command continues it.
+    """
+    from pathlib import Path
+
+    from nstcli.images import check_input_file
+
+    if Path(output).suffix.lower() != MODEL_SUFFIX:
+        raise ConfigError(f"-o {output}: a model file ends in {MODEL_SUFFIX}")
+    if Path(output).is_dir():
+        raise ConfigError(f"-o {output} is a folder; give a file name such as {Path(output) / 'style.safetensors'}")
+    config = build_config(config_file, values)
+    if values.get("style_weight") is None and "style_weight" not in _file_keys(config_file):
+        # A network cannot start from the photo as stylize's pixels do, so it needs less style weight to
+        # keep the photo's content: train's own default, with the same normalised terms.
+        config = config.replace(style_weight=TRAIN_STYLE_WEIGHT)
+    check_input_file(style)
+    if preview is not None:
+        check_input_file(preview)
+    _check_weights_path(config)
+    from nstcli.fast.train import TrainSettings, train
+    from nstcli.progress import ProgressBar
+
+    settings = TrainSettings(steps=steps, batch_size=batch_size, crop_size=crop_size, lr=lr, style_size=style_size,
+                             width=int(width), blocks=blocks, precision=precision.lower(),
+                             checkpoint_every=checkpoint_every, preview_every=preview_every)
+    callbacks = [] if quiet else [ProgressBar("train")]
+    result = train(style, data, output, config=config, settings=settings, callbacks=callbacks, preview=preview)
+    _emit(result.summary(), as_json)
+
+
+APPLY_EXAMPLES = """
+\b
+Examples:
+  nst apply starry.safetensors photo.jpg -o photo_starry.jpg
+  nst apply starry.safetensors photos/ -o results/ --size 1024
+  nst apply starry.safetensors photo.jpg -o soft.png --strength 0.6 --preserve-color
+  nst apply starry.safetensors photos/ -o results/ --shard 2/4 --json
+"""
+
+
+@nst.command("apply", epilog=APPLY_EXAMPLES)
+@click.argument("model", type=PATH)
+@click.argument("inputs", nargs=-1, required=True, type=PATH)
+@click.option("-o", "--output", required=True, type=PATH,
+              help="Output image for one input file; otherwise an output folder (subfolders kept).")
+@click.option("--size", type=click.IntRange(16, 16384), default=None,
+              help="Longest side of the output, px (default: the input's own size).")
+@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Blend with the photo: 1 is the network's output, 0 the photo.")
+@click.option("--preserve-color", is_flag=True, help="Keep the photo's colours (luminance from the result).")
+@click.option("--tile", type=click.IntRange(0, 16384), default=None, metavar="PX",
+              help="Run images larger than PX in overlapping tiles; default: only when memory requires; 0 never.")
+@click.option("--precision", type=PRECISION_CHOICE, default="fp32", show_default=True,
+              help="bf16 autocasts the convolutions; auto picks bf16 only where it is native (GPUs).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True,
+              help=SPECS["device"].help)
+@click.option("--format", "fmt", default="png", show_default=True,
+              type=click.Choice(["png", "jpg", "jpeg", "webp", "tif", "tiff"], case_sensitive=False),
+              help="Output format when -o is a folder.")
+@click.option("--overwrite", is_flag=True, help="Redo outputs that exist (default: skip them, so a re-run resumes).")
+@click.option("--shard", default=None, metavar="K/N|auto|auto/N", help="Run only the K-th of N disjoint parts "
+              "(as nst batch; auto reads a SLURM array or Kubernetes index).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON line per image on stdout.")
+@quiet_option
+def apply_command(model, inputs, output, size, strength, preserve_color, tile, precision, device, fmt, overwrite,
+                  shard, as_json, quiet):
+    """Stylise INPUTS (image files and folders) with a trained MODEL in one pass each.
+
+    One input file and -o NAME.png writes that file; otherwise -o is a folder getting
+    OUT/<name>.<format> per image. Outputs that exist are skipped, so the same command resumes.
+    """
+    from nstcli.batch import parse_shard
+    from nstcli.fast import apply as fast_apply
+    from nstcli.fast.modelfile import read_header
+
+    read_header(model)  # a wrong file is one line before any photo is looked at
+    shard_spec = parse_shard(shard) if shard is not None else None
+    items = fast_apply.plan(inputs, output, fmt=fmt, shard=shard_spec)
+    bar = None
+    if not quiet and len(items) > 1:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(items), desc="apply", unit="image", file=__import__("sys").stderr, dynamic_ncols=True)
+    counts = {"done": 0, "skipped": 0, "failed": 0}
+    failed = []
+    try:
+        for result in fast_apply.run(model, items, size=size, strength=strength, preserve_color=preserve_color,
+                                     tile=tile, precision=precision, device=device, overwrite=overwrite):
+            counts[result.status] += 1
+            if result.status == "failed":
+                failed.append(result)
+            if bar:
+                bar.set_postfix(counts, refresh=False)
+                bar.update(1)
+            if as_json:
+                click.echo(json.dumps(result.summary()))
+            elif result.status == "done":
+                click.echo(str(result.item.output))
+    finally:
+        if bar:
+            bar.close()
+        if len(items) > 1 or failed:
+            where = f" in shard {shard_spec[0]}/{shard_spec[1]}" if shard_spec else ""
+            click.echo(f"apply: {counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed "
+                       f"of {len(items)}{where}", err=True)
+        for result in failed:
+            click.echo(f"failed: {result.item.source}: {result.error}", err=True)
+    if failed:
+        from nstcli.errors import RunError
+
+        if len(items) == 1:
+            raise RunError(failed[0].error)
+        raise RunError(f"{len(failed)} of {len(items)} images failed (listed above); fix or remove them and run "
+                       "the same command again: finished outputs are skipped")
+
+
+@nst.command("export")
+@click.argument("model", type=PATH)
+@click.option("-o", "--output", required=True, type=PATH, help="ONNX file to write (.onnx).")
+def export_command(model, output):
+    """Write a trained MODEL as ONNX (input and output: float32 1x3xHxW RGB in [0, 1], any H and W).
+
+    Needs: pip install 'nstcli[export]'.
+    """
+    from nstcli.fast.export import check_output, export
+    from nstcli.fast.modelfile import read_header
+
+    check_output(output)
+    read_header(model)
+    click.echo(str(export(model, output)))
+
+
+# What a trained network's video run reads from the config; everything else is fixed at training.
+VIDEO_MODEL_KEYS = ("size", "device", "preserve_color")
+
+
+def _video_with_model(source, styles, output, model, blend, fps, as_json, quiet, config_file, values):
+    if styles:
+        raise ConfigError(f"give either STYLE images or --model, not both ({styles[0]} and {model})")
+    given = sorted(flag_name(key) for key, value in values.items() if value is not None and key not in VIDEO_MODEL_KEYS)
+    ctx = click.get_current_context()
+    given += [f"--{name.replace('_', '-')}" for name in ("frame_steps", "temporal_weight")
+              if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    if given:
+        raise ConfigError(f"{given[0]} does not apply with --model: the network was trained once; "
+                          "--size, --preserve-color, --blend and --device do")
+    config = build_config(config_file, values)
+    if config.preserve_color == "histogram":
+        raise ConfigError("--preserve-color histogram recolours the style image, which a trained network no longer "
+                          "has; use luminance")
+    from nstcli.fast.modelfile import read_header
+
+    read_header(model)
+    from nstcli.fast.video import DEFAULT_BLEND, stylize_video
+    from nstcli.progress import FrameProgressBar
+
+    callbacks = [] if quiet else [FrameProgressBar()]
+    result = stylize_video(source, model, output, size=config.size if values.get("size") is not None else None,
+                           blend=DEFAULT_BLEND if blend is None else blend,
+                           preserve_color=config.preserve_color == "luminance", device=config.device,
+                           callbacks=callbacks, folder_rate=fps)
+    _emit(result.summary(), as_json)
+
 
 @nst.group()
 def weights():
@@ -611,7 +855,9 @@ def weights_path(network):
 @click.option("--device", default=None, metavar=SPECS["device"].placeholder, help=SPECS["device"].help)
 @click.option("--config", "config_file", type=PATH, default=None,
               help="YAML file of config keys: the page's starting values, weights and device.")
-def ui(host, port, weights, device, config_file):
+@click.option("--models", type=PATH, default=None, metavar="DIR",
+              help="Folder of networks from nst train (.safetensors) the page offers for instant results.")
+def ui(host, port, weights, device, config_file, models):
     """Serve the web page (Streamlit) on http://HOST:PORT until Ctrl-C. Needs: pip install 'nstcli[ui]'.
 
     The network is loaded once for the server, so weights and device are chosen here; the page has
@@ -620,7 +866,7 @@ def ui(host, port, weights, device, config_file):
     config = build_config(config_file, {"weights": weights, "device": device})
     from nstcli.ui.server import serve
 
-    serve(config, host=host, port=port)
+    serve(config, host=host, port=port, models=models)
 
 
 def main() -> None:

@@ -21,6 +21,10 @@ class WeightsError(NSTError):
     """VGG19 weights cannot be downloaded, found, read or verified."""
 
 
+class ModelError(NSTError):
+    """A fast style network's model file cannot be read: missing, not a model, or damaged."""
+
+
 class RunError(NSTError):
     """The optimisation itself failed (non-finite loss, out of memory)."""
 

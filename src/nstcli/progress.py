@@ -105,6 +105,7 @@ class ProgressBar(Callback):
         self.leave = leave
         self.bar = None
         self.total_steps = 0
+        self.initial = 0  # steps done by an earlier run that this one resumes (nst train)
         self.schedule: list[tuple[int, tuple[int, int]]] = []
 
     def on_schedule(self, schedule: list[tuple[int, tuple[int, int]]]) -> None:
@@ -112,6 +113,10 @@ class ProgressBar(Callback):
 
     def on_start(self, total_steps: int) -> None:
         self.total_steps = total_steps
+
+    def on_resume(self, step: int) -> None:
+        """A resumed run (nst train) starts at `step`: the bar starts there too."""
+        self.initial = step
 
     def _cost(self, size: tuple[int, int]) -> float:
         largest = max((h * w for _, (h, w) in self.schedule), default=0)
@@ -124,8 +129,8 @@ class ProgressBar(Callback):
         # Redraw often on a terminal, rarely into a log file, which would otherwise get a line per step.
         interval = 0.2 if sys.stderr.isatty() else 10.0
         # The rate counts steps of the largest scale per second (exact for a single scale).
-        self.bar = tqdm(total=work, desc=self.description, file=sys.stderr, dynamic_ncols=True,
-                        position=self.position, leave=self.leave, mininterval=interval, unit="step",
+        self.bar = tqdm(total=work, initial=self.initial, desc=self.description, file=sys.stderr,
+                        dynamic_ncols=True, position=self.position, leave=self.leave, mininterval=interval, unit="step",
                         bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}, {rate_fmt}]{postfix}")
 
     def on_step(self, report: StepReport) -> None:

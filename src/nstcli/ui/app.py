@@ -157,8 +157,36 @@ with inputs_column:
             extra["first_steps"] = None
         started = st.form_submit_button("Start", type="primary")
 
+    from nstcli.ui.fast import MODELS_ENV, apply_model, find_models
+
+    trained = find_models(__import__("os").environ.get(MODELS_ENV))
+    applied = False
+    if trained:
+        st.subheader("Or: a trained network, instantly")
+        st.caption("Networks from `nst train` apply their one style to the content image in a single pass.")
+        with st.form("fast", border=False):
+            left, middle, right = st.columns(3)
+            chosen_model = left.selectbox("Network", trained, format_func=lambda listed: listed.label, key="model")
+            strength = middle.slider("Strength", 0.0, 1.0, 1.0, 0.05, key="strength",
+                                     help="Blend with the photo: 1 is the network's output, 0 the photo.")
+            keep_colours = right.checkbox("Keep the photo's colours", key="fast_colours")
+            applied = st.form_submit_button("Apply network", type="primary")
+
 with result_column:
     st.subheader("3. Result")
+    if applied:
+        st.session_state.pop("result", None)
+        if content_path is None:
+            st.error("Error: choose a content image first (or use the bundled examples)")
+        else:
+            try:
+                png, summary = apply_model(chosen_model.path, content_path, int(size), float(strength),
+                                           bool(keep_colours), device)
+            except NSTError as exc:
+                st.error(f"Error: {as_upload(str(exc), uploaded)}")
+            else:
+                st.session_state["result"] = {"png": png, "name": f"{Path(content_name).stem}_stylized.png",
+                                              "summary": summary, "log": []}
     if started:
         st.session_state.pop("result", None)
         if content_path is None or not style_paths:

@@ -83,11 +83,22 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def serve(config: Config, host: str, port: int) -> None:
-    """Serve the page on http://HOST:PORT until Ctrl-C or SIGTERM (a normal stop, not an error)."""
+def serve(config: Config, host: str, port: int, models: str | os.PathLike | None = None) -> None:
+    """Serve the page on http://HOST:PORT until Ctrl-C or SIGTERM (a normal stop, not an error).
+
+    `models`: a folder of nst train's model files the page offers for instant results.
+    """
     require_streamlit()
     check_address(host, port)
     env = {**os.environ, CONFIG_ENV: config_to_env(config)}
+    if models is not None:
+        from nstcli.ui.fast import MODELS_ENV
+
+        if not Path(models).is_dir():
+            from nstcli.errors import ConfigError
+
+            raise ConfigError(f"--models {models} is not a folder; give the folder holding nst train's .safetensors files")
+        env[MODELS_ENV] = str(Path(models).resolve())
     # The run happens in the server process, so it needs the thread policy `nst` sets for itself
     # (runtime.py): set here, where serve() is called, whoever calls it.
     prefer_sleeping_openmp_threads(env)

@@ -1,0 +1,139 @@
+"""The model file of a fast style network: safetensors, never a pickle.
+
+A safetensors file is an 8-byte little-endian header length, a JSON header (each tensor's dtype,
+shape and byte range, plus a string-to-string `__metadata__`), then the raw tensor bytes. Loading
+one runs no code, unlike a pickled `torch.save` file. nstcli's metadata is one entry, `nstcli`,
+holding a JSON object:
+
+    {"format": "nstcli-fast-style", "version": 1,
+     "architecture": {"width": 32, "blocks": 5},
+     "style": "starry_night", "training": {...the settings of `nst train`...}}
+
+The header is read and checked before any tensor is, so a file that is not a model (a photo, a
+PyTorch checkpoint, a truncated download) is reported in one line naming what it looks like.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nstcli import paths
+from nstcli.errors import ModelError, first_line
+from nstcli.fast.network import Architecture
+
+FORMAT = "nstcli-fast-style"
+VERSION = 1
+EXTENSION = ".safetensors"
+# A model's JSON header is a few kilobytes; a larger declared length means this is not one.
+MAX_HEADER = 1_000_000
+
+
+@dataclass
+class ModelInfo:
+    """What a model file's header says."""
+
+    architecture: Architecture
+    style: str
+    training: dict = field(default_factory=dict)
+    version: int = VERSION
+
+    def header(self) -> dict:
+        return {"format": FORMAT, "version": self.version, "architecture": self.architecture.as_dict(),
+                "style": self.style, "training": self.training}
+
+
+def _looks_like(head: bytes) -> str:
+    if head.startswith(b"PK\x03\x04"):
+        return " (it is a zip archive: a PyTorch .pt/.pth checkpoint? those are pickles and are not read)"
+    if head.startswith(b"\x80") and len(head) > 1 and head[1] in (2, 3, 4, 5):
+        return " (it is a Python pickle, which is never loaded: it could run code)"
+    if head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"II*\x00", b"MM\x00*", b"BM")):
+        return " (it is an image; the model comes first: nst apply MODEL INPUT -o OUT)"
+    if head.startswith(b"\x08") or head[:4] == b"\x08\x07\x12\x05":
+        return " (an ONNX file? nst apply reads the .safetensors model that nst train writes)"
+    return ""
+
+
+def read_header(path: str | os.PathLike) -> tuple[ModelInfo, dict]:
+    """(ModelInfo, the safetensors tensor table) of a model file, or ModelError saying why not."""
+    path = Path(path)
+    found = paths.kind(path)
+    if found == paths.MISSING:
+        raise ModelError(f"model {path} does not exist; check the path (nst train writes one)")
+    if found in (paths.FOLDER, paths.LOOP, paths.OTHER, paths.DENIED):
+        raise ModelError(f"model {path} is {found}; give the .safetensors file that nst train wrote")
+    not_model = f"{path} is not an nstcli style model"
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+            if len(head) < 8:
+                raise ModelError(f"{not_model} (only {size} bytes){_looks_like(head)}")
+            (length,) = struct.unpack("<Q", head)
+            if not 2 <= length <= min(MAX_HEADER, size - 8):
+                raise ModelError(f"{not_model}{_looks_like(head + handle.read(8)) or ' (no safetensors header)'}")
+            text = handle.read(length)
+    except OSError as exc:
+        raise ModelError(f"model {path} cannot be read ({exc.strerror or exc})") from None
+    try:
+        table = json.loads(text.decode("utf-8"))
+        meta = json.loads(table.get("__metadata__", {}).get("nstcli", "null"))
+    except (UnicodeDecodeError, ValueError, AttributeError):
+        raise ModelError(f"{not_model} (its safetensors header is not valid JSON)") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelError(f"{not_model}: it is a safetensors file without nstcli's model header (VGG19 weights "
+                         "go to --weights, not here)")
+    version = meta.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise ModelError(f"model {path} has format version {version!r}; this nstcli reads version {VERSION} "
+                         "and older: upgrade nstcli")
+    try:
+        arch = Architecture(**meta["architecture"]).check()
+        info = ModelInfo(arch, str(meta.get("style", "")), dict(meta.get("training") or {}), version)
+    except Exception as exc:
+        raise ModelError(f"model {path} has a damaged header ({first_line(exc, 120)})") from None
+    table.pop("__metadata__", None)
+    return info, table
+
+
+def save(path: str | os.PathLike, state: dict, info: ModelInfo) -> Path:
+    """Write `state` (the network's tensors) and `info` atomically."""
+    from safetensors.torch import save_file
+
+    from nstcli.images import atomic_write
+
+    tensors = {name: value.detach().float().cpu().contiguous() for name, value in state.items()}
+    metadata = {"nstcli": json.dumps(info.header(), sort_keys=True)}
+    return atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=metadata),
+                        error=lambda exc: ModelError(f"cannot write {path} ({exc.strerror or exc})"))
+
+
+def load(path: str | os.PathLike, device="cpu"):
+    """(TransformNet in eval mode on `device`, ModelInfo), or ModelError."""
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from nstcli.fast.network import TransformNet
+
+    info, table = read_header(path)
+    net = TransformNet(info.architecture)
+    expected = {name: tuple(value.shape) for name, value in net.state_dict().items()}
+    found = {name: tuple(entry.get("shape", ())) for name, entry in table.items() if isinstance(entry, dict)}
+    if found != expected:
+        missing = sorted(set(expected) - set(found))
+        odd = sorted(name for name in set(expected) & set(found) if expected[name] != found[name])
+        what = f"missing {missing[0]}" if missing else f"{odd[0]} has shape {found[odd[0]]}" if odd else "extra tensors"
+        raise ModelError(f"model {path} does not match its own header ({what}); it is damaged: train it again")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"model {path} is damaged or truncated ({first_line(exc, 120)}); train it again") from None
+    if not all(torch.isfinite(value).all() for value in state.values()):
+        raise ModelError(f"model {path} holds non-finite weights; train it again (a lower --lr may help)")
+    net.load_state_dict(state)
+    return net.to(device).eval().requires_grad_(False), info

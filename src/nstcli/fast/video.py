@@ -1,0 +1,119 @@
+"""`nst video --model`: a clip through a trained network, frame by frame, kept stable by the flow.
+
+A feed-forward network maps nearly equal frames to nearly equal pictures, but not equal enough:
+small changes of the input (noise, compression, a few pixels of motion) change the brush strokes it
+paints, and that shows as flicker. Each frame is therefore blended with the previous result carried
+along the content's optical flow (`flow.FlowEstimator`, `flow.reliable`, `flow.warp`, as `nst video`
+uses them): out = styled + blend * mask * (warped - styled), where `mask` is 1 where the flow is
+reliable. Where the flow is not (occlusions, motion boundaries, the border a pan brings in), the
+frame is the network's own. With `blend` = b the temporal error on reliable pixels is (1 - b)^2 of
+frame-by-frame application, before the flow's own error (benchmarks/fast_video.py measures it).
+
+Frames stream through: one decoded frame, the previous frame and the previous result in memory. A
+video file is written under a temporary name and renamed at the end (video_io), so an interrupted
+run leaves nothing half-written; at a few frames per second, a re-run simply starts over.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import torch
+
+from nstcli import video_io
+from nstcli.errors import ConfigError, Interrupted
+from nstcli.fast.apply import check_strength, load_model, stylize_image
+from nstcli.fast.precision import resolve_precision
+from nstcli.images import pil_to_tensor, refuse_overwriting_inputs, save_image, tensor_to_pil
+from nstcli.terms.temporal import temporal_error
+from nstcli.video import FrameReport, VideoResult, frame_size
+
+PathLike = str | os.PathLike
+DEFAULT_BLEND = 0.6
+
+
+def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: int | None = None,
+                  blend: float = DEFAULT_BLEND, strength: float = 1.0, preserve_color: bool = False,
+                  precision: str = "fp32", device: str = "auto", callbacks: Sequence = (),
+                  folder_rate: float = float(video_io.FOLDER_RATE)) -> VideoResult:
+    from nstcli.flow import FlowEstimator
+    from nstcli.runtime import resolve_device
+
+    started = time.perf_counter()
+    source, output = Path(source), Path(output)
+    if not 0 <= blend < 1:
+        raise ConfigError(f"--blend must be at least 0 and below 1, got {blend}")
+    strength = check_strength(strength)
+    torch_device = resolve_device(device)
+    precision = resolve_precision(precision, torch_device)
+    net, _ = load_model(model, torch_device)
+    clip = video_io.open_clip(source, folder_rate=Fraction(folder_rate).limit_denominator(1001))
+    refuse_overwriting_inputs(output, [source, model])
+    folder = video_io.is_folder_output(output)
+    if folder and output.exists() and not output.is_dir():
+        raise ConfigError(f"output {output} is a file, not a folder")
+    if not folder and output.is_dir():
+        raise ConfigError(f"output {output} is a folder; give a video file name such as {output / 'out.mp4'}")
+    plan = None if folder else video_io.plan_video_output(output, clip)
+    dims = frame_size(clip.size, size or max(clip.size), even=plan is not None and plan.encoder != "gif")
+    estimator = FlowEstimator()  # also at blend 0: the temporal error is measured either way
+    errors: list[float] = []
+    log: list[dict] = []
+    for callback in callbacks:
+        getattr(callback, "on_video_start", lambda *a: None)(clip.frames, 0)
+
+    def frames():
+        previous_content = previous_result = None
+        reader = video_io.read_frames(clip, dims)
+        try:
+            for index, frame in enumerate(reader):
+                tick = time.perf_counter()
+                content = pil_to_tensor(frame)
+                styled = stylize_image(net, content, strength=strength, preserve_color=preserve_color,
+                                       precision=precision, device=torch_device)
+                error = None
+                if previous_result is not None:
+                    motion = estimator.motion(previous_content, frame)
+                    warped, mask = motion.warp(previous_result), motion.mask_tensor()
+                    if blend:
+                        styled = styled + blend * mask * (warped - styled)
+                    error = float(temporal_error(styled, warped, mask))
+                    errors.append(error)
+                previous_content, previous_result = frame, styled
+                row = {"index": index, "seconds": round(time.perf_counter() - tick, 4), "temporal_error": error}
+                log.append(row)
+                report = FrameReport(index=index, total=clip.frames, seconds=row["seconds"], loss=0.0,
+                                     temporal_error=error)
+                for callback in callbacks:
+                    getattr(callback, "on_frame", lambda *a: None)(report)
+                yield index, styled
+        finally:
+            reader.close()
+
+    count = 0
+    try:
+        if folder:
+            output.mkdir(parents=True, exist_ok=True)
+            for index, image in frames():
+                save_image(image, output / video_io.frame_name(index))
+                count = index + 1
+        else:
+            def pictures():
+                nonlocal count
+                for index, image in frames():
+                    count = index + 1
+                    yield tensor_to_pil(image)
+
+            video_io.write_video(plan, clip, pictures())
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted at frame {count + 1} of {clip.frames}; nothing was written to {output}; "
+                          "run the same command again") from None
+    finally:
+        for callback in callbacks:
+            getattr(callback, "on_video_end", lambda: None)()
+    return VideoResult(output=output, frames=count, seconds=time.perf_counter() - started,
+                       temporal_error=sum(errors) / len(errors) if errors else None, resumed_from=0, frame_log=log)
