@@ -26,6 +26,7 @@ from nstcli.vgg_layers import check_layers
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 POOLINGS = ("max", "avg")
 COLOUR_MODES = ("none", "luminance", "histogram")
 STYLE_LOSSES = ("gram", "wasserstein")
@@ -148,6 +149,10 @@ class Config:
         minimum=0, maximum=2**32 - 1))
     device: str = _key("auto", Spec(
         str, "Where to compute: auto picks cuda, then mps, then cpu.", choices=DEVICES))
+    precision: str = _key("auto", Spec(
+        str, "Number format of the network's convolutions: auto picks bf16 where the hardware computes it "
+        "natively (CPUs with AVX512_BF16 or AMX, CUDA GPUs from Ampere on) and fp32 elsewhere; fp16 needs a "
+        "GPU. The image, the optimiser and the losses stay fp32.", choices=PRECISIONS))
     weights: str = _key("imagenet", Spec(
         str, "VGG19 weights: imagenet (download once, then cached), random (untrained; tests and demos), "
         "or a path to a .pth/.pt/.safetensors file.", metavar="imagenet|random|PATH"))

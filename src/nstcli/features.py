@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from nstcli.runtime import PRECISION_DTYPES
 from nstcli.vgg_layers import CONV_SHAPES, LAYER_INDEX, LAYER_NAMES, check_layers
 
 # torchvision's ImageNet statistics; the weights were trained on inputs normalised with them.
@@ -19,10 +20,15 @@ class VGGFeatures(nn.Module):
 
     Input: images in [0, 1], shape (B, 3, H, W); ImageNet normalisation happens inside.
     `forward(x)` returns {layer name: activation} for the layers given at construction.
+
+    `precision` ("fp32", "bf16", "fp16"; runtime.resolve_precision decides it) is the format the
+    convolutions compute in. The network then holds its weights in that format and casts the
+    normalised input down once; every activation it returns is cast back to float32, so the loss
+    terms never see anything else and the optimised image's gradient arrives in float32.
     """
 
     def __init__(self, state_dict: dict[str, torch.Tensor], layers: Iterable[str], pooling: str = "max",
-                 padding: str = "zeros"):
+                 padding: str = "zeros", precision: str = "fp32"):
         super().__init__()
         self.layers = list(check_layers(layers, "the layers asked of VGG19"))
         last = max(LAYER_INDEX[name] for name in self.layers)
@@ -51,17 +57,25 @@ class VGGFeatures(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         self._wanted = {LAYER_INDEX[name]: name for name in self.layers}
+        self.precision = precision
+        # A converted copy rather than autocast: the same speed where bf16 is native (within 1 %),
+        # and autocast would convert the 20 million frozen weights again at every forward
+        # (benchmarks/README.md, "Precision").
+        self.body.to(getattr(torch, PRECISION_DTYPES[precision]))
         self.requires_grad_(False)
         self.eval()
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         x = (image - self.mean) / self.std
+        low = self.precision != "fp32"
+        if low:
+            x = x.to(self.body[0].weight.dtype)
         out: dict[str, torch.Tensor] = {}
         for index, module in enumerate(self.body):
             x = module(x)
             name = self._wanted.get(index)
             if name is not None:
-                out[name] = x
+                out[name] = x.float() if low else x
         return out
 
     def train(self, mode: bool = True) -> "VGGFeatures":

@@ -44,8 +44,9 @@ from nstcli.terms.temporal import TemporalTerm, temporal_error
 
 PathLike = str | os.PathLike
 
-# Keys that do not change a frame's pixels: a resumed run may differ in them.
-_RUN_ONLY_KEYS = {"checkpoint_every", "contact_sheet", "loss_curve", "device"}
+# Keys that do not change a frame's pixels (beyond rounding): a resumed run may differ in them. The
+# precision is the machine's, like the device: a clip resumed on another machine keeps its frames.
+_RUN_ONLY_KEYS = {"checkpoint_every", "contact_sheet", "loss_curve", "device", "precision"}
 MANIFEST = ".nst-video.json"
 FRAME_LOG = ".nst-frames.jsonl"
 
