@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from nstcli.runtime import PRECISION_DTYPES
+from nstcli.runtime import dtype_of
 from nstcli.vgg_layers import CONV_SHAPES, LAYER_INDEX, LAYER_NAMES, check_layers
 
 # torchvision's ImageNet statistics; the weights were trained on inputs normalised with them.
@@ -61,7 +61,7 @@ class VGGFeatures(nn.Module):
         # A converted copy rather than autocast: the same speed where bf16 is native (within 1 %),
         # and autocast would convert the 20 million frozen weights again at every forward
         # (benchmarks/README.md, "Precision").
-        self.body.to(getattr(torch, PRECISION_DTYPES[precision]))
+        self.body.to(dtype_of(precision))
         self.requires_grad_(False)
         self.eval()
 

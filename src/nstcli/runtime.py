@@ -86,21 +86,21 @@ def _cpu_flags() -> set[str]:
     return set()
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (AVX512_BF16 or AMX) and oneDNN will use it.
-
-    `torch.ops.mkldnn._is_mkldnn_bf16_supported()` alone is not enough: it is true on any CPU with
-    AVX-512 (oneDNN then emulates bf16 with fp32 instructions plus conversions), and on such a CPU
-    bf16 convolutions were measured 2.5 times slower than fp32. Only CPUs with the bf16 dot-product
-    instructions make bf16 faster (2.0 to 2.1 times on a Zen 5 EPYC).
-    """
+def mkldnn_bf16() -> bool:
+    """oneDNN's own answer: true on any CPU with AVX-512 (it then emulates bf16) or native bf16."""
     import torch
 
     try:
-        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-            return False
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def native_bf16_instructions() -> bool:
+    """Whether the CPU has bf16 dot-product instructions: torch's probes where this torch has them,
+    else the flags Linux reports (other systems: False, so auto stays fp32 there)."""
+    import torch
+
     cpu = getattr(torch._C, "_cpu", None)
     for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
         probe = getattr(cpu, check, None)
@@ -111,6 +111,17 @@ def cpu_has_native_bf16() -> bool:
             except RuntimeError:
                 pass
     return bool(_cpu_flags() & set(NATIVE_BF16_FLAGS))
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512_BF16 or AMX) and oneDNN will use it.
+
+    oneDNN's `_is_mkldnn_bf16_supported()` alone is not enough: it is true on any CPU with AVX-512,
+    where bf16 is emulated with fp32 instructions plus conversions, and there bf16 convolutions were
+    measured 2.5 times slower than fp32. Only CPUs with the bf16 dot-product instructions make bf16
+    faster (2.0 to 2.1 times on a Zen 5 EPYC with AVX512_BF16).
+    """
+    return mkldnn_bf16() and native_bf16_instructions()
 
 
 def cuda_has_native_bf16(device) -> bool:
@@ -138,7 +149,7 @@ def resolve_precision(name: str, device) -> str:
     """
     import warnings
 
-    from nstcli.errors import ConfigError, NSTWarning
+    from nstcli.errors import ConfigError, PrecisionWarning
 
     if name == "auto":
         return "bf16" if has_native_bf16(device) else "fp32"
@@ -148,7 +159,7 @@ def resolve_precision(name: str, device) -> str:
     if name == "bf16" and device.type != "mps" and not has_native_bf16(device):
         what = "this CPU has no AVX512_BF16 or AMX" if device.type == "cpu" else "this GPU predates Ampere"
         warnings.warn(f"--precision bf16: {what}, so bf16 is emulated and slower than fp32 here "
-                      "(--precision auto picks the faster)", NSTWarning, stacklevel=2)
+                      "(--precision auto picks the faster)", PrecisionWarning, stacklevel=2)
     if name not in PRECISION_DTYPES:
         raise ConfigError(f"'precision' must be one of auto, {', '.join(PRECISION_DTYPES)}, got {name!r}")
     return name

@@ -37,7 +37,7 @@ from nstcli import api
 from nstcli import video_io
 from nstcli.config import SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config, as_dict
 from nstcli.engine import Callback
-from nstcli.errors import ConfigError, ImageError, Interrupted, RandomWeightsWarning
+from nstcli.errors import ConfigError, ImageError, Interrupted, PrecisionWarning, RandomWeightsWarning
 from nstcli.images import atomic_write, pil_to_tensor, refuse_overwriting_inputs, save_image
 from nstcli.styles import PreparedStyle
 from nstcli.terms.temporal import TemporalTerm, temporal_error
@@ -86,6 +86,7 @@ class VideoResult:
     temporal_error: float | None  # mean over frames 2..n of the temporal error
     resumed_from: int  # frames that were already finished
     frame_log: list[dict]
+    precision: str | None = None  # the network's, for the frames this call computed (None: it computed none)
 
     def summary(self) -> dict:
         """A JSON-ready description (what `nst video --json` prints)."""
@@ -95,6 +96,7 @@ class VideoResult:
             "seconds": round(self.seconds, 3),
             "temporal_error": None if self.temporal_error is None else round(self.temporal_error, 8),
             "resumed_from": self.resumed_from,
+            "precision": self.precision,
         }
 
 
@@ -300,6 +302,7 @@ def stylize_video(
 
     _notify(callbacks, "on_video_start", clip.frames, finished)
     index = 0
+    precision = None
     try:
         previous_content = previous_result = None
         frames = video_io.read_frames(clip, size)
@@ -315,6 +318,7 @@ def stylize_video(
                 with warnings.catch_warnings():
                     if index > 0:  # said once, for the first frame, not once per frame
                         warnings.simplefilter("ignore", RandomWeightsWarning)
+                        warnings.simplefilter("ignore", PrecisionWarning)
                     if previous_result is None:
                         result = api.stylize(frame, style, None, first_config, callbacks, save_on_interrupt=False)
                     else:
@@ -328,6 +332,7 @@ def stylize_video(
                         result = api.stylize(frame, style, None, later_config, callbacks, save_on_interrupt=False,
                                              init=warped, extra_terms=temporal)
                 previous_result = _quantised(result.image)
+                precision = result.precision
                 if index > 0:
                     error = float(temporal_error(previous_result, warped, mask))
                 path = folder / video_io.frame_name(index)
@@ -372,5 +377,6 @@ def stylize_video(
         temporal_error=sum(errors) / len(errors) if errors else None,
         resumed_from=resumed_from,
         frame_log=[log[i] for i in sorted(log)],
+        precision=precision,
     )
 
