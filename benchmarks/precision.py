@@ -2,6 +2,7 @@
 
     python benchmarks/precision.py floor [--sizes 256,512] [--repeats 5]
     python benchmarks/precision.py quality [--size 384] [--steps 150] [--out DIR]
+    python benchmarks/precision.py floor quality ...   (both)
 
 floor: the bare frozen VGG19 forward + backward to the input pixels (channels_last, the default
        layers, loss = sum of the outputs) in three forms, measured interleaved (fp32, autocast, copy,
@@ -210,7 +211,7 @@ def quality(size, steps, out):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("floor", "quality"))
+    parser.add_argument("what", nargs="+", choices=("floor", "quality"))
     parser.add_argument("--sizes", default="256,512")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--size", type=int, default=384)
@@ -221,9 +222,9 @@ def main() -> None:
     torch.manual_seed(common.SEED)
     print(common.machine())
     print(capability())
-    if args.what == "floor":
+    if "floor" in args.what:
         floor([int(s) for s in args.sizes.split(",")], args.repeats)
-    else:
+    if "quality" in args.what:
         quality(args.size, args.steps, args.out)
 
 
