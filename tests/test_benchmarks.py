@@ -10,6 +10,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 TINY = {
     "step_cost.py": ["--sizes", "32", "--repeats", "1", "--steps", "1"],
+    "step_floor.py": ["--sizes", "32", "--repeats", "1", "--steps", "1"],
     "time_to_quality.py": ["--size", "32", "--report-steps", "3", "--max-steps", "3", "--every", "1"],
     "startup.py": ["--repeats", "1"],
     "memory.py": ["--sizes", "32", "--steps", "1", "--check-size", "0"],
