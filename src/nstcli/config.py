@@ -30,9 +30,11 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 POOLINGS = ("max", "avg")
 COLOUR_MODES = ("none", "luminance", "histogram")
 STYLE_LOSSES = ("gram", "wasserstein")
-TV_STENCILS = ("forward", "ninepoint")
+TV_STENCILS = ("forward", "ninepoint", "interior")
 PADDINGS = ("zeros", "replicate")
 SCALE_ANCHORS = ("start", "size")
+INPUT_CONVENTIONS = ("auto", "caffe", "torchvision")
+LOSS_NORMALIZATIONS = ("target", "none")
 # Ten million steps is weeks of computing; the cap keeps absurd values (a 5000-digit integer from a
 # config file) from reaching code that prints them.
 MAX_STEPS = 10_000_000
@@ -112,8 +114,13 @@ class Config:
     style_weight: float = _key(1e3, Spec(float, "Weight beta of the style loss.", minimum=0.0))
     tv_weight: float = _key(0.0, Spec(float, "Weight of the total-variation (smoothness) loss.", minimum=0.0))
     tv_stencil: str = _key("forward", Spec(
-        str, "Total variation from forward differences, or crowsonkb's nine-point stencil on the "
-        "edge-replicated image.", choices=TV_STENCILS))
+        str, "Total variation from forward differences, crowsonkb's nine-point stencil on the edge-replicated "
+        "image, or jcjohnson/neural-style's right and down differences of the interior pixels.",
+        choices=TV_STENCILS))
+    loss_normalization: str = _key("target", Spec(
+        str, "target: divide each layer's term by its target's magnitude, so that weights mean the same on any "
+        "network (README, Losses); none: the raw formulas, as the recipes reproducing other tools use.",
+        choices=LOSS_NORMALIZATIONS))
     style_loss: str = _key("gram", Spec(
         str, "Style statistics matched: Gram matrices (Gatys et al.) or channel means and covariances under "
         "the Wasserstein-2 distance.", choices=STYLE_LOSSES))
@@ -153,9 +160,15 @@ class Config:
         str, "Number format of the network's convolutions: auto picks bf16 where the hardware computes it "
         "natively (CPUs with AVX512_BF16 or AMX, CUDA GPUs from Ampere on) and fp32 elsewhere; fp16 needs a "
         "GPU. The image, the optimiser and the losses stay fp32.", choices=PRECISIONS))
-    weights: str = _key("imagenet", Spec(
-        str, "VGG19 weights: imagenet (download once, then cached), random (untrained; tests and demos), "
-        "or a path to a .pth/.pt/.safetensors file.", metavar="imagenet|random|PATH"))
+    weights: str = _key("original", Spec(
+        str, "VGG19 weights: original (Simonyan & Zisserman's, as in Gatys et al.; installed with nstcli), "
+        "torchvision (PyTorch's retrained copy; downloads 548 MB once; alias imagenet), random (untrained; "
+        "tests and demos), or a path to a .pth/.pt/.safetensors/.h5 file.",
+        metavar="original|torchvision|random|PATH"))
+    input_convention: str = _key("auto", Spec(
+        str, "How the weights want their pixels: caffe (BGR, 0..255, minus the mean pixel) or torchvision "
+        "(RGB, 0..1, ImageNet mean and std); auto takes it from the weights (only a converted file of unknown "
+        "origin needs it).", choices=INPUT_CONVENTIONS))
     pooling: str = _key("max", Spec(
         str, "Pooling in VGG19: max (as trained) or avg (Gatys et al. found it gives smoother results).",
         choices=POOLINGS))

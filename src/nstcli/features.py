@@ -7,28 +7,33 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from nstcli.conventions import TORCHVISION, InputConvention
 from nstcli.runtime import dtype_of
 from nstcli.vgg_layers import CONV_SHAPES, LAYER_INDEX, LAYER_NAMES, check_layers
-
-# torchvision's ImageNet statistics; the weights were trained on inputs normalised with them.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class VGGFeatures(nn.Module):
     """VGG19's convolutional trunk, cut after the deepest layer asked for, frozen and in eval mode.
 
-    Input: images in [0, 1], shape (B, 3, H, W); ImageNet normalisation happens inside.
-    `forward(x)` returns {layer name: activation} for the layers given at construction.
+    Input: RGB images in [0, 1], shape (B, 3, H, W); the weights' input convention (channel order,
+    pixel range, mean, std: `conventions.py`) is applied inside, so callers never know which network
+    they run. `forward(x)` returns {layer name: activation} for the layers given at construction.
+
+    The channel order, the pixel range and the std are linear maps of each channel, so they are folded
+    into conv1_1's weights; the mean is not. Folding the mean into the bias would change what the zero
+    padding means: the network was trained seeing zeros beyond the border *after* the mean was
+    subtracted (a mean-coloured border), and a folded bias would show it black pixels instead. Here the
+    mean is subtracted from the image, the padding then adds the same zeros as in training, and the
+    output equals the explicit preprocessing up to float rounding, borders included (tested).
 
     `precision` ("fp32", "bf16", "fp16"; runtime.resolve_precision decides it) is the format the
     convolutions compute in. The network then holds its weights in that format and casts the
-    normalised input down once; every activation it returns is cast back to float32, so the loss
-    terms never see anything else and the optimised image's gradient arrives in float32.
+    mean-subtracted input down once; every activation it returns is cast back to float32, so the
+    loss terms never see anything else and the optimised image's gradient arrives in float32.
     """
 
     def __init__(self, state_dict: dict[str, torch.Tensor], layers: Iterable[str], pooling: str = "max",
-                 padding: str = "zeros", precision: str = "fp32"):
+                 padding: str = "zeros", convention: InputConvention = TORCHVISION, precision: str = "fp32"):
         super().__init__()
         self.layers = list(check_layers(layers, "the layers asked of VGG19"))
         last = max(LAYER_INDEX[name] for name in self.layers)
@@ -53,9 +58,10 @@ class VGGFeatures(nn.Module):
                 modules.append(nn.MaxPool2d(kernel_size=2, stride=2))
         self.body = nn.Sequential(*modules)
         wanted = {k: v for k, v in state_dict.items() if int(k.split(".")[0]) <= last}
+        wanted["0.weight"] = _fold_input(wanted["0.weight"], convention)
         self.body.load_state_dict(wanted, strict=True, assign=True)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.convention = convention
+        self.register_buffer("offset", torch.tensor(convention.rgb_offset()).view(1, 3, 1, 1))
         self._wanted = {LAYER_INDEX[name]: name for name in self.layers}
         self.precision = precision
         # A converted copy rather than autocast: the same speed where bf16 is native (within 1 %),
@@ -66,7 +72,7 @@ class VGGFeatures(nn.Module):
         self.eval()
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = (image - self.mean) / self.std
+        x = image - self.offset
         low = self.precision != "fp32"
         if low:
             x = x.to(self.body[0].weight.dtype)
@@ -81,3 +87,11 @@ class VGGFeatures(nn.Module):
     def train(self, mode: bool = True) -> "VGGFeatures":
         # Frozen means frozen: there is no dropout or batch norm here, but keep eval() semantics.
         return super().train(False)
+
+
+def _fold_input(weight: torch.Tensor, convention: InputConvention) -> torch.Tensor:
+    """conv1_1's kernel acting on (RGB image - offset): channel order and gain moved into the weights."""
+    folded = torch.zeros_like(weight, dtype=torch.float32)
+    for c, (source, gain) in enumerate(convention.input_gain()):
+        folded[:, source] += weight[:, c].float() * gain
+    return folded

@@ -278,7 +278,7 @@ class SpatialControl:
     def style_terms(self, config: Config, network, styles: Sequence[torch.Tensor], shape: Sequence[int],
                     device: torch.device) -> list:
         """One guided style term per style whose mask reaches this scale's image of `shape`."""
-        from nstcli.objective import features_of, style_layer_weights
+        from nstcli.objective import features_of, gram_layer_weights, normalised_wasserstein, style_layer_weights
         from nstcli.terms.guided import GuidedGramStyle, guided_targets, guided_wasserstein
 
         layer_weights = style_layer_weights(config)
@@ -291,10 +291,12 @@ class SpatialControl:
                 source = resize_mask(self._source[index], style.shape[-2:]).to(device)
             features = features_of(network, style)
             if config.style_loss == "wasserstein":
-                terms.append(guided_wasserstein(features, mask, source, layer_weights, config.style_weight))
+                terms.append(normalised_wasserstein(
+                    config, guided_wasserstein(features, mask, source, layer_weights, config.style_weight)))
                 continue
             targets = guided_targets(features, config.style_layers, source)
-            terms.append(GuidedGramStyle(targets, mask, layer_weights, config.style_weight))
+            terms.append(GuidedGramStyle(targets, mask, gram_layer_weights(config, targets, layer_weights),
+                                         config.style_weight))
         return terms
 
     def content_mask_at(self, shape: Sequence[int], device: torch.device) -> torch.Tensor | None:
@@ -306,9 +308,10 @@ class SpatialControl:
             raise ValueError("SpatialControl.check() decodes the masks; call it before building terms")
         if self._content is None:
             return None
-        from nstcli.objective import features_of
+        from nstcli.objective import content_layer_weights, features_of
         from nstcli.terms.masked_content import MaskedContent
 
         features = features_of(network, target)
         targets = {name: features[name] for name in config.content_layers}
-        return MaskedContent(targets, self.content_mask_at(target.shape[-2:], target.device), config.content_weight)
+        return MaskedContent(targets, self.content_mask_at(target.shape[-2:], target.device), config.content_weight,
+                             layer_weights=content_layer_weights(config, targets))

@@ -21,9 +21,10 @@ def layers_needed(config: Config) -> list[str]:
 
 @functools.lru_cache(maxsize=4)
 def _cached_network(weights: str, seed: int, pooling: str, padding: str, layers: tuple[str, ...],
-                    device: str, precision: str) -> VGGFeatures:
-    state = weights_module.load_state_dict(weights, seed=seed)
-    network = VGGFeatures(state, layers, pooling=pooling, padding=padding, precision=precision)
+                    device: str, convention: str = "auto", precision: str = "fp32") -> VGGFeatures:
+    state, input_convention = weights_module.load_source(weights, seed=seed, convention=convention)
+    network = VGGFeatures(state, layers, pooling=pooling, padding=padding, convention=input_convention,
+                          precision=precision)
     return network.to(torch.device(device), memory_format=torch.channels_last)
 
 
@@ -36,13 +37,14 @@ def load_network(config: Config, device: torch.device | None = None, layers: Seq
     """
     device = device or resolve_device(config.device)
     precision = precision or resolve_precision(config.precision, device)
-    weights = config.weights
-    if weights not in ("imagenet", "random"):
+    weights = weights_module.canonical(config.weights)
+    if weights not in weights_module.NAMED:
         weights = str(Path(weights).expanduser().resolve())
     # Random weights depend on the seed; loaded ones do not, so do not key the cache on it.
     seed = config.seed if weights == "random" else 0
     layers = tuple(layers) if layers is not None else tuple(layers_needed(config))
-    return _cached_network(weights, seed, config.pooling, config.padding, layers, str(device), precision)
+    return _cached_network(weights, seed, config.pooling, config.padding, layers, str(device),
+                           config.input_convention, precision)
 
 
 def min_side(config: Config, layers: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ import torch
 
 from nstcli.config import Config
 from nstcli.features import VGGFeatures
+from nstcli.terms import normalise
 from nstcli.terms.base import Features, Term
 from nstcli.terms.content import Content
 from nstcli.terms.tv import TotalVariation
@@ -18,16 +19,41 @@ def style_layer_weights(config: Config) -> dict[str, float]:
     return dict(zip(config.style_layers, weights))
 
 
+def normalising(config: Config) -> bool:
+    """Whether terms are divided by their targets' magnitude (terms/normalise.py)."""
+    return config.loss_normalization == "target"
+
+
+def content_layer_weights(config: Config, targets: Features) -> dict[str, float]:
+    """Per content layer: 1, or 1 / mean(P^2) when normalising."""
+    ones = {name: 1.0 for name in targets}
+    return normalise.scaled(ones, normalise.content_scales(targets) if normalising(config) else None)
+
+
+def gram_layer_weights(config: Config, targets: Features, layer_weights=None) -> dict[str, float]:
+    """Per style layer: the configured weight, over (tr(A)/N)^2 when normalising."""
+    weights = layer_weights if layer_weights is not None else style_layer_weights(config)
+    return normalise.scaled(weights, normalise.gram_scales(targets) if normalising(config) else None)
+
+
+def normalised_wasserstein(config: Config, term):
+    """A Wasserstein term (plain or guided) with its layer weights normalised when the config says so."""
+    if normalising(config):
+        term.layer_weights = normalise.scaled(term.layer_weights, normalise.gaussian_scales(term.targets))
+    return term
+
+
 def style_term(config: Config, style_features: Sequence[Features], blend: Sequence[float]) -> Term:
     """The style term `style_loss` names, its targets blended from every style image's features."""
     if config.style_loss == "wasserstein":
         from nstcli.terms.wasserstein import WassersteinStyle
 
-        return WassersteinStyle.from_features(style_features, blend, style_layer_weights(config),
-                                              config.style_weight)
-    from nstcli.terms.gram import GramStyle
+        return normalised_wasserstein(config, WassersteinStyle.from_features(
+            style_features, blend, style_layer_weights(config), config.style_weight))
+    from nstcli.terms.gram import GramStyle, blended_grams
 
-    return GramStyle.from_features(style_features, blend, style_layer_weights(config), config.style_weight)
+    targets = blended_grams(style_features, blend, config.style_layers)
+    return GramStyle(targets, gram_layer_weights(config, targets), config.style_weight)
 
 
 # Targets are computed under no_grad, not inference_mode: the latter saves nothing measurable here (two
@@ -47,7 +73,9 @@ def style_term_for(config: Config, network: VGGFeatures, styles: Sequence[torch.
 
 
 def content_term(config: Config, network: VGGFeatures, content: torch.Tensor) -> Content:
-    return Content.from_features(features_of(network, content), config.content_layers, config.content_weight)
+    features = features_of(network, content)
+    targets = {name: features[name] for name in config.content_layers}
+    return Content(targets, config.content_weight, content_layer_weights(config, targets))
 
 
 def pixel_terms(config: Config) -> list[Term]:

@@ -20,13 +20,13 @@ from nstcli.errors import ConfigError
 from nstcli.images import atomic_write, check_output_path, open_image, output_format, pil_to_tensor, prepare
 from nstcli.images import refuse_overwriting_inputs, save_image, tensor_to_pil
 from nstcli.network import load_network, min_side
-from nstcli.objective import features_of
+from nstcli.objective import content_layer_weights, features_of, gram_layer_weights
 from nstcli.optimizers import OptimizerSettings
 from nstcli.run import Run, StylizeResult, out_of_memory_as_run_error
 from nstcli.runtime import resolve_device, resolve_precision
 from nstcli.sizes import fit_to_size
 from nstcli.terms.content import Content
-from nstcli.terms.gram import GramStyle
+from nstcli.terms.gram import GramStyle, blended_grams
 from nstcli.vgg_layers import LAYER_INDEX, check_layers
 
 PathLike = str | os.PathLike
@@ -38,10 +38,14 @@ def _reconstruct_one(kind: str, image: torch.Tensor, layers: Sequence[str], conf
                      device: torch.device, precision: str, run: Run, first_step: int, total: int) -> torch.Tensor:
     network = load_network(config, device, layers=sorted(layers, key=LAYER_INDEX.__getitem__), precision=precision)
     features = features_of(network, image)
+    # Normalised as stylize's terms are (config's loss_normalization): with the original VGG19's raw
+    # magnitudes a Gram loss is ~10^12 and conv1_1 weighs nothing beside conv5_1 in a style figure.
     if kind == "content":
-        term = Content.from_features(features, layers, 1.0)
+        targets = {name: features[name] for name in layers}
+        term = Content(targets, 1.0, content_layer_weights(config, targets))
     else:
-        term = GramStyle.from_features([features], [1.0], {name: 1.0 for name in layers}, 1.0)
+        targets = blended_grams([features], [1.0], layers)
+        term = GramStyle(targets, gram_layer_weights(config, targets, {name: 1.0 for name in layers}), 1.0)
     # White noise start, as in the paper's figure: what the layers constrain is all that comes back.
     generator = torch.Generator().manual_seed(config.seed)
     init = torch.rand(image.shape, generator=generator).to(device)

@@ -38,9 +38,10 @@ from nstcli.errors import ConfigError
 from nstcli.features import VGGFeatures
 from nstcli.images import prepare
 from nstcli.objective import (
+    content_layer_weights,
     features_of,
+    gram_layer_weights,
     pixel_terms,
-    style_layer_weights,
     style_term_for,
 )
 from nstcli.optimizers import OptimizerSettings
@@ -223,17 +224,19 @@ class TiledContent(Term):
 
     name = "content"
 
-    def __init__(self, features: Features, weight: float):
+    def __init__(self, features: Features, weight: float, layer_weights: dict[str, float] | None = None):
         self.features = dict(features)
         self.layers = tuple(self.features)
         self.weight = weight
+        # From the whole image's targets: every tile weighs its layers alike (terms/normalise.py).
+        self.layer_weights = layer_weights
 
     def at(self, tile: Tile) -> Content:
         return Content({name: crop(value, tile.cells(name)) for name, value in self.features.items()},
-                       self.weight)
+                       self.weight, self.layer_weights)
 
     def __call__(self, features: Features, image: torch.Tensor) -> torch.Tensor:
-        return Content(self.features, self.weight)(features, image)
+        return Content(self.features, self.weight, self.layer_weights)(features, image)
 
 
 @torch.no_grad()
@@ -306,9 +309,10 @@ def scale_terms(config: Config, network: VGGFeatures, style, content: torch.Tens
     if content_mask is not None:
         from nstcli.terms.masked_content import MaskedContent
 
-        content_term: Term = MaskedContent(features, content_mask, config.content_weight)
+        content_term: Term = MaskedContent(features, content_mask, config.content_weight,
+                                           layer_weights=content_layer_weights(config, features))
     else:
-        content_term = TiledContent(features, config.content_weight)
+        content_term = TiledContent(features, config.content_weight, content_layer_weights(config, features))
     terms: list[Term] = [content_term]
     if masks is not None and masks.guides_styles:
         # Guided terms keep the style's statistics (one forward per style image, as a tile's) and the
@@ -326,7 +330,7 @@ def scale_terms(config: Config, network: VGGFeatures, style, content: torch.Tens
     else:
         styles = styles if styles is not None else style.tensors(style_size, need, device)
         grams = tiled_grams(network, styles, style.blend, config.style_layers, tile, need)
-        terms.append(GramStyle(grams, style_layer_weights(config), config.style_weight))
+        terms.append(GramStyle(grams, gram_layer_weights(config, grams), config.style_weight))
     return target, terms + pixel_terms(config)
 
 

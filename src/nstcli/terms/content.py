@@ -16,23 +16,29 @@ from nstcli.terms.base import Features, Term
 
 
 class Content(Term):
-    """weight * sum over layers of 1/(2NM) * sum (F - P)^2, P the target's features at that layer."""
+    """weight * sum over layers of w_l * 1/(2NM) * sum (F - P)^2, P the target's features at that layer.
+
+    `layer_weights` (default 1 each) carry the normalisation of terms/normalise.py.
+    """
 
     name = "content"
 
-    def __init__(self, targets: Mapping[str, torch.Tensor], weight: float):
+    def __init__(self, targets: Mapping[str, torch.Tensor], weight: float,
+                 layer_weights: Mapping[str, float] | None = None):
         self.targets = dict(targets)
         self.layers = tuple(self.targets)
         self.weight = float(weight)
+        self.layer_weights = {name: float((layer_weights or {}).get(name, 1.0)) for name in self.layers}
 
     @classmethod
-    def from_features(cls, features: Features, layers: Sequence[str], weight: float) -> "Content":
-        return cls({name: features[name].detach() for name in layers}, weight)
+    def from_features(cls, features: Features, layers: Sequence[str], weight: float,
+                      layer_weights: Mapping[str, float] | None = None) -> "Content":
+        return cls({name: features[name].detach() for name in layers}, weight, layer_weights)
 
     def __call__(self, features: Features, image: torch.Tensor) -> torch.Tensor:
         total = image.new_zeros(())
         for name, target in self.targets.items():
-            total = total + content_loss(features[name], target)
+            total = total + self.layer_weights[name] * content_loss(features[name], target)
         return self.weight * total
 
 

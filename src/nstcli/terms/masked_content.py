@@ -22,11 +22,13 @@ class MaskedContent(Term):
     name = "content"
 
     def __init__(self, targets: Mapping[str, torch.Tensor], mask: torch.Tensor | None, weight: float,
-                 masks: Mapping[str, torch.Tensor] | None = None):
-        """`mask`: (H, W) at the image's size, or None with `masks` ({layer: mask at that layer})."""
+                 masks: Mapping[str, torch.Tensor] | None = None, layer_weights: Mapping[str, float] | None = None):
+        """`mask`: (H, W) at the image's size, or None with `masks` ({layer: mask at that layer});
+        `layer_weights` as in terms/content.py."""
         self.targets = dict(targets)
         self.layers = tuple(self.targets)
         self.weight = float(weight)
+        self.layer_weights = {name: float((layer_weights or {}).get(name, 1.0)) for name in self.layers}
         self.masks = dict(masks) if masks is not None else layer_masks(mask, self.layers)
 
     def at(self, tile) -> "MaskedContent":
@@ -37,11 +39,11 @@ class MaskedContent(Term):
             return value[..., r0:r1, c0:c1]
 
         return MaskedContent({n: cut(t, n) for n, t in self.targets.items()}, None, self.weight,
-                             {n: cut(m, n) for n, m in self.masks.items()})
+                             {n: cut(m, n) for n, m in self.masks.items()}, self.layer_weights)
 
     def __call__(self, features: Features, image: torch.Tensor) -> torch.Tensor:
         total = image.new_zeros(())
         for name, target in self.targets.items():
             diff = features[name] - target
-            total = total + 0.5 * torch.mean(diff * diff * self.masks[name].to(diff.dtype))
+            total = total + self.layer_weights[name] * 0.5 * torch.mean(diff * diff * self.masks[name].to(diff.dtype))
         return self.weight * total
