@@ -153,7 +153,7 @@ def test_network_and_style_targets_built_once(runner, style, tmp_path, monkeypat
     photo_folder(photos)
     other = make_image(tmp_path / "other.png", size=(40, 40), seed=7)
     loads, forwards = [], []
-    real_load, real_forward = weights_module.load_state_dict, engine.VGGFeatures.forward
+    real_load, real_forward = weights_module.load_source, engine.VGGFeatures.forward
 
     def counting_load(*args, **kwargs):
         loads.append(args)
@@ -163,7 +163,7 @@ def test_network_and_style_targets_built_once(runner, style, tmp_path, monkeypat
         forwards.append(image.requires_grad)
         return real_forward(self, image)
 
-    monkeypatch.setattr(weights_module, "load_state_dict", counting_load)
+    monkeypatch.setattr(weights_module, "load_source", counting_load)
     monkeypatch.setattr(engine.VGGFeatures, "forward", counting_forward)
     network_module._cached_network.cache_clear()
 
