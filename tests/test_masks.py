@@ -232,7 +232,7 @@ def test_each_style_lands_where_its_mask_is(runner, content, tmp_path):
     left, right = half_masks(tmp_path / "m")
     out = tmp_path / "out.png"
     result = runner.invoke(nst, ["stylize", str(content), str(red), str(blue), "-o", str(out), "--weights", "random",
-                                 "--size", "32", "--steps", "10", "--quiet", "--checkpoint-every", "0",
+                                 "--size", "32", "--steps", "30", "--quiet", "--checkpoint-every", "0",
                                  "--style-mask", str(left), "--style-mask", str(right)])
     assert result.exit_code == 0, result.stderr
     image = torch.tensor(list(Image.open(out).getdata()), dtype=torch.float32).view(21, 32, 3)

@@ -93,12 +93,13 @@ def test_evaluate_sums_and_reports_by_name():
 
 
 class Brightness(Term):
-    """A term the engine has never heard of: pull the mean pixel towards 1."""
+    """A term the engine has never heard of: pull the mean pixel towards 1 (weighted to matter beside
+    the normalised content and style terms, which are relative errors of order one)."""
 
     name = "brightness"
 
     def __call__(self, features, image):
-        return (1.0 - image.mean()) ** 2
+        return 100.0 * (1.0 - image.mean()) ** 2
 
 
 def test_a_new_term_reaches_every_report(content, style):

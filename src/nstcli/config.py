@@ -111,7 +111,7 @@ class Config:
         float, "Learning rate; empty means the optimiser's own default (L-BFGS 1.0, Adam 0.02).",
         optional=True, positive=True))
     content_weight: float = _key(1.0, Spec(float, "Weight alpha of the content loss.", minimum=0.0))
-    style_weight: float = _key(1e3, Spec(float, "Weight beta of the style loss.", minimum=0.0))
+    style_weight: float = _key(30.0, Spec(float, "Weight beta of the style loss.", minimum=0.0))
     tv_weight: float = _key(0.0, Spec(float, "Weight of the total-variation (smoothness) loss.", minimum=0.0))
     tv_stencil: str = _key("forward", Spec(
         str, "Total variation from forward differences, crowsonkb's nine-point stencil on the edge-replicated "

@@ -26,16 +26,8 @@ import torch
 class LBFGS(torch.optim.Optimizer):
     """L-BFGS without line search for a single tensor: `step(closure)` is one evaluation and one move."""
 
-    def __init__(self, params, lr: float = 1.0, history_size: int = 100,
-                 bounds: tuple[float, float] | None = None):
+    def __init__(self, params, lr: float = 1.0, history_size: int = 100):
         super().__init__(params, {"lr": lr, "history_size": history_size})
-        # Pixels live in [0, 1]. Clamping them after a step behind the optimiser's back makes the step
-        # it remembers differ from the step taken, and the curvature pair (s, y) then describes a move
-        # that never happened: its model of the loss goes wrong exactly where pixels saturate, and it
-        # answers with more out-of-range steps there (patches of pure colour found in neither image).
-        # With `bounds` the step is projected into the box here and the pair records the projected
-        # step, the move whose gradient change y the next evaluation measures.
-        self._bounds = bounds
         tensors = [p for group in self.param_groups for p in group["params"]]
         if len(tensors) != 1:
             raise ValueError("this L-BFGS optimises exactly one tensor")
@@ -83,12 +75,7 @@ class LBFGS(torch.optim.Optimizer):
         descent = float(grad.dot(direction)) <= 0  # false only through rounding; then, like torch, stay
         self._step_taken = direction.mul_(t)
         if descent:
-            if self._bounds is None:
-                x.add_(self._step_taken.view_as(x))
-            else:
-                before = x.detach().clone()
-                x.add_(self._step_taken.view_as(x)).clamp_(*self._bounds)
-                self._step_taken = torch.sub(x, before).reshape(-1)
+            x.add_(self._step_taken.view_as(x))
         return loss
 
     def _remember(self, s: torch.Tensor, y: torch.Tensor, ys: float, history: int) -> None:

@@ -41,7 +41,7 @@ def make_optimizer(settings: OptimizerSettings, pixels: torch.Tensor, state: dic
     # jcjohnson/neural-style, and it never quietly stops before `steps`. nstcli's own L-BFGS takes the
     # same steps as torch.optim.LBFGS(max_iter=1) in a few large operations instead of hundreds of
     # small ones (see lbfgs.py).
-    return LBFGS([pixels], lr=settings.lr, history_size=lbfgs_history(pixels.numel()), bounds=(0.0, 1.0))
+    return LBFGS([pixels], lr=settings.lr, history_size=lbfgs_history(pixels.numel()))
 
 
 def carried_state(opt, pixels: torch.Tensor) -> dict | None:
