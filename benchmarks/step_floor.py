@@ -78,12 +78,14 @@ def main() -> None:
     torch.manual_seed(common.SEED)
     print(common.machine())
     print(f"precision {args.precision}; Adam, default objective, untrained VGG19\n")
+    headers = ["px", "floor s", "Gram step s", "W2 step s", "Gram / floor", "W2 / Gram"]
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         t = measure(size, args.repeats, args.steps, args.precision)
         rows.append([size, t["floor"], t["Gram"], t["W2"], t["Gram"] / t["floor"], t["W2"] / t["Gram"]])
-        print(f"  {size} px done", file=sys.stderr, flush=True)
-    print(common.table(["px", "floor s", "Gram step s", "W2 step s", "Gram / floor", "W2 / Gram"], rows))
+        # Each size's row as soon as it is measured: a long run stopped early still leaves figures.
+        print(common.table(headers, rows[-1:]), file=sys.stderr, flush=True)
+    print(common.table(headers, rows))
 
 
 if __name__ == "__main__":
