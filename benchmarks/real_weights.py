@@ -87,6 +87,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("real_weights_out"))
     parser.add_argument("--skip-nst", action="store_true", help="only time neural-style-pt")
     parser.add_argument("--steps", type=int, default=None, help="nstcli's steps per scale (default: its own)")
+    parser.add_argument("--figure", type=Path, default=None,
+                        help="write the inputs and every output side by side, labelled, to this PNG")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     content, style = args.pair
@@ -116,6 +118,16 @@ def main() -> None:
     errors = judge(content, style, [out for _, out, _ in runs])
     print(common.table(["run", "seconds", "content error", "style error"],
                        [[name, seconds, *errors[out]] for name, out, seconds in runs]))
+    if args.figure is not None:
+        from PIL import Image
+
+        from nstcli.sheets import labelled_sheet
+
+        height = 256
+        pictures = [Image.open(path).convert("RGB") for path in (content, style, *(out for _, out, _ in runs))]
+        pictures = [p.resize((round(p.width * height / p.height), height), Image.LANCZOS) for p in pictures]
+        labels = ["content", "style"] + [f"{name} ({errors[out][0]} / {errors[out][1]})" for name, out, _ in runs]
+        labelled_sheet(pictures, labels, columns=len(pictures)).save(args.figure)
     if t_ref is not None and not args.skip_nst:
         print(f"nstcli defaults / neural-style-pt 1000 iterations: {runs[0][2] / t_ref:.3f}")
 

@@ -29,7 +29,7 @@ TINY = {
                  "--sweep-frames", "2"],
     "masks.py": ["--size", "48", "--steps", "1", "--figure", "masks.png"],
     "ui_speed.py": ["--size", "32", "--steps", "2", "--rounds", "1", "--driver", "apptest"],
-    "real_weights.py": ["--size", "32", "--steps", "2", "--out", "out"],
+    "real_weights.py": ["--size", "32", "--steps", "2", "--out", "out", "--figure", "real.png"],
 }
 
 

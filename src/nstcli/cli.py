@@ -194,7 +194,7 @@ Examples:
   nst stylize photo.jpg starry.jpg -o out.png --preserve-color luminance
   nst stylize photo.jpg starry.jpg -o out.png --contact-sheet --loss-curve
   nst stylize photo.jpg starry.jpg -o out.png --config configs/seed.yaml --json
-  nst stylize examples/content.jpg examples/style.jpg -o out.png --weights random --steps 200 --size 128
+  nst stylize examples/content.jpg examples/style.jpg -o out.png --steps 100 --size 128
   nst stylize photo.jpg sky.jpg ground.jpg -o out.png --style-mask sky_mask.png --style-mask ground_mask.png
   nst stylize photo.jpg sky.jpg ground.jpg -o out.png --style-regions labels.png --region-colors '#0000ff,#00ff00'
   nst stylize portrait.jpg starry.jpg -o out.png --content-mask face.png --content-weight 5
