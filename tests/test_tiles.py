@@ -269,7 +269,8 @@ def test_interrupting_a_tiled_scale_saves_the_whole_image(big, style, tmp_path):
 def test_video_style_extra_terms_are_refused_at_tiled_scales(big, style):
     """It refuses extra terms (which see the whole image) when a scale needs tiles."""
     config = Config(weights="random", size=128, steps=1, start_size=None, tile=48)
-    with pytest.raises(ConfigError, match=r"needs tiles, which runs with extra terms \(video\) cannot use yet"):
+    with pytest.raises(ConfigError, match=r"^--tile 48 would run the 128x96 px scale in tiles, which runs with extra "
+                                          r"terms \(video\) cannot use yet; drop --tile \(or give --tile 0\)$"):
         api.stylize(big, style, None, config=config, extra_terms=lambda shape, device: [])
 
 
@@ -296,8 +297,8 @@ def test_wasserstein_masks_are_refused_at_tiled_scales(runner, big, style, tmp_p
     result = runner.invoke(nst, ["stylize", str(big), str(style), str(style), "-o", str(tmp_path / "o.png"), *TILED,
                                  "--style-loss", "wasserstein", "--style-mask", str(left), "--style-mask", str(right)])
     assert result.exit_code == 2
-    assert error_line(result) == ("Error: --size 128 needs tiles, which runs with masks with --style-loss wasserstein "
-                                  "cannot use yet; lower --size or raise --max-memory")
+    assert error_line(result) == ("Error: --tile 48 would run the 128x96 px scale in tiles, which runs with masks "
+                                  "with --style-loss wasserstein cannot use yet; drop --tile (or give --tile 0)")
 
 
 def test_a_batch_runs_tiled(runner, big, style, tmp_path):

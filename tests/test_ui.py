@@ -403,6 +403,22 @@ def test_page_runs_the_bundled_examples(page):
     assert len(at.get("vega_lite_chart")) + len(at.get("arrow_vega_lite_chart")) == 1
 
 
+def test_page_steps_replace_a_recipes_first_steps(monkeypatch):
+    """It runs the steps set on the page, not the server config's first_steps, once they differ."""
+    require("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv(server.CONFIG_ENV, server.config_to_env(
+        Config(weights="random", size=32, steps=3, first_steps=1000, start_size=None, device="cpu")))
+    at = AppTest.from_file(str(server.APP), default_timeout=120).run()
+    at.radio(key="source").set_value("Use the bundled examples").run()
+    at.number_input(key="steps").set_value(2)
+    at.button[0].click().run()
+    assert not at.exception
+    assert texts(at.error) == []
+    assert image_captions(at)[2].startswith("Result: 32x21 px, 2 steps in ")
+
+
 def chart_series(at) -> dict[str, list[int]]:
     """The loss chart's lines: series name -> the steps it has points at (decoded from its Arrow data)."""
     pyarrow, pandas = require("pyarrow"), require("pandas")

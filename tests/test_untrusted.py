@@ -426,7 +426,7 @@ def _torch_loaded_after(args: list[str], cwd: Path) -> tuple[int, str, bool]:
     (["stylize", "c.png", "s.png", "-o", "o.png", "--weights", "nope.pth"], 1, "Error: weights file nope.pth does"),
     (["reconstruct", "content", "missing.png", "-o", "o.png"], 1, "Error: image missing.png does not exist"),
     (["batch", "missing", "--style", "s.png", "-o", "out"], 1, "Error: input missing does not exist"),
-    (["weights", "path"], 1, "Error: no weights at "),
+    (["weights", "path", "torchvision"], 1, "Error: no weights at "),
     (["weights", "import", "c.png"], 1, "Error: c.png is not a weights file (it is a PNG image)"),
 ])
 def test_checks_that_need_no_network_come_before_torch(tmp_path, args, exit_code, start):
@@ -456,16 +456,16 @@ def test_weights_import_of_a_photo_says_it_is_not_weights(runner, tmp_path, isol
 def test_weights_path_says_whether_the_file_is_there(runner, tmp_path, isolated_cache):
     """It prints the cache path, exit 1 with what to do while it is missing, exit 0 once it is there."""
     target = isolated_cache / weights.CACHE_FILE
-    missing = runner.invoke(nst, ["weights", "path"])
+    missing = runner.invoke(nst, ["weights", "path", "torchvision"])
     assert (missing.exit_code, missing.stdout) == (1, f"{target}\n")
-    assert error_line(missing) == (f"Error: no weights at {target} yet: run 'nst weights fetch' (downloads "
-                                   "548 MB once) or 'nst weights import FILE'")
+    assert error_line(missing) == (f"Error: no weights at {target} yet: run 'nst weights fetch torchvision' "
+                                   "(downloads 548 MB once) or 'nst weights import FILE'")
     import torch
 
     source = tmp_path / "vgg.pth"
     torch.save(weights.random_state_dict(seed=1), source)
     assert runner.invoke(nst, ["weights", "import", str(source)]).exit_code == 0
-    present = runner.invoke(nst, ["weights", "path"])
+    present = runner.invoke(nst, ["weights", "path", "torchvision"])
     assert (present.exit_code, present.stdout, present.stderr) == (0, f"{target}\n", "")
 
 

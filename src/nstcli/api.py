@@ -95,6 +95,39 @@ def scale_terms(config: Config, network, style: PreparedStyle, content: torch.Te
     return target, [content_loss, *style_losses, *pixel_terms(config)]
 
 
+def plan_scales(config: Config, content_size: tuple[int, int], style: PreparedStyle, device: torch.device, *,
+                extra_terms: bool = False, masks: SpatialControl | None = None):
+    """(sizes, shapes, steps, tiling) of a run on a content of `content_size` (width, height).
+
+    Decided, or refused with a ConfigError, before any work: `nst video` calls it for its first and
+    later frames before it creates anything, so a run it would refuse at frame 2 costs nothing.
+    """
+    need = min_side(config)
+
+    def shape_at(size: int) -> tuple[int, int]:
+        width, height = content_size
+        scale = size / max(width, height)
+        return max(1, round(height * scale)), max(1, round(width * scale))
+
+    # Coarse scales too small for the deepest layer are skipped rather than refused: start_size is
+    # a starting point, and for a very wide image the first useful scale is simply a larger one.
+    sizes = [size for size in scale_sizes(config) if min(shape_at(size)) >= need]
+    shapes = [shape_at(size) for size in sizes]
+    steps = steps_per_scale(config, len(sizes))
+    # Which scales run in tiles, from the memory they need: decided (or refused) before any work.
+    tiling = tiles.plan(config, shapes, [image.size for image in style.images()], steps, device)
+    if any(tiling) and (extra_terms or (masks is not None and masks.guides_styles and config.style_loss != "gram")):
+        what = "extra terms (video)" if extra_terms else "masks with --style-loss wasserstein"
+        if config.tile:
+            # The tiles were asked for: only --tile can undo them (a larger budget changes nothing).
+            height, width = shapes[[bool(t) for t in tiling].index(True)]
+            raise ConfigError(f"--tile {config.tile} would run the {width}x{height} px scale in tiles, which runs "
+                              f"with {what} cannot use yet; drop --tile (or give --tile 0)")
+        raise ConfigError(f"--size {config.size} needs tiles, which runs with {what} cannot use yet; lower "
+                          "--size or raise --max-memory")
+    return sizes, shapes, steps, tiling
+
+
 @out_of_memory_as_run_error
 def stylize(
     content: PathLike | Image.Image,
@@ -133,20 +166,9 @@ def stylize(
     style_final = max(1, round(config.size * config.style_scale))
     for path, image in zip(style.paths, style.images()):
         fit_to_size(path, image, style_final, need, scale=config.style_scale)
-    # Coarse scales too small for the deepest layer are skipped rather than refused: start_size is
-    # a starting point, and for a very wide image the first useful scale is simply a larger one.
-    sizes = [size for size in scale_sizes(config) if min(resize_longest(content_image, size).size) >= need]
-    shapes = [resize_longest(content_image, size).size[::-1] for size in sizes]
-    steps = steps_per_scale(config, len(sizes))
-
     device = resolve_device(config.device)
-    # Which scales run in tiles, from the memory they need: decided (or refused) before any work.
-    tiling = tiles.plan(config, shapes, [image.size for image in style.images()], steps, device)
-    if any(tiling) and (extra_terms is not None or (
-            masks is not None and masks.guides_styles and config.style_loss != "gram")):
-        what = "extra terms (video)" if extra_terms is not None else "masks with --style-loss wasserstein"
-        raise ConfigError(f"--size {config.size} needs tiles, which runs with {what} cannot use yet; lower "
-                          "--size or raise --max-memory")
+    sizes, shapes, steps, tiling = plan_scales(config, content_image.size, style, device,
+                                               extra_terms=extra_terms is not None, masks=masks)
     precision = resolve_precision(config.precision, device)
     weights_module.warn_if_random(config.weights)
     network = load_network(config, device, precision=precision)

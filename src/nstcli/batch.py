@@ -100,28 +100,49 @@ def parse_shard(spec: str, environ: Mapping[str, str] | None = None,
     item, each with its shard of N.
     """
     text = (spec or "").strip().lower()
+    shown = _shown(spec)
     counted = re.fullmatch(r"(auto|all)\s*(?:/\s*(\d+))?", text)
     if counted:
-        form, count = counted.group(1), int(counted.group(2)) if counted.group(2) else None
+        form, count = counted.group(1), _count(counted.group(2), shown) if counted.group(2) else None
         if count == 0:
-            raise ConfigError(f"--shard {spec!r}: N must be at least 1; give the number of tasks, e.g. "
+            raise ConfigError(f"--shard {shown}: N must be at least 1; give the number of tasks, e.g. "
                               f"--shard {form}/8")
         if form == "auto":
             return shard_from_environment(os.environ if environ is None else environ, count)
         if count is None:
-            raise ConfigError(f"--shard {spec!r} needs the number of shards: --shard all/N")
+            raise ConfigError(f"--shard {shown} needs the number of shards: --shard all/N")
         if not allow_all:
-            raise ConfigError(f"--shard {spec!r} only goes with --plan (to list every item with its shard); "
+            raise ConfigError(f"--shard {shown} only goes with --plan (to list every item with its shard); "
                               "to run every item, drop --shard")
         return None, count
     match = re.fullmatch(r"(\d+)\s*/\s*(\d+)", text)
     if match:
-        k, n = int(match.group(1)), int(match.group(2))
+        k, n = _count(match.group(1), shown), _count(match.group(2), shown)
         if 1 <= k <= n:
             return k, n
-    raise ConfigError(f"--shard {spec!r} is not K/N with 1 <= K <= N; e.g. --shard 2/4 runs the "
+    raise ConfigError(f"--shard {shown} is not K/N with 1 <= K <= N; e.g. --shard 2/4 runs the "
                       "second quarter of the items (or --shard auto inside a SLURM array or a "
                       "Kubernetes Indexed Job)")
+
+
+# More shards than this is no cluster; the cap also keeps numbers of thousands of digits (which
+# Python's int() refuses beyond 4300) out of int() and out of messages.
+MAX_SHARDS = 1_000_000
+
+
+def _shown(text: str | None) -> str:
+    """A typed value as a message quotes it: at most 40 characters of it."""
+    text = text or ""
+    return repr(text) if len(text) <= 40 else repr(text[:30] + "...") + f" ({len(text)} characters)"
+
+
+def _count(digits: str, shown: str) -> int:
+    """K or N of --shard, or ConfigError when it is beyond MAX_SHARDS."""
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_SHARDS)) or int(digits) > MAX_SHARDS:
+        raise ConfigError(f"--shard {shown}: a shard number or count is at most {MAX_SHARDS:,}; "
+                          "give K/N with 1 <= K <= N, e.g. --shard 2/4")
+    return int(digits)
 
 
 def _env_int(environ: Mapping[str, str], name: str) -> int | None:
@@ -129,9 +150,15 @@ def _env_int(environ: Mapping[str, str], name: str) -> int | None:
     if not value:
         return None
     if not (value.isascii() and value.isdigit()):
-        raise ConfigError(f"--shard auto: {name}={value!r} is not a whole number; it is set by the "
+        raise ConfigError(f"--shard auto: {name}={_shown(value)} is not a whole number; it is set by the "
                           "scheduler, so check the job's environment")
-    return int(value)
+    digits = value.lstrip("0") or "0"
+    # A scheduler's index is a few digits; thousands of them (beyond what int() converts) are a
+    # broken environment, said as such rather than as Python's limit.
+    if len(digits) > 18:
+        raise ConfigError(f"--shard auto: {name}={_shown(value)} has {len(digits)} digits, more than any "
+                          "scheduler's index; it is set by the scheduler, so check the job's environment")
+    return int(digits)
 
 
 def shard_from_environment(environ: Mapping[str, str], count: int | None = None) -> tuple[int, int]:
@@ -161,8 +188,15 @@ def shard_from_environment(environ: Mapping[str, str], count: int | None = None)
                                   "and give the count: --shard auto/N")
             if low <= task <= high:
                 return task - low + 1, high - low + 1
-        elif size is not None and 1 <= task <= size:
-            return task, size
+            raise ConfigError(f"--shard auto: SLURM_ARRAY_TASK_ID is {task}, outside the array's "
+                              f"SLURM_ARRAY_TASK_MIN..MAX ({low}..{high}); check the job's environment, or "
+                              "number the tasks 1..N and give the count: --shard auto/N")
+        elif size is not None:
+            if 1 <= task <= size:
+                return task, size
+            raise ConfigError(f"--shard auto: SLURM_ARRAY_TASK_ID is {task}, outside 1..{size} "
+                              f"(SLURM_ARRAY_TASK_COUNT is {size}); check the job's environment, or give the "
+                              "count: --shard auto/N")
         raise ConfigError(f"--shard auto: SLURM_ARRAY_TASK_ID is {task} but the array's size is not known "
                           "from SLURM_ARRAY_TASK_MIN/MAX/COUNT; give it: --shard auto/N")
     index = _env_int(environ, "JOB_COMPLETION_INDEX")
@@ -388,22 +422,46 @@ def run_batch(
         # Everything is done (e.g. a re-submitted array task whose items another run finished):
         # nothing to load, and ImageNet weights are half a gigabyte to read.
         return BatchRun(items, _results(items, {}, config, overwrite, callbacks))
+    device = resolve_device(config.device)
+    todo = [item for item in items if overwrite or not item.output.exists()]
+    prepared: dict[Path, api.PreparedStyle] = {}
+    for item in todo:
+        if item.style not in prepared:
+            prepared[item.style] = api.PreparedStyle(item.style)
+            prepared[item.style].images()
+    # A budget or tiling the run would refuse is a usage error of the whole batch: said now, before
+    # the output folder exists or the network is loaded, not at the first item.
+    _check_plans(todo, prepared, config, device)
     # Checks (and creates) the output folder itself; the file name is only there to satisfy the check.
     check_output_path(items[0].outdir / PurePosixPath(items[0].name).name)
     # Say it once for the batch, here (as for the precision); the per-item runs below are told not to
     # repeat either.
     weights_module.warn_if_random(config.weights)
-    device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", weights_module.RandomWeightsWarning)
         api.load_network(config, device, precision=precision)  # cached: every item reuses this network
-    prepared: dict[Path, api.PreparedStyle] = {}
-    for item in items:
-        if item.style not in prepared and (overwrite or not item.output.exists()):
-            prepared[item.style] = api.PreparedStyle(item.style)
-            prepared[item.style].images()
     return BatchRun(items, _results(items, prepared, config, overwrite, callbacks))
+
+
+def _check_plans(items: Sequence[BatchItem], prepared, config: Config, device) -> None:
+    """api.plan_scales for every item from its content's header (no pixel decoded); ConfigError if any
+    is refused. An unreadable content image is left to fail its own item later."""
+    from PIL import Image
+
+    from nstcli import api
+
+    seen = set()
+    for item in items:
+        try:
+            with Image.open(item.content) as image:
+                size = image.size
+        except Exception:  # noqa: BLE001 - the item's own run reports it, and fails only that item
+            continue
+        key = (size, item.style, item.style_mask is not None)
+        if key not in seen:
+            seen.add(key)
+            api.plan_scales(config, size, prepared[item.style], device, masks=item.masks())
 
 
 def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResult]:

@@ -9,13 +9,23 @@ mistyped path answer at once.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import warnings
 
 import click
 
 from nstcli import __version__
-from nstcli.config import FIELDS, MAX_STEPS, SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, flag_name, load_config
+from nstcli.config import (
+    FIELDS,
+    MAX_STEPS,
+    SPECS,
+    VIDEO_FRAME_STEPS,
+    VIDEO_TEMPORAL_WEIGHT,
+    flag_name,
+    load_config,
+    recipe_names,
+)
 from nstcli.errors import ConfigError, NSTError, NSTWarning, first_line
 
 EXIT_INTERRUPTED = 130
@@ -24,6 +34,10 @@ EXIT_INTERRUPTED = 130
 def _one_line(error: click.UsageError) -> click.ClickException:
     """click's usage error as one line (no usage text before it), pointing at the command's --help."""
     message = " ".join(error.format_message().split())
+    # click quotes the value it refused whole; a value of thousands of characters (an integer beyond
+    # int()'s 4300-digit limit, a pasted file) would bury the message, so quote its start only.
+    message = re.sub(r"'([^']{41,})'", lambda m: f"{m.group(1)[:30] + '...'!r} ({len(m.group(1))} characters)",
+                     message)
     option = getattr(error, "option_name", "") or ""
     key = option.lstrip("-").replace("-", "_")
     if isinstance(error, click.NoSuchOption) and error.ctx is not None and (key in FIELDS or key == "no_clobber"):
@@ -130,7 +144,8 @@ def config_options(keys=None):
                 option = click.option(flag, name, default=None, metavar=spec.placeholder, help=text)
             function = option(function)
         return click.option("--config", "config_file", type=click.Path(readable=False), default=None,
-                            help="YAML file of config keys (see configs/); flags override it.")(function)
+                            help="YAML file of config keys, or the name of a recipe shipped with nstcli ("
+                                 f"{', '.join(recipe_names())}); flags override it.")(function)
 
     return decorate
 
@@ -443,6 +458,43 @@ Examples:
 """
 
 
+class FrameRate(click.ParamType):
+    """--fps: a number of frames per second as typed from a spec sheet (25, 29.97, 0.5), kept as the
+    short fraction a container can hold; nan, inf and rates out of range are usage errors."""
+
+    name = "rate"
+
+    def convert(self, value, param, ctx):
+        from nstcli.video_io import MAX_RATE, MIN_RATE, frame_rate
+
+        try:
+            return frame_rate(value)
+        except (TypeError, ValueError, OverflowError):
+            self.fail(f"{str(value)!r} is not a frame rate; give frames per second from {float(MIN_RATE):g} to "
+                      f"{MAX_RATE}, e.g. 25 or 29.97", param, ctx)
+
+
+class FiniteFloat(click.ParamType):
+    """A float option with a lower bound that also refuses nan and inf (FloatRange lets nan through:
+    every comparison with it is false)."""
+
+    name = "float"
+
+    def __init__(self, minimum: float = 0.0):
+        self.minimum = minimum
+
+    def convert(self, value, param, ctx):
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{str(value)!r} is not a number", param, ctx)
+        if not math.isfinite(number) or number < self.minimum:
+            self.fail(f"{str(value)!r} is not a finite number of at least {self.minimum:g}", param, ctx)
+        return number
+
+
 # Checkpoints, contact sheets and loss curves belong to one image's run, not to a clip's frames.
 VIDEO_KEYS = tuple(name for name in FIELDS if name not in ("checkpoint_every", "contact_sheet", "loss_curve"))
 
@@ -456,11 +508,12 @@ VIDEO_KEYS = tuple(name for name in FIELDS if name not in ("checkpoint_every", "
 @click.option("--frame-steps", type=click.IntRange(0, MAX_STEPS), default=VIDEO_FRAME_STEPS, show_default=True,
               metavar="N", help="Steps for every frame after the first, which starts from the previous one "
                                 "(the first gets --steps, coarse-to-fine).")
-@click.option("--temporal-weight", type=click.FloatRange(min=0), default=VIDEO_TEMPORAL_WEIGHT, show_default=True,
+@click.option("--temporal-weight", type=FiniteFloat(0.0), default=VIDEO_TEMPORAL_WEIGHT, show_default=True,
               metavar="X", help="Weight of the temporal term keeping each frame close to the previous one "
                                 "carried along the motion; 0 turns it off.")
-@click.option("--fps", type=click.FloatRange(min=0, min_open=True, max=1000), default=25.0, show_default=True,
-              metavar="X", help="Frame rate of the output video when the input is a folder of images.")
+@click.option("--fps", type=FrameRate(), default="25", show_default=True, metavar="X",
+              help="Frame rate of the output video when the input is a folder of images (29.97 is NTSC's "
+                   "30000/1001).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (output, frames, seconds, temporal error) on stdout.")
 @quiet_option

@@ -91,12 +91,13 @@ def _key(default: Any, spec: Spec):
 
 @dataclass(frozen=True)
 class Config:
-    """One stylize run. Defaults: see configs/default.yaml for where each value comes from."""
+    """One stylize run. Defaults: see configs/default.yaml (the `default` recipe) for where each value comes from."""
 
     size: int = _key(384, Spec(
         int, "Longest side of the output in pixels (aspect ratio kept).", minimum=16, maximum=16384))
     steps: int = _key(150, Spec(
-        int, "Optimisation steps per scale; each is one VGG19 forward and backward.", minimum=0,
+        int, "Optimisation steps per scale; each is one VGG19 forward and backward. On the command line it "
+        "also replaces a config file's first_steps (unless the first-steps flag is given too).", minimum=0,
         maximum=MAX_STEPS))
     first_steps: int | None = _key(None, Spec(
         int, "Steps at the first (coarsest) scale; empty means `steps`.", optional=True, minimum=0,
@@ -419,12 +420,36 @@ def _yaml_loader():
     return Loader
 
 
+# The recipes shipped inside the package (configs/ in the repository is the same folder), so that an
+# installed nstcli can be pointed at them by name: --config wasserstein.
+RECIPES = Path(__file__).resolve().parent / "configs"
+
+
+def recipe_names() -> list[str]:
+    return sorted(path.stem for path in RECIPES.glob("*.yaml"))
+
+
+def _recipe(path: Path) -> Path | None:
+    """The shipped recipe a bare name (wasserstein, or wasserstein.yaml) stands for, if any."""
+    text = os.fspath(path)
+    if os.sep in text or "/" in text or path.suffix not in ("", ".yaml"):
+        return None
+    candidate = RECIPES / f"{path.stem if path.suffix else path.name}.yaml"
+    return candidate if candidate.is_file() else None
+
+
 def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a config file: a YAML mapping of keys to values. Only plain YAML (safe_load)."""
+    """Read a config file: a YAML mapping of keys to values. Only plain YAML (safe_load).
+
+    A file of that name is read first; a bare name that is no file names a shipped recipe.
+    """
     import yaml
 
     path = Path(path)
     found = paths.kind(path)
+    if found == paths.MISSING and _recipe(path) is not None:
+        path = _recipe(path)
+        found = paths.kind(path)
     if found == paths.MISSING:
         raise ConfigError(f"config file {path} does not exist; check the path given to --config")
     if found == paths.LOOP:
@@ -478,6 +503,11 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
         layers.append((f"config file {path}", read_yaml(path)))
     if overrides:
         layers.append(("options", overrides))
+    if path is not None and overrides and from_flags and "steps" in overrides and "first_steps" not in overrides:
+        # --steps typed on the command line means the steps of this run, first scale included: a
+        # recipe's first_steps (wasserstein.yaml's 1000) must not outlast it. --first-steps says otherwise.
+        layers[0] = (layers[0][0], {key: value for key, value in layers[0][1].items()
+                                    if not (isinstance(key, str) and key.replace("-", "_") == "first_steps")})
     for source, mapping in layers:
         in_file = source != "options"
         for key, value in mapping.items():

@@ -56,8 +56,11 @@ class LBFGS(torch.optim.Optimizer):
         self._iterations += 1
         if self._iterations == 1:
             direction = grad.neg()
-            # torch's first step: at most lr, and smaller when the gradient is large
-            t = min(1.0, 1.0 / float(grad.abs().sum())) * lr
+            # torch's first step: at most lr, and smaller when the gradient is large. A zero gradient
+            # (an already optimal start, e.g. --style-weight 0 from the content) has no direction to
+            # scale: the step is then zero whatever t is, so t = lr rather than dividing by zero.
+            total = float(grad.abs().sum())
+            t = (min(1.0, 1.0 / total) if total > 0 else 1.0) * lr
         else:
             y = grad - self._prev_grad
             s = self._step_taken

@@ -75,6 +75,15 @@ def parse_colours(text: str | Sequence[str]) -> list[tuple[int, int, int]]:
         except ValueError:
             raise ConfigError(f"--region-colors: {part!r} is not a colour; give #rrggbb values or names, "
                               "e.g. --region-colors '#ff0000,#00ff00'") from None
+    # One colour listed for two styles would give both the same region: the label image cannot say
+    # which one a pixel of it means, so the later style would silently get no pixel at all.
+    for later, colour in enumerate(colours):
+        earlier = colours.index(colour)
+        if earlier < later:
+            same = (f"{parts[earlier]!r}" if parts[earlier] == parts[later]
+                    else f"{parts[earlier]!r} and {parts[later]!r}")
+            raise ConfigError(f"--region-colors lists the colour {hex_colour(colour)} ({same}) twice, for styles "
+                              f"{earlier + 1} and {later + 1}; give each style image its own colour")
     return colours
 
 

@@ -452,12 +452,25 @@ def plan(config: Config, shapes: Sequence[tuple[int, int]], style_sizes: Sequenc
             out.append(None)
             continue
         if config.tile is not None:
+            if longest <= config.tile:
+                # A tile as large as the scale is the whole scale: it runs untiled, and needs what an
+                # untiled run needs; the budget holds for it as for any other.
+                if budget is not None and whole.total > budget:
+                    fits = memory.largest_tile((height, width), budget, layers, config.content_layers, align,
+                                               max(SMALLEST_TILE, 2 * align), kind)
+                    hint = (f"give --tile {fits} or less, or leave it out" if fits is not None
+                            else "not even the smallest tiles fit: raise --max-memory or lower --size")
+                    raise ConfigError(
+                        f"--tile {config.tile} is at least the {width}x{height} px scale, which then runs whole "
+                        f"and needs about {memory.describe(whole.total)}, more than {allowed}; {hint}")
+                out.append(None)
+                continue
             tiled = memory.tiled_need((height, width), config.tile, layers, config.content_layers, align, kind)
-            if longest > config.tile and budget is not None and tiled.total > budget:
+            if budget is not None and tiled.total > budget:
                 raise ConfigError(
                     f"--tile {config.tile} needs about {memory.describe(tiled.total)} at the {width}x{height} px "
                     f"scale, more than {allowed}; choose a smaller --tile or leave it out")
-            out.append(config.tile if longest > config.tile else None)
+            out.append(config.tile)
             continue
         tile = memory.largest_tile((height, width), budget, layers, config.content_layers, align,
                                    max(SMALLEST_TILE, 2 * align), kind)

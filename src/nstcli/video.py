@@ -20,6 +20,7 @@ work folder is removed. Each frame's optimisation depends only on its content, t
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -28,6 +29,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import torch
@@ -37,8 +39,10 @@ from nstcli import api
 from nstcli import video_io
 from nstcli.config import SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config, as_dict
 from nstcli.engine import Callback
-from nstcli.errors import ConfigError, ImageError, Interrupted, PrecisionWarning, RandomWeightsWarning
+from nstcli.errors import (ConfigError, ImageError, Interrupted, NSTWarning, PrecisionWarning,
+                           RandomWeightsWarning)
 from nstcli.images import atomic_write, pil_to_tensor, refuse_overwriting_inputs, save_image
+from nstcli.runtime import resolve_device
 from nstcli.styles import PreparedStyle
 from nstcli.terms.temporal import TemporalTerm, temporal_error
 
@@ -153,14 +157,33 @@ def _check_frame_size(source: Path, size: tuple[int, int], config: Config, need:
                      f"need at least {need} px on the short side: {hint}")
 
 
+def _digest(paths: Sequence[Path]) -> str:
+    """SHA-256 of the files' bytes, in order (a folder clip: its frame files, names included)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode("utf-8", "surrogateescape") + b"\0")
+        try:
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as exc:
+            raise ImageError(f"{path} cannot be read ({exc.strerror or exc})") from None
+    return digest.hexdigest()
+
+
 def _fingerprint(source: Path, clip: video_io.Clip, styles: PreparedStyle, config: Config, size,
                  frame_steps: int, temporal_weight: float) -> dict:
-    """Everything a frame's pixels depend on, to recognise the run a work folder belongs to."""
+    """Everything a frame's pixels depend on, to recognise the run a work folder belongs to.
+
+    Inputs are identified by their bytes, not their names: a clip replaced by another under the same
+    name (or a style image repainted) is another run, and its frames must not be mixed with these.
+    """
     settings = {key: value for key, value in as_dict(config).items() if key not in _RUN_ONLY_KEYS}
+    clip_files = video_io.frame_files(source) if clip.folder else [source]
     return {
-        "input": str(source.resolve()),
+        "input": _digest(clip_files),
         "input_frames": clip.frames,
-        "styles": [str(path.resolve()) for path in styles.paths],
+        "styles": [_digest([path]) for path in styles.paths],
         "frame_size": list(size),
         "frame_steps": frame_steps,
         "temporal_weight": temporal_weight,
@@ -178,7 +201,9 @@ def _prepare_work(folder: Path, fingerprint: dict, output: Path) -> int:
                 recorded = json.loads(manifest.read_text())
             except (OSError, ValueError):
                 recorded = None
-            if recorded != fingerprint:
+            # A record beside no frame (a run that failed or stopped before its first) protects
+            # nothing: the new run replaces it rather than being refused.
+            if recorded != fingerprint and any(folder.glob("frame_*.png")):
                 differs = sorted(key for key in fingerprint if not recorded or recorded.get(key) != fingerprint[key])
                 what = ", ".join(differs) if differs else "its record is unreadable"
                 raise ConfigError(f"{folder} holds frames of another run (different {what}); delete it, "
@@ -191,7 +216,8 @@ def _prepare_work(folder: Path, fingerprint: dict, output: Path) -> int:
         finished = min(finished, fingerprint["input_frames"])
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        if not manifest.exists():
+        if finished == 0:  # a new run, or one that left no frame: this run's record
+            (folder / FRAME_LOG).unlink(missing_ok=True)
             text = json.dumps(fingerprint, indent=1)
             atomic_write(manifest, lambda tmp: Path(tmp).write_text(text))
     except OSError as exc:
@@ -251,7 +277,21 @@ def _notify(callbacks, event: str, *args) -> None:
 
 
 def _kept(finished: int, total: int, folder: Path) -> str:
+    if finished == 0:
+        return f"no frame of {total} was finished, so nothing is kept"
     return f"{finished} of {total} frames are kept in {folder}; run the same command again to continue"
+
+
+def _discard_work(folder: Path, created: bool) -> None:
+    """Remove what a run that finished no frame wrote: the folder if it made it, else its record."""
+    if created:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for name in (MANIFEST, FRAME_LOG):
+        try:
+            (folder / name).unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def stylize_video(
@@ -263,7 +303,7 @@ def stylize_video(
     frame_steps: int = VIDEO_FRAME_STEPS,
     temporal_weight: float = VIDEO_TEMPORAL_WEIGHT,
     callbacks: Sequence[VideoCallback] = (),
-    folder_rate: float = float(video_io.FOLDER_RATE),
+    folder_rate: Fraction | float = video_io.FOLDER_RATE,
 ) -> VideoResult:
     """Stylise every frame of `source` (a video file or a folder of frames) into `output`.
 
@@ -293,21 +333,29 @@ def stylize_video(
     # single scale at full size, warm-started, with no checkpoints of their own.
     first_config = config.replace(size=max(size), checkpoint_every=0)
     later_config = first_config.replace(steps=frame_steps, start_size=None, first_steps=None)
+    # Every frame's scales and tiles (and the memory budget) are checked now, as api.stylize would at
+    # frames 1 and 2: a run refused there must cost no computing and leave no work folder behind.
+    device = resolve_device(config.device)
+    api.plan_scales(first_config, size, style, device)
+    if clip.frames > 1:
+        api.plan_scales(later_config, size, style, device, extra_terms=True)
     folder = work_folder(output)
     fingerprint = _fingerprint(source, clip, style, first_config, size, frame_steps, temporal_weight)
+    created = not folder.exists()
     finished = _prepare_work(folder, fingerprint, output)
     log = _read_log(folder)
     resumed_from = finished
     estimator = FlowEstimator()
 
     _notify(callbacks, "on_video_start", clip.frames, finished)
-    index = 0
+    index = read = 0
     precision = None
     try:
         previous_content = previous_result = None
         frames = video_io.read_frames(clip, size)
         try:
             for index, frame in enumerate(frames):
+                read = index + 1
                 if index < finished:
                     if index == finished - 1:  # the last finished frame: what the next one warps
                         previous_result = _load_frame(folder / video_io.frame_name(index))
@@ -348,24 +396,31 @@ def stylize_video(
                 _notify(callbacks, "on_frame", report)
         finally:
             frames.close()
-        if finished < clip.frames:
-            # The container promised more frames than it decoded (a truncated file): stylise what exists.
-            clip = dataclasses.replace(clip, frames=finished)
+        if read < clip.frames:
+            # The container promised more frames than it decoded (a truncated file): stylise what
+            # exists, and say what was lost rather than hand over a shorter video without a word.
+            warnings.warn(f"video {source} declares {clip.frames} frames but only {read} could be read (the file "
+                          f"is cut short or damaged); the output has {read}", NSTWarning, stacklevel=2)
+            clip = dataclasses.replace(clip, frames=read)
         if plan is not None:
             _notify(callbacks, "on_encode", output)
             video_io.write_video(plan, clip, _saved_frames(folder, finished))
             shutil.rmtree(folder, ignore_errors=True)
-    except (Interrupted, KeyboardInterrupt):
-        where = (f"while encoding {output}" if finished >= clip.frames
-                 else f"at frame {index + 1} of {clip.frames}")
-        raise Interrupted(f"interrupted {where}; {_kept(finished, clip.frames, folder)}") from None
-    except ImageError as exc:
-        if "No space left" in str(exc) or "Disk quota" in str(exc):
+    except BaseException as exc:
+        if finished == 0:
+            # Nothing to continue from: leave no work folder (or record) that a corrected command
+            # would have to get past.
+            _discard_work(folder, created)
+        if isinstance(exc, (Interrupted, KeyboardInterrupt)):
+            where = (f"while encoding {output}" if finished >= clip.frames
+                     else f"at frame {index + 1} of {clip.frames}")
+            raise Interrupted(f"interrupted {where}; {_kept(finished, clip.frames, folder)}") from None
+        if isinstance(exc, ImageError) and ("No space left" in str(exc) or "Disk quota" in str(exc)):
             raise ImageError(f"{exc}; free some space: {_kept(finished, clip.frames, folder)}") from None
+        if isinstance(exc, OSError):
+            raise ImageError(f"cannot write into {folder} ({exc.strerror or exc}); "
+                             f"{_kept(finished, clip.frames, folder)}") from None
         raise
-    except OSError as exc:
-        raise ImageError(f"cannot write into {folder} ({exc.strerror or exc}); "
-                         f"{_kept(finished, clip.frames, folder)}") from None
     finally:
         _notify(callbacks, "on_video_end")
 

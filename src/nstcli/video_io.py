@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import tempfile
@@ -56,6 +57,32 @@ FOLDER_RATE = Fraction(25)
 _TRANSPOSED = (5, 6, 7, 8)
 
 
+# Frame rates are written as rationals; containers keep them in 32-bit fields, so a typed rate such as
+# 29.97 (whose binary float is a fraction with a 52-bit denominator) is approximated first.
+MIN_RATE, MAX_RATE = Fraction(1, 1000), 1000
+RATE_DENOMINATOR = 1001  # NTSC's rates are n * 1000/1001; 1001 keeps them exact
+
+
+def frame_rate(value: Fraction | float | int | str) -> Fraction:
+    """A frame rate as the short fraction a container can hold: 29.97 -> 30000/1001, 0.1 -> 1/10.
+
+    ValueError for what is not a rate (nan, inf, outside MIN_RATE..MAX_RATE frames a second).
+    """
+    if isinstance(value, str):
+        value = float(value.strip())
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(value)
+    exact = Fraction(value)
+    if not MIN_RATE <= exact <= MAX_RATE:
+        raise ValueError(value)
+    # A camera's "29.97" or "23.976" is NTSC's 30000/1001 or 24000/1001, rounded for the spec sheet:
+    # take the NTSC rate when the typed one is within that rounding of it.
+    ntsc = Fraction(round(exact * RATE_DENOMINATOR / 1000) * 1000, RATE_DENOMINATOR)
+    if ntsc.denominator != 1 and ntsc > 0 and abs(ntsc - exact) < Fraction(1, 1000):
+        return ntsc
+    return exact.limit_denominator(RATE_DENOMINATOR)
+
+
 @dataclass(frozen=True)
 class Clip:
     """What is known about an input before any frame is decoded."""
@@ -67,6 +94,9 @@ class Clip:
     folder: bool  # a folder of images rather than a video file
     audio_codec: str | None = None  # the first audio stream's codec, None if there is none
     start: float = 0.0  # seconds the first video frame is shown after the container's start
+    # Degrees counter-clockwise the stream asks players to turn its frames (a phone's display matrix);
+    # `size` is the frames' size once turned, as they are read.
+    rotation: int = 0
 
     @property
     def duration(self) -> float:
@@ -192,8 +222,39 @@ def _open_video(path: Path) -> Clip:
                              f"{MAX_INPUT_PIXELS // 1_000_000} MP limit; shrink it first")
         audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
         start = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
-        return Clip(path=path, frames=frames, rate=_frame_rate(stream, frames), size=(width, height),
-                    folder=False, audio_codec=audio, start=max(0.0, start))
+        rate = _frame_rate(stream, frames)
+    rotation = _display_rotation(path)
+    if rotation in (90, 270):
+        width, height = height, width
+    return Clip(path=path, frames=frames, rate=rate, size=(width, height), folder=False, audio_codec=audio,
+                start=max(0.0, start), rotation=rotation)
+
+
+def _display_rotation(path: Path) -> int:
+    """The quarter turn (0, 90, 180 or 270 degrees counter-clockwise) a video's display matrix asks for.
+
+    Phones store portrait clips as landscape frames with such a matrix, as they store photos with an
+    EXIF orientation; players turn them, and so must we. PyAV exposes the matrix on decoded frames,
+    so this decodes the first frame (of a second opening: counting frames has moved the first one
+    past it). Rotations that are not quarter turns are left alone.
+    """
+    av = _av()
+    with _open_container(path) as container:
+        try:
+            for frame in container.decode(container.streams.video[0]):
+                turn = round(getattr(frame, "rotation", 0) or 0) % 360
+                return turn if turn in (90, 180, 270) else 0
+        except av.error.FFmpegError:
+            pass  # damage is reported, with the frames it costs, when the frames are read
+    return 0
+
+
+# Image.rotate's direction (counter-clockwise), as exact transpositions.
+_TURNS = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
+
+
+def _upright(image: Image.Image, rotation: int) -> Image.Image:
+    return image.transpose(_TURNS[rotation]) if rotation in _TURNS else image
 
 
 def open_clip(path: str | os.PathLike, folder_rate: Fraction | float = FOLDER_RATE) -> Clip:
@@ -202,7 +263,12 @@ def open_clip(path: str | os.PathLike, folder_rate: Fraction | float = FOLDER_RA
     if not path.exists():
         raise ImageError(f"video {path} does not exist; check the path")
     if path.is_dir():
-        return _open_folder(path, Fraction(folder_rate))
+        try:
+            rate = frame_rate(folder_rate)
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"frame rate {folder_rate!r} is not frames per second from {float(MIN_RATE):g} to "
+                              f"{MAX_RATE}; give e.g. 25 or 29.97") from None
+        return _open_folder(path, rate)
     return _open_video(path)
 
 
@@ -234,13 +300,37 @@ def read_frames(clip: Clip, size: tuple[int, int] | None = None) -> Iterator[Ima
     av = _av()
     with _open_container(clip.path) as container:
         stream = container.streams.video[0]
-        # Let FFmpeg decode with a thread per core; decoding is a small part of a frame's time.
-        stream.thread_type = "AUTO"
-        try:
-            for frame in container.decode(stream):
-                yield _fit(frame.to_image(), size)
-        except av.error.FFmpegError as exc:
-            raise ImageError(f"video {clip.path} is damaged ({_ffmpeg_reason(exc)}); re-export or replace it") from None
+        # One decoding thread (FFmpeg's default): decoding is a small part of a frame's time, and with
+        # frame threads a damaged packet takes the frames still held in the other threads with it.
+        # Packet by packet, so that a file cut short in the middle of a packet still gives the frames
+        # before the cut: the decoder holds some of them back (reordering) until it is flushed, and a
+        # failed packet would otherwise take them with it. The caller compares what was read with
+        # clip.frames and says what was lost.
+        read, failure = 0, None
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets, None)
+                if packet is None:
+                    break
+                decoded = packet.decode()
+            except av.error.FFmpegError as exc:
+                failure = exc
+                break
+            for frame in decoded:
+                read += 1
+                yield _fit(_upright(frame.to_image(), clip.rotation), size)
+        if failure is not None:
+            try:
+                held = stream.codec_context.decode(None)
+            except av.error.FFmpegError:
+                held = []
+            for frame in held:
+                read += 1
+                yield _fit(_upright(frame.to_image(), clip.rotation), size)
+            if not read:
+                raise ImageError(f"video {clip.path} is damaged ({_ffmpeg_reason(failure)}); "
+                                 "re-export or replace it")
 
 
 # --- output -----------------------------------------------------------------------------------

@@ -242,7 +242,11 @@ def sha256_of(path: Path) -> str:
 def fetch(url: str, destination: Path, progress: bool = True) -> None:
     """Download `url` to `destination` (a temporary file the caller owns). Tests replace this."""
     with urllib.request.urlopen(url, timeout=60) as response, open(destination, "wb") as out:
-        total = int(response.headers.get("Content-Length") or 0) or None
+        # The size only sizes the progress bar: a server's header that is no sensible byte count
+        # (a word, thousands of digits beyond int()'s limit) leaves the bar without a total.
+        length = (response.headers.get("Content-Length") or "").strip()
+        total = int(length) if length.isascii() and length.isdigit() and len(length) <= 15 else None
+        total = total or None
         bar = None
         if progress:
             from tqdm import tqdm

@@ -152,6 +152,10 @@ with inputs_column:
             extra["preserve_color"] = left.selectbox(
                 "Preserve colours", choices, index=choices.index(getattr(server, "preserve_color")),
                 help=field_help("preserve_color"), key="preserve_color")
+        # Steps chosen here are the run's steps, first scale included, as --steps is on the command
+        # line: a recipe's first_steps (wasserstein's 1000) gives way once the page's value differs.
+        if int(steps) != server.steps:
+            extra["first_steps"] = None
         started = st.form_submit_button("Start", type="primary")
 
 with result_column:
