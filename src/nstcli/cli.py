@@ -157,8 +157,8 @@ def quiet_option(function):
 # What `nst reconstruct` reads from the config: it starts from noise at one size, with the layers
 # and losses of the figure, so initialisation, loss weights, layers, scales, averaging and colours
 # do not apply.
-RECONSTRUCT_KEYS = ("size", "steps", "optimizer", "adam_betas", "lr", "seed", "device", "precision", "weights", "pooling",
-                    "padding", "checkpoint_every")
+RECONSTRUCT_KEYS = ("size", "steps", "optimizer", "adam_betas", "lr", "seed", "device", "precision",
+                    "weights", "pooling", "padding", "checkpoint_every")
 # A batch uses each style on its own, so there is nothing to blend.
 BATCH_KEYS = tuple(name for name in FIELDS if name != "style_blend")
 

@@ -99,7 +99,8 @@ def reconstruct(
     total = config.steps * len(runs)
 
     def work() -> list[torch.Tensor]:
-        return [_reconstruct_one(kind, target, layers_, config, device, precision, run, 1 + i * config.steps, total)
+        return [_reconstruct_one(kind, target, layers_, config, device, precision, run, 1 + i * config.steps,
+                                 total)
                 for i, layers_ in enumerate(runs)]
 
     results = run.execute(total, work, save_to=output if not all_layers else None)
