@@ -140,7 +140,7 @@ def test_json_lines(runner, style, tmp_path):
     assert [(row["input"], row["status"]) for row in rows] == [
         (str(photos / "bad.jpg"), "failed"), (str(photos / "p0.png"), "done"), (str(photos / "p1.png"), "skipped")]
     for row in rows:
-        assert set(row) == {"input", "style", "output", "status", "seconds", "error"}
+        assert set(row) == {"input", "style", "output", "status", "seconds", "error", "precision"}
         assert row["style"] == str(style)
         assert isinstance(row["seconds"], float)
     assert rows[0]["error"].startswith(f"image {photos / 'bad.jpg'} is not an image Pillow can read")

@@ -10,11 +10,13 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 TINY = {
     "step_cost.py": ["--sizes", "32", "--repeats", "1", "--steps", "1"],
+    "step_floor.py": ["--sizes", "32", "--repeats", "1", "--steps", "1"],
     "time_to_quality.py": ["--size", "32", "--report-steps", "3", "--max-steps", "3", "--every", "1"],
     "startup.py": ["--repeats", "1"],
     "memory.py": ["--sizes", "32", "--steps", "1", "--check-size", "0"],
     "defaults.py": ["--size", "48", "--candidates", "3;2@32"],
     "precision_compile.py": ["--size", "32", "--steps", "2", "--no-compile"],
+    "precision.py": ["floor", "quality", "--sizes", "32", "--repeats", "1", "--size", "32", "--steps", "2"],
     "convergence.py": ["--size", "48", "--steps", "4"],
     "reconstruction_psnr.py": ["--size", "32", "--steps", "2"],
     "threads.py": ["--sizes", "32", "--rounds", "1", "--steps", "1"],

@@ -38,7 +38,7 @@ from nstcli.objective import content_term, pixel_terms, style_term_for
 from nstcli.optimizers import OptimizerSettings, resize_state
 from nstcli.reconstruct import reconstruct  # noqa: F401 (part of the API)
 from nstcli.run import Run, StylizeResult, out_of_memory_as_run_error  # noqa: F401
-from nstcli.runtime import resolve_device
+from nstcli.runtime import resolve_device, resolve_precision
 from nstcli.sheets import save_extras
 from nstcli.sizes import fit_to_size, scale_sizes, steps_per_scale
 from nstcli.styles import PreparedStyle
@@ -169,8 +169,9 @@ def stylize(
     device = resolve_device(config.device)
     sizes, shapes, steps, tiling = plan_scales(config, content_image.size, style, device,
                                                extra_terms=extra_terms is not None, masks=masks)
+    precision = resolve_precision(config.precision, device)
     weights_module.warn_if_random(config.weights)
-    network = load_network(config, device)
+    network = load_network(config, device, precision=precision)
     torch.manual_seed(config.seed)
     run = Run(config, output, callbacks)
     for watcher in run.watchers:
@@ -217,7 +218,7 @@ def stylize(
     if output is not None:
         save_image(image, output, no_clobber=no_clobber)
         extras = save_extras(output, config, run.saver, run.log)
-    return run.result(image, output, total, device, extras)
+    return run.result(image, output, total, device, extras, precision=precision)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -82,12 +82,13 @@ class ItemResult:
     status: str
     seconds: float = 0.0
     error: str | None = None
+    precision: str | None = None  # of the network that made a done item ("fp32", "bf16", ...)
 
     def summary(self) -> dict:
         """A JSON-ready description (one line of `nst batch --json`)."""
         return {"input": str(self.item.content), "style": str(self.item.style),
                 "output": str(self.item.output), "status": self.status,
-                "seconds": round(self.seconds, 3), "error": self.error}
+                "seconds": round(self.seconds, 3), "error": self.error, "precision": self.precision}
 
 
 def parse_shard(spec: str, environ: Mapping[str, str] | None = None,
@@ -409,7 +410,7 @@ def run_batch(
     # Imported here, not at the top: planning (nst batch --plan) needs none of the network code.
     from nstcli import api
     from nstcli import weights as weights_module
-    from nstcli.runtime import resolve_device
+    from nstcli.runtime import resolve_device, resolve_precision
 
     items = list(items)
     # Each style is used on its own, so blend weights (from a --config file; nst batch has no
@@ -433,11 +434,13 @@ def run_batch(
     _check_plans(todo, prepared, config, device)
     # Checks (and creates) the output folder itself; the file name is only there to satisfy the check.
     check_output_path(items[0].outdir / PurePosixPath(items[0].name).name)
-    # Say it once for the batch, here; the per-item runs below are told not to repeat it.
+    # Say it once for the batch, here (as for the precision); the per-item runs below are told not to
+    # repeat either.
     weights_module.warn_if_random(config.weights)
+    precision = resolve_precision(config.precision, device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", weights_module.RandomWeightsWarning)
-        api.load_network(config, device)  # cached: every item reuses this network
+        api.load_network(config, device, precision=precision)  # cached: every item reuses this network
     return BatchRun(items, _results(items, prepared, config, overwrite, callbacks))
 
 
@@ -463,6 +466,7 @@ def _check_plans(items: Sequence[BatchItem], prepared, config: Config, device) -
 
 def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResult]:
     from nstcli import api
+    from nstcli.errors import PrecisionWarning
     from nstcli.weights import RandomWeightsWarning
 
     for item in items:
@@ -475,13 +479,14 @@ def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResu
             with warnings.catch_warnings():
                 # Said once by run_batch; not again for every item.
                 warnings.simplefilter("ignore", RandomWeightsWarning)
+                warnings.simplefilter("ignore", PrecisionWarning)
                 if item.style not in prepared:
                     # Only when all its outputs were there as the batch started and one has gone since.
                     prepared[item.style] = api.PreparedStyle(item.style)
-                api.stylize(item.content, prepared[item.style], item.output, config=config,
-                            callbacks=list(callbacks(item)) if callbacks else (), save_on_interrupt=False,
-                            masks=item.masks())
-            result = ItemResult(item, "done", time.perf_counter() - started)
+                done = api.stylize(item.content, prepared[item.style], item.output, config=config,
+                                   callbacks=list(callbacks(item)) if callbacks else (), save_on_interrupt=False,
+                                   masks=item.masks())
+            result = ItemResult(item, "done", time.perf_counter() - started, precision=done.precision)
         except (ImageError, RunError) as exc:
             result = ItemResult(item, "failed", time.perf_counter() - started, str(exc))
         except (Interrupted, KeyboardInterrupt):

@@ -157,8 +157,8 @@ def quiet_option(function):
 # What `nst reconstruct` reads from the config: it starts from noise at one size, with the layers
 # and losses of the figure, so initialisation, loss weights, layers, scales, averaging and colours
 # do not apply.
-RECONSTRUCT_KEYS = ("size", "steps", "optimizer", "adam_betas", "lr", "seed", "device", "weights", "pooling",
-                    "padding", "checkpoint_every")
+RECONSTRUCT_KEYS = ("size", "steps", "optimizer", "adam_betas", "lr", "seed", "device", "precision",
+                    "weights", "pooling", "padding", "checkpoint_every")
 # A batch uses each style on its own, so there is nothing to blend.
 BATCH_KEYS = tuple(name for name in FIELDS if name != "style_blend")
 
@@ -853,17 +853,18 @@ def weights_path(network):
 @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port to listen on.")
 @click.option("--weights", default=None, metavar=SPECS["weights"].placeholder, help=SPECS["weights"].help)
 @click.option("--device", default=None, metavar=SPECS["device"].placeholder, help=SPECS["device"].help)
+@click.option("--precision", default=None, metavar=SPECS["precision"].placeholder, help=SPECS["precision"].help)
 @click.option("--config", "config_file", type=PATH, default=None,
-              help="YAML file of config keys: the page's starting values, weights and device.")
+              help="YAML file of config keys: the page's starting values, weights, device and precision.")
 @click.option("--models", type=PATH, default=None, metavar="DIR",
               help="Folder of networks from nst train (.safetensors) the page offers for instant results.")
-def ui(host, port, weights, device, config_file, models):
+def ui(host, port, weights, device, precision, config_file, models):
     """Serve the web page (Streamlit) on http://HOST:PORT until Ctrl-C. Needs: pip install 'nstcli[ui]'.
 
-    The network is loaded once for the server, so weights and device are chosen here; the page has
+    The network is loaded once for the server, so weights, device and precision are chosen here; the page has
     controls for everything else, starting from --config's values.
     """
-    config = build_config(config_file, {"weights": weights, "device": device})
+    config = build_config(config_file, {"weights": weights, "device": device, "precision": precision})
     from nstcli.ui.server import serve
 
     serve(config, host=host, port=port, models=models)

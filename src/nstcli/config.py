@@ -26,6 +26,7 @@ from nstcli.vgg_layers import check_layers
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 POOLINGS = ("max", "avg")
 COLOUR_MODES = ("none", "luminance", "histogram")
 STYLE_LOSSES = ("gram", "wasserstein")
@@ -156,6 +157,10 @@ class Config:
         minimum=0, maximum=2**32 - 1))
     device: str = _key("auto", Spec(
         str, "Where to compute: auto picks cuda, then mps, then cpu.", choices=DEVICES))
+    precision: str = _key("auto", Spec(
+        str, "Number format of the network's convolutions: auto picks bf16 where the hardware computes it "
+        "natively (CPUs with AVX512_BF16 or AMX, CUDA GPUs from Ampere on) and fp32 elsewhere; fp16 needs a "
+        "GPU. The image, the optimiser and the losses stay fp32.", choices=PRECISIONS))
     weights: str = _key("original", Spec(
         str, "VGG19 weights: original (Simonyan & Zisserman's, as in Gatys et al.; installed with nstcli), "
         "torchvision (PyTorch's retrained copy; downloads 548 MB once; alias imagenet), random (untrained; "

@@ -76,6 +76,7 @@ def optimize(
     evaluated would be the one it started from.
     """
     tune_for(init.device)
+    precision = getattr(network, "precision", "fp32")
     # The optimised tensor is stored NHWC and contiguous; its NCHW view is then channels_last, which
     # the convolutions want, while L-BFGS still gets the flat contiguous gradient it requires.
     # A copy, always: for a channels_last `init`, .contiguous() would return init's own memory and
@@ -142,7 +143,7 @@ def optimize(
             else:
                 last_good = pixels.detach().permute(0, 3, 1, 2)
             report = StepReport(step=step, total=total_steps, loss=loss, terms=last_terms, image=last_good,
-                                scale=scale, size=(last_good.shape[-2], last_good.shape[-1]))
+                                scale=scale, size=(last_good.shape[-2], last_good.shape[-1]), precision=precision)
             for callback in callbacks:
                 callback.on_step(report)
     except KeyboardInterrupt:

@@ -47,6 +47,10 @@ class RandomWeightsWarning(NSTWarning):
     """Results from an untrained network are textures, not style transfer."""
 
 
+class PrecisionWarning(NSTWarning):
+    """The precision asked for is computed in software here: the run is correct but slower."""
+
+
 def first_line(exc: BaseException, limit: int = 200) -> str:
     """The first line of an exception's text, at most `limit` characters, or its class name if it has none.
 

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from nstcli.conventions import TORCHVISION, InputConvention
+from nstcli.runtime import dtype_of
 from nstcli.vgg_layers import CONV_SHAPES, LAYER_INDEX, LAYER_NAMES, check_layers
 
 
@@ -24,10 +25,15 @@ class VGGFeatures(nn.Module):
     subtracted (a mean-coloured border), and a folded bias would show it black pixels instead. Here the
     mean is subtracted from the image, the padding then adds the same zeros as in training, and the
     output equals the explicit preprocessing up to float rounding, borders included (tested).
+
+    `precision` ("fp32", "bf16", "fp16"; runtime.resolve_precision decides it) is the format the
+    convolutions compute in. The network then holds its weights in that format and casts the
+    mean-subtracted input down once; every activation it returns is cast back to float32, so the
+    loss terms never see anything else and the optimised image's gradient arrives in float32.
     """
 
     def __init__(self, state_dict: dict[str, torch.Tensor], layers: Iterable[str], pooling: str = "max",
-                 padding: str = "zeros", convention: InputConvention = TORCHVISION):
+                 padding: str = "zeros", convention: InputConvention = TORCHVISION, precision: str = "fp32"):
         super().__init__()
         self.layers = list(check_layers(layers, "the layers asked of VGG19"))
         last = max(LAYER_INDEX[name] for name in self.layers)
@@ -57,17 +63,25 @@ class VGGFeatures(nn.Module):
         self.convention = convention
         self.register_buffer("offset", torch.tensor(convention.rgb_offset()).view(1, 3, 1, 1))
         self._wanted = {LAYER_INDEX[name]: name for name in self.layers}
+        self.precision = precision
+        # A converted copy rather than autocast: the same speed where bf16 is native (within 1 %),
+        # and autocast would convert the 20 million frozen weights again at every forward
+        # (benchmarks/README.md, "Precision").
+        self.body.to(dtype_of(precision))
         self.requires_grad_(False)
         self.eval()
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         x = image - self.offset
+        low = self.precision != "fp32"
+        if low:
+            x = x.to(self.body[0].weight.dtype)
         out: dict[str, torch.Tensor] = {}
         for index, module in enumerate(self.body):
             x = module(x)
             name = self._wanted.get(index)
             if name is not None:
-                out[name] = x
+                out[name] = x.float() if low else x
         return out
 
     def train(self, mode: bool = True) -> "VGGFeatures":

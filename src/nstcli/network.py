@@ -11,7 +11,7 @@ import torch
 from nstcli import weights as weights_module
 from nstcli.config import Config
 from nstcli.features import VGGFeatures
-from nstcli.runtime import resolve_device
+from nstcli.runtime import resolve_device, resolve_precision
 from nstcli.vgg_layers import LAYER_INDEX, LAYER_NAMES
 
 
@@ -21,15 +21,22 @@ def layers_needed(config: Config) -> list[str]:
 
 @functools.lru_cache(maxsize=4)
 def _cached_network(weights: str, seed: int, pooling: str, padding: str, layers: tuple[str, ...],
-                    device: str, convention: str = "auto") -> VGGFeatures:
+                    device: str, convention: str = "auto", precision: str = "fp32") -> VGGFeatures:
     state, input_convention = weights_module.load_source(weights, seed=seed, convention=convention)
-    network = VGGFeatures(state, layers, pooling=pooling, padding=padding, convention=input_convention)
+    network = VGGFeatures(state, layers, pooling=pooling, padding=padding, convention=input_convention,
+                          precision=precision)
     return network.to(torch.device(device), memory_format=torch.channels_last)
 
 
-def load_network(config: Config, device: torch.device | None = None, layers: Sequence[str] | None = None) -> VGGFeatures:
-    """The frozen VGG19 trunk for `config` (or for `layers`), loaded once per process and reused."""
+def load_network(config: Config, device: torch.device | None = None, layers: Sequence[str] | None = None,
+                 precision: str | None = None) -> VGGFeatures:
+    """The frozen VGG19 trunk for `config` (or for `layers`), loaded once per process and reused.
+
+    `precision` is the run's resolved precision (runtime.resolve_precision); None resolves
+    `config.precision` on `device`. The network's `precision` attribute says which it got.
+    """
     device = device or resolve_device(config.device)
+    precision = precision or resolve_precision(config.precision, device)
     weights = weights_module.canonical(config.weights)
     if weights not in weights_module.NAMED:
         weights = str(Path(weights).expanduser().resolve())
@@ -37,7 +44,7 @@ def load_network(config: Config, device: torch.device | None = None, layers: Seq
     seed = config.seed if weights == "random" else 0
     layers = tuple(layers) if layers is not None else tuple(layers_needed(config))
     return _cached_network(weights, seed, config.pooling, config.padding, layers, str(device),
-                           config.input_convention)
+                           config.input_convention, precision)
 
 
 def min_side(config: Config, layers: Sequence[str] | None = None) -> int:

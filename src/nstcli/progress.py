@@ -122,20 +122,22 @@ class ProgressBar(Callback):
         largest = max((h * w for _, (h, w) in self.schedule), default=0)
         return (size[0] * size[1]) / largest if largest else 1.0
 
-    def _open(self) -> None:
+    def _open(self, precision: str = "fp32") -> None:
         from tqdm import tqdm
 
         work = sum(steps * self._cost(size) for steps, size in self.schedule) or self.total_steps
         # Redraw often on a terminal, rarely into a log file, which would otherwise get a line per step.
         interval = 0.2 if sys.stderr.isatty() else 10.0
         # The rate counts steps of the largest scale per second (exact for a single scale).
-        self.bar = tqdm(total=work, initial=self.initial, desc=self.description, file=sys.stderr,
+        # fp32 goes unsaid; another precision is part of what the run is, so the bar names it.
+        description = self.description if precision == "fp32" else f"{self.description} ({precision})"
+        self.bar = tqdm(total=work, initial=self.initial, desc=description, file=sys.stderr,
                         dynamic_ncols=True, position=self.position, leave=self.leave, mininterval=interval, unit="step",
                         bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}, {rate_fmt}]{postfix}")
 
     def on_step(self, report: StepReport) -> None:
         if self.bar is None:
-            self._open()
+            self._open(report.precision)
         postfix = f"step {report.step}/{report.total}"
         if len({size for _, size in self.schedule}) > 1:  # coarse-to-fine (not reconstruct's figure)
             height, width = report.size
@@ -165,6 +167,7 @@ class FrameProgressBar(Callback):
         self.description = description
         self.bar = None
         self.latest = ""
+        self.named_precision = False
 
     def on_video_start(self, total_frames: int, finished: int) -> None:
         from tqdm import tqdm
@@ -174,6 +177,10 @@ class FrameProgressBar(Callback):
                         file=sys.stderr, dynamic_ncols=True, mininterval=interval)
 
     def on_step(self, report: StepReport) -> None:
+        if self.bar is not None and report.precision != "fp32" and not self.named_precision:
+            # Known only once the first frame's run has its network: named from then on.
+            self.bar.set_description_str(f"{self.description} ({report.precision})", refresh=False)
+            self.named_precision = True
         if self.bar is not None:
             self.bar.set_postfix_str(f"step {report.step}/{report.total}{self.latest}", refresh=False)
 

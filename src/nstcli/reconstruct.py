@@ -23,7 +23,7 @@ from nstcli.network import load_network, min_side
 from nstcli.objective import content_layer_weights, features_of, gram_layer_weights
 from nstcli.optimizers import OptimizerSettings
 from nstcli.run import Run, StylizeResult, out_of_memory_as_run_error
-from nstcli.runtime import resolve_device
+from nstcli.runtime import resolve_device, resolve_precision
 from nstcli.sizes import fit_to_size
 from nstcli.terms.content import Content
 from nstcli.terms.gram import GramStyle, blended_grams
@@ -35,8 +35,8 @@ FIGURE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 
 def _reconstruct_one(kind: str, image: torch.Tensor, layers: Sequence[str], config: Config,
-                     device: torch.device, run: Run, first_step: int, total: int) -> torch.Tensor:
-    network = load_network(config, device, layers=sorted(layers, key=LAYER_INDEX.__getitem__))
+                     device: torch.device, precision: str, run: Run, first_step: int, total: int) -> torch.Tensor:
+    network = load_network(config, device, layers=sorted(layers, key=LAYER_INDEX.__getitem__), precision=precision)
     features = features_of(network, image)
     # Normalised as stylize's terms are (config's loss_normalization): with the original VGG19's raw
     # magnitudes a Gram loss is ~10^12 and conv1_1 weighs nothing beside conv5_1 in a style figure.
@@ -87,6 +87,7 @@ def reconstruct(
     source = open_image(image)
     sized = fit_to_size(image, source, config.size, max(min_side(config, run) for run in runs))
     device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
     weights_module.warn_if_random(config.weights)
     target = prepare(pil_to_tensor(sized), device)
     torch.manual_seed(config.seed)
@@ -98,7 +99,8 @@ def reconstruct(
     total = config.steps * len(runs)
 
     def work() -> list[torch.Tensor]:
-        return [_reconstruct_one(kind, target, layers_, config, device, run, 1 + i * config.steps, total)
+        return [_reconstruct_one(kind, target, layers_, config, device, precision, run, 1 + i * config.steps,
+                                 total)
                 for i, layers_ in enumerate(runs)]
 
     results = run.execute(total, work, save_to=output if not all_layers else None)
@@ -117,4 +119,4 @@ def reconstruct(
         image_out = results[0]
         if output is not None:
             save_image(image_out, output)
-    return run.result(image_out, output, total, device)
+    return run.result(image_out, output, total, device, precision=precision)

@@ -28,6 +28,7 @@ class StylizeResult:
     losses: dict  # the last step's total ("loss") and every term's weighted value, by name
     device: str
     weights: str
+    precision: str = "fp32"  # the network's convolutions (runtime.resolve_precision); the rest is fp32
     sizes: list[tuple[int, int]] = field(default_factory=list)  # (height, width) of every scale
     checkpoints: list[Path] = field(default_factory=list)
     log: list[dict] = field(default_factory=list)
@@ -46,6 +47,7 @@ class StylizeResult:
             "width": int(width),
             "height": int(height),
             "device": self.device,
+            "precision": self.precision,
             "weights": self.weights,
             "checkpoints": [str(p) for p in self.checkpoints],
             "scales": [[int(h), int(w)] for h, w in self.sizes],
@@ -96,7 +98,7 @@ class Run:
                 callback.on_end()
 
     def result(self, image: torch.Tensor, output: Path | None, steps: int, device,
-               extras: Sequence[Path] = ()) -> StylizeResult:
+               extras: Sequence[Path] = (), precision: str = "fp32") -> StylizeResult:
         last = self.log.last or {}
         return StylizeResult(
             image=image,
@@ -106,6 +108,7 @@ class Run:
             losses={key: value for key, value in last.items() if key not in ("step", "scale")},
             device=str(device),
             weights=weights_module.describe(self.config.weights),
+            precision=precision,
             sizes=list(self.sizes),
             checkpoints=[path for _, path in self.saver.saved] if self.saver else [],
             log=self.log.rows,

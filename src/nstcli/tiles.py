@@ -406,7 +406,7 @@ def optimize_tiled(network: VGGFeatures, init: torch.Tensor, terms: Sequence[Ter
             last = {name: value / area for name, value in values.items()}
             report = StepReport(step=step, total=total_steps, loss=loss / area, terms=last,
                                 image=image.permute(0, 3, 1, 2), scale=scale, size=(height, width),
-                                tiles=len(tiles))
+                                tiles=len(tiles), precision=seen.report.precision)
             for callback in callbacks:
                 callback.on_step(report)
     except (StopRun, KeyboardInterrupt):

@@ -39,7 +39,8 @@ from nstcli import api
 from nstcli import video_io
 from nstcli.config import SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config, as_dict
 from nstcli.engine import Callback
-from nstcli.errors import ConfigError, ImageError, Interrupted, NSTWarning, RandomWeightsWarning
+from nstcli.errors import (ConfigError, ImageError, Interrupted, NSTWarning, PrecisionWarning,
+                           RandomWeightsWarning)
 from nstcli.images import atomic_write, pil_to_tensor, refuse_overwriting_inputs, save_image
 from nstcli.runtime import resolve_device
 from nstcli.styles import PreparedStyle
@@ -47,8 +48,9 @@ from nstcli.terms.temporal import TemporalTerm, temporal_error
 
 PathLike = str | os.PathLike
 
-# Keys that do not change a frame's pixels: a resumed run may differ in them.
-_RUN_ONLY_KEYS = {"checkpoint_every", "contact_sheet", "loss_curve", "device"}
+# Keys that do not change a frame's pixels (beyond rounding): a resumed run may differ in them. The
+# precision is the machine's, like the device: a clip resumed on another machine keeps its frames.
+_RUN_ONLY_KEYS = {"checkpoint_every", "contact_sheet", "loss_curve", "device", "precision"}
 MANIFEST = ".nst-video.json"
 FRAME_LOG = ".nst-frames.jsonl"
 
@@ -88,6 +90,7 @@ class VideoResult:
     temporal_error: float | None  # mean over frames 2..n of the temporal error
     resumed_from: int  # frames that were already finished
     frame_log: list[dict]
+    precision: str | None = None  # the network's, for the frames this call computed (None: it computed none)
 
     def summary(self) -> dict:
         """A JSON-ready description (what `nst video --json` prints)."""
@@ -97,6 +100,7 @@ class VideoResult:
             "seconds": round(self.seconds, 3),
             "temporal_error": None if self.temporal_error is None else round(self.temporal_error, 8),
             "resumed_from": self.resumed_from,
+            "precision": self.precision,
         }
 
 
@@ -345,6 +349,7 @@ def stylize_video(
 
     _notify(callbacks, "on_video_start", clip.frames, finished)
     index = read = 0
+    precision = None
     try:
         previous_content = previous_result = None
         frames = video_io.read_frames(clip, size)
@@ -361,6 +366,7 @@ def stylize_video(
                 with warnings.catch_warnings():
                     if index > 0:  # said once, for the first frame, not once per frame
                         warnings.simplefilter("ignore", RandomWeightsWarning)
+                        warnings.simplefilter("ignore", PrecisionWarning)
                     if previous_result is None:
                         result = api.stylize(frame, style, None, first_config, callbacks, save_on_interrupt=False)
                     else:
@@ -374,6 +380,7 @@ def stylize_video(
                         result = api.stylize(frame, style, None, later_config, callbacks, save_on_interrupt=False,
                                              init=warped, extra_terms=temporal)
                 previous_result = _quantised(result.image)
+                precision = result.precision
                 if index > 0:
                     error = float(temporal_error(previous_result, warped, mask))
                 path = folder / video_io.frame_name(index)
@@ -425,5 +432,6 @@ def stylize_video(
         temporal_error=sum(errors) / len(errors) if errors else None,
         resumed_from=resumed_from,
         frame_log=[log[i] for i in sorted(log)],
+        precision=precision,
     )
 

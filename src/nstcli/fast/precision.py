@@ -1,8 +1,10 @@
 """Precision of a fast network's run: fp32, or bf16 autocast where the hardware computes it natively.
 
-`auto` is bf16 on a GPU that supports it and fp32 elsewhere: on a CPU without native bf16 (AVX2
-only) bf16 convolutions are emulated and slower than fp32 (benchmarks/fast_apply.py measures it).
-Weights, optimiser and images stay fp32; only the convolutions run in the lower precision.
+Which precision `auto` means is decided where every run's is, `runtime.resolve_precision` (bf16 on
+hardware that computes it natively, fp32 elsewhere: on a CPU without native bf16, AVX2 only, bf16
+convolutions are emulated and slower than fp32, as benchmarks/fast_apply.py measures). A trained
+network's weights change every step, so instead of the stylize network's converted copy the
+convolutions run under autocast; weights, optimiser and images stay fp32.
 """
 
 from __future__ import annotations
@@ -20,11 +22,9 @@ def resolve_precision(name: str, device: torch.device) -> str:
     name = (name or "fp32").lower()
     if name not in PRECISIONS:
         raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
-    if name != "auto":
-        return name
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return "bf16"
-    return "fp32"
+    from nstcli import runtime
+
+    return runtime.resolve_precision(name, device)
 
 
 def autocast(device: torch.device, precision: str):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from nstcli.runtime import prefer_sleeping_openmp_threads, resolve_device
+from nstcli.runtime import prefer_sleeping_openmp_threads, resolve_device, resolve_precision
 
 # Before nstcli.api imports torch: a page started by `streamlit run` directly, not by `nst ui`,
 # gets the thread policy too (torch reads it once, when it first loads in the server process).
@@ -71,6 +71,7 @@ st.caption("Repaint a photo in the style of one or more paintings by optimising 
 try:
     server = config_from_env()
     device = resolve_device(server.device)
+    precision = resolve_precision(server.precision, device)
 except NSTError as exc:
     st.error(f"Error: {exc}")
     st.stop()
@@ -79,7 +80,7 @@ if server.weights == "random":
     st.warning("**Untrained network (weights: random).** Results are textures, not style transfer: "
                "use this for trying the page offline. For real results start `nst ui` without "
                "`--weights random`.")
-st.caption(f"Network: VGG19 with weights **{describe(server.weights)}**, on **{device}**.")
+st.caption(f"Network: VGG19 with weights **{describe(server.weights)}**, on **{device}** in **{precision}**.")
 
 try:
     load_network(config_to_env(server))
