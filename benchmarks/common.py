@@ -16,7 +16,8 @@ prefer_sleeping_openmp_threads()  # as `nst` does, before torch loads OpenMP
 
 import torch  # noqa: E402
 
-from nstcli.features import IMAGENET_MEAN, IMAGENET_STD, VGGFeatures  # noqa: E402
+from nstcli.conventions import TORCHVISION  # noqa: E402
+from nstcli.features import VGGFeatures  # noqa: E402
 from nstcli.images import open_image, pil_to_tensor  # noqa: E402
 from nstcli.weights import random_state_dict  # noqa: E402
 
@@ -92,8 +93,8 @@ class ReportLoss(torch.nn.Module):
     def __init__(self, network: torch.nn.Sequential):
         super().__init__()
         self.network = network
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.register_buffer("mean", torch.tensor(TORCHVISION.mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(TORCHVISION.std).view(1, 3, 1, 1))
 
     def features(self, image: torch.Tensor) -> list[torch.Tensor]:
         x = (image - self.mean) / self.std
