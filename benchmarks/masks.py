@@ -1,11 +1,12 @@
 """Spatial control: does each half of the output carry its own style, and is there a seam?
 
-    python benchmarks/masks.py [--size 128] [--steps 200] [--figure docs/masks.png]
+    python benchmarks/masks.py [--size 128] [--steps 200] [--weights original] [--figure docs/masks.png]
 
 Two very different styles (the bundled blue and yellow swirls, and red and black diagonal stripes
 made here) are painted on the bundled photo with a left/right mask pair: the swirls on the left, the
 stripes on the right, once with a hard edge and once with a soft one (a ramp an eighth of the width
-wide). Untrained seeded VGG19, as every benchmark.
+wide). The trained original VGG19 (`--weights original`, nstcli's default); `--weights random` gives the
+untrained seeded network the first figures were made with.
 
 For each half of the result (leaving out a band of an eighth of the width either side of the
 boundary, where the styles mix by design), the half is run through the network on its own and its
@@ -117,13 +118,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--figure", type=Path, default=ROOT / "docs" / "masks.png")
     parser.add_argument("--work", type=Path, default=Path("masks_work"))
+    parser.add_argument("--weights", default="original", help="VGG19 weights (default: the trained original)")
     parser.add_argument("--rounds", type=int, default=10, help="timing rounds of the step-cost comparison")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    warnings.simplefilter("ignore", RandomWeightsWarning)  # every figure here is made with random weights
+    warnings.simplefilter("ignore", RandomWeightsWarning)  # only with --weights random
     args.work.mkdir(parents=True, exist_ok=True)
 
-    config = Config(weights="random", size=args.size, steps=args.steps, start_size=None, checkpoint_every=0)
+    config = Config(weights=args.weights, size=args.size, steps=args.steps, start_size=None, checkpoint_every=0)
     content = resize_longest(open_image(CONTENT), args.size)
     content_path = args.work / "content.png"
     content.save(content_path)
@@ -141,7 +143,7 @@ def main() -> None:
 
     band = width // 8
     columns = {"left": slice(0, width // 2 - band), "right": slice(width // 2 + band, width)}
-    print(f"{width}x{height} px, {args.steps} L-BFGS steps, untrained VGG19. Ratio: a half's distance to the "
+    print(f"{width}x{height} px, {args.steps} L-BFGS steps, --weights {args.weights}. Ratio: a half's distance to the "
           "other style over its distance to its own (at least 3x wanted); seam: boundary over median column step")
     print()
     print("| left / right style | image | left half: other / own | right half: other / own | seam |")

@@ -1,12 +1,14 @@
 """Tiled optimisation: peak memory at large sizes, step cost, seams and loss against untiled runs.
 
-Every run is `nstcli.api.stylize` on the bundled examples (content 3:2) with --weights random, in a
-fresh child process that reports its own peak resident set size (ru_maxrss) when it ends.
+Every run is `nstcli.api.stylize` on the bundled examples (content 3:2), in a fresh child process that
+reports its own peak resident set size (ru_maxrss) when it ends. memory, speed and calibrate use
+--weights random (the untrained network costs the same per step); quality uses --weights (default
+original, the trained VGG19), since its losses and seams depend on what the network sees.
 
     python benchmarks/tiles.py memory --size 4096 --steps 1 --start-size 1024 --max-memory 4GB
     python benchmarks/tiles.py memory --size 8192 --steps 1 --start-size none --max-memory 6GB
     python benchmarks/tiles.py speed --size 2048 --steps 3 --max-memory 4GB
-    python benchmarks/tiles.py quality --size 1024 --steps 10 --tile 384
+    python benchmarks/tiles.py quality --size 1024 --steps 10 --tile 384 [--weights original]
     python benchmarks/tiles.py calibrate --sizes 256,512,768
 
 memory: coarse-to-fine (from --start-size, doubling), `--steps` steps per scale; prints the peak
@@ -52,7 +54,7 @@ class Clock(Callback):
 
 options = json.loads({options!r})
 save = options.pop("save", None)
-config = load_config(None, dict(weights="random", checkpoint_every=0, **options))
+config = load_config(None, {{"weights": "random", "checkpoint_every": 0, **options}})
 clock = Clock()
 result = api.stylize(common.CONTENT, common.STYLE, save, config=config, callbacks=[clock])
 last = max(scale for scale, _, _, _ in clock.times)
@@ -75,7 +77,7 @@ from nstcli.images import load_image, open_image, pil_to_tensor, prepare, resize
 from nstcli.network import load_network
 from nstcli.objective import features_of, standard_terms
 from nstcli.terms.base import evaluate
-config = Config(weights="random", **json.loads({options!r}))
+config = Config(**{{"weights": "random", **json.loads({options!r})}})
 net = load_network(config, torch.device("cpu"))
 content = prepare(pil_to_tensor(resize_longest(open_image(common.CONTENT), config.size)), torch.device("cpu"))
 style = prepare(pil_to_tensor(resize_longest(open_image(common.STYLE), config.size)), torch.device("cpu"))
@@ -184,12 +186,13 @@ def seams(path: str, shape, tile: int, steps: int, align: int) -> tuple[float, f
 
 
 def quality(args) -> None:
-    base = dict(size=args.size, steps=args.steps, start_size=None, optimizer="adam")
+    base = dict(size=args.size, steps=args.steps, start_size=None, optimizer="adam", weights=args.weights)
     with tempfile.TemporaryDirectory() as folder:
         paths = [str(Path(folder) / "untiled.png"), str(Path(folder) / "tiled.png")]
         stylize(**base, tile=0, save=paths[0])
         tiled = stylize(**base, tile=args.tile, save=paths[1])
-        scores = child(SCORE.format(here=str(HERE), options=json.dumps(dict(size=args.size)), paths=paths))
+        scores = child(SCORE.format(here=str(HERE), options=json.dumps(dict(size=args.size, weights=args.weights)),
+                                   paths=paths))
         height, width = tiled["scales"][-1]
         border, interior = seams(paths[1], (height, width), args.tile, args.steps, 16)
         border0, interior0 = seams(paths[0], (height, width), args.tile, args.steps, 16)
@@ -232,6 +235,7 @@ def main() -> None:
     q.add_argument("--size", type=int, default=1024)
     q.add_argument("--steps", type=int, default=10)
     q.add_argument("--tile", type=int, default=384)
+    q.add_argument("--weights", default="original", help="VGG19 weights of the runs and of the scoring objective")
     c = sub.add_parser("calibrate")
     c.add_argument("--sizes", default="256,512,768")
     args = parser.parse_args()

@@ -1,12 +1,12 @@
 """`nst video` against stylising every frame independently, on a generated clip, measured in one run.
 
-    python benchmarks/video.py [--frames 32] [--size 160] [--steps 150] [--frame-steps N]
+    python benchmarks/video.py [--frames 32] [--size 160] [--steps 150] [--frame-steps N] [--weights original]
                                [--temporal-weight X] [--sweep W:S,...] [--sweep-frames 5]
                                [--figure docs/video.png]
 
 The clip: a view panning across examples/content.jpg with a disc cut from examples/style.jpg moving
 over it (so there are disocclusions behind it and new content entering at the frame's edge),
-written as lossless PNG frames. Both methods use `--weights random` and the same config; the
+written as lossless PNG frames. Both methods use `--weights` (default original, the trained VGG19) and the same config; the
 independent method is `nst stylize`'s call (api.stylize: `steps` steps per frame, from the content)
 run once per frame, interleaved with `nst video`'s frames (each independent frame runs right after
 the video frame of the same index), so both see the same machine load.
@@ -149,6 +149,12 @@ def read_outputs(folder: Path, count: int) -> list[torch.Tensor]:
     return [frame_tensor(folder / video.video_io.frame_name(i)) for i in range(count)]
 
 
+def keep_frames(folder: Path, frames: list[torch.Tensor]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, frame in enumerate(frames):
+        tensor_to_pil(frame).save(folder / f"frame{index + 1}.png")
+
+
 def write_figure(path: Path, contents, independent, videos, first: int, count: int) -> None:
     """Rows: content, independent frames, their flicker, nst video's frames, and theirs.
 
@@ -190,10 +196,14 @@ def main() -> None:
     parser.add_argument("--sweep", default="0:50,0.1:50,1:50,0.1:20,1:20",
                         help="temporal-weight:frame-steps pairs (or frame-steps alone) to try; empty for none")
     parser.add_argument("--sweep-frames", type=int, default=5)
+    parser.add_argument("--weights", default="original",
+                        help="VGG19 weights (random: the untrained network, for speed figures only)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="copy the independent, nst video and sweep frames into this folder, to look at")
     parser.add_argument("--figure", type=Path, default=None, help="write the strip of frames here (PNG)")
     args = parser.parse_args()
     warnings.simplefilter("ignore", RandomWeightsWarning)
-    config = Config(weights="random", size=args.size, steps=args.steps, checkpoint_every=0)
+    config = Config(weights=args.weights, size=args.size, steps=args.steps, checkpoint_every=0)
     print(f"# {machine()}", file=sys.stderr)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -215,7 +225,7 @@ def main() -> None:
             return statistics.fmean(values)
 
         height, width = contents[0].shape[-2:]
-        print(f"\n{args.frames} frames of {width}x{height}, --weights random, {args.steps} steps per independent "
+        print(f"\n{args.frames} frames of {width}x{height}, --weights {args.weights}, {args.steps} steps per independent "
               f"frame, nst video --frame-steps {args.frame_steps} --temporal-weight {args.temporal_weight:g}\n")
         rows = []
         for name in ("independent", "video"):
@@ -225,6 +235,10 @@ def main() -> None:
                          mean(losses[name]) / mean(losses["independent"])])
         print(table(["method", "temporal error", "ratio", "s / frame", "ratio", "loss / frame", "ratio"], rows))
         print("\ntargets: temporal error ratio <= 0.333, time ratio <= 0.6, loss ratio <= 1.05")
+
+        if args.keep is not None:
+            keep_frames(args.keep / "independent", watch.independent)
+            keep_frames(args.keep / "video", videos)
 
         if args.figure is not None:
             first = min(max(1, args.frames // 2), max(1, args.frames - 4))
@@ -247,6 +261,8 @@ def main() -> None:
                 run = video.stylize_video(part, [STYLE], tmp / f"sweep{number}", config, frame_steps=steps,
                                           temporal_weight=weight)
                 outputs = read_outputs(tmp / f"sweep{number}", count)
+                if args.keep is not None:
+                    keep_frames(args.keep / f"sweep_w{weight:g}_s{steps}", outputs)
                 loss = mean([objective(contents[i], outputs[i]) for i in range(1, count)])
                 error = mean(temporal_errors(contents[:count], outputs))
                 per_frame = mean([row["seconds"] for row in run.frame_log[1:]])

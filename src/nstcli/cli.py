@@ -453,7 +453,7 @@ VIDEO_EXAMPLES = """
 Examples:
   nst video clip.mp4 starry.jpg -o clip_starry.mp4
   nst video frames/ starry.jpg -o styled_frames/
-  nst video clip.mp4 starry.jpg -o out.mp4 --size 512 --frame-steps 80 --temporal-weight 0.1
+  nst video clip.mp4 starry.jpg -o out.mp4 --size 512 --frame-steps 80 --temporal-weight 30
   nst video clip.gif starry.jpg -o out.gif --weights random --size 128 --json
 """
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import tempfile
 import traceback
 from pathlib import Path
@@ -55,6 +56,15 @@ def field_help(name: str) -> str:
 def field_limit(name: str, which: str, fallback=None):
     value = getattr(SPECS[name], which)
     return fallback if value is None else value
+
+
+def weight_step(value: float) -> float:
+    """The +/- step of a loss-weight input: a power of ten no larger than a third of the starting value.
+
+    Weights mean different things per objective (30 for the normalised default, 1e5 or 0.03 in
+    recipes with raw formulas), so a fixed step fits none: this gives 10 for 30, 100 for 1e3, 0.1 for 1.
+    """
+    return 10.0 ** math.floor(math.log10(value / 3)) if value > 0 and math.isfinite(value) else 1.0
 
 
 def png_bytes(image) -> bytes:
@@ -138,10 +148,11 @@ with inputs_column:
         optimizer = right.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(server.optimizer),
                                     help=field_help("optimizer"), key="optimizer")
         style_weight = left.number_input("Style weight (beta)", min_value=0.0, value=float(server.style_weight),
-                                         step=100.0, format="%g", help=field_help("style_weight"),
-                                         key="style_weight")
+                                         step=weight_step(server.style_weight), format="%g",
+                                         help=field_help("style_weight"), key="style_weight")
         content_weight = middle.number_input("Content weight (alpha)", min_value=0.0,
-                                             value=float(server.content_weight), step=0.1, format="%g",
+                                             value=float(server.content_weight),
+                                             step=weight_step(server.content_weight), format="%g",
                                              help=field_help("content_weight"), key="content_weight")
         seed = right.number_input("Seed", min_value=0, value=server.seed, step=1, help=field_help("seed"),
                                   key="seed")
