@@ -658,7 +658,9 @@ def test_browser_end_to_end(tmp_path):
                 ".map(e => e.textContent.trim())")
 
         wait_for(lambda: captions() == ["content", "style 1"], 60, "the thumbnails", process, log)
-        (start,) = [button for button in driver.find_elements(By.TAG_NAME, "button") if button.text == "Start"]
+        # The form renders after the thumbnails on a busy machine: wait for its button, not just look.
+        (start,) = wait_for(lambda: [button for button in driver.find_elements(By.TAG_NAME, "button")
+                                     if button.text == "Start"], 60, "the Start button", process, log)
         start.click()
         width, height = size, round(341 * size / 512)
         expected = f"Result: {width}x{height} px, {steps} steps in "
@@ -673,7 +675,8 @@ def test_browser_end_to_end(tmp_path):
                 "return img.complete && img.naturalWidth ? [img.naturalWidth, img.naturalHeight] : null;")
 
         assert wait_for(result_pixels, 60, "the result image to load", process, log) == [width, height]
-        assert [b.text for b in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stDownloadButton"] button')] \
+        assert wait_for(lambda: [b.text for b in driver.find_elements(
+            By.CSS_SELECTOR, '[data-testid="stDownloadButton"] button')], 60, "the download button", process, log) \
             == ["Download PNG"]
         warnings = [e.text for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentWarning"]')]
         if weights == "random":
