@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
-import torch
 
 from nstcli import video_io
 from nstcli.errors import ConfigError, Interrupted
