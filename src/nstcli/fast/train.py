@@ -62,7 +62,7 @@ class TrainSettings:
     style_size: int | None = None  # longest side of the style image; None: 1.5 x crop_size
     width: int = 32
     blocks: int = 5
-    precision: str = "fp32"
+    precision: str = "auto"
     checkpoint_every: int = 200
     preview_every: int = 100
 
@@ -116,17 +116,21 @@ class Perceptual:
         self.config = config
         self.device = device
         self.precision = precision
-        self.network = load_network(config, device, layers_needed(config))
-        with autocast(device, precision):
-            self.style = style_term_for(config, self.network, [prepare(style, device)], [1.0])
+        # The run's precision, not config.precision: `nst train --precision fp32` means fp32 throughout.
+        self.network = load_network(config, device, layers_needed(config), precision=precision)
+        # The photo's own features are needed only at the content layers: its pass stops there.
+        self.content_network = load_network(config, device, list(config.content_layers), precision=precision)
+        # No autocast here: VGG19 holds its own bf16 copy and hands back fp32 activations, so the Gram
+        # matrices and every loss sum are fp32 (benchmarks/fast_train_step.py measures what bf16 sums cost).
+        self.style = style_term_for(config, self.network, [prepare(style, device)], [1.0])
         self.pixels = pixel_terms(config)
 
     def __call__(self, output: torch.Tensor, content: torch.Tensor):
         """(mean total, {term: mean value}) of `output` against `content`, both (B, 3, H, W)."""
-        with autocast(self.device, self.precision):
-            with torch.no_grad():
-                targets = {name: value.detach() for name, value in self.network(content).items()}
-            features = self.network(output)
+        output = output.float()
+        with torch.no_grad():
+            targets = self.content_network(content)
+        features = self.network(output)
         batch = output.shape[0]
         total, values = None, {}
         # Terms are written for one image (the Wasserstein term refuses a batch, and the content term
@@ -142,6 +146,24 @@ class Perceptual:
             for name, value in sample_values.items():
                 values[name] = value if name not in values else values[name] + value
         return total.float() / batch, {name: value.float() / batch for name, value in values.items()}
+
+
+def train_step(net: TransformNet, optimiser: torch.optim.Optimizer, loss: Perceptual, batch: torch.Tensor,
+               precision: str):
+    """One update on `batch`: (the network's output, the mean loss, its terms).
+
+    Under bf16 only the transformation network's convolutions autocast: its weights and Adam's
+    moments stay fp32 (an Adam step of lr 1e-3 is below bf16's spacing for most weights), and the
+    loss is summed in fp32. A non-finite loss is not stepped on: the caller stops.
+    """
+    with autocast(batch.device, precision):
+        out = net(batch)
+    total, values = loss(out, batch)
+    if torch.isfinite(total.detach()):
+        optimiser.zero_grad(set_to_none=True)
+        total.backward()
+        optimiser.step()
+    return out, total, values
 
 
 def _fingerprint(style: Path, data: Path, count: int, settings: TrainSettings, config: Config) -> dict:
@@ -274,17 +296,12 @@ def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.Pa
                 tick = time.perf_counter()
                 batch = prepare(crops.batch(settings.batch_size), device)
                 consistent = False
-                with autocast(device, precision):
-                    out = net(batch)
-                total, values = loss(out, batch)
+                out, total, values = train_step(net, optimiser, loss, batch, precision)
                 value = float(total.detach())
                 if not math.isfinite(value):
                     raise RunError(f"the loss became {value} at step {step + 1}; lower --lr (now "
                                    f"{settings.lr:g}) or the style weight, then run again (delete {folder} to "
                                    "start over)")
-                optimiser.zero_grad(set_to_none=True)
-                total.backward()
-                optimiser.step()
                 step += 1
                 consistent = True
                 timed_seconds += time.perf_counter() - tick
