@@ -607,8 +607,9 @@ Examples:
 @click.option("--width", type=click.Choice(["8", "16", "24", "32", "48", "64"]), default="32", show_default=True,
               help="Channels of the network's first layer (Johnson et al.: 32); 16 runs about 3x faster.")
 @click.option("--blocks", type=click.IntRange(1, 10), default=5, show_default=True, help="Residual blocks.")
-@click.option("--precision", type=PRECISION_CHOICE, default="fp32", show_default=True,
-              help="bf16 autocasts the convolutions (on hardware with native bf16); auto picks it where so.")
+@click.option("--precision", type=PRECISION_CHOICE, default="auto", show_default=True,
+              help="auto: bf16 where the hardware computes it natively (VGG19 and the network's convolutions; "
+                   "weights, Adam and the loss sums stay fp32), else fp32.")
 @click.option("--checkpoint-every", type=click.IntRange(0, MAX_STEPS), default=200, show_default=True,
               help="Save a resumable checkpoint every N steps into MODEL_training/ (also on Ctrl-C); 0: only on Ctrl-C.")
 @click.option("--preview-every", type=click.IntRange(0, MAX_STEPS), default=100, show_default=True,

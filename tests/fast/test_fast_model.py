@@ -73,6 +73,36 @@ def test_a_missing_model_is_one_error_line(tmp_path, runner):
     assert result.exit_code == 1 and "does not exist" in error_line(result)
 
 
+@pytest.mark.parametrize("storage, dtype", [("fp16", torch.float16), ("bf16", torch.bfloat16)])
+def test_a_model_stored_in_half_precision_loads_as_fp32_and_is_half_the_size(tmp_path, model, storage, dtype):
+    net, info = modelfile.load(model)
+    half = modelfile.save(tmp_path / f"{storage}.safetensors", net.state_dict(), info, storage=storage)
+    again, _ = modelfile.load(half)
+    assert all(value.dtype == torch.float32 for value in again.state_dict().values())
+    for name, value in net.state_dict().items():
+        assert torch.equal(again.state_dict()[name], value.to(dtype).float()), name
+    assert half.stat().st_size < 0.6 * model.stat().st_size
+
+
+def test_a_model_with_tensors_of_another_type_is_refused(tmp_path, model):
+    from safetensors.torch import load_file, save_file
+
+    meta = json.loads(model.read_bytes()[8:8 + struct.unpack("<Q", model.read_bytes()[:8])[0]])["__metadata__"]
+    state = load_file(str(model))
+    state["out.1.bias"] = state["out.1.bias"].to(torch.int32)
+    save_file(state, str(tmp_path / "ints.safetensors"), metadata=meta)
+    with pytest.raises(ModelError, match=r"stores out\.1\.bias as 'I32'"):
+        modelfile.load(tmp_path / "ints.safetensors")
+
+
+def test_a_model_with_a_non_finite_weight_is_refused(tmp_path, model):
+    net, info = modelfile.load(model)
+    state = net.state_dict()
+    state["out.1.bias"][1] = float("nan")
+    with pytest.raises(ModelError, match="non-finite weights"):
+        modelfile.load(modelfile.save(tmp_path / "nan.safetensors", state, info))
+
+
 def test_a_newer_format_version_says_to_upgrade(tmp_path):
     info = modelfile.ModelInfo(TINY, "x", version=modelfile.VERSION + 1)
     path = modelfile.save(tmp_path / "new.safetensors", TransformNet(TINY).state_dict(), info)

@@ -30,6 +30,10 @@ VERSION = 1
 EXTENSION = ".safetensors"
 # A model's JSON header is a few kilobytes; a larger declared length means this is not one.
 MAX_HEADER = 1_000_000
+# Storage formats of a model's tensors: nst train writes F32; the built-in styles are F16 (half the
+# size; the network computes in fp32 or bf16 after loading either way).
+DTYPES = ("F32", "F16", "BF16")
+STORAGE = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
 @dataclass
@@ -97,16 +101,23 @@ def read_header(path: str | os.PathLike) -> tuple[ModelInfo, dict]:
     except Exception as exc:
         raise ModelError(f"model {path} has a damaged header ({first_line(exc, 120)})") from None
     table.pop("__metadata__", None)
+    odd = sorted(name for name, entry in table.items() if not isinstance(entry, dict) or entry.get("dtype") not in DTYPES)
+    if odd:
+        found = table[odd[0]].get("dtype") if isinstance(table[odd[0]], dict) else None
+        raise ModelError(f"model {path} stores {odd[0]} as {found!r}; a model's tensors are "
+                         f"{', '.join(DTYPES)}: it is damaged or not from nst train")
     return info, table
 
 
-def save(path: str | os.PathLike, state: dict, info: ModelInfo) -> Path:
-    """Write `state` (the network's tensors) and `info` atomically."""
+def save(path: str | os.PathLike, state: dict, info: ModelInfo, storage: str = "fp32") -> Path:
+    """Write `state` (the network's tensors, stored as `storage`: fp32, fp16 or bf16) and `info` atomically."""
+    import torch
     from safetensors.torch import save_file
 
     from nstcli.images import atomic_write
 
-    tensors = {name: value.detach().float().cpu().contiguous() for name, value in state.items()}
+    dtype = getattr(torch, STORAGE[storage])
+    tensors = {name: value.detach().to(dtype).cpu().contiguous() for name, value in state.items()}
     metadata = {"nstcli": json.dumps(info.header(), sort_keys=True)}
     return atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=metadata),
                         error=lambda exc: ModelError(f"cannot write {path} ({exc.strerror or exc})"))
@@ -121,7 +132,9 @@ def load(path: str | os.PathLike, device="cpu"):
     from nstcli.fast.network import TransformNet
 
     info, table = read_header(path)
-    net = TransformNet(info.architecture)
+    # On the meta device: no memory and no random initialisation for weights the file replaces.
+    with torch.device("meta"):
+        net = TransformNet(info.architecture)
     expected = {name: tuple(value.shape) for name, value in net.state_dict().items()}
     found = {name: tuple(entry.get("shape", ())) for name, entry in table.items() if isinstance(entry, dict)}
     if found != expected:
@@ -133,7 +146,10 @@ def load(path: str | os.PathLike, device="cpu"):
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"model {path} is damaged or truncated ({first_line(exc, 120)}); train it again") from None
-    if not all(torch.isfinite(value).all() for value in state.values()):
+    state = {name: value.float() for name, value in state.items()}
+    # One check over all the weights: a check per tensor was 124 small parallel regions, most of the
+    # load time of a small network on a busy machine (benchmarks/fast_startup.py).
+    if not torch.isfinite(torch.cat([value.flatten() for value in state.values()])).all():
         raise ModelError(f"model {path} holds non-finite weights; train it again (a lower --lr may help)")
-    net.load_state_dict(state)
+    net.load_state_dict(state, assign=True)
     return net.to(device).eval().requires_grad_(False), info

@@ -21,6 +21,7 @@ clamp would stop the gradient at the edges of the range) and `stylize` clamps.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass
 
 import torch
@@ -108,6 +109,13 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+def _exporting() -> bool:
+    # Only an export imports torch.onnx; asking it otherwise would import it (a tenth of a second
+    # of every `nst apply`'s start-up).
+    onnx = sys.modules.get("torch.onnx")
+    return onnx is not None and onnx.is_in_onnx_export()
+
+
 class TransformNet(nn.Module):
     """Image in [0, 1] -> stylised image (unclamped during training; `stylize` clamps)."""
 
@@ -124,7 +132,7 @@ class TransformNet(nn.Module):
         height, width = image.shape[-2:]
         pad_h, pad_w = (-height) % MULTIPLE, (-width) % MULTIPLE
         x = image
-        if torch.onnx.is_in_onnx_export():
+        if _exporting():
             # The exported graph takes any size: the pad is computed in the graph, not fixed at export.
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
         elif pad_h or pad_w:
