@@ -42,6 +42,7 @@ from nstcli.engine import Callback
 from nstcli.errors import (ConfigError, ImageError, Interrupted, NSTWarning, PrecisionWarning,
                            RandomWeightsWarning)
 from nstcli.images import atomic_write, pil_to_tensor, refuse_overwriting_inputs, save_image
+from nstcli.outputs import prepare_folder
 from nstcli.runtime import resolve_device
 from nstcli.styles import PreparedStyle
 from nstcli.terms.temporal import TemporalTerm, temporal_error
@@ -129,21 +130,28 @@ def _same_path(a: Path, b: Path) -> bool:
         return False
 
 
-def _check_output(source: Path, styles: PreparedStyle, output: Path, clip: video_io.Clip):
-    """Usage errors in -o (exit 2) before anything is computed; returns the video plan or None."""
-    refuse_overwriting_inputs(output, [source, *styles.paths])
+def check_output(source: Path, inputs: Sequence[Path], output: Path, clip: video_io.Clip, work: bool = True):
+    """-o checked before anything is computed (usage errors exit 2, a folder that cannot be made exit 1),
+    creating nothing; returns the video plan, or None for a folder of frames. `inputs` besides the
+    clip (style images, a model) must not be overwritten; `work`: the run keeps a work folder."""
+    refuse_overwriting_inputs(output, [source, *inputs])
     folder = work_folder(output)
-    if any(_same_path(folder, path) for path in (source, *styles.paths)):
+    if work and any(_same_path(folder, path) for path in (source, *inputs)):
         raise ConfigError(f"the work folder {folder} of output {output} is an input; choose another -o")
     if video_io.is_folder_output(output):
         if output.exists() and not output.is_dir():
             raise ConfigError(f"output {output} is a file, not a folder; give a folder name for PNG "
                               "frames or a video file name such as out.mp4")
+        prepare_folder(output, create=False)
         return None
     if output.is_dir():
         raise ConfigError(f"output {output} is a folder; give a video file name such as {output / 'out.mp4'}, "
                           f"or {output}/ for PNG frames")
-    return video_io.plan_video_output(output, clip)
+    plan = video_io.plan_video_output(output, clip)
+    prepare_folder(output.parent if str(output.parent) else Path("."), create=False)
+    if work:
+        prepare_folder(folder, "work folder", create=False)
+    return plan
 
 
 def _check_frame_size(source: Path, size: tuple[int, int], config: Config, need: int) -> None:
@@ -321,7 +329,7 @@ def stylize_video(
         raise ConfigError(f"--temporal-weight must be a finite number >= 0, got {temporal_weight}")
     clip = video_io.open_clip(source, folder_rate=folder_rate)
     style = PreparedStyle(styles, config.style_blend)
-    plan = _check_output(source, style, output, clip)
+    plan = check_output(source, style.paths, output, clip)
     size = frame_size(clip.size, config.size, even=plan is not None and plan.encoder != "gif")
     need = min_side(config)
     _check_frame_size(source, size, config, need)

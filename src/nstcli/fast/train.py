@@ -39,6 +39,7 @@ from nstcli.fast import modelfile
 from nstcli.fast.network import Architecture, TransformNet
 from nstcli.fast.precision import autocast, resolve_precision
 from nstcli.objective import content_layer_weights
+from nstcli.outputs import check_output, prepare_folder
 from nstcli.images import atomic_write, load_image, prepare, resize_longest, open_image, pil_to_tensor, save_image
 from nstcli.reports import Callback, StepReport
 from nstcli.terms.base import evaluate
@@ -104,6 +105,13 @@ def work_folder(output: str | os.PathLike) -> Path:
     """starry.safetensors -> starry_training/ beside it: the checkpoint and the previews."""
     output = Path(output)
     return output.with_name(f"{output.stem}_training")
+
+
+def check_outputs(output: str | os.PathLike, inputs: Sequence[str | os.PathLike] = ()) -> Path:
+    """The model path and its work folder, checked before any work as every command checks its -o
+    (outputs.py); returns the work folder, which is made when the first checkpoint or preview is."""
+    check_output(output, (modelfile.EXTENSION,), "model" + modelfile.EXTENSION, inputs=inputs)
+    return prepare_folder(work_folder(output), "work folder", create=False)
 
 
 class Perceptual:
@@ -249,11 +257,11 @@ def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.Pa
     started = time.perf_counter()
     settings = settings.check()
     style, data, output = Path(style), Path(data), Path(output)
+    folder = check_outputs(output, [style, *([preview] if preview is not None else [])])
     files = datasets.find_images(data)
     datasets.check_count(files, data)
     device = resolve_device(config.device)
     precision = resolve_precision(settings.precision, device)
-    folder = work_folder(output)
     fingerprint = _fingerprint(style, data, len(files), settings, config)
     state = _load_checkpoint(folder, fingerprint)
     warn_if_random(config.weights)
