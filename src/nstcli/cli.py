@@ -506,8 +506,9 @@ VIDEO_KEYS = tuple(name for name in FIELDS if name not in ("checkpoint_every", "
               help="Output video (.mp4 .m4v .mov .mkv .webm .avi .gif), or a folder for numbered PNG frames "
                    "(a name ending in / or without an extension).")
 @click.option("--model", type=PATH, default=None,
-              help="A network from nst train instead of STYLE: one pass per frame, blended along the optical "
-                   "flow for stability (--size defaults to the clip's own).")
+              help="A network from nst train, or a built-in style's name (nst styles), instead of STYLE: one "
+                   "pass per frame, blended along the optical flow for stability (--size defaults to the clip's "
+                   "own).")
 @click.option("--blend", type=click.FloatRange(0, 1, max_open=True), default=None, metavar="X",
               help="With --model: how much of the previous frame, carried along the flow, each frame keeps "
                    "where the flow is reliable (default 0.6; 0 applies the network frame by frame).")
@@ -653,6 +654,7 @@ def train_command(style, data, output, steps, batch_size, crop_size, lr, style_s
 APPLY_EXAMPLES = """
 \b
 Examples:
+  nst apply starry photo.jpg -o photo_starry.jpg                  (a built-in style)
   nst apply starry.safetensors photo.jpg -o photo_starry.jpg
   nst apply starry.safetensors photos/ -o results/ --size 1024
   nst apply starry.safetensors photo.jpg -o soft.png --strength 0.6 --preserve-color
@@ -687,6 +689,8 @@ Examples:
 def apply_command(model, inputs, output, size, strength, preserve_color, tile, precision, device, fmt, overwrite,
                   shard, as_json, quiet):
     """Stylise INPUTS (image files and folders) with a trained MODEL in one pass each.
+
+    MODEL is a .safetensors file from nst train or a built-in style's name (nst styles lists them).
 
     One input file and -o NAME.png writes that file; otherwise -o is a folder getting
     OUT/<name>.<format> per image. Outputs that exist are skipped, so the same command resumes.
@@ -741,13 +745,34 @@ def apply_command(model, inputs, output, size, strength, preserve_color, tile, p
 @click.argument("model", type=PATH)
 @click.option("-o", "--output", required=True, type=PATH, help="ONNX file to write (.onnx).")
 def export_command(model, output):
-    """Write a trained MODEL as ONNX (input and output: float32 1x3xHxW RGB in [0, 1], any H and W).
+    """Write a trained MODEL (a file, or a built-in style's name) as ONNX (input and output: float32
+    1x3xHxW RGB in [0, 1], any H and W).
 
     Needs: pip install 'nstcli[export]'.
     """
     from nstcli.fast.export import export
 
     click.echo(str(export(model, output)))
+
+
+@nst.command("styles")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per style on stdout.")
+def styles_command(as_json):
+    """List the built-in styles: names that nst apply, nst video --model, nst export and the page take
+    wherever a model file is asked for (nst apply starry photo.jpg -o out.png)."""
+    from nstcli.fast import builtin
+    from nstcli.fast.modelfile import read_header
+
+    for style in builtin.available():
+        info, _ = read_header(style.path)  # the same checks as any model file
+        row = {"name": style.name, "painting": style.painting, "artist": style.artist, "year": style.year,
+               "width": info.architecture.width, "steps": info.training.get("steps"),
+               "bytes": style.path.stat().st_size, "path": str(style.path)}
+        if as_json:
+            click.echo(json.dumps(row))
+        else:
+            click.echo(f"{style.name:<10} {style.describe()}, width {row['width']}, "
+                       f"{row['steps']} training steps, {row['bytes'] / 1e6:.1f} MB")
 
 
 # What a trained network's video run reads from the config; everything else is fixed at training.

@@ -8,6 +8,7 @@ import pytest
 
 from fastnets import tiny_model
 from nstcli.cli import nst
+from nstcli.fast import builtin
 from nstcli.ui import server
 from nstcli.ui.fast import MODELS_ENV, find_models
 
@@ -17,9 +18,11 @@ def test_find_models_lists_model_files_only(tmp_path):
     tiny_model(tmp_path / "a.safetensors", style="starry")
     (tmp_path / "c.safetensors").write_text("not a model")
     listed = find_models(tmp_path)
-    assert [entry.path.name for entry in listed] == ["a.safetensors", "b.safetensors"]
+    builtins = [entry.path.name for entry in find_models(None)]
+    assert [entry.path.name for entry in listed] == ["a.safetensors", "b.safetensors", *builtins]
     assert listed[0].label.startswith("starry (a.safetensors")
-    assert find_models(tmp_path / "missing") == [] and find_models(None) == []
+    assert find_models(tmp_path / "missing") == find_models(None)
+    assert [entry.path for entry in find_models(None)] == [style.path for style in builtin.available()]
 
 
 def test_nst_ui_hands_the_models_folder_to_the_page(tmp_path, runner, monkeypatch):

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from nstcli import memory, paths
 from nstcli.batch import IMAGE_EXTENSIONS, find_contents, shard_of
 from nstcli.errors import ConfigError, ImageError, Interrupted
-from nstcli.fast import modelfile
+from nstcli.fast import builtin, modelfile
 from nstcli.fast.network import MULTIPLE, TransformNet
 from nstcli.fast.precision import autocast
 from nstcli.outputs import prepare_folder
@@ -44,8 +44,8 @@ def _cached(path: str, mtime: int, device: str):
 
 
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu"):
-    """(TransformNet, ModelInfo), loaded once per process per file version."""
-    resolved = paths.resolve(path)
+    """(TransformNet, ModelInfo) of a model file or built-in style, loaded once per process per file version."""
+    resolved = paths.resolve(builtin.locate(path))
     try:
         mtime = resolved.stat().st_mtime_ns
     except OSError:

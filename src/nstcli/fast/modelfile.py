@@ -23,6 +23,7 @@ from pathlib import Path
 
 from nstcli import paths
 from nstcli.errors import ModelError, first_line
+from nstcli.fast import builtin
 from nstcli.fast.network import Architecture
 
 FORMAT = "nstcli-fast-style"
@@ -63,11 +64,14 @@ def _looks_like(head: bytes) -> str:
 
 
 def read_header(path: str | os.PathLike) -> tuple[ModelInfo, dict]:
-    """(ModelInfo, the safetensors tensor table) of a model file, or ModelError saying why not."""
-    path = Path(path)
+    """(ModelInfo, the safetensors tensor table) of a model file or built-in style, or ModelError saying why not."""
+    path = builtin.locate(path)
     found = paths.kind(path)
     if found == paths.MISSING:
-        raise ModelError(f"model {path} does not exist; check the path (nst train writes one)")
+        if path.suffix or len(path.parts) > 1:
+            raise ModelError(f"model {path} does not exist; check the path (nst train writes one)")
+        raise ModelError(f"model {path} does not exist and is not a built-in style ({', '.join(builtin.names())}; "
+                         "nst styles lists them); check the name or path")
     if found in (paths.FOLDER, paths.LOOP, paths.OTHER, paths.DENIED):
         raise ModelError(f"model {path} is {found}; give the .safetensors file that nst train wrote")
     not_model = f"{path} is not an nstcli style model"
@@ -131,6 +135,7 @@ def load(path: str | os.PathLike, device="cpu"):
 
     from nstcli.fast.network import TransformNet
 
+    path = builtin.locate(path)
     info, table = read_header(path)
     # On the meta device: no memory and no random initialisation for weights the file replaces.
     with torch.device("meta"):

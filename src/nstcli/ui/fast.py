@@ -1,5 +1,5 @@
-"""The page's trained networks (nst train's model files): found in the folder `nst ui --models` names,
-applied to the chosen photo in one pass. No Streamlit here, so it is tested without a browser."""
+"""The page's trained networks (nst train's model files found in the folder `nst ui --models` names, and
+the built-in styles), applied to the chosen photo in one pass. No Streamlit here, so it is tested without a browser."""
 
 from __future__ import annotations
 
@@ -22,19 +22,19 @@ class Listed:
 
 
 def find_models(folder: str | os.PathLike | None) -> list[Listed]:
-    """The readable model files directly in `folder`, sorted by name; files that are not models are left out."""
+    """The readable model files directly in `folder`, sorted by name (files that are not models are left
+    out), then nstcli's built-in styles."""
+    from nstcli.fast import builtin
     from nstcli.fast.modelfile import read_header
 
-    if not folder or not Path(folder).is_dir():
-        return []
     found = []
-    for path in sorted(Path(folder).glob("*.safetensors")):
+    for path in sorted(Path(folder).glob("*.safetensors")) if folder and Path(folder).is_dir() else []:
         try:
             info, _ = read_header(path)
         except NSTError:
             continue
         found.append(Listed(f"{info.style} ({path.name}, width {info.architecture.width})", path))
-    return found
+    return found + [Listed(f"{style.name}: {style.describe()} (built-in)", style.path) for style in builtin.available()]
 
 
 def apply_model(model: Path, content: Path, size: int | None, strength: float, preserve_color: bool,
