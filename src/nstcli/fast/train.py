@@ -164,8 +164,11 @@ def train_step(net: TransformNet, optimiser: torch.optim.Optimizer, loss: Percep
     moments stay fp32 (an Adam step of lr 1e-3 is below bf16's spacing for most weights), and the
     loss is summed in fp32. A non-finite loss is not stepped on: the caller stops.
     """
+    # The crops arrive channels_last (images.prepare), which VGG19 wants. The transformation network
+    # took 0.76 x the time in that layout in fp32 but 1.5 x in bf16 autocast (benchmarks/fast_train_step.py):
+    # under bf16 it gets them in the standard layout.
     with autocast(batch.device, precision):
-        out = net(batch)
+        out = net(batch.contiguous() if precision == "bf16" else batch)
     total, values = loss(out, batch)
     if torch.isfinite(total.detach()):
         optimiser.zero_grad(set_to_none=True)
