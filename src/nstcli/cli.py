@@ -674,8 +674,9 @@ Examples:
 @click.option("--preserve-color", is_flag=True, help="Keep the photo's colours (luminance from the result).")
 @click.option("--tile", type=click.IntRange(0, 16384), default=None, metavar="PX",
               help="Run images larger than PX in overlapping tiles; default: only when memory requires; 0 never.")
-@click.option("--precision", type=PRECISION_CHOICE, default="fp32", show_default=True,
-              help="bf16 autocasts the convolutions; auto picks bf16 only where it is native (GPUs).")
+@click.option("--precision", type=PRECISION_CHOICE, default="auto", show_default=True,
+              help="bf16 autocasts the convolutions; auto picks it where the hardware computes it natively "
+                   "(CPUs with AVX512_BF16 or AMX, recent GPUs), else fp32.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True,
               help=SPECS["device"].help)
 @click.option("--format", "fmt", default="png", show_default=True,

@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from nstcli import api
+from nstcli import api, paths
 from nstcli import video_io
 from nstcli.config import SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config, as_dict
 from nstcli.engine import Callback
@@ -204,6 +204,11 @@ def _prepare_work(folder: Path, fingerprint: dict, output: Path) -> int:
     manifest = folder / MANIFEST
     finished = 0
     if folder.is_dir():
+        for record, what, todo in ((manifest, "the record", f"delete {folder} to start over"),
+                                   (folder / FRAME_LOG, "the frame log", "delete it to continue")):
+            found = paths.kind(record)
+            if found not in (paths.MISSING, paths.FILE):
+                raise ConfigError(f"{what} {record} is {found}, not a file; {todo}")
         if manifest.exists():
             try:
                 recorded = json.loads(manifest.read_text())
@@ -222,6 +227,8 @@ def _prepare_work(folder: Path, fingerprint: dict, output: Path) -> int:
         while (folder / video_io.frame_name(finished)).exists():
             finished += 1
         finished = min(finished, fingerprint["input_frames"])
+        for index in range(finished):
+            _check_frame(folder, folder / video_io.frame_name(index), tuple(fingerprint["frame_size"]))
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if finished == 0:  # a new run, or one that left no frame: this run's record
@@ -234,6 +241,22 @@ def _prepare_work(folder: Path, fingerprint: dict, output: Path) -> int:
     return finished
 
 
+def _check_frame(folder: Path, path: Path, size: tuple[int, int]) -> None:
+    """A finished frame is read back to warp the next one and to encode the video: check it first
+    (its header only), so a frame replaced by a folder or a damaged file is one error, not a crash."""
+    again = f"delete it to continue from the frame before it, or delete {folder} to start over"
+    found = paths.kind(path)
+    if found != paths.FILE:
+        raise ConfigError(f"{path} is {found}, not a frame this run wrote; {again}")
+    try:
+        with Image.open(path, formats=("PNG",)) as image:
+            good = image.size == size
+    except Exception:  # Pillow raises many kinds for a damaged file; all mean the same here
+        good = False
+    if not good:
+        raise ConfigError(f"{path} is damaged (not a PNG of {size[0]}x{size[1]} px); {again}")
+
+
 def _read_log(folder: Path) -> dict[int, dict]:
     rows: dict[int, dict] = {}
     try:
@@ -243,9 +266,12 @@ def _read_log(folder: Path) -> dict[int, dict]:
     for line in lines:
         try:
             row = json.loads(line)
-            rows[int(row["index"])] = row
-        except (ValueError, KeyError, TypeError):
+        except ValueError:
             continue  # a line cut short by an interruption
+        # A row is numbers (or nulls) by name with an integer index; anything else was not written here.
+        if isinstance(row, dict) and isinstance(row.get("index"), int) and all(
+                value is None or isinstance(value, (int, float)) for value in row.values()):
+            rows[row["index"]] = row
     return rows
 
 

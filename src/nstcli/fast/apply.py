@@ -230,7 +230,7 @@ def check_outputs(items: Sequence[ApplyItem], overwrite: bool = False) -> None:
 
 
 def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | None = None, strength: float = 1.0,
-        preserve_color: bool = False, tile: int | None = None, precision: str = "fp32", device: str = "auto",
+        preserve_color: bool = False, tile: int | None = None, precision: str = "auto", device: str = "auto",
         overwrite: bool = False) -> Iterator[ApplyResult]:
     """Stylise each item (model loaded once, before the first); a bad photo fails only its own item."""
     from nstcli.fast.precision import resolve_precision

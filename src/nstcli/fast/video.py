@@ -37,7 +37,7 @@ DEFAULT_BLEND = 0.6
 
 def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: int | None = None,
                   blend: float = DEFAULT_BLEND, strength: float = 1.0, preserve_color: bool = False,
-                  precision: str = "fp32", device: str = "auto", callbacks: Sequence = (),
+                  precision: str = "auto", device: str = "auto", callbacks: Sequence = (),
                   folder_rate: float = float(video_io.FOLDER_RATE)) -> VideoResult:
     from nstcli.flow import FlowEstimator
     from nstcli.runtime import resolve_device

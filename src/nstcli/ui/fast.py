@@ -41,12 +41,14 @@ def apply_model(model: Path, content: Path, size: int | None, strength: float, p
                 device) -> tuple[bytes, dict]:
     """(PNG bytes, a summary like stylize's) of `content` through `model`."""
     from nstcli.fast.apply import load_model, stylize_image
+    from nstcli.fast.precision import resolve_precision
     from nstcli.images import load_image, tensor_to_pil
 
     started = time.perf_counter()
     net, info = load_model(model, device)
     photo = load_image(content, size)
-    image = stylize_image(net, photo, strength=strength, preserve_color=preserve_color, device=device)
+    image = stylize_image(net, photo, strength=strength, preserve_color=preserve_color, device=device,
+                          precision=resolve_precision("auto", next(net.parameters()).device))
     buffer = io.BytesIO()
     tensor_to_pil(image).save(buffer, format="PNG")
     height, width = image.shape[-2:]
