@@ -50,13 +50,9 @@ MISMATCH_MARGIN = 2
 
 def _cv2():
     # Imported on use: OpenCV is an optional dependency (the `video` extra) only `nst video` needs.
-    try:
-        import cv2
-    except ImportError:
-        from nstcli.errors import ConfigError
+    from nstcli.extras import require
 
-        raise ConfigError("video needs OpenCV; install it with: pip install 'nstcli[video]'") from None
-    return cv2
+    return require("cv2", "video", "video", "OpenCV")
 
 
 def to_gray(image) -> np.ndarray:
