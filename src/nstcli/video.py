@@ -1,10 +1,16 @@
 """Stylise a clip frame by frame without flicker: a thin loop around the same stylise call.
 
 Ruder, Dosovitskiy & Brox, "Artistic style transfer for videos" (GCPR 2016): the first frame is
-stylised as `nst stylize` would (full `steps`, coarse-to-fine); every later frame starts from the
-previous stylised frame warped onto it by the content's optical flow and runs `frame_steps` steps
-with one more term, the temporal term, that keeps it close to that warped frame wherever the flow is
-reliable. The network and the style targets are built once per clip (api.stylize's caches).
+stylised as `nst stylize` would (full `steps`, coarse-to-fine); every later frame runs `frame_steps`
+steps with one more term, the temporal term, that keeps it close to the previous stylised frame
+warped onto it by the content's optical flow wherever the flow is reliable (flow.Motion.mask). It
+starts from that warped frame where the flow is reliable and from the frame's own start
+(`config.init`, the content by default) elsewhere: what moved into view, or moved further than the
+flow could follow, is painted afresh instead of being grown from whatever was there before.
+The network and the style targets are built once per clip (api.stylize's caches).
+
+`save_motion` writes, for every frame after the first, what the frame was built from into
+OUT_motion/ beside the output: the flow, the mask, the warped previous result and the start image.
 
 Frames stream through: one content frame is decoded at a time, and only the previous content frame
 and the previous result are kept, so memory does not grow with the clip's length.
@@ -32,6 +38,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -121,6 +128,40 @@ def frame_size(size: tuple[int, int], longest: int, even: bool) -> tuple[int, in
     if even:
         width, height = max(2, width - width % 2), max(2, height - height % 2)
     return width, height
+
+
+def motion_folder(output: PathLike) -> Path:
+    """Where `save_motion` writes: OUT_motion/ beside OUT.mp4 or beside the folder OUT/."""
+    output = Path(output)
+    return output.with_name(f"{output.stem if not video_io.is_folder_output(output) else output.name}_motion")
+
+
+def start_image(warped: torch.Tensor, mask: torch.Tensor, own_start: torch.Tensor) -> torch.Tensor:
+    """A later frame's starting image: the warped previous result where the flow is reliable, the
+    frame's own start (as `nst stylize` would begin it) elsewhere."""
+    return warped * mask + own_start * (1 - mask)
+
+
+def write_motion(folder: Path, index: int, motion, warped: torch.Tensor, start: torch.Tensor) -> None:
+    """The pictures of how frame `index` was started: flow, mask, warped previous result, start.
+
+    The mask is white where the flow is reliable, grey where it passed the forward-backward test
+    but the frames do not match along it (flow.mismatched), black where it failed that test.
+    """
+    from nstcli.flow import flow_picture
+
+    folder.mkdir(parents=True, exist_ok=True)
+    number = video_io.frame_name(index).removeprefix("frame_")
+    consistent = motion.consistent if motion.consistent is not None else motion.mask
+    mask = np.where(motion.mask, 1.0, np.where(consistent, 0.5, 0.0)).astype(np.float32)
+    pictures = {
+        "flow": torch.from_numpy(flow_picture(motion.backward)).permute(2, 0, 1)[None].float() / 255,
+        "mask": torch.from_numpy(mask)[None, None].expand(1, 3, -1, -1),
+        "warped": warped,
+        "start": start,
+    }
+    for name, picture in pictures.items():
+        save_image(picture, folder / f"{name}_{number}")
 
 
 def _same_path(a: Path, b: Path) -> bool:
@@ -338,10 +379,13 @@ def stylize_video(
     temporal_weight: float = VIDEO_TEMPORAL_WEIGHT,
     callbacks: Sequence[VideoCallback] = (),
     folder_rate: Fraction | float = video_io.FOLDER_RATE,
+    save_motion: bool = False,
 ) -> VideoResult:
     """Stylise every frame of `source` (a video file or a folder of frames) into `output`.
 
     `output` is a video file (container from its extension) or a folder for numbered PNGs.
+    `save_motion` also writes each later frame's flow, mask, warped previous result and start image
+    into `motion_folder(output)`.
     """
     from nstcli.flow import FlowEstimator
     from nstcli.network import min_side
@@ -381,6 +425,13 @@ def stylize_video(
     resumed_from = finished
     estimator = FlowEstimator()
 
+    def own_start(frame: Image.Image) -> torch.Tensor:
+        # What nst stylize would start this frame from, at the frame size (a single scale).
+        content = pil_to_tensor(frame)
+        style_size = round(max(size) * config.style_scale)
+        return api.initial_image(config.init, content, lambda: style.tensors(style_size, need, torch.device("cpu"))[0],
+                                 config.seed).cpu()
+
     _notify(callbacks, "on_video_start", clip.frames, finished)
     index = read = 0
     precision = None
@@ -407,12 +458,15 @@ def stylize_video(
                         motion = estimator.motion(previous_content, frame)
                         warped = motion.warp(previous_result)
                         mask = motion.mask_tensor()
+                        start = start_image(warped, mask, own_start(frame))
+                        if save_motion:
+                            write_motion(motion_folder(output), index, motion, warped, start)
 
                         def temporal(shape, device, warped=warped, mask=mask):
                             return [TemporalTerm(warped.to(device), mask.to(device), temporal_weight)]
 
                         result = api.stylize(frame, style, None, later_config, callbacks, save_on_interrupt=False,
-                                             init=warped, extra_terms=temporal)
+                                             init=start, extra_terms=temporal)
                 previous_result = _quantised(result.image)
                 precision = result.precision
                 if index > 0:
