@@ -54,6 +54,9 @@ def test_wheel_carries_licence_recipes_and_examples(dist):
     recipes = {f"nstcli/configs/{path.name}" for path in (ROOT / "configs").glob("*.yaml")}
     assert len(recipes) >= 5 and recipes <= names
     assert {"nstcli/ui/examples/content.jpg", "nstcli/ui/examples/style.jpg", "nstcli/ui/examples/SOURCES.md"} <= names
+    styles = {f"nstcli/fast/styles/{path.name}" for path in (ROOT / "src/nstcli/fast/styles").iterdir()}
+    assert "nstcli/fast/styles/starry.safetensors" in styles and "nstcli/fast/styles/SOURCES.md" in styles
+    assert styles <= names
 
 
 def test_readme_states_the_licences():

@@ -71,7 +71,11 @@ class VGGFeatures(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, image: torch.Tensor, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+        """{layer: activation} for the network's layers, or only for `layers` (a subset of them), in which
+        case the pass stops at the deepest of those (a photo's content targets need no deeper layer)."""
+        wanted = self._wanted if layers is None else {LAYER_INDEX[name]: name for name in layers}
+        last = max(wanted)
         x = image - self.offset
         low = self.precision != "fp32"
         if low:
@@ -79,9 +83,11 @@ class VGGFeatures(nn.Module):
         out: dict[str, torch.Tensor] = {}
         for index, module in enumerate(self.body):
             x = module(x)
-            name = self._wanted.get(index)
+            name = wanted.get(index)
             if name is not None:
                 out[name] = x.float() if low else x
+            if index == last:
+                break
         return out
 
     def train(self, mode: bool = True) -> "VGGFeatures":

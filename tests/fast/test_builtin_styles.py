@@ -82,3 +82,16 @@ def test_the_page_and_video_take_built_in_styles(tmp_path, installed):
         make_image(frames / f"f{index}.png", size=(32, 24), seed=index)
     result = stylize_video(frames, "starry", tmp_path / "out", blend=0.5)
     assert result.frames == 2 and len(list((tmp_path / "out").glob("*.png"))) == 2
+
+
+def test_the_shipped_styles_are_small_half_precision_networks_of_the_catalogue():
+    shipped = builtin.available()
+    assert shipped, "no built-in style is installed"
+    for style in shipped:
+        info, table = modelfile.read_header(style.path)
+        assert {entry["dtype"] for entry in table.values()} == {"F16"}, style.name
+        assert style.path.stat().st_size < 1_500_000, style.name
+        assert info.training["steps"] >= 1000 and info.training["images"] >= 10, style.name
+        net, _ = modelfile.load(style.name)
+        out = net(torch.rand(1, 3, 32, 32))
+        assert out.shape == (1, 3, 32, 32) and torch.isfinite(out).all()

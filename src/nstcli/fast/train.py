@@ -125,8 +125,6 @@ class Perceptual:
         self.precision = precision
         # The run's precision, not config.precision: `nst train --precision fp32` means fp32 throughout.
         self.network = load_network(config, device, layers_needed(config), precision=precision)
-        # The photo's own features are needed only at the content layers: its pass stops there.
-        self.content_network = load_network(config, device, list(config.content_layers), precision=precision)
         # No autocast here: VGG19 holds its own bf16 copy and hands back fp32 activations, so the Gram
         # matrices and every loss sum are fp32 (benchmarks/fast_train_step.py measures what bf16 sums cost).
         self.style = style_term_for(config, self.network, [prepare(style, device)], [1.0])
@@ -136,7 +134,8 @@ class Perceptual:
         """(mean total, {term: mean value}) of `output` against `content`, both (B, 3, H, W)."""
         output = output.float()
         with torch.no_grad():
-            targets = self.content_network(content)
+            # The photo's own features are needed only at the content layers: its pass stops there.
+            targets = self.network(content, self.config.content_layers)
         features = self.network(output)
         batch = output.shape[0]
         total, values = None, {}
