@@ -1,6 +1,6 @@
 """The face/figure panel: do styles with faces or figures paint their objects into the result?
 
-    python benchmarks/ghosts.py --inputs DIR [--size 512] [--out FOLDER] [--pairs a,b,...]
+    python benchmarks/ghosts.py --inputs DIR [--download] [--size 512] [--out FOLDER] [--pairs a,b,...]
         [--variant NAME key=value ...] ... [--figure docs/ghosts.png]
 
 Each pair is a photo and a painting from jcjohnson/neural-style's `examples/inputs/` (commit
@@ -53,6 +53,8 @@ PAIRS = {
     "tubingen-picasso": ("tubingen.jpg", "picasso_selfport1907.jpg", None),
     "golden_gate-starry": ("golden_gate.jpg", "starry_night.jpg", "golden_gate_starry.png"),
     "tubingen-shipwreck": ("tubingen.jpg", "shipwreck.jpg", "tubingen_shipwreck.png"),
+    # The project's own CC0 pair (examples/): needs no download, for a quick check of the script.
+    "examples": (ROOT / "examples" / "content.jpg", ROOT / "examples" / "style.jpg", None),
 }
 # Pairs whose inputs may be redistributed: the project's own CC0 photo (examples/content.jpg,
 # scikit-image's chelsea) with paintings in the public domain (Munch died 1944; Matisse's 1905
@@ -68,7 +70,7 @@ VARIANTS = {
 
 
 def download(folder: Path) -> None:
-    names = {("inputs", c) for c, _, _ in PAIRS.values()} | {("inputs", s) for _, s, _ in PAIRS.values()}
+    names = {("inputs", name) for c, s, _ in PAIRS.values() for name in (c, s) if isinstance(name, str)}
     names |= {("outputs", o) for _, _, o in PAIRS.values() if o}
     for kind, name in sorted(names):
         target = folder / kind / name
@@ -85,11 +87,11 @@ def judge(content: Path, style: Path, images: list[Path]) -> list[tuple[float, f
     return [(float(line.split()[-2]), float(line.split()[-1])) for line in out]
 
 
-def stylize(content: Path, style: Path, out: Path, size: int, overrides: dict) -> float:
+def stylize(content: Path, style: Path, out: Path, base: dict, overrides: dict) -> float:
     from nstcli import api
     from nstcli.config import load_config
 
-    config = load_config(None, {"size": size, "checkpoint_every": 0, **overrides})
+    config = load_config(None, {**base, "checkpoint_every": 0, **overrides})
     start = time.perf_counter()
     api.stylize(content, [style], out, config)
     return time.perf_counter() - start
@@ -123,7 +125,10 @@ def main() -> None:
     parser.add_argument("--pairs", default=",".join(PAIRS))
     parser.add_argument("--variant", nargs="+", action="append", metavar="NAME KEY=VALUE")
     parser.add_argument("--figure", type=Path)
+    parser.add_argument("--steps", type=int, help="steps per scale instead of the defaults' (quick checks)")
+    parser.add_argument("--weights", default="original")
     args = parser.parse_args()
+    args.base = {"size": args.size, "weights": args.weights, **({"steps": args.steps} if args.steps else {})}
     if args.download:
         download(args.inputs)
     variants = parse_variants(args.variant)
@@ -131,20 +136,24 @@ def main() -> None:
     rows = []
     pairs = {name: PAIRS[name] for name in args.pairs.split(",") if name}
     for name, (content_name, style_name, reference) in pairs.items():
-        content, style = args.inputs / "inputs" / content_name, args.inputs / "inputs" / style_name
+        content, style = (args.inputs / "inputs" / name if isinstance(name, str) else name
+                          for name in (content_name, style_name))
         outputs, labels = [], []
         if reference:
             outputs.append(args.inputs / "outputs" / reference)
             labels.append("jcjohnson")
         for variant, overrides in variants.items():
             out = args.out / f"{name}_{variant}.png"
-            seconds = stylize(content, style, out, args.size, overrides) if not out.exists() else float("nan")
+            seconds = stylize(content, style, out, args.base, overrides) if not out.exists() else float("nan")
             outputs.append(out)
             labels.append(f"{variant} ({seconds:.0f} s)")
         for label, (c, s) in zip(labels, judge(content, style, outputs)):
             rows.append((name, label, c, s))
-            print(f"{name:22} {label:28} content {c:.3f}  style {s:.3f}", flush=True)
+            print(f"{name}: {label}: content {c:.3f}, style {s:.3f}", file=sys.stderr, flush=True)
         sheet([Image.open(style), *map(Image.open, outputs)], ["style", *labels]).save(args.out / f"{name}_sheet.png")
+    print("| pair | output | judge content | judge style |\n| --- | --- | --- | --- |")
+    for name, label, c, s in rows:
+        print(f"| {name} | {label} | {c:.3f} | {s:.3f} |")
     if args.figure:
         figure(args, variants)
     (args.out / "table.json").write_text(json.dumps(rows, indent=1))
@@ -159,7 +168,7 @@ def figure(args, variants: dict[str, dict]) -> None:
         for variant, overrides in variants.items():
             out = args.out / f"{name}_{variant}.png"
             if not out.exists():
-                stylize(content, style, out, args.size, overrides)
+                stylize(content, style, out, args.base, overrides)
             images.append(Image.open(out))
         rows.append(sheet(images, ["photo", "painting", *variants], height=200))
     width = max(row.width for row in rows)
