@@ -27,6 +27,7 @@ from nstcli.config import (
     recipe_names,
 )
 from nstcli.errors import ConfigError, NSTError, NSTWarning, first_line
+from nstcli.help_labels import plain_labels
 
 EXIT_INTERRUPTED = 130
 
@@ -116,8 +117,8 @@ def nst(ctx: click.Context, debug: bool) -> None:
             pass
 
 
-def _shown_default(name: str) -> str:
-    default = FIELDS[name].default
+def _shown_default(name: str, shown: dict | None = None) -> str:
+    default = (shown or {}).get(name, FIELDS[name].default)
     if default is None or isinstance(default, bool):  # "empty" is explained in the help; flags are off
         return ""
     if isinstance(default, tuple):
@@ -125,11 +126,16 @@ def _shown_default(name: str) -> str:
     return f"  [default: {default}]"
 
 
-def config_options(keys=None):
+# Keys whose flag may be given without a value, and what it then means.
+GIVEN_ALONE = {"preserve_color": "luminance"}
+
+
+def config_options(keys=None, shown=None):
     """Add one option per config key in `keys` (all when None): `--steps` <-> `steps:`.
 
     Each defaults to "not given", so a --config file's value stands unless the flag is typed; the
-    help shows the key's own default. A command lists only the keys it honours.
+    help shows the key's own default, or the command's own from `shown` ({key: value}). A command
+    lists only the keys it honours.
     """
     keys = list(FIELDS) if keys is None else list(keys)
 
@@ -137,9 +143,15 @@ def config_options(keys=None):
         for name in reversed(keys):
             spec = SPECS[name]
             flag = flag_name(name)
-            text = spec.help + _shown_default(name)
+            text = spec.help + _shown_default(name, shown)
             if spec.type is bool:
                 option = click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=text)
+            elif name in GIVEN_ALONE:
+                # A value is optional: the flag alone means GIVEN_ALONE's, and a following option is
+                # never taken for the value (`--preserve-color --steps 5`).
+                option = click.option(flag, name, default=None, is_flag=False, flag_value=GIVEN_ALONE[name],
+                                      metavar=spec.placeholder, help=f"{spec.help} Given alone: "
+                                      f"{GIVEN_ALONE[name]}.{_shown_default(name, shown)}")
             else:
                 option = click.option(flag, name, default=None, metavar=spec.placeholder, help=text)
             function = option(function)
@@ -434,9 +446,9 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, p
             if bar:
                 bar.update(summary)
             if as_json:
-                click.echo(json.dumps(result.summary()))
+                show.print_result(json.dumps(result.summary()))
             elif result.status == "done":
-                click.echo(str(result.item.output))
+                show.print_result(str(result.item.output))
     finally:  # also on Ctrl-C: say what was finished before the error line
         if bar:
             bar.close()
@@ -520,12 +532,16 @@ VIDEO_KEYS = tuple(name for name in FIELDS if name not in ("checkpoint_every", "
 @click.option("--fps", type=FrameRate(), default="25", show_default=True, metavar="X",
               help="Frame rate of the output video when the input is a folder of images (29.97 is NTSC's "
                    "30000/1001).")
+@click.option("--save-motion", is_flag=True,
+              help="Also write, for every frame after the first, the optical flow, the mask of pixels it "
+                   "carries reliably, the previous result warped onto the frame and the frame's start image "
+                   "into OUT_motion/ beside the output, to see where motion is lost.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (output, frames, seconds, temporal error) on stdout.")
 @quiet_option
 @config_options(VIDEO_KEYS)
-def video_command(source, styles, output, model, blend, frame_steps, temporal_weight, fps, as_json, quiet,
-                  config_file, **values):
+def video_command(source, styles, output, model, blend, frame_steps, temporal_weight, fps, save_motion, as_json,
+                  quiet, config_file, **values):
     """Stylise every frame of SOURCE (a video or a folder of images) in the style of STYLE, without flicker.
 
     Each frame after the first starts from the previous stylised frame warped by the optical flow
@@ -534,7 +550,7 @@ def video_command(source, styles, output, model, blend, frame_steps, temporal_we
     command continues where it stopped. Needs: pip install 'nstcli[video]'.
     """
     if model is not None:
-        _video_with_model(source, styles, output, model, blend, fps, as_json, quiet, config_file, values)
+        _video_with_model(source, styles, output, model, blend, fps, save_motion, as_json, quiet, config_file, values)
         return
     if not styles:
         raise ConfigError("give a STYLE image (or --model MODEL from nst train)")
@@ -553,7 +569,7 @@ def video_command(source, styles, output, model, blend, frame_steps, temporal_we
 
     callbacks = [] if quiet else [FrameProgressBar()]
     result = stylize_video(source, styles, output, config, frame_steps=frame_steps, temporal_weight=temporal_weight,
-                           callbacks=callbacks, folder_rate=fps)
+                           callbacks=callbacks, folder_rate=fps, save_motion=save_motion)
     _emit(result.summary(), as_json)
 
 # ---------------------------------------------------------------------------------------------
@@ -584,7 +600,7 @@ TRAIN_EXAMPLES = """
 Examples:
   nst train starry.jpg --data photos/ -o starry.safetensors
   nst train starry.jpg --data photos/ -o starry.safetensors --steps 4000 --batch-size 4 --crop-size 256
-  nst train starry.jpg --data photos/ -o starry_slim.safetensors --width 16 --style-weight 3000
+  nst train starry.jpg --data photos/ -o starry_slim.safetensors --width 16 --style-weight 20
   nst train starry.jpg --data photos/ -o starry.safetensors     (again, after Ctrl-C: continues)
 """
 
@@ -616,7 +632,7 @@ Examples:
 @click.option("--preview", type=PATH, default=None, help="Photo the previews show (default: the first training photo).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout.")
 @quiet_option
-@config_options(TRAIN_KEYS)
+@config_options(TRAIN_KEYS, shown={"style_weight": TRAIN_STYLE_WEIGHT})
 def train_command(style, data, output, steps, batch_size, crop_size, lr, style_size, width, blocks, precision,
                   checkpoint_every, preview_every, preview, as_json, quiet, config_file, **values):
     """Train a fast style network for STYLE on the photos in --data; write it to -o MODEL.
@@ -625,14 +641,10 @@ def train_command(style, data, output, steps, batch_size, crop_size, lr, style_s
     except that --style-weight defaults to 10 here (a network does not start from the photo).
     Stopped by Ctrl-C or SIGTERM it saves a checkpoint (exit 130); the same command continues it.
     """
-    from pathlib import Path
-
     from nstcli.images import check_input_file
+    from nstcli.outputs import check_name
 
-    if Path(output).suffix.lower() != MODEL_SUFFIX:
-        raise ConfigError(f"-o {output}: a model file ends in {MODEL_SUFFIX}")
-    if Path(output).is_dir():
-        raise ConfigError(f"-o {output} is a folder; give a file name such as {Path(output) / 'style.safetensors'}")
+    check_name(output, (MODEL_SUFFIX,), "model" + MODEL_SUFFIX)  # the rest of -o is checked by train()
     config = build_config(config_file, values)
     if values.get("style_weight") is None and "style_weight" not in _file_keys(config_file):
         # A network cannot start from the photo as stylize's pixels do, so it needs less style weight to
@@ -694,13 +706,15 @@ def apply_command(model, inputs, output, size, strength, preserve_color, tile, p
     One input file and -o NAME.png writes that file; otherwise -o is a folder getting
     OUT/<name>.<format> per image. Outputs that exist are skipped, so the same command resumes.
     """
+    from nstcli import progress as show
     from nstcli.batch import parse_shard
     from nstcli.fast import apply as fast_apply
     from nstcli.fast.modelfile import read_header
 
     read_header(model)  # a wrong file is one line before any photo is looked at
     shard_spec = parse_shard(shard) if shard is not None else None
-    items = fast_apply.plan(inputs, output, fmt=fmt, shard=shard_spec)
+    items = fast_apply.plan(inputs, output, fmt=fmt, shard=shard_spec, model=model)
+    fast_apply.check_outputs(items, overwrite)
     bar = None
     if not quiet and len(items) > 1:
         from tqdm import tqdm
@@ -718,9 +732,9 @@ def apply_command(model, inputs, output, size, strength, preserve_color, tile, p
                 bar.set_postfix(counts, refresh=False)
                 bar.update(1)
             if as_json:
-                click.echo(json.dumps(result.summary()))
+                show.print_result(json.dumps(result.summary()))
             elif result.status == "done":
-                click.echo(str(result.item.output))
+                show.print_result(str(result.item.output))
     finally:
         if bar:
             bar.close()
@@ -747,11 +761,8 @@ def export_command(model, output):
 
     Needs: pip install 'nstcli[export]'.
     """
-    from nstcli.fast.export import check_output, export
-    from nstcli.fast.modelfile import read_header
+    from nstcli.fast.export import export
 
-    check_output(output)
-    read_header(model)
     click.echo(str(export(model, output)))
 
 
@@ -759,7 +770,7 @@ def export_command(model, output):
 VIDEO_MODEL_KEYS = ("size", "device", "preserve_color")
 
 
-def _video_with_model(source, styles, output, model, blend, fps, as_json, quiet, config_file, values):
+def _video_with_model(source, styles, output, model, blend, fps, save_motion, as_json, quiet, config_file, values):
     if styles:
         raise ConfigError(f"give either STYLE images or --model, not both ({styles[0]} and {model})")
     given = sorted(flag_name(key) for key, value in values.items() if value is not None and key not in VIDEO_MODEL_KEYS)
@@ -783,7 +794,7 @@ def _video_with_model(source, styles, output, model, blend, fps, as_json, quiet,
     result = stylize_video(source, model, output, size=config.size if values.get("size") is not None else None,
                            blend=DEFAULT_BLEND if blend is None else blend,
                            preserve_color=config.preserve_color == "luminance", device=config.device,
-                           callbacks=callbacks, folder_rate=fps)
+                           callbacks=callbacks, folder_rate=fps, save_motion=save_motion)
     _emit(result.summary(), as_json)
 
 
@@ -868,6 +879,9 @@ def ui(host, port, weights, device, precision, config_file, models):
     from nstcli.ui.server import serve
 
     serve(config, host=host, port=port, models=models)
+
+
+plain_labels(nst)  # N, X and a|b|c for every option, as the config keys' own placeholders read
 
 
 def main() -> None:

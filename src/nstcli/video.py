@@ -1,10 +1,16 @@
 """Stylise a clip frame by frame without flicker: a thin loop around the same stylise call.
 
 Ruder, Dosovitskiy & Brox, "Artistic style transfer for videos" (GCPR 2016): the first frame is
-stylised as `nst stylize` would (full `steps`, coarse-to-fine); every later frame starts from the
-previous stylised frame warped onto it by the content's optical flow and runs `frame_steps` steps
-with one more term, the temporal term, that keeps it close to that warped frame wherever the flow is
-reliable. The network and the style targets are built once per clip (api.stylize's caches).
+stylised as `nst stylize` would (full `steps`, coarse-to-fine); every later frame runs `frame_steps`
+steps with one more term, the temporal term, that keeps it close to the previous stylised frame
+warped onto it by the content's optical flow wherever the flow is reliable (flow.Motion.mask). It
+starts from that warped frame where the flow is reliable and from the frame's own start
+(`config.init`, the content by default) elsewhere: what moved into view, or moved further than the
+flow could follow, is painted afresh instead of being grown from whatever was there before.
+The network and the style targets are built once per clip (api.stylize's caches).
+
+`save_motion` writes, for every frame after the first, what the frame was built from into
+OUT_motion/ beside the output: the flow, the mask, the warped previous result and the start image.
 
 Frames stream through: one content frame is decoded at a time, and only the previous content frame
 and the previous result are kept, so memory does not grow with the clip's length.
@@ -32,16 +38,18 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
-from nstcli import api
+from nstcli import api, paths
 from nstcli import video_io
 from nstcli.config import SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config, as_dict
 from nstcli.engine import Callback
 from nstcli.errors import (ConfigError, ImageError, Interrupted, NSTWarning, PrecisionWarning,
                            RandomWeightsWarning)
 from nstcli.images import atomic_write, pil_to_tensor, refuse_overwriting_inputs, save_image
+from nstcli.outputs import prepare_folder
 from nstcli.runtime import resolve_device
 from nstcli.styles import PreparedStyle
 from nstcli.terms.temporal import TemporalTerm, temporal_error
@@ -122,6 +130,40 @@ def frame_size(size: tuple[int, int], longest: int, even: bool) -> tuple[int, in
     return width, height
 
 
+def motion_folder(output: PathLike) -> Path:
+    """Where `save_motion` writes: OUT_motion/ beside OUT.mp4 or beside the folder OUT/."""
+    output = Path(output)
+    return output.with_name(f"{output.stem if not video_io.is_folder_output(output) else output.name}_motion")
+
+
+def start_image(warped: torch.Tensor, mask: torch.Tensor, own_start: torch.Tensor) -> torch.Tensor:
+    """A later frame's starting image: the warped previous result where the flow is reliable, the
+    frame's own start (as `nst stylize` would begin it) elsewhere."""
+    return warped * mask + own_start * (1 - mask)
+
+
+def write_motion(folder: Path, index: int, motion, warped: torch.Tensor, start: torch.Tensor) -> None:
+    """The pictures of how frame `index` was started: flow, mask, warped previous result, start.
+
+    The mask is white where the flow is reliable, grey where it passed the forward-backward test
+    but the frames do not match along it (flow.mismatched), black where it failed that test.
+    """
+    from nstcli.flow import flow_picture
+
+    folder.mkdir(parents=True, exist_ok=True)
+    number = video_io.frame_name(index).removeprefix("frame_")
+    consistent = motion.consistent if motion.consistent is not None else motion.mask
+    mask = np.where(motion.mask, 1.0, np.where(consistent, 0.5, 0.0)).astype(np.float32)
+    pictures = {
+        "flow": torch.from_numpy(flow_picture(motion.backward)).permute(2, 0, 1)[None].float() / 255,
+        "mask": torch.from_numpy(mask)[None, None].expand(1, 3, -1, -1),
+        "warped": warped,
+        "start": start,
+    }
+    for name, picture in pictures.items():
+        save_image(picture, folder / f"{name}_{number}")
+
+
 def _same_path(a: Path, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -129,21 +171,28 @@ def _same_path(a: Path, b: Path) -> bool:
         return False
 
 
-def _check_output(source: Path, styles: PreparedStyle, output: Path, clip: video_io.Clip):
-    """Usage errors in -o (exit 2) before anything is computed; returns the video plan or None."""
-    refuse_overwriting_inputs(output, [source, *styles.paths])
+def check_output(source: Path, inputs: Sequence[Path], output: Path, clip: video_io.Clip, work: bool = True):
+    """-o checked before anything is computed (usage errors exit 2, a folder that cannot be made exit 1),
+    creating nothing; returns the video plan, or None for a folder of frames. `inputs` besides the
+    clip (style images, a model) must not be overwritten; `work`: the run keeps a work folder."""
+    refuse_overwriting_inputs(output, [source, *inputs])
     folder = work_folder(output)
-    if any(_same_path(folder, path) for path in (source, *styles.paths)):
+    if work and any(_same_path(folder, path) for path in (source, *inputs)):
         raise ConfigError(f"the work folder {folder} of output {output} is an input; choose another -o")
     if video_io.is_folder_output(output):
         if output.exists() and not output.is_dir():
             raise ConfigError(f"output {output} is a file, not a folder; give a folder name for PNG "
                               "frames or a video file name such as out.mp4")
+        prepare_folder(output, create=False)
         return None
     if output.is_dir():
         raise ConfigError(f"output {output} is a folder; give a video file name such as {output / 'out.mp4'}, "
                           f"or {output}/ for PNG frames")
-    return video_io.plan_video_output(output, clip)
+    plan = video_io.plan_video_output(output, clip)
+    prepare_folder(output.parent if str(output.parent) else Path("."), create=False)
+    if work:
+        prepare_folder(folder, "work folder", create=False)
+    return plan
 
 
 def _check_frame_size(source: Path, size: tuple[int, int], config: Config, need: int) -> None:
@@ -196,6 +245,11 @@ def _prepare_work(folder: Path, fingerprint: dict, output: Path) -> int:
     manifest = folder / MANIFEST
     finished = 0
     if folder.is_dir():
+        for record, what, todo in ((manifest, "the record", f"delete {folder} to start over"),
+                                   (folder / FRAME_LOG, "the frame log", "delete it to continue")):
+            found = paths.kind(record)
+            if found not in (paths.MISSING, paths.FILE):
+                raise ConfigError(f"{what} {record} is {found}, not a file; {todo}")
         if manifest.exists():
             try:
                 recorded = json.loads(manifest.read_text())
@@ -214,6 +268,8 @@ def _prepare_work(folder: Path, fingerprint: dict, output: Path) -> int:
         while (folder / video_io.frame_name(finished)).exists():
             finished += 1
         finished = min(finished, fingerprint["input_frames"])
+        for index in range(finished):
+            _check_frame(folder, folder / video_io.frame_name(index), tuple(fingerprint["frame_size"]))
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if finished == 0:  # a new run, or one that left no frame: this run's record
@@ -226,6 +282,22 @@ def _prepare_work(folder: Path, fingerprint: dict, output: Path) -> int:
     return finished
 
 
+def _check_frame(folder: Path, path: Path, size: tuple[int, int]) -> None:
+    """A finished frame is read back to warp the next one and to encode the video: check it first
+    (its header only), so a frame replaced by a folder or a damaged file is one error, not a crash."""
+    again = f"delete it to continue from the frame before it, or delete {folder} to start over"
+    found = paths.kind(path)
+    if found != paths.FILE:
+        raise ConfigError(f"{path} is {found}, not a frame this run wrote; {again}")
+    try:
+        with Image.open(path, formats=("PNG",)) as image:
+            good = image.size == size
+    except Exception:  # Pillow raises many kinds for a damaged file; all mean the same here
+        good = False
+    if not good:
+        raise ConfigError(f"{path} is damaged (not a PNG of {size[0]}x{size[1]} px); {again}")
+
+
 def _read_log(folder: Path) -> dict[int, dict]:
     rows: dict[int, dict] = {}
     try:
@@ -235,9 +307,12 @@ def _read_log(folder: Path) -> dict[int, dict]:
     for line in lines:
         try:
             row = json.loads(line)
-            rows[int(row["index"])] = row
-        except (ValueError, KeyError, TypeError):
+        except ValueError:
             continue  # a line cut short by an interruption
+        # A row is numbers (or nulls) by name with an integer index; anything else was not written here.
+        if isinstance(row, dict) and isinstance(row.get("index"), int) and all(
+                value is None or isinstance(value, (int, float)) for value in row.values()):
+            rows[row["index"]] = row
     return rows
 
 
@@ -304,10 +379,13 @@ def stylize_video(
     temporal_weight: float = VIDEO_TEMPORAL_WEIGHT,
     callbacks: Sequence[VideoCallback] = (),
     folder_rate: Fraction | float = video_io.FOLDER_RATE,
+    save_motion: bool = False,
 ) -> VideoResult:
     """Stylise every frame of `source` (a video file or a folder of frames) into `output`.
 
     `output` is a video file (container from its extension) or a folder for numbered PNGs.
+    `save_motion` also writes each later frame's flow, mask, warped previous result and start image
+    into `motion_folder(output)`.
     """
     from nstcli.flow import FlowEstimator
     from nstcli.network import min_side
@@ -321,7 +399,7 @@ def stylize_video(
         raise ConfigError(f"--temporal-weight must be a finite number >= 0, got {temporal_weight}")
     clip = video_io.open_clip(source, folder_rate=folder_rate)
     style = PreparedStyle(styles, config.style_blend)
-    plan = _check_output(source, style, output, clip)
+    plan = check_output(source, style.paths, output, clip)
     size = frame_size(clip.size, config.size, even=plan is not None and plan.encoder != "gif")
     need = min_side(config)
     _check_frame_size(source, size, config, need)
@@ -346,6 +424,13 @@ def stylize_video(
     log = _read_log(folder)
     resumed_from = finished
     estimator = FlowEstimator()
+
+    def own_start(frame: Image.Image) -> torch.Tensor:
+        # What nst stylize would start this frame from, at the frame size (a single scale).
+        content = pil_to_tensor(frame)
+        style_size = round(max(size) * config.style_scale)
+        return api.initial_image(config.init, content, lambda: style.tensors(style_size, need, torch.device("cpu"))[0],
+                                 config.seed).cpu()
 
     _notify(callbacks, "on_video_start", clip.frames, finished)
     index = read = 0
@@ -373,12 +458,15 @@ def stylize_video(
                         motion = estimator.motion(previous_content, frame)
                         warped = motion.warp(previous_result)
                         mask = motion.mask_tensor()
+                        start = start_image(warped, mask, own_start(frame))
+                        if save_motion:
+                            write_motion(motion_folder(output), index, motion, warped, start)
 
                         def temporal(shape, device, warped=warped, mask=mask):
                             return [TemporalTerm(warped.to(device), mask.to(device), temporal_weight)]
 
                         result = api.stylize(frame, style, None, later_config, callbacks, save_on_interrupt=False,
-                                             init=warped, extra_terms=temporal)
+                                             init=start, extra_terms=temporal)
                 previous_result = _quantised(result.image)
                 precision = result.precision
                 if index > 0:
