@@ -39,6 +39,8 @@ TINY = {
     "fast_quality.py": [str(BENCHMARKS.parent / "examples" / "content.jpg"), "--model", "untrained",
                         "--style", str(BENCHMARKS.parent / "examples" / "style.jpg"), "--size", "48",
                         "--stylize-args", "--weights random --steps 2", "--figure", "fast.png"],
+    "ghosts.py": ["--inputs", "in", "--pairs", "examples", "--size", "32", "--steps", "2", "--weights", "random",
+                  "--out", "out"],
     "real_weights.py": ["--size", "32", "--steps", "2", "--out", "out", "--figure", "real.png"],
 }
 

@@ -18,7 +18,7 @@ from PIL import Image
 
 from nstcli import colour, tiles
 from nstcli import weights as weights_module
-from nstcli.callbacks import replaced_beside
+from nstcli.callbacks import check_checkpoint_folder, replaced_beside
 from nstcli.config import Config
 from nstcli.engine import Callback, optimize
 from nstcli.errors import ConfigError
@@ -113,7 +113,7 @@ def plan_scales(config: Config, content_size: tuple[int, int], style: PreparedSt
     # a starting point, and for a very wide image the first useful scale is simply a larger one.
     sizes = [size for size in scale_sizes(config) if min(shape_at(size)) >= need]
     shapes = [shape_at(size) for size in sizes]
-    steps = steps_per_scale(config, len(sizes))
+    steps = steps_per_scale(config, sizes)
     # Which scales run in tiles, from the memory they need: decided (or refused) before any work.
     tiling = tiles.plan(config, shapes, [image.size for image in style.images()], steps, device)
     if any(tiling) and (extra_terms or (masks is not None and masks.guides_styles and config.style_loss != "gram")):
@@ -156,6 +156,8 @@ def stylize(
         output = check_output_path(output, no_clobber=no_clobber)
         refuse_overwriting_inputs(output, [content, *style.paths],
                                   also=replaced_beside(output, checkpoints=bool(config.checkpoint_every)))
+        if config.checkpoint_every:
+            check_checkpoint_folder(output)
     # Every input is read and size-checked before the network is loaded (maybe downloaded).
     need = min_side(config)
     content_image = content if isinstance(content, Image.Image) else open_image(content)

@@ -35,10 +35,18 @@ def scale_sizes(config: Config) -> list[int]:
     return sizes + [config.size]
 
 
-def steps_per_scale(config: Config, scales: int) -> list[int]:
-    """`first_steps` (or `steps`) at the first scale, `steps` at every later one."""
+def steps_per_scale(config: Config, sizes: list[int]) -> list[int]:
+    """`first_steps` (or `steps`) at the first scale, `steps` at every later one, tapered above taper_from.
+
+    A later scale of longest side s > taper_from runs round(steps * taper_from / s) steps (at least 1
+    when steps is not 0): its steps cost about (s / taper_from)^2 times as much, and what it adds is
+    detail, not the painting's large strokes, which the coarser scales already made. The first scale
+    is never tapered: nothing before it has painted anything (so a single-scale run is unchanged).
+    """
     first = config.steps if config.first_steps is None else config.first_steps
-    return [first] + [config.steps] * (scales - 1)
+    later = [config.steps if size <= (config.taper_from or size) or config.steps == 0
+             else max(1, round(config.steps * config.taper_from / size)) for size in sizes[1:]]
+    return [first, *later][:len(sizes)]
 
 
 def fit_to_size(path: str | os.PathLike, image: Image.Image, longest: int, needed: int, scale: float = 1.0):
@@ -61,6 +69,17 @@ def fit_to_size(path: str | os.PathLike, image: Image.Image, longest: int, neede
     raise ImageError(
         f"image {path} would be {resized.size[0]}x{resized.size[1]} px at --size {size}; the layers "
         f"used need at least {needed} px on the short side: {hint}")
+
+
+def style_side(image_size: tuple[int, int], longest: int) -> int:
+    """The longest side a style image is used at: `longest`, but never more than its own.
+
+    A painting enlarged past its own pixels shows the network smooth gradients where the painting has
+    strokes, and the output copies that blur. So --style-scale sets the style's size relative to the
+    output only up to the image's own resolution; beyond it, a larger output gets the painting's strokes
+    at the size they have in the file (a larger scan of the painting gives larger strokes).
+    """
+    return min(longest, max(image_size))
 
 
 def at_least(image: Image.Image, longest: int, needed: int) -> Image.Image:

@@ -13,7 +13,7 @@ from nstcli.errors import ConfigError
 from nstcli.features import VGGFeatures
 from nstcli.images import open_image, pil_to_tensor, prepare
 from nstcli.objective import style_term_for
-from nstcli.sizes import at_least
+from nstcli.sizes import at_least, style_side
 from nstcli.terms.base import Term
 
 PathLike = str | os.PathLike
@@ -56,7 +56,8 @@ class PreparedStyle:
         return self._images
 
     def tensors(self, size: int, needed: int, device: torch.device) -> list[torch.Tensor]:
-        return [prepare(pil_to_tensor(at_least(image, size, needed)), device) for image in self.images()]
+        return [prepare(pil_to_tensor(at_least(image, style_side(image.size, size), needed)), device)
+                for image in self.images()]
 
     def term(self, config: Config, network: VGGFeatures, size: int, needed: int, device: torch.device) -> Term:
         """The style term at `size`, computed once per network, size and the keys it depends on."""
