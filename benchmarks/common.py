@@ -16,10 +16,10 @@ prefer_sleeping_openmp_threads()  # as `nst` does, before torch loads OpenMP
 
 import torch  # noqa: E402
 
-from nstcli.conventions import TORCHVISION  # noqa: E402
-from nstcli.features import VGGFeatures  # noqa: E402
-from nstcli.images import open_image, pil_to_tensor  # noqa: E402
-from nstcli.weights import random_state_dict  # noqa: E402
+from nstcli.network.conventions import TORCHVISION  # noqa: E402
+from nstcli.network.features import VGGFeatures  # noqa: E402
+from nstcli.image.io import open_image, pil_to_tensor  # noqa: E402
+from nstcli.network.weights import random_state_dict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "examples" / "content.jpg"
@@ -51,7 +51,7 @@ def example_images(size: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def write_examples(size: int, folder: str | Path) -> tuple[Path, Path]:
     """example_images(size) as PNG files, for runs through nstcli's file-based API."""
-    from nstcli.images import save_image
+    from nstcli.image.io import save_image
 
     content, style = example_images(size)
     paths = Path(folder) / "content.png", Path(folder) / "style.png"

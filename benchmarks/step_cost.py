@@ -29,8 +29,8 @@ import torch
 
 import common
 from nstcli import api
-from nstcli.config import Config
-from nstcli.engine import Callback
+from nstcli.config.fields import Config
+from nstcli.optim.engine import Callback
 
 
 class StepTimer(Callback):

@@ -24,12 +24,13 @@ import warnings
 import common  # first: it sets up OpenMP before torch loads (as `nst` does)
 
 import torch
-from nstcli import api, engine
-from nstcli.config import Config
-from nstcli.features import VGGFeatures
-from nstcli.images import prepare
-from nstcli.objective import standard_terms
-from nstcli.optimizers import OptimizerSettings
+from nstcli import api
+from nstcli.optim import engine
+from nstcli.config.fields import Config
+from nstcli.network.features import VGGFeatures
+from nstcli.image.io import prepare
+from nstcli.terms.objective import standard_terms
+from nstcli.optim.optimizers import OptimizerSettings
 from step_cost import StepTimer
 
 

@@ -40,14 +40,15 @@ from common import CONTENT, ROOT, STYLE, machine, table  # noqa: F401  (sets the
 import torch  # noqa: E402
 from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 
-from nstcli import api, video  # noqa: E402
-from nstcli.config import VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config  # noqa: E402
+from nstcli import api  # noqa: E402
+from nstcli.video import loop as video
+from nstcli.config.fields import VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config  # noqa: E402
 from nstcli.errors import RandomWeightsWarning  # noqa: E402
-from nstcli.flow import FlowEstimator  # noqa: E402
-from nstcli.images import pil_to_tensor, prepare, tensor_to_pil  # noqa: E402
-from nstcli.network import load_network, min_side  # noqa: E402
-from nstcli.objective import content_term  # noqa: E402
-from nstcli.styles import PreparedStyle  # noqa: E402
+from nstcli.video.flow import FlowEstimator  # noqa: E402
+from nstcli.image.io import pil_to_tensor, prepare, tensor_to_pil  # noqa: E402
+from nstcli.network.load import load_network, min_side  # noqa: E402
+from nstcli.terms.objective import content_term  # noqa: E402
+from nstcli.stylize.styles import PreparedStyle  # noqa: E402
 from nstcli.terms.base import evaluate  # noqa: E402
 from nstcli.terms.temporal import temporal_error  # noqa: E402
 
@@ -163,7 +164,7 @@ def write_figure(path: Path, contents, independent, videos, first: int, count: i
     the next (pixels the flow cannot vouch for, such as those uncovered behind the disc, are
     included, as a viewer sees them).
     """
-    from nstcli.sheets import labelled_sheet
+    from nstcli.image.sheets import labelled_sheet
 
     estimator = FlowEstimator()
     motions = {index: estimator.motion(contents[index - 1], contents[index]) for index in range(first, first + count)}

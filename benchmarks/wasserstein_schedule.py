@@ -30,11 +30,11 @@ import common  # first: it sets up OpenMP before torch loads (as `nst` does)
 import torch
 
 from nstcli import api
-from nstcli.config import load_config
-from nstcli.engine import Callback
+from nstcli.config.fields import load_config
+from nstcli.optim.engine import Callback
 from nstcli.errors import Interrupted
-from nstcli.images import open_image, pil_to_tensor, prepare, resize_longest
-from nstcli.styles import PreparedStyle
+from nstcli.image.io import open_image, pil_to_tensor, prepare, resize_longest
+from nstcli.stylize.styles import PreparedStyle
 from nstcli.terms.base import evaluate
 
 RECIPE = common.ROOT / "configs" / "wasserstein.yaml"

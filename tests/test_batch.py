@@ -5,12 +5,13 @@ import json
 import pytest
 from PIL import Image
 
-from nstcli import api, engine
-from nstcli import weights as weights_module
-from nstcli.batch import parse_shard, plan_batch, shard_of
-from nstcli import network as network_module
-from nstcli.cli import nst
-from nstcli.config import Config
+from nstcli import api
+from nstcli.optim import engine
+from nstcli.network import weights as weights_module
+from nstcli.stylize.batch import parse_shard, plan_batch, shard_of
+from nstcli.network import load as network_module
+from nstcli.cli.main import nst
+from nstcli.config.fields import Config
 
 from conftest import FAST, error_line, make_image
 

@@ -13,9 +13,9 @@ import torch
 from PIL import Image
 
 from nstcli import api
-from nstcli.cli import nst
+from nstcli.cli.main import nst
 from nstcli.errors import ImageError
-from nstcli.images import load_image
+from nstcli.image.io import load_image
 
 from conftest import FAST, error_line, make_image
 
@@ -110,7 +110,7 @@ def test_decompression_bomb_is_refused_without_allocating(tmp_path):
     code = textwrap.dedent("""
         import resource, sys
         from nstcli.errors import ImageError
-        from nstcli.images import load_image
+        from nstcli.image.io import load_image
 
         def address_space():
             for line in open("/proc/self/status"):
@@ -316,7 +316,7 @@ def test_pillow_warnings_name_the_file(runner, tmp_path, style):
 ])
 def test_unreadable_or_too_big_to_decode(runner, tmp_path, style, monkeypatch, raised, message):
     """It names an image it may not read, or cannot decode in the memory left, with exit 1."""
-    from nstcli import images
+    from nstcli.image import io as images
 
     content = make_image(tmp_path / "photo.png")
 

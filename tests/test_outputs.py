@@ -6,10 +6,11 @@ import tempfile
 import pytest
 from PIL import Image
 
-from nstcli import api, images
-from nstcli.callbacks import Callback
-from nstcli.cli import nst
-from nstcli.config import Config
+from nstcli import api
+from nstcli.image import io as images
+from nstcli.optim.callbacks import Callback
+from nstcli.cli.main import nst
+from nstcli.config.fields import Config
 from nstcli.errors import ImageError
 
 from conftest import FAST, error_line

@@ -6,11 +6,12 @@ import pytest
 import torch
 from PIL import Image
 
-from nstcli import api, colour
-from nstcli import styles as styles_module
-from nstcli.callbacks import Callback
-from nstcli.cli import nst
-from nstcli.config import Config, load_config
+from nstcli import api
+from nstcli.image import colour
+from nstcli.stylize import styles as styles_module
+from nstcli.optim.callbacks import Callback
+from nstcli.cli.main import nst
+from nstcli.config.fields import Config, load_config
 
 from conftest import FAST, error_line, make_image
 

@@ -16,9 +16,9 @@ from PIL import Image
 
 import nstcli
 from nstcli import api
-from nstcli.cli import nst
+from nstcli.cli.main import nst
 from nstcli.terms import content as content_module
-from nstcli.images import load_image
+from nstcli.image.io import load_image
 
 from conftest import FAST, error_line
 
@@ -88,7 +88,7 @@ def test_real_allocation_failure(content, style, tmp_path):
     code = textwrap.dedent("""
         import resource, sys
         import torch  # before the limit: torch's libraries alone reserve much address space
-        from nstcli.cli import main
+        from nstcli.cli.main import main
 
         def address_space():
             for line in open("/proc/self/status"):

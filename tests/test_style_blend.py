@@ -3,8 +3,8 @@
 import pytest
 
 from nstcli import api
-from nstcli.cli import nst
-from nstcli.config import Config
+from nstcli.cli.main import nst
+from nstcli.config.fields import Config
 
 from conftest import FAST, error_line
 

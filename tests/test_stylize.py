@@ -5,12 +5,13 @@ import json
 import pytest
 from PIL import Image
 
-from nstcli import api, engine
-from nstcli.callbacks import Callback
-from nstcli import network as network_module
-from nstcli.cli import nst
-from nstcli.config import Config
-from nstcli.features import VGGFeatures
+from nstcli import api
+from nstcli.optim import engine
+from nstcli.optim.callbacks import Callback
+from nstcli.network import load as network_module
+from nstcli.cli.main import nst
+from nstcli.config.fields import Config
+from nstcli.network.features import VGGFeatures
 from nstcli.terms import content as content_module
 from nstcli.terms import gram as gram_module
 
@@ -146,10 +147,10 @@ def test_interrupt_saves_current_image(runner, content, style, tmp_path):
                 raise KeyboardInterrupt
 
     out = tmp_path / "out.png"
-    from nstcli import cli
+    from nstcli.cli import main as cli
 
     original = cli.ProgressBar if hasattr(cli, "ProgressBar") else None
-    import nstcli.progress as progress_module
+    import nstcli.cli.progress as progress_module
 
     real_bar = progress_module.ProgressBar
     progress_module.ProgressBar = lambda *a, **k: CtrlC()

@@ -9,13 +9,15 @@ import torch
 from conftest import error_line, half_masks, make_image
 from PIL import Image
 
-from nstcli import api, memory, tiles
-from nstcli.cli import nst
-from nstcli.config import Config, load_config
-from nstcli.engine import Callback
+from nstcli import api
+from nstcli.network import memory
+from nstcli.tiling import tiles
+from nstcli.cli.main import nst
+from nstcli.config.fields import Config, load_config
+from nstcli.optim.engine import Callback
 from nstcli.errors import ConfigError, Interrupted
-from nstcli.network import load_network
-from nstcli.objective import features_of
+from nstcli.network.load import load_network
+from nstcli.terms.objective import features_of
 from nstcli.terms.gram import gram_matrix
 
 TILED = ["--weights", "random", "--size", "128", "--steps", "2", "--quiet", "--checkpoint-every", "0",

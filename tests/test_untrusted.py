@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from nstcli import images, weights
-from nstcli.cli import nst
-from nstcli.config import load_config
+from nstcli.image import io as images
+from nstcli.network import weights
+from nstcli.cli.main import nst
+from nstcli.config.fields import load_config
 from nstcli.errors import ConfigError, ImageError
 
 from conftest import FAST, error_line, make_image
@@ -406,7 +407,7 @@ def _torch_loaded_after(args: list[str], cwd: Path) -> tuple[int, str, bool]:
     code = textwrap.dedent(f"""
         import sys
         from click.testing import CliRunner
-        from nstcli.cli import nst
+        from nstcli.cli.main import nst
         result = CliRunner().invoke(nst, {args!r})
         print(result.exit_code, 'torch' in sys.modules)
         print(result.stderr.strip())

@@ -15,10 +15,11 @@ from PIL import Image
 
 from clips import make_clip, pan_frames
 from conftest import FAST, error_line, half_masks, make_image
-from nstcli import api, video_io
-from nstcli.cli import nst
+from nstcli import api
+from nstcli.video import io as video_io
+from nstcli.cli.main import nst
 from nstcli.errors import RunError
-from nstcli.lbfgs import LBFGS
+from nstcli.optim.lbfgs import LBFGS
 
 VIDEO_FAST = ["--weights", "random", "--size", "32", "--steps", "1", "--frame-steps", "1", "--quiet"]
 SCHEDULER_VARIABLES = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_MAX",
@@ -369,7 +370,7 @@ def test_first_steps_given_too_still_applies(runner, content, style, tmp_path):
 
 def test_shipped_recipe_is_found_by_name_from_anywhere(tmp_path, monkeypatch):
     """It reads --config wasserstein from the installed package when no such file is in the working folder."""
-    from nstcli.config import load_config
+    from nstcli.config.fields import load_config
     from nstcli.errors import ConfigError
 
     monkeypatch.chdir(tmp_path)
@@ -397,7 +398,7 @@ def test_download_with_a_huge_content_length_still_downloads(tmp_path, monkeypat
     import io
     import urllib.request
 
-    from nstcli import weights
+    from nstcli.network import weights
 
     class Response(io.BytesIO):
         headers = {"Content-Length": "9" * 5000}

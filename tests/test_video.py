@@ -12,8 +12,9 @@ from PIL import Image
 
 from clips import audio_only_file, audio_packets, make_clip, pan_frames, write_clip
 from conftest import error_line, make_image
-from nstcli import api, video_io
-from nstcli.cli import nst
+from nstcli import api
+from nstcli.video import io as video_io
+from nstcli.cli.main import nst
 
 # A few steps per frame: these tests check plumbing, not quality.
 FAST = ["--weights", "random", "--size", "32", "--steps", "3", "--quiet"]
@@ -266,7 +267,7 @@ def test_audio_the_container_cannot_hold(runner, tmp_path, style):
 
 def test_no_space_left_while_writing_frames(runner, tmp_path, style, monkeypatch):
     """It exits 1 saying the disk is full, keeps the frames finished, and writes no output video."""
-    import nstcli.images
+    import nstcli.image.io
 
     source = make_clip(tmp_path / "clip.mp4", frames=3)
     real_replace = os.replace
@@ -279,7 +280,7 @@ def test_no_space_left_while_writing_frames(runner, tmp_path, style, monkeypatch
                 raise OSError(errno.ENOSPC, "No space left on device")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(nstcli.images.os, "replace", replace)
+    monkeypatch.setattr(nstcli.image.io.os, "replace", replace)
     result = run(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
     assert result.exit_code == 1
     frames = tmp_path / "out_frames"

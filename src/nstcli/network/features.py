@@ -7,9 +7,9 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from nstcli.conventions import TORCHVISION, InputConvention
+from nstcli.network.conventions import TORCHVISION, InputConvention
 from nstcli.runtime import dtype_of
-from nstcli.vgg_layers import CONV_SHAPES, LAYER_INDEX, LAYER_NAMES, check_layers
+from nstcli.network.layers import CONV_SHAPES, LAYER_INDEX, LAYER_NAMES, check_layers
 
 
 class VGGFeatures(nn.Module):

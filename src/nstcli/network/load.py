@@ -8,11 +8,11 @@ from pathlib import Path
 
 import torch
 
-from nstcli import weights as weights_module
-from nstcli.config import Config
-from nstcli.features import VGGFeatures
+from nstcli.network import weights as weights_module
+from nstcli.config.fields import Config
+from nstcli.network.features import VGGFeatures
 from nstcli.runtime import resolve_device, resolve_precision
-from nstcli.vgg_layers import LAYER_INDEX, LAYER_NAMES
+from nstcli.network.layers import LAYER_INDEX, LAYER_NAMES
 
 
 def layers_needed(config: Config) -> list[str]:

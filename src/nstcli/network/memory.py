@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nstcli.vgg_layers import BLOCKS, LAYER_INDEX, LAYER_NAMES
+from nstcli.network.layers import BLOCKS, LAYER_INDEX, LAYER_NAMES
 
 FLOAT = 4  # bytes of a float32
 IMAGE = 3 * FLOAT  # bytes per pixel of one RGB float image

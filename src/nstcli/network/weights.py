@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nstcli import paths
-from nstcli.conventions import CAFFE, CONVENTIONS, TORCHVISION, InputConvention
+from nstcli.network.conventions import CAFFE, CONVENTIONS, TORCHVISION, InputConvention
 from nstcli.errors import ConfigError, RandomWeightsWarning, WeightsError, first_line
-from nstcli.images import atomic_write
-from nstcli.vgg_layers import BLOCKS, CONV_SHAPES
+from nstcli.image.io import atomic_write
+from nstcli.network.layers import BLOCKS, CONV_SHAPES
 
 if TYPE_CHECKING:  # torch is imported by the loaders only, so `nst weights path` answers at once
     import torch

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nstcli.reports import Callback, StepReport
-from nstcli.images import save_checkpoint
+from nstcli.image.io import save_checkpoint
 
 
 def checkpoint_folder(output: str | Path) -> Path:
@@ -18,7 +18,7 @@ def checkpoint_folder(output: str | Path) -> Path:
 
 def replaced_beside(output: str | Path, checkpoints: bool = True, extras: bool = True) -> list[Path]:
     """The files a new run into `output` deletes or rewrites besides it: checkpoints, sheet, curve."""
-    from nstcli.sheets import loss_curve_path, progress_sheet_path
+    from nstcli.image.sheets import loss_curve_path, progress_sheet_path
 
     found = sorted(checkpoint_folder(output).glob("step_*.png")) if checkpoints else []
     return found + ([progress_sheet_path(output), loss_curve_path(output)] if extras else [])

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import torch
 
 from nstcli.errors import RunError
-from nstcli.features import VGGFeatures
-from nstcli.optimizers import IterateAverage, OptimizerSettings, carried_state, make_optimizer
+from nstcli.network.features import VGGFeatures
+from nstcli.optim.optimizers import IterateAverage, OptimizerSettings, carried_state, make_optimizer
 from nstcli.reports import Callback, StepReport  # noqa: F401 (re-exported: watchers import them from here too)
 from nstcli.runtime import tune_for
 from nstcli.terms.base import Term, evaluate

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from nstcli.lbfgs import LBFGS
+from nstcli.optim.lbfgs import LBFGS
 
 LBFGS_HISTORY_BYTES = 1 << 30
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import torch
 
-from nstcli import weights as weights_module
-from nstcli.callbacks import CheckpointSaver, LossLog, checkpoint_folder
-from nstcli.config import Config
-from nstcli.engine import Callback, NonFiniteLoss, StopRun
+from nstcli.network import weights as weights_module
+from nstcli.optim.callbacks import CheckpointSaver, LossLog, checkpoint_folder
+from nstcli.config.fields import Config
+from nstcli.optim.engine import Callback, NonFiniteLoss, StopRun
 from nstcli.errors import Interrupted, RunError
-from nstcli.images import save_image
+from nstcli.image.io import save_image
 
 
 @dataclass

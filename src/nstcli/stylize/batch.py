@@ -36,9 +36,9 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from nstcli import paths
-from nstcli.config import Config
+from nstcli.config.fields import Config
 from nstcli.errors import ConfigError, ImageError, Interrupted, RunError
-from nstcli.images import OUTPUT_FORMATS, check_output_path, refuse_overwriting_inputs
+from nstcli.image.io import OUTPUT_FORMATS, check_output_path, refuse_overwriting_inputs
 
 if TYPE_CHECKING:  # planning imports no torch, so the CLI reports a bad path at once
     from nstcli.reports import Callback
@@ -65,7 +65,7 @@ class BatchItem:
         """The item's SpatialControl, or None without masks."""
         if self.content_mask is None and self.style_mask is None:
             return None
-        from nstcli.masks import SpatialControl
+        from nstcli.stylize.masks import SpatialControl
 
         return SpatialControl([self.style_mask] if self.style_mask else (), content_mask=self.content_mask)
 
@@ -343,7 +343,7 @@ def plan_batch(
 def _mask_for(folder, flag: str, content: Path, sub: PurePosixPath) -> Path | None:
     if folder is None:
         return None
-    from nstcli.masks import MASK_EXTENSIONS, find_mask
+    from nstcli.stylize.masks import MASK_EXTENSIONS, find_mask
 
     if not Path(folder).is_dir():
         raise ConfigError(f"{flag} {folder} is not a folder; give the folder holding one mask per content image")
@@ -409,7 +409,7 @@ def run_batch(
     """
     # Imported here, not at the top: planning (nst batch --plan) needs none of the network code.
     from nstcli import api
-    from nstcli import weights as weights_module
+    from nstcli.network import weights as weights_module
     from nstcli.runtime import resolve_device, resolve_precision
 
     items = list(items)
@@ -467,7 +467,7 @@ def _check_plans(items: Sequence[BatchItem], prepared, config: Config, device) -
 def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResult]:
     from nstcli import api
     from nstcli.errors import PrecisionWarning
-    from nstcli.weights import RandomWeightsWarning
+    from nstcli.network.weights import RandomWeightsWarning
 
     for item in items:
         if item.output.exists() and not overwrite:

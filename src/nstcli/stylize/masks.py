@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageColor, ImageOps
 
-from nstcli.config import Config
+from nstcli.config.fields import Config
 from nstcli.errors import ConfigError, ImageError, NSTWarning
-from nstcli.images import open_image, pil_to_tensor
+from nstcli.image.io import open_image, pil_to_tensor
 
 if TYPE_CHECKING:  # torch is imported where masks are decoded: the usage checks run before it loads
     import torch
@@ -287,7 +287,7 @@ class SpatialControl:
     def style_terms(self, config: Config, network, styles: Sequence[torch.Tensor], shape: Sequence[int],
                     device: torch.device) -> list:
         """One guided style term per style whose mask reaches this scale's image of `shape`."""
-        from nstcli.objective import features_of, gram_layer_weights, normalised_wasserstein, style_layer_weights
+        from nstcli.terms.objective import features_of, gram_layer_weights, normalised_wasserstein, style_layer_weights
         from nstcli.terms.guided import GuidedGramStyle, guided_targets, guided_wasserstein
 
         layer_weights = style_layer_weights(config)
@@ -317,7 +317,7 @@ class SpatialControl:
             raise ValueError("SpatialControl.check() decodes the masks; call it before building terms")
         if self._content is None:
             return None
-        from nstcli.objective import content_layer_weights, features_of
+        from nstcli.terms.objective import content_layer_weights, features_of
         from nstcli.terms.masked_content import MaskedContent
 
         features = features_of(network, target)

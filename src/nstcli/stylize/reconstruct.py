@@ -12,22 +12,22 @@ from collections.abc import Sequence
 
 import torch
 
-from nstcli import weights as weights_module
-from nstcli.callbacks import replaced_beside
-from nstcli.config import Config
-from nstcli.engine import Callback, optimize
+from nstcli.network import weights as weights_module
+from nstcli.optim.callbacks import replaced_beside
+from nstcli.config.fields import Config
+from nstcli.optim.engine import Callback, optimize
 from nstcli.errors import ConfigError
-from nstcli.images import atomic_write, check_output_path, open_image, output_format, pil_to_tensor, prepare
-from nstcli.images import refuse_overwriting_inputs, save_image, tensor_to_pil
-from nstcli.network import load_network, min_side
-from nstcli.objective import content_layer_weights, features_of, gram_layer_weights
-from nstcli.optimizers import OptimizerSettings
-from nstcli.run import Run, StylizeResult, out_of_memory_as_run_error
+from nstcli.image.io import atomic_write, check_output_path, open_image, output_format, pil_to_tensor, prepare
+from nstcli.image.io import refuse_overwriting_inputs, save_image, tensor_to_pil
+from nstcli.network.load import load_network, min_side
+from nstcli.terms.objective import content_layer_weights, features_of, gram_layer_weights
+from nstcli.optim.optimizers import OptimizerSettings
+from nstcli.optim.run import Run, StylizeResult, out_of_memory_as_run_error
 from nstcli.runtime import resolve_device, resolve_precision
-from nstcli.sizes import fit_to_size
+from nstcli.stylize.sizes import fit_to_size
 from nstcli.terms.content import Content
 from nstcli.terms.gram import GramStyle, blended_grams
-from nstcli.vgg_layers import LAYER_INDEX, check_layers
+from nstcli.network.layers import LAYER_INDEX, check_layers
 
 PathLike = str | os.PathLike
 # Content reconstructed from each block's first convolution, style from growing sets of them.
@@ -107,7 +107,7 @@ def reconstruct(
     results = [r.detach().float().cpu() for r in results]
     run.sizes.append(shape)
     if all_layers:
-        from nstcli import sheets
+        from nstcli.image import sheets
 
         labels = ["input"] + [(layer[0] if kind == "content" else f"{layer[0]}..{layer[-1]}" if len(layer) > 1
                                else layer[0]) for layer in runs]

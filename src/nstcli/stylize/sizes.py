@@ -7,9 +7,9 @@ import os
 
 from PIL import Image
 
-from nstcli.config import SPECS, Config
+from nstcli.config.fields import SPECS, Config
 from nstcli.errors import ImageError
-from nstcli.images import resize_longest
+from nstcli.image.io import resize_longest
 
 
 def scale_sizes(config: Config) -> list[int]:

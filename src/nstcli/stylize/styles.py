@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 
-from nstcli.config import Config
+from nstcli.config.fields import Config
 from nstcli.errors import ConfigError
-from nstcli.features import VGGFeatures
-from nstcli.images import open_image, pil_to_tensor, prepare
-from nstcli.objective import style_term_for
-from nstcli.sizes import at_least
+from nstcli.network.features import VGGFeatures
+from nstcli.image.io import open_image, pil_to_tensor, prepare
+from nstcli.terms.objective import style_term_for
+from nstcli.stylize.sizes import at_least
 from nstcli.terms.base import Term
 
 PathLike = str | os.PathLike

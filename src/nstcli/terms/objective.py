@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import torch
 
-from nstcli.config import Config
-from nstcli.features import VGGFeatures
+from nstcli.config.fields import Config
+from nstcli.network.features import VGGFeatures
 from nstcli.terms import normalise
 from nstcli.terms.base import Features, Term
 from nstcli.terms.content import Content

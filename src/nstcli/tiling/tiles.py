@@ -31,20 +31,21 @@ from dataclasses import dataclass
 
 import torch
 
-from nstcli import colour, memory
-from nstcli.config import Config
-from nstcli.engine import Callback, ScaleResult, StepReport, StopRun, optimize
+from nstcli.image import colour
+from nstcli.network import memory
+from nstcli.config.fields import Config
+from nstcli.optim.engine import Callback, ScaleResult, StepReport, StopRun, optimize
 from nstcli.errors import ConfigError
-from nstcli.features import VGGFeatures
-from nstcli.images import prepare
-from nstcli.objective import (
+from nstcli.network.features import VGGFeatures
+from nstcli.image.io import prepare
+from nstcli.terms.objective import (
     content_layer_weights,
     features_of,
     gram_layer_weights,
     pixel_terms,
     style_term_for,
 )
-from nstcli.optimizers import OptimizerSettings
+from nstcli.optim.optimizers import OptimizerSettings
 from nstcli.terms.base import Features, Term
 from nstcli.terms.content import Content
 from nstcli.terms.gram import GramStyle
@@ -429,7 +430,7 @@ def plan(config: Config, shapes: Sequence[tuple[int, int]], style_sizes: Sequenc
          steps: Sequence[int], device: torch.device) -> list[int | None]:
     """The tile side of every scale (None: whole), decided before any work; ConfigError if a scale
     cannot fit the memory budget (tiling turned off, or not even the smallest tile fits)."""
-    from nstcli.network import layers_needed, min_side
+    from nstcli.network.load import layers_needed, min_side
 
     if config.tile is not None and 0 < config.tile < SMALLEST_TILE:
         raise ConfigError(f"--tile must be 0 (no tiles) or at least {SMALLEST_TILE} px, got {config.tile}")

@@ -26,7 +26,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from nstcli.errors import ConfigError, ImageError
-from nstcli.images import MAX_INPUT_PIXELS, open_image
+from nstcli.image.io import MAX_INPUT_PIXELS, open_image
 
 # Container (FFmpeg muxer name) per output extension.
 CONTAINERS = {

@@ -36,14 +36,14 @@ import torch
 from PIL import Image
 
 from nstcli import api
-from nstcli import video_io
-from nstcli.config import SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config, as_dict
-from nstcli.engine import Callback
+from nstcli.video import io as video_io
+from nstcli.config.fields import SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config, as_dict
+from nstcli.optim.engine import Callback
 from nstcli.errors import (ConfigError, ImageError, Interrupted, NSTWarning, PrecisionWarning,
                            RandomWeightsWarning)
-from nstcli.images import atomic_write, pil_to_tensor, refuse_overwriting_inputs, save_image
+from nstcli.image.io import atomic_write, pil_to_tensor, refuse_overwriting_inputs, save_image
 from nstcli.runtime import resolve_device
-from nstcli.styles import PreparedStyle
+from nstcli.stylize.styles import PreparedStyle
 from nstcli.terms.temporal import TemporalTerm, temporal_error
 
 PathLike = str | os.PathLike
@@ -309,9 +309,9 @@ def stylize_video(
 
     `output` is a video file (container from its extension) or a folder for numbered PNGs.
     """
-    from nstcli.flow import FlowEstimator
-    from nstcli.network import min_side
-    from nstcli.sizes import fit_to_size
+    from nstcli.video.flow import FlowEstimator
+    from nstcli.network.load import min_side
+    from nstcli.stylize.sizes import fit_to_size
 
     started = time.perf_counter()
     source, output = Path(source), Path(output)
