@@ -41,7 +41,9 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 
 from nstcli import api  # noqa: E402
-from nstcli.video import loop as video
+from nstcli.video import loop as video  # noqa: E402
+from nstcli.video import io as video_io  # noqa: E402
+from nstcli.video.reports import FrameReport, VideoCallback  # noqa: E402
 from nstcli.config.fields import VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config  # noqa: E402
 from nstcli.errors import RandomWeightsWarning  # noqa: E402
 from nstcli.video.flow import FlowEstimator  # noqa: E402
@@ -125,7 +127,7 @@ def temporal_errors(contents: list[torch.Tensor], outputs: list[torch.Tensor]) -
     return errors
 
 
-class Interleaved(video.VideoCallback):
+class Interleaved(VideoCallback):
     """Runs the independent stylisation of each frame right after `nst video` finishes that frame."""
 
     def __init__(self, frames: list[Path], style: PreparedStyle, config: Config):
@@ -134,7 +136,7 @@ class Interleaved(video.VideoCallback):
         self.independent_seconds: list[float] = []
         self.independent: list[torch.Tensor] = []
 
-    def on_frame(self, report: video.FrameReport) -> None:
+    def on_frame(self, report: FrameReport) -> None:
         self.video_seconds.append(report.seconds)
         with Image.open(self.frames[report.index]) as image:
             frame = image.convert("RGB")
@@ -147,7 +149,7 @@ class Interleaved(video.VideoCallback):
 
 
 def read_outputs(folder: Path, count: int) -> list[torch.Tensor]:
-    return [frame_tensor(folder / video.video_io.frame_name(i)) for i in range(count)]
+    return [frame_tensor(folder / video_io.frame_name(i)) for i in range(count)]
 
 
 def keep_frames(folder: Path, frames: list[torch.Tensor]) -> None:

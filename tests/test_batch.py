@@ -8,7 +8,8 @@ from PIL import Image
 from nstcli import api
 from nstcli.optim import engine
 from nstcli.network import weights as weights_module
-from nstcli.stylize.batch import parse_shard, plan_batch, shard_of
+from nstcli.jobs.shards import parse_shard, shard_of
+from nstcli.stylize.batch import plan_batch
 from nstcli.network import load as network_module
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config

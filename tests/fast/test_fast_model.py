@@ -12,7 +12,7 @@ from PIL import Image
 
 from conftest import error_line, make_image
 from fastnets import TINY, photos, tiny_model
-from nstcli.stylize.batch import shard_of
+from nstcli.jobs.shards import shard_of
 from nstcli.cli.main import nst
 from nstcli.errors import ModelError
 from nstcli.fast import apply as fast_apply

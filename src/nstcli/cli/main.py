@@ -406,7 +406,8 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, p
     if quiet and progress != "none" and ctx.get_parameter_source("progress") == click.core.ParameterSource.COMMANDLINE:
         raise ConfigError(f"--quiet and --progress {progress} contradict each other; give one of them")
     config = build_config(config_file, values)
-    from nstcli.stylize.batch import BatchSummary, parse_shard, plan_batch, plan_status, run_batch
+    from nstcli.jobs.shards import parse_shard
+    from nstcli.stylize.batch import BatchSummary, plan_batch, plan_status, run_batch
 
     shard = parse_shard(shard, allow_all=plan) if shard is not None else None
     # Planning reads folder listings only: a missing input or a clash is reported before torch loads.
@@ -694,7 +695,7 @@ def apply_command(model, inputs, output, size, strength, preserve_color, tile, p
     One input file and -o NAME.png writes that file; otherwise -o is a folder getting
     OUT/<name>.<format> per image. Outputs that exist are skipped, so the same command resumes.
     """
-    from nstcli.stylize.batch import parse_shard
+    from nstcli.jobs.shards import parse_shard
     from nstcli.fast import apply as fast_apply
     from nstcli.fast.modelfile import read_header
 

@@ -160,7 +160,7 @@ class FrameProgressBar(Callback):
     Frames kept from an earlier run count as done from the start. The postfix shows the step
     reached within the current frame (the first frame's full optimisation takes many times a later
     one's) and the latest frame's temporal error. Besides the engine's step reports it takes the
-    video loop's (nstcli.video.loop.VideoCallback's methods).
+    video loop's (nstcli.video.reports.VideoCallback's methods).
     """
 
     def __init__(self, description: str = "video"):

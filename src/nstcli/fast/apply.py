@@ -7,7 +7,7 @@
 - `strength` blends the result with the photo (1: the network's output, 0: the photo); `preserve_color`
   keeps the photo's colours and takes only the result's luminance (colour.recombine).
 - Many inputs: outputs OUT/[subfolder/]<stem>.<format>; an output that exists is skipped (so a re-run
-  resumes) unless `overwrite`; `shard` (K, N) runs only the items batch.shard_of puts in shard K.
+  resumes) unless `overwrite`; `shard` (K, N) runs only the items jobs.shards.shard_of puts in shard K.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import torch.nn.functional as F
 
 from nstcli import paths
 from nstcli.network import memory
-from nstcli.stylize.batch import IMAGE_EXTENSIONS, find_contents, shard_of
+from nstcli.jobs.inputs import IMAGE_EXTENSIONS, find_contents
+from nstcli.jobs.shards import shard_of
 from nstcli.errors import ConfigError, ImageError, Interrupted
 from nstcli.fast import modelfile
 from nstcli.fast.network import MULTIPLE, TransformNet

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from nstcli import paths
-from nstcli.stylize.batch import IMAGE_EXTENSIONS
+from nstcli.jobs.inputs import IMAGE_EXTENSIONS
 from nstcli.errors import ConfigError, ImageError, NSTWarning, first_line
 from nstcli.image.io import INPUT_FORMATS, open_image, pil_to_tensor
 

@@ -29,7 +29,7 @@ from nstcli.fast.apply import check_strength, load_model, stylize_image
 from nstcli.fast.precision import resolve_precision
 from nstcli.image.io import pil_to_tensor, refuse_overwriting_inputs, save_image, tensor_to_pil
 from nstcli.terms.temporal import temporal_error
-from nstcli.video.loop import FrameReport, VideoResult, frame_size
+from nstcli.video.reports import FrameReport, VideoResult
 
 PathLike = str | os.PathLike
 DEFAULT_BLEND = 0.6
@@ -58,7 +58,7 @@ def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: 
     if not folder and output.is_dir():
         raise ConfigError(f"output {output} is a folder; give a video file name such as {output / 'out.mp4'}")
     plan = None if folder else video_io.plan_video_output(output, clip)
-    dims = frame_size(clip.size, size or max(clip.size), even=plan is not None and plan.encoder != "gif")
+    dims = video_io.frame_size(clip.size, size or max(clip.size), even=plan is not None and plan.encoder != "gif")
     estimator = FlowEstimator()  # also at blend 0: the temporal error is measured either way
     errors: list[float] = []
     log: list[dict] = []

@@ -527,3 +527,13 @@ def write_video(plan: VideoOutput, clip: Clip, frames: Iterable[Image.Image]) ->
 def frame_name(index: int) -> str:
     """File name of the frame at 0-based `index` in an output or work folder (numbered from 1)."""
     return f"frame_{index + 1:06d}.png"
+
+
+def frame_size(size: tuple[int, int], longest: int, even: bool) -> tuple[int, int]:
+    """(width, height) with the longest side `longest`; both even for 4:2:0 video (rounded down)."""
+    width, height = size
+    scale = longest / max(width, height)
+    width, height = max(1, round(width * scale)), max(1, round(height * scale))
+    if even:
+        width, height = max(2, width - width % 2), max(2, height - height % 2)
+    return width, height

@@ -28,7 +28,6 @@ import shutil
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -38,12 +37,12 @@ from PIL import Image
 from nstcli import api
 from nstcli.video import io as video_io
 from nstcli.config.fields import SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config, as_dict
-from nstcli.optim.engine import Callback
 from nstcli.errors import (ConfigError, ImageError, Interrupted, NSTWarning, PrecisionWarning,
                            RandomWeightsWarning)
 from nstcli.image.io import atomic_write, pil_to_tensor, refuse_overwriting_inputs, save_image
 from nstcli.runtime import resolve_device
 from nstcli.stylize.styles import PreparedStyle
+from nstcli.video.reports import FrameReport, VideoCallback, VideoResult
 from nstcli.terms.temporal import TemporalTerm, temporal_error
 
 PathLike = str | os.PathLike
@@ -55,71 +54,12 @@ MANIFEST = ".nst-video.json"
 FRAME_LOG = ".nst-frames.jsonl"
 
 
-@dataclass
-class FrameReport:
-    """What the loop tells callbacks after each finished frame."""
-
-    index: int  # 0-based
-    total: int  # frames in the clip
-    seconds: float  # this frame's optimisation and saving
-    loss: float  # the frame's objective without the temporal term (comparable with `nst stylize`)
-    temporal_error: float | None  # mean squared difference to the warped previous frame (reliable pixels)
-
-
-class VideoCallback(Callback):
-    """Watches a clip: frames as they finish, and (as an engine Callback) each frame's steps."""
-
-    def on_video_start(self, total_frames: int, finished: int) -> None:
-        """Before the first frame is computed; `finished` frames were kept from an earlier run."""
-
-    def on_frame(self, report: FrameReport) -> None:
-        pass
-
-    def on_encode(self, output: Path) -> None:
-        """All frames exist and the video is being encoded."""
-
-    def on_video_end(self) -> None:
-        pass
-
-
-@dataclass
-class VideoResult:
-    output: Path
-    frames: int
-    seconds: float  # this call's time (frames kept from an earlier run cost nothing here)
-    temporal_error: float | None  # mean over frames 2..n of the temporal error
-    resumed_from: int  # frames that were already finished
-    frame_log: list[dict]
-    precision: str | None = None  # the network's, for the frames this call computed (None: it computed none)
-
-    def summary(self) -> dict:
-        """A JSON-ready description (what `nst video --json` prints)."""
-        return {
-            "output": str(self.output),
-            "frames": self.frames,
-            "seconds": round(self.seconds, 3),
-            "temporal_error": None if self.temporal_error is None else round(self.temporal_error, 8),
-            "resumed_from": self.resumed_from,
-            "precision": self.precision,
-        }
-
-
 def work_folder(output: PathLike) -> Path:
     """Where finished frames are kept: OUT_frames/ beside OUT.mp4; a folder output is its own."""
     output = Path(output)
     if video_io.is_folder_output(output):
         return output
     return output.with_name(f"{output.stem}_frames")
-
-
-def frame_size(size: tuple[int, int], longest: int, even: bool) -> tuple[int, int]:
-    """(width, height) with the longest side `longest`; both even for 4:2:0 video (rounded down)."""
-    width, height = size
-    scale = longest / max(width, height)
-    width, height = max(1, round(width * scale)), max(1, round(height * scale))
-    if even:
-        width, height = max(2, width - width % 2), max(2, height - height % 2)
-    return width, height
 
 
 def _same_path(a: Path, b: Path) -> bool:
@@ -322,7 +262,7 @@ def stylize_video(
     clip = video_io.open_clip(source, folder_rate=folder_rate)
     style = PreparedStyle(styles, config.style_blend)
     plan = _check_output(source, style, output, clip)
-    size = frame_size(clip.size, config.size, even=plan is not None and plan.encoder != "gif")
+    size = video_io.frame_size(clip.size, config.size, even=plan is not None and plan.encoder != "gif")
     need = min_side(config)
     _check_frame_size(source, size, config, need)
     style_final = max(1, round(max(size) * config.style_scale))
