@@ -46,6 +46,22 @@ class BatchProgress:
         self.bar.close()
 
 
+class ApplyProgress:
+    """nst apply's bar on stderr: images finished of planned, with done / skipped / failed counts."""
+
+    def __init__(self, total: int):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc="apply", unit="image", file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, counts: dict[str, int]) -> None:
+        self.bar.set_postfix(counts, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def batch_summary_lines(summary: BatchSummary) -> list[str]:
     """The closing lines: counts (and what was not run), then one line per failed item."""
     where = f" in shard {summary.shard[0]}/{summary.shard[1]}" if summary.shard else ""
