@@ -9,7 +9,6 @@ import click
 from nstcli.cli.options import (PATH, PRECISION_CHOICE, build_config, check_weights_path, config_options, emit,
                                quiet_option)
 from nstcli.config.fields import MAX_STEPS, SPECS
-from nstcli.errors import ConfigError
 
 # The config keys that shape training's perceptual loss, as stylize uses them. steps, lr and
 # checkpoint_every mean something else here (network updates, Adam on weights) and are train's own.
@@ -74,14 +73,10 @@ def train_command(style, data, output, steps, batch_size, crop_size, lr, style_s
     except that --style-weight defaults to 10 here (a network does not start from the photo).
     Stopped by Ctrl-C or SIGTERM it saves a checkpoint (exit 130); the same command continues it.
     """
-    from pathlib import Path
-
     from nstcli.image.io import check_input_file
+    from nstcli.outputs import check_name
 
-    if Path(output).suffix.lower() != MODEL_SUFFIX:
-        raise ConfigError(f"-o {output}: a model file ends in {MODEL_SUFFIX}")
-    if Path(output).is_dir():
-        raise ConfigError(f"-o {output} is a folder; give a file name such as {Path(output) / 'style.safetensors'}")
+    check_name(output, (MODEL_SUFFIX,), "model" + MODEL_SUFFIX)  # the rest of -o is checked by train()
     config = build_config(config_file, values)
     if values.get("style_weight") is None and "style_weight" not in _file_keys(config_file):
         # A network cannot start from the photo as stylize's pixels do, so it needs less style weight to
@@ -149,7 +144,8 @@ def apply_command(model, inputs, output, size, strength, preserve_color, tile, p
 
     read_header(model)  # a wrong file is one line before any photo is looked at
     shard_spec = parse_shard(shard) if shard is not None else None
-    items = fast_apply.plan(inputs, output, fmt=fmt, shard=shard_spec)
+    items = fast_apply.plan(inputs, output, fmt=fmt, shard=shard_spec, model=model)
+    fast_apply.check_outputs(items, overwrite)
     from nstcli.cli.progress import ApplyProgress
 
     bar = ApplyProgress(len(items)) if not quiet and len(items) > 1 else None
@@ -193,9 +189,6 @@ def export_command(model, output):
 
     Needs: pip install 'nstcli[export]'.
     """
-    from nstcli.fast.export import check_output, export
-    from nstcli.fast.modelfile import read_header
+    from nstcli.fast.export import export
 
-    check_output(output)
-    read_header(model)
     click.echo(str(export(model, output)))

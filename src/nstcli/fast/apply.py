@@ -23,13 +23,14 @@ import torch
 import torch.nn.functional as F
 
 from nstcli import paths
-from nstcli.network import memory
+from nstcli.network.load import memory
 from nstcli.jobs.inputs import IMAGE_EXTENSIONS, find_contents
 from nstcli.jobs.shards import shard_of
 from nstcli.errors import ConfigError, ImageError, Interrupted
 from nstcli.fast import modelfile
 from nstcli.fast.network import MULTIPLE, TransformNet
 from nstcli.fast.precision import autocast
+from nstcli.outputs import prepare_folder
 from nstcli.image.io import (OUTPUT_FORMATS, check_output_name, check_output_path, load_image, prepare,
                            refuse_overwriting_inputs, save_image)
 
@@ -189,12 +190,12 @@ def single_output(inputs: Sequence[str], output: str) -> bool:
 
 
 def plan(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, fmt: str = "png",
-         shard: tuple[int, int] | None = None) -> list[ApplyItem]:
-    """What to write where; reads folder listings only."""
+         shard: tuple[int, int] | None = None, model: str | os.PathLike | None = None) -> list[ApplyItem]:
+    """What to write where; reads folder listings only. No output may be an input or the `model`."""
     output = str(output)
     if single_output([str(p) for p in inputs], output):
         check_output_name(output)
-        refuse_overwriting_inputs(output, inputs)
+        refuse_overwriting_inputs(output, [*inputs, *([model] if model is not None else [])])
         items = [ApplyItem(Path(inputs[0]), Path(output), Path(output).name)]
     else:
         fmt = fmt.lower().lstrip(".")
@@ -215,11 +216,19 @@ def plan(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, fmt:
                                   f"{outdir / name}; rename one of them or run them separately")
             claimed[name.casefold()] = source
             items.append(ApplyItem(source, outdir / PurePosixPath(name), name))
-        refuse_overwriting_inputs([item.output for item in items], [source for source, _ in found])
+        refuse_overwriting_inputs([item.output for item in items],
+                                  [source for source, _ in found] + ([model] if model is not None else []))
     if shard is not None:
         k, n = shard
         items = [item for item in items if shard_of(item.name, n) == k]
     return items
+
+
+def check_outputs(items: Sequence[ApplyItem], overwrite: bool = False) -> None:
+    """Every folder the items to do write into made and writable before the model is loaded
+    (outputs.py): a folder that cannot be made is one error, not a failure per image."""
+    for folder in dict.fromkeys(item.output.parent for item in items if overwrite or not item.output.exists()):
+        prepare_folder(folder)
 
 
 def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | None = None, strength: float = 1.0,
@@ -232,6 +241,7 @@ def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | Non
     strength = check_strength(strength)
     torch_device = resolve_device(device)
     precision = resolve_precision(precision, torch_device)
+    check_outputs(items, overwrite)
     net, _ = load_model(model, torch_device)
     for item in items:
         if item.output.exists() and not overwrite:

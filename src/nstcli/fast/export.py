@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from nstcli import outputs
 from nstcli.errors import ConfigError, ModelError, first_line
 from nstcli.fast import modelfile
 from nstcli.fast.network import Clamped
@@ -23,22 +24,20 @@ from nstcli.image.io import atomic_write
 OPSET = 17
 
 
-def check_output(output: str | os.PathLike) -> Path:
-    output = Path(output)
-    if output.suffix.lower() != ".onnx":
-        raise ConfigError(f"-o {output}: the export is an ONNX file; give a name ending in .onnx")
-    if output.is_dir():
-        raise ConfigError(f"-o {output} is a folder; give a file name such as {output / 'model.onnx'}")
-    return output
+def check_output(output: str | os.PathLike, model: str | os.PathLike | None = None) -> Path:
+    """-o checked as every command checks it (outputs.py); the model it reads is one of its inputs."""
+    return outputs.check_output(output, (".onnx",), "model.onnx", inputs=[model] if model is not None else [])
 
 
 def export(model: str | os.PathLike, output: str | os.PathLike, sample_side: int = 64) -> Path:
     """Write `model` as ONNX to `output` (atomically)."""
-    output = check_output(output)
+    outputs.check_name(output, (".onnx",), "model.onnx")
     try:
         import onnx  # noqa: F401  - torch's exporter needs it
     except ImportError:
         raise ConfigError("nst export needs the onnx package: pip install 'nstcli[export]'") from None
+    modelfile.read_header(model)  # a wrong file is one line, before the output's folder is made
+    output = check_output(output, model)
     net, info = modelfile.load(model, "cpu")
     wrapped = Clamped(net).eval()
     sample = torch.rand(1, 3, sample_side, sample_side, generator=torch.Generator().manual_seed(0))
@@ -52,7 +51,6 @@ def export(model: str | os.PathLike, output: str | os.PathLike, sample_side: int
     except Exception as exc:
         raise ModelError(f"exporting {model} to ONNX failed ({first_line(exc, 160)})") from exc
     data = _with_metadata(buffer.getvalue(), info)
-    output.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(output, lambda tmp: Path(tmp).write_bytes(data),
                         error=lambda exc: ModelError(f"cannot write {output} ({exc.strerror or exc})"))
 

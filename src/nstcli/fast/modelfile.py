@@ -81,23 +81,69 @@ def read_header(path: str | os.PathLike) -> tuple[ModelInfo, dict]:
         raise ModelError(f"model {path} cannot be read ({exc.strerror or exc})") from None
     try:
         table = json.loads(text.decode("utf-8"))
-        meta = json.loads(table.get("__metadata__", {}).get("nstcli", "null"))
-    except (UnicodeDecodeError, ValueError, AttributeError):
+    except (UnicodeDecodeError, ValueError):
         raise ModelError(f"{not_model} (its safetensors header is not valid JSON)") from None
+    metadata = table.get("__metadata__") if isinstance(table, dict) else None
+    entry = metadata.get("nstcli", "null") if isinstance(metadata, dict) else "null"
+    try:
+        meta = json.loads(entry) if isinstance(entry, str) else entry
+    except ValueError:
+        meta = None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelError(f"{not_model}: it is a safetensors file without nstcli's model header (VGG19 weights "
                          "go to --weights, not here)")
     version = meta.get("version")
-    if not isinstance(version, int) or version > VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version > VERSION:
         raise ModelError(f"model {path} has format version {version!r}; this nstcli reads version {VERSION} "
                          "and older: upgrade nstcli")
+    problem = _table_problem(table) or _meta_problem(meta)
+    if problem:
+        raise ModelError(f"model {path} has a damaged header ({problem}); train it again")
     try:
         arch = Architecture(**meta["architecture"]).check()
-        info = ModelInfo(arch, str(meta.get("style", "")), dict(meta.get("training") or {}), version)
+        info = ModelInfo(arch, meta.get("style", ""), dict(meta.get("training") or {}), version)
     except Exception as exc:
         raise ModelError(f"model {path} has a damaged header ({first_line(exc, 120)})") from None
     table.pop("__metadata__", None)
     return info, table
+
+
+def _table_problem(table) -> str | None:
+    """What is wrong with a safetensors header's shape as JSON (None if nothing): the format's own rules."""
+    if not isinstance(table, dict):
+        return f"a JSON {type(table).__name__}, not an object"
+    metadata = table.get("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        return "__metadata__ is not an object of strings"
+    for name, entry in table.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(entry, dict):
+            return f"the entry of {name!r} is not an object"
+        shape, offsets = entry.get("shape"), entry.get("data_offsets")
+        if not isinstance(entry.get("dtype"), str):
+            return f"{name!r} has no dtype name"
+        if not (isinstance(shape, list) and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                                                for n in shape)):
+            return f"{name!r} has shape {shape!r}, not a list of sizes"
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in offsets)):
+            return f"{name!r} has data_offsets {offsets!r}, not two byte positions"
+    return None
+
+
+def _meta_problem(meta: dict) -> str | None:
+    """What is wrong with nstcli's own entry as JSON types (None if nothing)."""
+    architecture = meta.get("architecture")
+    if not isinstance(architecture, dict):
+        return f"architecture is {type(architecture).__name__}, not an object"
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in architecture.values()):
+        return "architecture's values are not whole numbers"
+    if not isinstance(meta.get("style", ""), str):
+        return "style is not a string"
+    if not isinstance(meta.get("training") or {}, dict):
+        return "training is not an object"
+    return None
 
 
 def save(path: str | os.PathLike, state: dict, info: ModelInfo) -> Path:

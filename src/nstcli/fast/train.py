@@ -17,8 +17,6 @@ the same sums in the same order, bit for bit on the same machine and thread coun
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import signal
@@ -34,17 +32,19 @@ import torch
 
 from nstcli.config.fields import Config, as_dict
 from nstcli.errors import ConfigError, Interrupted, RunError
+from nstcli.fast import checkpoint as checkpoints
 from nstcli.fast import dataset as datasets
 from nstcli.fast import modelfile
+from nstcli.fast.checkpoint import CHECKPOINT
 from nstcli.fast.network import Architecture, TransformNet
 from nstcli.fast.precision import autocast, resolve_precision
 from nstcli.terms.objective import content_layer_weights
-from nstcli.image.io import atomic_write, load_image, prepare, resize_longest, open_image, pil_to_tensor, save_image
+from nstcli.outputs import check_output, prepare_folder
+from nstcli.image.io import load_image, open_image, pil_to_tensor, prepare, resize_longest, save_image
 from nstcli.reports import Callback, StepReport
 from nstcli.terms.base import evaluate
 from nstcli.terms.content import Content
 
-CHECKPOINT = "checkpoint.pt"
 # Config keys that shape the loss (and so the trained weights); the others do not apply to training.
 LOSS_KEYS = ("content_weight", "style_weight", "tv_weight", "tv_stencil", "loss_normalization", "style_loss",
              "content_layers", "style_layers", "style_layer_weights", "weights", "input_convention", "pooling",
@@ -106,6 +106,13 @@ def work_folder(output: str | os.PathLike) -> Path:
     return output.with_name(f"{output.stem}_training")
 
 
+def check_outputs(output: str | os.PathLike, inputs: Sequence[str | os.PathLike] = ()) -> Path:
+    """The model path and its work folder, checked before any work as every command checks its -o
+    (outputs.py); returns the work folder, which is made when the first checkpoint or preview is."""
+    check_output(output, (modelfile.EXTENSION,), "model" + modelfile.EXTENSION, inputs=inputs)
+    return prepare_folder(work_folder(output), "work folder", create=False)
+
+
 class Perceptual:
     """The training loss: nstcli's terms on the frozen VGG19, averaged over a batch."""
 
@@ -144,14 +151,15 @@ class Perceptual:
         return total.float() / batch, {name: value.float() / batch for name, value in values.items()}
 
 
-def _fingerprint(style: Path, data: Path, count: int, settings: TrainSettings, config: Config) -> dict:
+def _fingerprint(style: Path, data: Path, files: Sequence[Path], settings: TrainSettings,
+                 config: Config) -> tuple[dict, list[list]]:
     keys = as_dict(config)
     training = {key: keys[key] for key in LOSS_KEYS}
     run = asdict(settings)
     for key in ("checkpoint_every", "preview_every", "steps"):  # a resumed run may change these
         run.pop(key)
-    return json.loads(json.dumps({"style": str(style.resolve()), "data": str(data.resolve()), "images": count,
-                                  "config": training, "settings": run}, default=list))
+    listing = checkpoints.photo_listing(data, files)
+    return checkpoints.fingerprint(style, listing, training, run), listing
 
 
 class _Stop:
@@ -180,30 +188,6 @@ class _Stop:
                 signal.signal(signum, handler)
 
 
-def _save_checkpoint(folder: Path, state: dict) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / CHECKPOINT
-    return atomic_write(path, lambda tmp: torch.save(state, tmp))
-
-
-def _load_checkpoint(folder: Path, fingerprint: dict) -> dict | None:
-    path = folder / CHECKPOINT
-    if not path.is_file():
-        return None
-    try:
-        # weights_only: tensors, numbers, strings and containers of them; nothing is unpickled as code.
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ConfigError(f"the checkpoint {path} cannot be read ({exc.__class__.__name__}); delete it to start "
-                          "over") from None
-    if state.get("fingerprint") != fingerprint:
-        recorded = state.get("fingerprint") or {}
-        differs = sorted(key for key in fingerprint if recorded.get(key) != fingerprint[key])
-        raise ConfigError(f"{path} belongs to another training run (different {', '.join(differs) or 'settings'}); "
-                          "run the same command to continue it, or delete the folder to start over")
-    return state
-
-
 def _preview_image(files: Sequence[Path], crop: int, preview: str | os.PathLike | None) -> torch.Tensor:
     if preview is not None:
         return load_image(preview, size=2 * crop)
@@ -227,13 +211,13 @@ def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.Pa
     started = time.perf_counter()
     settings = settings.check()
     style, data, output = Path(style), Path(data), Path(output)
+    folder = check_outputs(output, [style, *([preview] if preview is not None else [])])
     files = datasets.find_images(data)
     datasets.check_count(files, data)
     device = resolve_device(config.device)
     precision = resolve_precision(settings.precision, device)
-    folder = work_folder(output)
-    fingerprint = _fingerprint(style, data, len(files), settings, config)
-    state = _load_checkpoint(folder, fingerprint)
+    fingerprint, listing = _fingerprint(style, data, files, settings, config)
+    state = checkpoints.load(folder, fingerprint, listing, style, data)
     warn_if_random(config.weights)
 
     torch.manual_seed(config.seed)  # the network's initial weights
@@ -243,11 +227,7 @@ def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.Pa
     log: list[dict] = []
     step = 0
     if state is not None:
-        net.load_state_dict(state["net"])
-        optimiser.load_state_dict(state["optimiser"])
-        generator.set_state(state["generator"])
-        step = int(state["step"])
-        log = list(state["log"])
+        step, log = checkpoints.restore(state, folder / CHECKPOINT, net, optimiser, generator)
     resumed_from = step
     crops = datasets.Crops(files, settings.crop_size, generator)
     with warnings.catch_warnings():
@@ -257,9 +237,9 @@ def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.Pa
     previews: list[Path] = sorted(folder.glob("preview_*.png")) if state is not None else []
 
     def checkpoint() -> Path:
-        return _save_checkpoint(folder, {"fingerprint": fingerprint, "step": step, "net": net.state_dict(),
+        return checkpoints.save(folder, {"fingerprint": fingerprint, "step": step, "net": net.state_dict(),
                                          "optimiser": optimiser.state_dict(), "generator": generator.get_state(),
-                                         "log": log})
+                                         "log": log, "photos": listing})
 
     for callback in callbacks:
         callback.on_start(settings.steps)
@@ -323,7 +303,7 @@ def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.Pa
     training = {"steps": settings.steps, "batch_size": settings.batch_size, "crop_size": settings.crop_size,
                 "lr": settings.lr, "style_size": settings.style_side, "precision": precision,
                 "images": len(files), "config": fingerprint["config"],
-                "style_file": style.name, "style_sha256": _sha256(style)}
+                "style_file": style.name, "style_sha256": fingerprint["style_sha256"]}
     info = modelfile.ModelInfo(net.architecture, style.stem, training)
     modelfile.save(output, net.state_dict(), info)
     (folder / CHECKPOINT).unlink(missing_ok=True)
@@ -332,11 +312,3 @@ def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.Pa
                        images_per_second=timed_images / timed_seconds if timed_seconds else 0.0,
                        losses={k: v for k, v in last.items() if k != "step"}, resumed_from=resumed_from,
                        previews=previews, log=log)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

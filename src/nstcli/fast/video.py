@@ -22,13 +22,13 @@ from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
-
 from nstcli.video import io as video_io
 from nstcli.errors import ConfigError, Interrupted
 from nstcli.fast.apply import check_strength, load_model, stylize_image
 from nstcli.fast.precision import resolve_precision
-from nstcli.image.io import pil_to_tensor, refuse_overwriting_inputs, save_image, tensor_to_pil
+from nstcli.image.io import pil_to_tensor, save_image, tensor_to_pil
 from nstcli.terms.temporal import temporal_error
+from nstcli.video.output import check_output
 from nstcli.video.reports import FrameReport, VideoResult
 
 PathLike = str | os.PathLike
@@ -49,15 +49,12 @@ def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: 
     strength = check_strength(strength)
     torch_device = resolve_device(device)
     precision = resolve_precision(precision, torch_device)
-    net, _ = load_model(model, torch_device)
     clip = video_io.open_clip(source, folder_rate=Fraction(folder_rate).limit_denominator(1001))
-    refuse_overwriting_inputs(output, [source, model])
-    folder = video_io.is_folder_output(output)
-    if folder and output.exists() and not output.is_dir():
-        raise ConfigError(f"output {output} is a file, not a folder")
-    if not folder and output.is_dir():
-        raise ConfigError(f"output {output} is a folder; give a video file name such as {output / 'out.mp4'}")
-    plan = None if folder else video_io.plan_video_output(output, clip)
+    # -o as `nst video` checks it, before the network is loaded; a video file is written under a
+    # temporary name, so there is no work folder.
+    plan = check_output(source, [Path(model)], output, clip, work=False)
+    folder = plan is None
+    net, _ = load_model(model, torch_device)
     dims = video_io.frame_size(clip.size, size or max(clip.size), even=plan is not None and plan.encoder != "gif")
     estimator = FlowEstimator()  # also at blend 0: the temporal error is measured either way
     errors: list[float] = []

@@ -24,6 +24,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nstcli import paths
 from nstcli.errors import ConfigError, ImageError, first_line
+# refuse_overwriting_inputs lives with the other output checks; callers still import it from here.
+from nstcli.outputs import check_name, check_output, mode_for, refuse_overwriting_inputs  # noqa: F401
 
 if TYPE_CHECKING:
     import torch
@@ -206,92 +208,18 @@ def output_format(path: str | os.PathLike) -> str:
 
 def check_output_name(path: str | os.PathLike) -> Path:
     """Usage errors in an -o value (exit 2): it names a folder, or has an unknown extension."""
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"output {path} is a folder; give a file name such as {path / 'out.png'}")
-    output_format(path)
-    return path
-
-
-def refuse_overwriting_inputs(outputs, inputs, also=()) -> None:
-    """ConfigError (exit 2) if an output is the same file as an input, however the two are spelled.
-
-    `outputs` and `inputs` are paths or iterables of paths. `./x.png`, a symbolic link or a hard
-    link to x.png all name the same file (same device and inode), and writing the output there
-    would replace a picture the run reads. Inputs that do not exist are left to the readers.
-    `also` are files the run deletes or rewrites beside its single output (old checkpoints, the
-    contact sheet and loss curve): an input among them is refused too.
-    """
-    outputs = [outputs] if isinstance(outputs, (str, os.PathLike)) else list(outputs)
-    inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
-    identities = {}
-    for given in inputs:
-        identity = _identity(given)
-        if identity is not None:
-            identities.setdefault(identity, given)
-    for output in outputs:
-        source = identities.get(_identity(output))
-        if source is not None:
-            same = "" if os.fspath(source) == os.fspath(output) else f" (the same file as {source})"
-            raise ConfigError(f"output {output} is also an input{same}; writing it would replace that "
-                              "input: choose another -o")
-    for leftover in also:
-        source = identities.get(_identity(leftover))
-        if source is not None:
-            same = "" if os.fspath(source) == os.fspath(leftover) else f" (that is {leftover})"
-            raise ConfigError(f"input {source}{same} is one of the files a run into {outputs[0]} deletes or "
-                              "rewrites (old checkpoints, contact sheet, loss curve); copy it elsewhere first or "
-                              "choose another -o")
-
-
-def _identity(path: str | os.PathLike) -> tuple[int, int] | None:
-    try:
-        status = os.stat(path)
-    except (OSError, ValueError, TypeError):  # TypeError: an in-memory image, not a path
-        return None
-    return status.st_dev, status.st_ino
-
-
-def _probe_writable(folder: Path) -> None:
-    """Create and delete a file in `folder`: the only test that also holds for root and read-only mounts."""
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ImageError(f"output folder {folder} is not writable; choose another -o path")
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".nst-write-test-", dir=folder)
-    except OSError as exc:
-        raise ImageError(f"output folder {folder} is not writable ({exc.strerror or exc}); "
-                         "choose another -o path") from None
-    os.close(handle)
-    os.unlink(probe)
+    return check_name(path, OUTPUT_FORMATS, "out.png")
 
 
 def check_output_path(path: str | os.PathLike, no_clobber: bool = False) -> Path:
-    """Everything that can be checked about an output path before computing anything.
+    """Everything that can be checked about an output image path before computing anything (outputs.py).
 
     Mistakes in the -o value itself (a folder, an unknown extension) are usage errors (exit 2);
     a folder that cannot be created or written, or an existing file with `no_clobber`, stop the
     run (exit 1). A missing parent folder is created (scripts write into fresh folders); an
     existing file is replaced unless `no_clobber`.
     """
-    path = check_output_name(path)
-    if no_clobber and path.exists():
-        raise ImageError(f"output {path} already exists; remove it or drop --no-clobber")
-    parent = path.parent if str(path.parent) else Path(".")
-    for folder in (parent, *parent.parents):
-        found = paths.kind(folder)
-        if found == paths.LOOP:
-            raise ImageError(f"cannot create the output folder {parent}: {folder} is a symbolic link loop; "
-                             "choose another -o path")
-        if found in (paths.FILE, paths.OTHER):
-            raise ImageError(f"cannot create the output folder {parent}: {folder} is a file; "
-                             "choose another -o path")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ImageError(f"cannot create the output folder {parent} ({exc.strerror or exc}); "
-                         "choose another -o path") from None
-    _probe_writable(parent)
-    return path
+    return check_output(path, OUTPUT_FORMATS, "out.png", no_clobber=no_clobber)
 
 
 def atomic_write(path: Path, write, no_clobber: bool = False, error=None) -> Path:
@@ -306,10 +234,7 @@ def atomic_write(path: Path, write, no_clobber: bool = False, error=None) -> Pat
     os.close(handle)
     try:
         write(tmp)
-        # mkstemp creates the file for its owner only (0600); the result is for whoever the user
-        # means to share it with, so it gets the mode a plain open() would: the umask's, or the
-        # mode of the file it replaces.
-        os.chmod(tmp, _mode_for(path))
+        os.chmod(tmp, mode_for(path))  # mkstemp's 0600 would keep the result from whoever it is for
         if no_clobber:
             try:
                 os.link(tmp, path)
@@ -329,27 +254,6 @@ def atomic_write(path: Path, write, no_clobber: bool = False, error=None) -> Pat
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
-
-
-def _mode_for(path: Path) -> int:
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except OSError:
-        return 0o666 & ~_umask()
-
-
-def _umask() -> int:
-    """The process's umask. Linux shows it in /proc; elsewhere set and restore it (there is no getter)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def save_image(tensor: torch.Tensor, path: str | os.PathLike, no_clobber: bool = False) -> Path:

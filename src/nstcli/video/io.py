@@ -26,6 +26,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from nstcli.errors import ConfigError, ImageError
+from nstcli.outputs import mode_for
 from nstcli.image.io import MAX_INPUT_PIXELS, open_image
 
 # Container (FFmpeg muxer name) per output extension.
@@ -513,6 +514,7 @@ def write_video(plan: VideoOutput, clip: Clip, frames: Iterable[Image.Image]) ->
             finally:
                 if audio is not None:
                     audio.close()
+        os.chmod(tmp, mode_for(path))  # mkstemp's 0600 would keep the video from whoever it is for
         os.replace(tmp, path)
     except av.error.FFmpegError as exc:
         raise ImageError(f"cannot write {path} ({_ffmpeg_reason(exc)})") from None

@@ -34,14 +34,15 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from nstcli import api
+from nstcli import api, paths
 from nstcli.video import io as video_io
 from nstcli.config.fields import SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config, as_dict
 from nstcli.errors import (ConfigError, ImageError, Interrupted, NSTWarning, PrecisionWarning,
                            RandomWeightsWarning)
-from nstcli.image.io import atomic_write, pil_to_tensor, refuse_overwriting_inputs, save_image
+from nstcli.image.io import atomic_write, pil_to_tensor, save_image
 from nstcli.runtime import resolve_device
 from nstcli.stylize.styles import PreparedStyle
+from nstcli.video.output import check_output, work_folder
 from nstcli.video.reports import FrameReport, VideoCallback, VideoResult
 from nstcli.terms.temporal import TemporalTerm, temporal_error
 
@@ -52,38 +53,6 @@ PathLike = str | os.PathLike
 _RUN_ONLY_KEYS = {"checkpoint_every", "contact_sheet", "loss_curve", "device", "precision"}
 MANIFEST = ".nst-video.json"
 FRAME_LOG = ".nst-frames.jsonl"
-
-
-def work_folder(output: PathLike) -> Path:
-    """Where finished frames are kept: OUT_frames/ beside OUT.mp4; a folder output is its own."""
-    output = Path(output)
-    if video_io.is_folder_output(output):
-        return output
-    return output.with_name(f"{output.stem}_frames")
-
-
-def _same_path(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def _check_output(source: Path, styles: PreparedStyle, output: Path, clip: video_io.Clip):
-    """Usage errors in -o (exit 2) before anything is computed; returns the video plan or None."""
-    refuse_overwriting_inputs(output, [source, *styles.paths])
-    folder = work_folder(output)
-    if any(_same_path(folder, path) for path in (source, *styles.paths)):
-        raise ConfigError(f"the work folder {folder} of output {output} is an input; choose another -o")
-    if video_io.is_folder_output(output):
-        if output.exists() and not output.is_dir():
-            raise ConfigError(f"output {output} is a file, not a folder; give a folder name for PNG "
-                              "frames or a video file name such as out.mp4")
-        return None
-    if output.is_dir():
-        raise ConfigError(f"output {output} is a folder; give a video file name such as {output / 'out.mp4'}, "
-                          f"or {output}/ for PNG frames")
-    return video_io.plan_video_output(output, clip)
 
 
 def _check_frame_size(source: Path, size: tuple[int, int], config: Config, need: int) -> None:
@@ -136,6 +105,11 @@ def _prepare_work(folder: Path, fingerprint: dict, output: Path) -> int:
     manifest = folder / MANIFEST
     finished = 0
     if folder.is_dir():
+        for record, what, todo in ((manifest, "the record", f"delete {folder} to start over"),
+                                   (folder / FRAME_LOG, "the frame log", "delete it to continue")):
+            found = paths.kind(record)
+            if found not in (paths.MISSING, paths.FILE):
+                raise ConfigError(f"{what} {record} is {found}, not a file; {todo}")
         if manifest.exists():
             try:
                 recorded = json.loads(manifest.read_text())
@@ -154,6 +128,8 @@ def _prepare_work(folder: Path, fingerprint: dict, output: Path) -> int:
         while (folder / video_io.frame_name(finished)).exists():
             finished += 1
         finished = min(finished, fingerprint["input_frames"])
+        for index in range(finished):
+            _check_frame(folder, folder / video_io.frame_name(index), tuple(fingerprint["frame_size"]))
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if finished == 0:  # a new run, or one that left no frame: this run's record
@@ -166,6 +142,22 @@ def _prepare_work(folder: Path, fingerprint: dict, output: Path) -> int:
     return finished
 
 
+def _check_frame(folder: Path, path: Path, size: tuple[int, int]) -> None:
+    """A finished frame is read back to warp the next one and to encode the video: check it first
+    (its header only), so a frame replaced by a folder or a damaged file is one error, not a crash."""
+    again = f"delete it to continue from the frame before it, or delete {folder} to start over"
+    found = paths.kind(path)
+    if found != paths.FILE:
+        raise ConfigError(f"{path} is {found}, not a frame this run wrote; {again}")
+    try:
+        with Image.open(path, formats=("PNG",)) as image:
+            good = image.size == size
+    except Exception:  # Pillow raises many kinds for a damaged file; all mean the same here
+        good = False
+    if not good:
+        raise ConfigError(f"{path} is damaged (not a PNG of {size[0]}x{size[1]} px); {again}")
+
+
 def _read_log(folder: Path) -> dict[int, dict]:
     rows: dict[int, dict] = {}
     try:
@@ -175,9 +167,12 @@ def _read_log(folder: Path) -> dict[int, dict]:
     for line in lines:
         try:
             row = json.loads(line)
-            rows[int(row["index"])] = row
-        except (ValueError, KeyError, TypeError):
+        except ValueError:
             continue  # a line cut short by an interruption
+        # A row is numbers (or nulls) by name with an integer index; anything else was not written here.
+        if isinstance(row, dict) and isinstance(row.get("index"), int) and all(
+                value is None or isinstance(value, (int, float)) for value in row.values()):
+            rows[row["index"]] = row
     return rows
 
 
@@ -261,7 +256,7 @@ def stylize_video(
         raise ConfigError(f"--temporal-weight must be a finite number >= 0, got {temporal_weight}")
     clip = video_io.open_clip(source, folder_rate=folder_rate)
     style = PreparedStyle(styles, config.style_blend)
-    plan = _check_output(source, style, output, clip)
+    plan = check_output(source, style.paths, output, clip)
     size = video_io.frame_size(clip.size, config.size, even=plan is not None and plan.encoder != "gif")
     need = min_side(config)
     _check_frame_size(source, size, config, need)

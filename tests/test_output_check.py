@@ -1,0 +1,163 @@
+"""Every command that writes checks all its outputs before any work, with stylize's messages and codes:
+the folder can be made, the output is not an input, the extension fits, existing files follow the rules;
+and whatever it writes gets the umask's permissions."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "fast"))
+
+from clips import pan_frames  # noqa: E402
+from conftest import error_line, make_image  # noqa: E402
+from fastnets import TRAIN_FAST, photos, tiny_model  # noqa: E402
+from nstcli import api  # noqa: E402
+from nstcli.network import load as network
+from nstcli.cli.main import nst  # noqa: E402
+from nstcli.fast import apply as fast_apply  # noqa: E402
+from nstcli.fast import modelfile  # noqa: E402
+from nstcli.fast import video as fast_video  # noqa: E402
+
+VIDEO_FAST = ["--weights", "random", "--size", "32", "--steps", "1", "--frame-steps", "1", "--quiet"]
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Loading any network (VGG19 or a trained one) fails the test: a refused output costs no work."""
+    def refuse(*args, **kwargs):
+        pytest.fail("work started before the output was checked")
+
+    monkeypatch.setattr(api, "load_network", refuse)
+    monkeypatch.setattr(network, "load_network", refuse)
+    monkeypatch.setattr(modelfile, "load", refuse)
+    monkeypatch.setattr(fast_apply, "load_model", refuse)
+    monkeypatch.setattr(fast_video, "load_model", refuse)
+
+
+@pytest.fixture
+def files(tmp_path):
+    make_image(tmp_path / "content.png", size=(48, 32), seed=1)
+    make_image(tmp_path / "style.png", size=(40, 40), seed=2)
+    tiny_model(tmp_path / "m.safetensors")
+    photos(tmp_path / "photos", 4)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index, image in enumerate(pan_frames(tmp_path, frames=2, size=(48, 32))):
+        image.save(frames / f"f{index + 1}.png")
+    (tmp_path / "afile").write_text("a file where a folder is needed")
+    return tmp_path
+
+
+def command(name: str, output: str) -> list[str]:
+    return {
+        "stylize": ["stylize", "content.png", "style.png", "-o", output, "--weights", "random", "--quiet"],
+        "batch": ["batch", "photos", "--style", "style.png", "-o", output, "--weights", "random", "--quiet"],
+        "train": ["train", "style.png", "--data", "photos", "-o", output, *TRAIN_FAST, "--steps", "1"],
+        "export": ["export", "m.safetensors", "-o", output],
+        "apply": ["apply", "m.safetensors", "content.png", "-o", output, "--quiet"],
+        "apply-folder": ["apply", "m.safetensors", "photos", "-o", output, "--quiet"],
+        "video": ["video", "frames", "style.png", "-o", output, *VIDEO_FAST],
+        "video-model": ["video", "frames", "--model", "m.safetensors", "-o", output, "--quiet"],
+    }[name]
+
+
+def run_in(folder: Path, runner, args):
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        return runner.invoke(nst, args)
+    finally:
+        os.chdir(previous)
+
+
+@pytest.mark.parametrize("name, output, folder", [
+    ("stylize", "afile/out.png", "afile"),
+    ("batch", "afile/out", "afile/out"),
+    ("train", "afile/m.safetensors", "afile"),
+    ("export", "afile/m.onnx", "afile"),
+    ("apply", "afile/out.png", "afile"),
+    ("apply-folder", "afile/out", "afile/out"),
+    ("video", "afile/out.mp4", "afile"),
+    ("video", "afile/out/", "afile/out"),
+    ("video-model", "afile/out.mp4", "afile"),
+    ("video-model", "afile/out/", "afile/out"),
+])
+def test_an_output_folder_that_cannot_be_made_is_refused_before_any_work(runner, files, no_work, name, output,
+                                                                         folder):
+    """It refuses -o under a file (exit 1, stylize's message) before loading any network, for every command."""
+    result = run_in(files, runner, command(name, output))
+    assert result.exit_code == 1, result.output
+    assert error_line(result) == f"Error: cannot create the output folder {folder}: afile is a file; choose another -o path"
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("name, output, input_name", [
+    ("train", "link.safetensors", "style.png"),
+    ("train", "m.safetensors", "m.safetensors"),  # the model file named as the style image
+    ("export", "m.onnx", "m.onnx"),
+    ("apply", "model.png", "model.png"),
+    ("video-model", "m.mp4", "m.mp4"),
+])
+def test_an_output_that_is_an_input_is_refused(runner, files, no_work, name, output, input_name):
+    """It refuses an -o that is one of the command's inputs (the style image, the model) with exit 2."""
+    args = command(name, output)
+    if name == "train" and output == "link.safetensors":
+        (files / "link.safetensors").symlink_to("style.png")
+    elif name == "train":
+        (files / "m.safetensors").unlink()
+        make_image(files / "picture.png", size=(40, 40), seed=2).rename(files / "m.safetensors")  # a photo so named
+        args = ["train", "m.safetensors", *args[2:]]
+    else:  # the model file is the output, whatever it is called
+        (files / "m.safetensors").rename(files / input_name)
+        args = [input_name if arg == "m.safetensors" else arg for arg in args]
+    before = (files / input_name).read_bytes()
+    result = run_in(files, runner, args)
+    assert result.exit_code == 2, result.output
+    same = "" if output == input_name else f" (the same file as {input_name})"
+    assert error_line(result) == (f"Error: output {output} is also an input{same}; writing it would replace that "
+                                  "input: choose another -o")
+    assert (files / input_name).read_bytes() == before
+
+
+@pytest.mark.parametrize("name, output, message", [
+    ("train", "m.pt", "Error: output m.pt has unknown extension '.pt'; use one of .safetensors"),
+    ("export", "m.txt", "Error: output m.txt has unknown extension '.txt'; use one of .onnx"),
+    ("train", "d.safetensors", "Error: output d.safetensors is a folder; give a file name such as "
+                               "d.safetensors/model.safetensors"),
+    ("export", "d.onnx", "Error: output d.onnx is a folder; give a file name such as d.onnx/model.onnx"),
+])
+def test_a_bad_output_name_is_a_usage_error_in_stylize_words(runner, files, no_work, name, output, message):
+    """train and export word a wrong extension or a folder -o as stylize does (exit 2)."""
+    if output.startswith("d."):
+        (files / output).mkdir()
+    result = run_in(files, runner, command(name, output))
+    assert result.exit_code == 2, result.output
+    assert error_line(result) == message
+
+
+def test_a_training_work_folder_that_is_a_file_is_refused_before_training(runner, files, no_work):
+    """m_training beside the model is where checkpoints go: a file there stops train before it trains."""
+    (files / "m_training").write_text("not a folder")
+    result = run_in(files, runner, command("train", "m.safetensors"))
+    assert result.exit_code == 1, result.output
+    assert error_line(result) == ("Error: cannot create the work folder m_training: m_training is a file; "
+                                  "choose another -o path")
+
+
+@pytest.fixture
+def umask_022():
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+@pytest.mark.parametrize("name", ["video", "video-model"])
+def test_a_video_gets_the_umask_permissions(runner, files, umask_022, name):
+    """A video file nst writes is 0644 under a 022 umask, like every image it writes (not mkstemp's 0600)."""
+    result = run_in(files, runner, command(name, "out.mp4"))
+    assert result.exit_code == 0, result.output
+    assert (files / "out.mp4").stat().st_mode & 0o777 == 0o644
