@@ -24,6 +24,7 @@ import warnings
 import torch
 
 import common
+from nstcli.stylize import single  # noqa: E402
 from nstcli import api
 from nstcli.optim import engine
 from nstcli.config.fields import Config
@@ -54,7 +55,7 @@ def run(network, config: Config, content, style, steps: int):
     timer = StepTimer()
     started = time.perf_counter()
     objective = objective_for(network, config, content, style)
-    image = engine.optimize(network, content, objective, api.optimizer_settings(config), steps=steps,
+    image = engine.optimize(network, content, objective, single.optimizer_settings(config), steps=steps,
                             callbacks=[timer]).image
     return image, time.perf_counter() - started, common.median(timer.times)
 

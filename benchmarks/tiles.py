@@ -42,6 +42,7 @@ sys.path.insert(0, {here!r})
 warnings.simplefilter("ignore")
 import common
 import torch
+from nstcli.stylize import single  # noqa: E402
 from nstcli import api
 from nstcli.network import memory
 from nstcli.config.fields import load_config
@@ -105,7 +106,7 @@ config = Config(weights="random", optimizer="adam")
 net = load_network(config, torch.device("cpu"))
 if size:
     image = torch.rand(1, 3, size, size).contiguous(memory_format=torch.channels_last)
-    optimise(net, image, standard_terms(config, net, image, [image]), api.optimizer_settings(config), steps=2)
+    optimise(net, image, standard_terms(config, net, image, [image]), single.optimizer_settings(config), steps=2)
 need = memory.untiled_need((size, size), (size, size), layers_needed(config), config.content_layers, "adam", 2)
 print(json.dumps({{"maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "estimate": need.total}}))
 """

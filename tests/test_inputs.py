@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from nstcli.stylize import single
 from nstcli import api
 from nstcli.cli.main import nst
 from nstcli.errors import ImageError
@@ -88,7 +89,7 @@ BAD_KINDS = ["missing", "folder", "empty", "text", "truncated-jpeg", "truncated-
 @pytest.mark.parametrize("kind", BAD_KINDS)
 def test_bad_image_one_line_exit_1(runner, tmp_path, monkeypatch, kind, role):
     """It refuses each kind of unusable image with exit 1 and one line naming it, before loading VGG19."""
-    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
     good = make_image(tmp_path / "good.png")
     bad, message = bad_image(kind, tmp_path)
     content, style = (bad, good) if role == "content" else (good, bad)
@@ -267,7 +268,7 @@ def test_small_image_is_scaled_up(runner, tmp_path, style):
 ])
 def test_elongated_image_refused_with_size_that_works(runner, tmp_path, monkeypatch, role, shape, size, hint):
     """It refuses an image whose short side would fall below 16 px, naming a --size that works."""
-    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
     thin = make_image(tmp_path / "thin.png", size=shape, seed=5)
     good = make_image(tmp_path / "good.png")
     content, style = (thin, good) if role == "content" else (good, thin)

@@ -5,6 +5,7 @@ import json
 import pytest
 from PIL import Image
 
+from nstcli.stylize import single
 from nstcli import api
 from nstcli.optim import engine
 from nstcli.optim.callbacks import Callback
@@ -167,7 +168,7 @@ def test_interrupt_saves_current_image(runner, content, style, tmp_path):
 
 def test_unknown_output_extension_refused_before_work(runner, content, style, tmp_path, monkeypatch):
     """It refuses an unknown output extension with exit 2 before loading anything."""
-    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "out.gif"), *FAST])
     assert result.exit_code == 2
     assert error_line(result) == (f"Error: output {tmp_path / 'out.gif'} has unknown extension '.gif'; "

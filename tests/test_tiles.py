@@ -9,6 +9,7 @@ import torch
 from conftest import error_line, half_masks, make_image
 from PIL import Image
 
+from nstcli.stylize import single
 from nstcli import api
 from nstcli.network import memory
 from nstcli.tiling import tiles
@@ -169,7 +170,7 @@ def test_over_the_budget_without_tiles_is_refused_before_any_work(runner, conten
     def no_network(*args, **kwargs):
         raise AssertionError("the network was loaded")
 
-    monkeypatch.setattr(api, "load_network", no_network)
+    monkeypatch.setattr(single, "load_network", no_network)
     out = tmp_path / "out.png"
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(out), "--weights", "random",
                                  "--size", "2048", "--tile", "0", "--max-memory", "1GB"])

@@ -98,7 +98,7 @@ def _spell(kind: str, target: Path, tmp_path: Path, monkeypatch) -> str:
 @pytest.mark.parametrize("role", ["content", "style"])
 def test_output_that_is_an_input_is_refused(runner, content, style, tmp_path, monkeypatch, spelling, role):
     """It refuses, exit 2 and before computing, an -o naming the content or a style image in any spelling."""
-    monkeypatch.setattr("nstcli.api.load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr("nstcli.stylize.single.load_network", lambda *a, **k: pytest.fail("network loaded"))
     target = content if role == "content" else style
     before = target.read_bytes()
     output = _spell(spelling, target, tmp_path, monkeypatch)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from nstcli import paths
-from nstcli.network.load import memory
+from nstcli.network import memory
 from nstcli.jobs.inputs import IMAGE_EXTENSIONS, find_contents
 from nstcli.jobs.shards import shard_of
 from nstcli.errors import ConfigError, ImageError, Interrupted

@@ -1,7 +1,7 @@
 """Many content images x many styles in one process: plan the work, run it, sum it up.
 
 Starting `nst stylize` once per file pays for Python, torch and the network every time. A batch
-loads the network once and builds each style's Gram matrices once (`api.PreparedStyle`), then
+loads the network once and builds each style's Gram matrices once (`single.PreparedStyle`), then
 stylizes every content image with every style.
 
 - Plan: `jobs.inputs.find_contents` finds the content images (subfolders kept with `recursive`).
@@ -226,7 +226,7 @@ def run_batch(
     `callbacks(item)` gives the engine callbacks for one item (e.g. a per-image progress bar).
     """
     # Imported here, not at the top: planning (nst batch --plan) needs none of the network code.
-    from nstcli import api
+    from nstcli.stylize import single
     from nstcli.network import weights as weights_module
     from nstcli.runtime import resolve_device, resolve_precision
 
@@ -242,10 +242,10 @@ def run_batch(
         return BatchRun(items, _results(items, {}, config, overwrite, callbacks))
     device = resolve_device(config.device)
     todo = [item for item in items if overwrite or not item.output.exists()]
-    prepared: dict[Path, api.PreparedStyle] = {}
+    prepared: dict[Path, single.PreparedStyle] = {}
     for item in todo:
         if item.style not in prepared:
-            prepared[item.style] = api.PreparedStyle(item.style)
+            prepared[item.style] = single.PreparedStyle(item.style)
             prepared[item.style].images()
     # A budget or tiling the run would refuse is a usage error of the whole batch: said now, before
     # the output folder exists or the network is loaded, not at the first item.
@@ -258,16 +258,16 @@ def run_batch(
     precision = resolve_precision(config.precision, device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", weights_module.RandomWeightsWarning)
-        api.load_network(config, device, precision=precision)  # cached: every item reuses this network
+        single.load_network(config, device, precision=precision)  # cached: every item reuses this network
     return BatchRun(items, _results(items, prepared, config, overwrite, callbacks))
 
 
 def _check_plans(items: Sequence[BatchItem], prepared, config: Config, device) -> None:
-    """api.plan_scales for every item from its content's header (no pixel decoded); ConfigError if any
+    """single.plan_scales for every item from its content's header (no pixel decoded); ConfigError if any
     is refused. An unreadable content image is left to fail its own item later."""
     from PIL import Image
 
-    from nstcli import api
+    from nstcli.stylize import single
 
     seen = set()
     for item in items:
@@ -279,11 +279,11 @@ def _check_plans(items: Sequence[BatchItem], prepared, config: Config, device) -
         key = (size, item.style, item.style_mask is not None)
         if key not in seen:
             seen.add(key)
-            api.plan_scales(config, size, prepared[item.style], device, masks=item.masks())
+            single.plan_scales(config, size, prepared[item.style], device, masks=item.masks())
 
 
 def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResult]:
-    from nstcli import api
+    from nstcli.stylize import single
     from nstcli.errors import PrecisionWarning
     from nstcli.network.weights import RandomWeightsWarning
 
@@ -300,8 +300,8 @@ def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResu
                 warnings.simplefilter("ignore", PrecisionWarning)
                 if item.style not in prepared:
                     # Only when all its outputs were there as the batch started and one has gone since.
-                    prepared[item.style] = api.PreparedStyle(item.style)
-                done = api.stylize(item.content, prepared[item.style], item.output, config=config,
+                    prepared[item.style] = single.PreparedStyle(item.style)
+                done = single.stylize(item.content, prepared[item.style], item.output, config=config,
                                    callbacks=list(callbacks(item)) if callbacks else (), save_on_interrupt=False,
                                    masks=item.masks())
             result = ItemResult(item, "done", time.perf_counter() - started, precision=done.precision)

@@ -1,7 +1,7 @@
-"""The library API both skins (cli.py and the web page) call: stylize one image.
+"""Stylise one image: what `api.stylize` is, and what batch and video call for each image or frame.
 
 `stylize` reads and checks every input, loads the network, then at each scale builds the loss
-terms (objective.py, styles.py) and hands them to the engine, carrying the image (and Adam's
+terms (terms/objective.py, styles.py) and hands them to the engine, carrying the image (and Adam's
 moments) from scale to scale. `reconstruct` (reconstruct.py) and `batch`/`video` are thin loops
 around the same pieces.
 """
@@ -34,11 +34,10 @@ from nstcli.image.io import (
     save_image,
 )
 from nstcli.stylize.masks import SpatialControl
-from nstcli.network.load import layers_needed, load_network, min_side  # noqa: F401 (part of the API)
+from nstcli.network.load import load_network, min_side
 from nstcli.terms.objective import content_term, pixel_terms, style_term_for
 from nstcli.optim.optimizers import OptimizerSettings, resize_state
-from nstcli.stylize.reconstruct import reconstruct  # noqa: F401 (part of the API)
-from nstcli.optim.run import Run, StylizeResult, out_of_memory_as_run_error  # noqa: F401
+from nstcli.optim.run import Run, StylizeResult, out_of_memory_as_run_error
 from nstcli.runtime import resolve_device, resolve_precision
 from nstcli.image.sheets import save_extras
 from nstcli.stylize.sizes import fit_to_size, scale_sizes, steps_per_scale

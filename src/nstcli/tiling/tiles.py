@@ -295,7 +295,7 @@ def tiled_grams(network: VGGFeatures, styles: Sequence[torch.Tensor], blend: Seq
 
 def scale_terms(config: Config, network: VGGFeatures, style, content: torch.Tensor, style_size: int,
                 need: int, device: torch.device, tile: int, masks=None) -> tuple[torch.Tensor, list[Term]]:
-    """api.scale_terms for a tiled scale: the same terms, with no forward pass over a whole image.
+    """stylize.single.scale_terms for a tiled scale: the same terms, with no forward pass over a whole image.
 
     With `masks` (masks.SpatialControl, checked) the style terms are guided and the content term
     weighted, as without tiles; each is cut to a tile by its `at(tile)` in the runner.

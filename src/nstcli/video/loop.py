@@ -4,7 +4,7 @@ Ruder, Dosovitskiy & Brox, "Artistic style transfer for videos" (GCPR 2016): the
 stylised as `nst stylize` would (full `steps`, coarse-to-fine); every later frame starts from the
 previous stylised frame warped onto it by the content's optical flow and runs `frame_steps` steps
 with one more term, the temporal term, that keeps it close to that warped frame wherever the flow is
-reliable. The network and the style targets are built once per clip (api.stylize's caches).
+reliable. The network and the style targets are built once per clip (single.stylize's caches).
 
 Frames stream through: one content frame is decoded at a time, and only the previous content frame
 and the previous result are kept, so memory does not grow with the clip's length.
@@ -34,13 +34,14 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from nstcli import api, paths
+from nstcli import paths
 from nstcli.video import io as video_io
 from nstcli.config.fields import SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config, as_dict
 from nstcli.errors import (ConfigError, ImageError, Interrupted, NSTWarning, PrecisionWarning,
                            RandomWeightsWarning)
 from nstcli.image.io import atomic_write, pil_to_tensor, save_image
 from nstcli.runtime import resolve_device
+from nstcli.stylize import single
 from nstcli.stylize.styles import PreparedStyle
 from nstcli.video.output import check_output, work_folder
 from nstcli.video.reports import FrameReport, VideoCallback, VideoResult
@@ -268,12 +269,12 @@ def stylize_video(
     # single scale at full size, warm-started, with no checkpoints of their own.
     first_config = config.replace(size=max(size), checkpoint_every=0)
     later_config = first_config.replace(steps=frame_steps, start_size=None, first_steps=None)
-    # Every frame's scales and tiles (and the memory budget) are checked now, as api.stylize would at
+    # Every frame's scales and tiles (and the memory budget) are checked now, as single.stylize would at
     # frames 1 and 2: a run refused there must cost no computing and leave no work folder behind.
     device = resolve_device(config.device)
-    api.plan_scales(first_config, size, style, device)
+    single.plan_scales(first_config, size, style, device)
     if clip.frames > 1:
-        api.plan_scales(later_config, size, style, device, extra_terms=True)
+        single.plan_scales(later_config, size, style, device, extra_terms=True)
     folder = work_folder(output)
     fingerprint = _fingerprint(source, clip, style, first_config, size, frame_steps, temporal_weight)
     created = not folder.exists()
@@ -303,7 +304,7 @@ def stylize_video(
                         warnings.simplefilter("ignore", RandomWeightsWarning)
                         warnings.simplefilter("ignore", PrecisionWarning)
                     if previous_result is None:
-                        result = api.stylize(frame, style, None, first_config, callbacks, save_on_interrupt=False)
+                        result = single.stylize(frame, style, None, first_config, callbacks, save_on_interrupt=False)
                     else:
                         motion = estimator.motion(previous_content, frame)
                         warped = motion.warp(previous_result)
@@ -312,7 +313,7 @@ def stylize_video(
                         def temporal(shape, device, warped=warped, mask=mask):
                             return [TemporalTerm(warped.to(device), mask.to(device), temporal_weight)]
 
-                        result = api.stylize(frame, style, None, later_config, callbacks, save_on_interrupt=False,
+                        result = single.stylize(frame, style, None, later_config, callbacks, save_on_interrupt=False,
                                              init=warped, extra_terms=temporal)
                 previous_result = _quantised(result.image)
                 precision = result.precision
