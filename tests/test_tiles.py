@@ -12,6 +12,7 @@ from PIL import Image
 from nstcli.stylize import single
 from nstcli import api
 from nstcli.network import memory
+from nstcli.config.parse import parse_size
 from nstcli.tiling import tiles
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config, load_config
@@ -143,7 +144,7 @@ def test_the_largest_tile_that_fits_is_chosen():
                                        ("1.5g", 1_500_000_000), ("2GiB", 2 * 2**30), ("123456789", 123456789)])
 def test_memory_sizes_parse(text, size):
     """It reads sizes as people write them."""
-    assert memory.parse_size(text) == size
+    assert parse_size(text) == size
     assert load_config(None, {"max_memory": text}).max_memory == size
 
 

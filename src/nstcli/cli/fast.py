@@ -8,7 +8,8 @@ import click
 
 from nstcli.cli.options import (PATH, PRECISION_CHOICE, build_config, check_weights_path, config_options, emit,
                                quiet_option)
-from nstcli.config.fields import MAX_STEPS, SPECS
+from nstcli.config.fields import SPECS
+from nstcli.config.specs import MAX_STEPS
 
 # The config keys that shape training's perceptual loss, as stylize uses them. steps, lr and
 # checkpoint_every mean something else here (network updates, Adam on weights) and are train's own.
@@ -21,7 +22,7 @@ TRAIN_STYLE_WEIGHT = 10.0
 def _file_keys(config_file) -> set[str]:
     if config_file is None:
         return set()
-    from nstcli.config.fields import read_yaml
+    from nstcli.config.files import read_yaml
 
     return {str(key).replace("-", "_") for key in read_yaml(config_file)}
 

@@ -7,7 +7,8 @@ import json
 
 import click
 
-from nstcli.config.fields import FIELDS, SPECS, flag_name, load_config, recipe_names
+from nstcli.config.fields import FIELDS, SPECS, flag_name, load_config
+from nstcli.config.files import recipe_names
 
 # Paths are plain text to click: nstcli checks them itself, with its own messages and exit codes
 # (an unreadable image is a failed run, exit 1, and in a batch fails only its own items).

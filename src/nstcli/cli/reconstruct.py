@@ -31,7 +31,7 @@ def reconstruct():
 
 
 def _reconstruct(kind, image, output, layers, all_layers, as_json, quiet, config_file, values):
-    from nstcli.network.layers import check_layers
+    from nstcli.config.layers import check_layers
 
     flag = "--layer" if kind == "content" else "--layers"
     if layers is not None and all_layers:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from nstcli.cli.options import PATH, build_config, check_weights_path, config_options, emit, quiet_option
-from nstcli.config.fields import FIELDS, MAX_STEPS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, flag_name
+from nstcli.config.fields import FIELDS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, flag_name
+from nstcli.config.specs import MAX_STEPS
 from nstcli.errors import ConfigError
 
 VIDEO_EXAMPLES = """

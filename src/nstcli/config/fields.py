@@ -1,4 +1,4 @@
-"""Every tunable, its default and its validation: the only place defaults are written.
+"""Every tunable and its default: the Config, the only place defaults are written, and how it is loaded.
 
 Precedence: defaults < YAML file (`--config`) < CLI flags actually given. The CLI builds its options
 from `FIELDS`, so a key added here is a flag and a YAML key at once. This module does not import torch,
@@ -9,84 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
-import math
 import os
-import re
-import reprlib
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from nstcli import paths
-from nstcli.errors import ConfigError, first_line
-from nstcli.network.memory import parse_size
-from nstcli.network.layers import check_layers
-
-OPTIMIZERS = ("lbfgs", "adam")
-INITS = ("content", "noise", "style")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-POOLINGS = ("max", "avg")
-COLOUR_MODES = ("none", "luminance", "histogram")
-STYLE_LOSSES = ("gram", "wasserstein")
-TV_STENCILS = ("forward", "ninepoint", "interior")
-PADDINGS = ("zeros", "replicate")
-SCALE_ANCHORS = ("start", "size")
-INPUT_CONVENTIONS = ("auto", "caffe", "torchvision")
-LOSS_NORMALIZATIONS = ("target", "none")
-# Ten million steps is weeks of computing; the cap keeps absurd values (a 5000-digit integer from a
-# config file) from reaching code that prints them.
-MAX_STEPS = 10_000_000
-
-
-@dataclass(frozen=True)
-class Spec:
-    """What one config key holds, how a value for it is checked, and how its flag is shown.
-
-    `type` is int, float, bool or str; with `many` the value is a comma-separated list of them
-    (str lists are VGG19 layer names). `optional` lets the key be empty (None). Bounds apply to
-    numbers; `choices` turns a str into one of a fixed set.
-    """
-
-    type: type
-    help: str
-    optional: bool = False
-    many: bool = False
-    choices: tuple[str, ...] | None = None
-    minimum: float | None = None
-    maximum: float | None = None
-    positive: bool = False  # strictly above 0 (a minimum of 0 would allow 0 itself)
-    metavar: str | None = None  # the flag's placeholder, when the type's own is not telling enough
-    size: bool = False  # a str key holding an amount of memory ("6GB"), kept as bytes (memory.parse_size)
-
-    @property
-    def expected(self) -> str:
-        """What a value must be, for "'key' must be ..." messages."""
-        if self.choices:
-            return "one of " + ", ".join(self.choices)
-        if self.size:
-            return "a size such as 6GB or 512MB" + (", or empty" if self.optional else "")
-        if self.many:
-            what = "VGG19 layer names" if self.type is str else "numbers"
-            return f"a comma-separated list of {what}" + (", or empty" if self.optional else "")
-        what = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[self.type]
-        return what + (" or empty" if self.optional else "")
-
-    @property
-    def placeholder(self) -> str:
-        """The flag's metavar in --help."""
-        if self.metavar:
-            return self.metavar
-        if self.choices:
-            return "|".join(self.choices)
-        if self.many:
-            return "LAYERS" if self.type is str else "X,Y,..."
-        return {int: "N", float: "X", str: "TEXT"}[self.type]
-
-
-def _key(default: Any, spec: Spec):
-    return field(default=default, metadata={"spec": spec})
+from nstcli.config.files import read_yaml
+from nstcli.config.parse import show, value_of
+from nstcli.config.specs import (COLOUR_MODES, DEVICES, INITS, INPUT_CONVENTIONS, LOSS_NORMALIZATIONS, MAX_STEPS,
+                                 OPTIMIZERS, PADDINGS, POOLINGS, PRECISIONS, SCALE_ANCHORS, STYLE_LOSSES,
+                                 TV_STENCILS, Spec, _key)
+from nstcli.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -214,148 +146,9 @@ def as_dict(config: Config) -> dict[str, Any]:
     return {name: getattr(config, name) for name in FIELDS}
 
 
-# Values are echoed in error messages; a config file from elsewhere may hold megabytes or deeply
-# nested (aliased) lists, so show a bounded preview.
-class _Preview(reprlib.Repr):
-    def repr_int(self, x: int, level: int) -> str:
-        # repr() itself refuses integers of more than 4300 digits (a ValueError); count them instead.
-        if x.bit_length() > 256:
-            digits = int(math.log10(abs(x))) + 1  # the float log can be one too high near 10**k
-            if 10 ** (digits - 1) > abs(x):
-                digits -= 1
-            return f"<{'-' if x < 0 else ''}{digits}-digit integer>"
-        return super().repr_int(x, level)
-
-
-_PREVIEW = _Preview()  # attributes, not keywords: Repr() takes none before Python 3.12
-_PREVIEW.maxstring = _PREVIEW.maxother = 60
-_PREVIEW.maxlist = _PREVIEW.maxtuple = _PREVIEW.maxdict = _PREVIEW.maxset = 6
-_PREVIEW.maxlevel = 2
-# A config is a few lines; anything much larger is not one (and would be slow to parse).
-MAX_CONFIG_BYTES = 1_000_000
-
-
-def _show(value: Any) -> str:
-    return _PREVIEW.repr(value)
-
-
 def _suggest(key: str) -> str:
     match = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.4)
     return f"; did you mean '{match[0]}'?" if match else f"; valid keys: {', '.join(FIELDS)}"
-
-
-def _split(value: Any) -> list:
-    if isinstance(value, str):
-        parts = [part.strip() for part in value.strip().rstrip(",").split(",")]
-        if any(not part for part in parts):  # "0.5,,0.5": a missing value, not two values
-            raise ValueError(value)
-        return parts
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    raise TypeError
-
-
-def _to_float(value: Any) -> float:
-    # YAML reads "1e3" as a string (YAML 1.1 wants "1.0e+3"); accept what a person would write.
-    if isinstance(value, bool):
-        raise TypeError
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        return float(value.strip())
-    raise TypeError
-
-
-class HugeInteger(str):
-    """An integer too long for int() (Python refuses more than 4300 digits): its digits, kept as text.
-
-    No key takes such a number, so all a value like this needs is the key's range error.
-    """
-
-    @property
-    def negative(self) -> bool:
-        return self.lstrip().startswith("-")
-
-    def __repr__(self) -> str:
-        return f"<{'-' if self.negative else ''}{len(self.strip().lstrip('+-'))}-digit integer>"
-
-
-_INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
-
-
-def _to_int(value: Any) -> int | HugeInteger:
-    if isinstance(value, bool):
-        raise TypeError
-    if isinstance(value, HugeInteger):
-        return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            if _INTEGER_TEXT.fullmatch(value):
-                return HugeInteger(value)
-            raise
-    raise TypeError
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
-        return value.strip().lower() in ("true", "yes", "on", "1")
-    raise TypeError
-
-
-def _is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and value.strip() in ("", "none", "null"))
-
-
-def _check_range(spec: Spec, name: str, out: int | float, value: Any) -> None:
-    shown = _show(out if isinstance(out, HugeInteger) else value)
-    if isinstance(out, HugeInteger):
-        bound = spec.minimum if out.negative else spec.maximum
-        if bound is None:  # pragma: no cover - every integer key has both bounds
-            raise ConfigError(f"{name} must be an integer of at most 4300 digits, got {shown}")
-        out = -math.inf if out.negative else math.inf
-    if spec.minimum is not None and out < spec.minimum:
-        raise ConfigError(f"{name} must be at least {spec.minimum}, got {shown}")
-    if spec.maximum is not None and out > spec.maximum:
-        raise ConfigError(f"{name} must be at most {spec.maximum}, got {shown}")
-    if spec.positive and out <= 0:
-        raise ConfigError(f"{name} must be greater than 0, got {shown}")
-
-
-def _convert(spec: Spec, name: str, value: Any) -> Any:
-    """One value of `spec.type`; TypeError or ValueError when it is not one."""
-    if spec.type is int:
-        return _to_int(value)
-    if spec.type is float:
-        out = _to_float(value)
-        if not math.isfinite(out):
-            raise ConfigError(f"{name} must be a finite number, got {_show(value)}")
-        return out
-    if spec.type is bool:
-        return _to_bool(value)
-    if spec.size:
-        if isinstance(value, bool):
-            raise TypeError
-        return parse_size(value)
-    if not isinstance(value, str):
-        raise TypeError
-    if spec.choices:
-        out = value.strip().lower()
-        if out not in spec.choices:
-            hint = difflib.get_close_matches(out, spec.choices, n=1)
-            extra = f"; did you mean '{hint[0]}'?" if hint else ""
-            raise ConfigError(f"{name} must be {spec.expected}, got {_show(value)}{extra}")
-        return out
-    if not value.strip() or "\0" in value:
-        raise TypeError
-    return value.strip()
 
 
 def coerce(key: str, value: Any, name: str | None = None) -> Any:
@@ -363,34 +156,14 @@ def coerce(key: str, value: Any, name: str | None = None) -> Any:
 
     `name` is what the message calls the value: the key ('steps') unless given (a flag: --steps).
     """
-    spec = SPECS[key]
-    name = name or f"'{key}'"
-    try:
-        if spec.optional and _is_empty(value):
-            return None
-        if not spec.many:
-            out = _convert(spec, name, value)
-            if isinstance(out, (int, float, HugeInteger)) and not isinstance(out, bool):
-                _check_range(spec, name, out, value)
-            return out
-        parts = _split(value)
-        if spec.type is str:
-            if not all(isinstance(part, str) for part in parts):
-                raise TypeError
-            return check_layers((part.strip() for part in parts), name)
-        out = tuple(_to_float(part) for part in parts)
-        if any(not math.isfinite(v) or v < 0 for v in out):
-            raise ConfigError(f"{name} values must be finite, non-negative numbers, got {_show(value)}")
-        return out
-    except (TypeError, ValueError, OverflowError):  # OverflowError: float() of a huge YAML integer
-        raise ConfigError(f"{name} must be {spec.expected}, got {_show(value)}") from None
+    return value_of(SPECS[key], name or f"'{key}'", value)
 
 
 def _check_together(values: dict[str, Any]) -> None:
     """Checks that involve more than one key."""
     betas = values.get("adam_betas")
     if betas is None or len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-        raise ConfigError(f"'adam_betas' must be two numbers in [0, 1), e.g. 0.9,0.999, got {_show(betas)}")
+        raise ConfigError(f"'adam_betas' must be two numbers in [0, 1), e.g. 0.9,0.999, got {show(betas)}")
     weights = values.get("style_layer_weights")
     if weights is not None and len(weights) != len(values["style_layers"]):
         raise ConfigError(
@@ -400,94 +173,6 @@ def _check_together(values: dict[str, Any]) -> None:
         # The sheet is made of the checkpoints: without any, it would silently not be written.
         raise ConfigError("'contact_sheet' shows the checkpoints, but 'checkpoint_every' is 0; "
                           "set checkpoint_every above 0 or drop contact_sheet")
-
-
-@functools.lru_cache(maxsize=1)
-def _yaml_loader():
-    """PyYAML's safe loader, except that an integer too long for int() is kept as a HugeInteger."""
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def integer(loader, node):
-        try:
-            return yaml.SafeLoader.construct_yaml_int(loader, node)
-        except ValueError:  # beyond Python's 4300-digit limit: let the key's range check report it
-            return HugeInteger(loader.construct_scalar(node))
-
-    Loader.add_constructor("tag:yaml.org,2002:int", integer)
-    return Loader
-
-
-# The recipes shipped inside the package (configs/ in the repository is the same folder), so that an
-# installed nstcli can be pointed at them by name: --config wasserstein.
-RECIPES = Path(__file__).resolve().parent / "recipes"
-
-
-def recipe_names() -> list[str]:
-    return sorted(path.stem for path in RECIPES.glob("*.yaml"))
-
-
-def _recipe(path: Path) -> Path | None:
-    """The shipped recipe a bare name (wasserstein, or wasserstein.yaml) stands for, if any."""
-    text = os.fspath(path)
-    if os.sep in text or "/" in text or path.suffix not in ("", ".yaml"):
-        return None
-    candidate = RECIPES / f"{path.stem if path.suffix else path.name}.yaml"
-    return candidate if candidate.is_file() else None
-
-
-def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a config file: a YAML mapping of keys to values. Only plain YAML (safe_load).
-
-    A file of that name is read first; a bare name that is no file names a shipped recipe.
-    """
-    import yaml
-
-    path = Path(path)
-    found = paths.kind(path)
-    if found == paths.MISSING and _recipe(path) is not None:
-        path = _recipe(path)
-        found = paths.kind(path)
-    if found == paths.MISSING:
-        raise ConfigError(f"config file {path} does not exist; check the path given to --config")
-    if found == paths.LOOP:
-        raise ConfigError(f"config file {path} is a symbolic link loop; give a .yaml file")
-    if found == paths.FOLDER:
-        raise ConfigError(f"config file {path} is a folder; give a .yaml file")
-    if found == paths.OTHER:
-        raise ConfigError(f"config file {path} is not a regular file; give a .yaml file")
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1_000_000} MB; a config "
-                          "file is a few 'key: value' lines")
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # -sig: editors on Windows start files with a BOM
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
-                          f"offset {exc.start}); save it as UTF-8") from None
-    except OSError as exc:
-        raise ConfigError(f"config file {path} cannot be read ({exc.strerror or exc})") from None
-    try:
-        data = yaml.load(text, Loader=_yaml_loader())  # safe: only plain YAML types are built
-    except yaml.YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        problem = getattr(exc, "problem", None) or first_line(exc)
-        raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
-    except Exception as exc:
-        # PyYAML's constructors let Python's own errors through for values they half-parsed: a date
-        # like 2020-13-45, an integer beyond 4300 digits, brackets nested thousands deep.
-        raise ConfigError(f"config file {path} is not valid YAML: {first_line(exc, 120)}") from None
-    if data is None:
-        raise ConfigError(f"config file {path} is empty; write 'key: value' lines, e.g. 'steps: 300'")
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"config file {path} must be a mapping of keys to values (e.g. 'steps: 300'), "
-            f"not a {type(data).__name__}")
-    return data
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None, *,
@@ -512,12 +197,12 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
         in_file = source != "options"
         for key, value in mapping.items():
             if not isinstance(key, str):
-                raise ConfigError(f"{source}: key {_show(key)} is not a name{_suggest(_show(key))}")
+                raise ConfigError(f"{source}: key {show(key)} is not a name{_suggest(show(key))}")
             name = key.replace("-", "_")
             if name in MOVED_KEYS:
                 raise ConfigError(f"{MOVED_KEYS[name]} ({source})")
             if name not in FIELDS:
-                raise ConfigError(f"unknown config key {_show(key)} in {source}{_suggest(name)}")
+                raise ConfigError(f"unknown config key {show(key)} in {source}{_suggest(name)}")
             if in_file:
                 try:
                     values[name] = coerce(name, value)

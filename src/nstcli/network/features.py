@@ -9,7 +9,7 @@ from torch import nn
 
 from nstcli.network.conventions import TORCHVISION, InputConvention
 from nstcli.runtime import dtype_of
-from nstcli.network.layers import CONV_SHAPES, LAYER_INDEX, LAYER_NAMES, check_layers
+from nstcli.config.layers import CONV_SHAPES, LAYER_INDEX, LAYER_NAMES, check_layers
 
 
 class VGGFeatures(nn.Module):

@@ -12,7 +12,7 @@ from nstcli.network import weights as weights_module
 from nstcli.config.fields import Config
 from nstcli.network.features import VGGFeatures
 from nstcli.runtime import resolve_device, resolve_precision
-from nstcli.network.layers import LAYER_INDEX, LAYER_NAMES
+from nstcli.config.layers import LAYER_INDEX, LAYER_NAMES
 
 
 def layers_needed(config: Config) -> list[str]:

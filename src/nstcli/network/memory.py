@@ -12,13 +12,11 @@ engine and the run hold, and the one-off forward passes that compute the targets
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nstcli.network.layers import BLOCKS, LAYER_INDEX, LAYER_NAMES
+from nstcli.config.layers import BLOCKS, LAYER_INDEX, LAYER_NAMES
 
 FLOAT = 4  # bytes of a float32
 IMAGE = 3 * FLOAT  # bytes per pixel of one RGB float image
@@ -34,21 +32,6 @@ LBFGS_HISTORY_BYTES = 1 << 30  # as optimizers.lbfgs_history caps it
 # Tiles are sized to this share of the budget: the estimates come within a few percent of what is
 # measured (benchmarks/README.md), and a tile a little smaller costs little.
 TILE_HEADROOM = 0.9
-
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
-          "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
-def parse_size(text: str) -> int:
-    """'6GB', '6 GiB', '512MB', '1.5g', '2000000000' -> bytes; ValueError if it is not a size."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
-    if not match or match.group(2).lower() not in _UNITS:
-        raise ValueError(text)
-    value = float(match.group(1)) * _UNITS[match.group(2).lower()]
-    if not math.isfinite(value) or value < 1:
-        raise ValueError(text)
-    return int(value)
-
 
 def describe(size: float) -> str:
     """Bytes as people read them: '7.6 GB', '850 MB'."""

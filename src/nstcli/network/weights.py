@@ -32,7 +32,7 @@ from nstcli import paths
 from nstcli.network.conventions import CAFFE, CONVENTIONS, TORCHVISION, InputConvention
 from nstcli.errors import ConfigError, RandomWeightsWarning, WeightsError, first_line
 from nstcli.image.io import atomic_write
-from nstcli.network.layers import BLOCKS, CONV_SHAPES
+from nstcli.config.layers import BLOCKS, CONV_SHAPES
 
 if TYPE_CHECKING:  # torch is imported by the loaders only, so `nst weights path` answers at once
     import torch

@@ -27,7 +27,7 @@ from nstcli.runtime import resolve_device, resolve_precision
 from nstcli.stylize.sizes import fit_to_size
 from nstcli.terms.content import Content
 from nstcli.terms.gram import GramStyle, blended_grams
-from nstcli.network.layers import LAYER_INDEX, check_layers
+from nstcli.config.layers import LAYER_INDEX, check_layers
 
 PathLike = str | os.PathLike
 # Content reconstructed from each block's first convolution, style from growing sets of them.

@@ -22,7 +22,8 @@ from nstcli.runtime import prefer_sleeping_openmp_threads, resolve_device, resol
 prefer_sleeping_openmp_threads()
 
 from nstcli import api  # noqa: E402
-from nstcli.config.fields import OPTIMIZERS, SPECS, load_config  # noqa: E402
+from nstcli.config.fields import SPECS, load_config  # noqa: E402
+from nstcli.config.specs import OPTIMIZERS  # noqa: E402
 from nstcli.errors import ImageError, NSTError, first_line  # noqa: E402
 from nstcli.image.io import tensor_to_pil  # noqa: E402
 from nstcli.ui.inputs import (  # noqa: E402
