@@ -26,6 +26,25 @@ def pan_frames(tmp_path: Path, frames: int = 5, size=(64, 48), step=(2, 1), seed
     return [big.crop((i * step[0], i * step[1], i * step[0] + width, i * step[1] + height)) for i in range(frames)]
 
 
+def jump_frames(jump: int = 24, frames: int = 2) -> list[Image.Image]:
+    """Frames 48 px high (64 wide for two, wider for more) of a striped square jumping `jump` px right
+    per frame over a textured background: further than DIS follows at this size, so its flows agree
+    on the background's motion there, and are wrong (the square is at rows 16..31, columns
+    8 + i * jump onwards, 16 px wide)."""
+    rng = np.random.default_rng(3)
+    width = max(64, 32 + (frames - 1) * jump + 3) // 4 * 4
+    background = rng.integers(0, 256, (12, width // 4, 3), dtype=np.uint8).repeat(4, 0).repeat(4, 1)
+    square = np.full((16, 16, 3), (20, 40, 230), np.uint8)
+    square[::4] = (240, 240, 30)  # stripes, so it is no flat patch
+    images = []
+    for index in range(frames):
+        frame = background.copy()
+        left = 8 + index * jump
+        frame[16:32, left:left + 16] = square
+        images.append(Image.fromarray(frame))
+    return images
+
+
 def write_clip(path: Path, images: list[Image.Image], rate=12, audio_seconds: float | None = None,
                codec: str = "libx264") -> Path:
     """Encode images at `rate` fps; with `audio_seconds`, add that much of a 440 Hz tone in AAC."""

@@ -25,7 +25,7 @@ def command_paths(command: click.Command, prefix: tuple[str, ...] = ()) -> list[
 
 
 def pages() -> dict[str, str]:
-    from nstcli.cli.main import nst
+    from nstcli.cli import nst
 
     runner = CliRunner()
     found = {}

@@ -25,7 +25,7 @@ TINY = {
     "tiles.py": ["quality", "--size", "64", "--steps", "2", "--tile", "48"],
     "wasserstein_sqrt.py": ["--size", "32", "--steps", "2", "--repeats", "1", "--sizes", "32"],
     "wasserstein_schedule.py": ["--size", "48", "--reference-steps", "2/1", "--candidates", "lbfgs:3;adam:1/1"],
-    "video.py": ["--frames", "3", "--size", "48", "--steps", "2", "--frame-steps", "1", "--sweep", "1",
+    "video.py": ["--clip", "walker", "--frames", "3", "--size", "48", "--steps", "2", "--frame-steps", "1", "--sweep", "1", "--before",
                  "--sweep-frames", "2"],
     "masks.py": ["--size", "48", "--steps", "1", "--figure", "masks.png"],
     "ui_speed.py": ["--size", "32", "--steps", "2", "--rounds", "1", "--driver", "apptest"],
@@ -35,6 +35,8 @@ TINY = {
     "fast_quality.py": [str(BENCHMARKS.parent / "examples" / "content.jpg"), "--model", "untrained",
                         "--style", str(BENCHMARKS.parent / "examples" / "style.jpg"), "--size", "48",
                         "--stylize-args", "--weights random --steps 2", "--figure", "fast.png"],
+    "ghosts.py": ["--inputs", "in", "--pairs", "examples", "--size", "32", "--steps", "2", "--weights", "random",
+                  "--out", "out"],
     "real_weights.py": ["--size", "32", "--steps", "2", "--out", "out", "--figure", "real.png"],
 }
 

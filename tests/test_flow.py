@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from clips import pan_frames
+from clips import jump_frames, pan_frames
 from nstcli.video import flow
 from nstcli.image.io import pil_to_tensor
 
@@ -87,3 +87,43 @@ def test_frames_of_different_sizes_are_refused():
     """It refuses to compute flow between frames of different sizes."""
     with pytest.raises(ValueError, match="differ in size"):
         flow.FlowEstimator().flow(np.zeros((8, 8), np.uint8), np.zeros((8, 9), np.uint8))
+
+
+def test_mask_drops_an_object_that_jumps_further_than_the_flow_follows():
+    """It masks the pixels whose colour differs from where the flow says they were, where
+    Ruder et al.'s forward-backward test alone lets most of them through."""
+    previous, current = (np.asarray(image) for image in jump_frames())
+    motion = flow.FlowEstimator().motion(previous, current)
+    now = (slice(16, 32), slice(32, 48))  # the square in the current frame
+    before = (slice(16, 32), slice(8, 24))  # where it was: background uncovered
+    assert not motion.mask[now].any() and not motion.mask[before].any()
+    assert motion.consistent[now].mean() > 0.5  # the break: the flows agree there, and are wrong
+    assert motion.mask[:10].mean() > 0.9 and motion.mask[38:].mean() > 0.9  # the still background far from it
+
+
+def test_mismatch_is_judged_by_colour_along_the_flow():
+    """It flags a pixel whose colour differs from its source by more than the threshold, and its
+    neighbours within the margin, and nothing in a frame that matches."""
+    previous = np.full((20, 20, 3), 100, np.uint8)
+    current = previous.copy()
+    # A 5x5 patch 0.3 brighter on one channel: mean square 0.03 > 0.01; the 3x3 blur takes its edge
+    # pixels to 0.225 (0.017, still over) and the ring outside to 0.075 (0.002, under).
+    current[8:13, 8:13, 0] = 100 + round(255 * 0.3)
+    zero = np.zeros((20, 20, 2), np.float32)
+    wrong = flow.mismatched(previous, current, zero)
+    margin = flow.MISMATCH_MARGIN
+    assert wrong[10, 10] and wrong[10, 12 + margin] and not wrong[10, 13 + margin]
+    assert wrong.sum() <= (5 + 2 * margin) ** 2
+    assert not flow.mismatched(previous, previous, zero).any()
+
+
+def test_flow_picture_colours_direction_and_length():
+    """It draws still pixels white and a rightward flow red, saturated at the longest vector."""
+    field = np.zeros((2, 2, 2), np.float32)
+    field[0, 0] = (4, 0)
+    field[0, 1] = (2, 0)
+    picture = flow.flow_picture(field)
+    assert picture.shape == (2, 2, 3) and picture.dtype == np.uint8
+    assert tuple(picture[1, 1]) == (255, 255, 255)
+    assert tuple(picture[0, 0]) == (255, 0, 0)
+    assert picture[0, 1, 0] == 255 and 120 < picture[0, 1, 1] < 135  # half as long: half saturated

@@ -16,13 +16,12 @@ sys.path.insert(0, str(Path(__file__).parent / "fast"))
 
 from clips import pan_frames  # noqa: E402
 from conftest import error_line, make_image  # noqa: E402
-from fastnets import TRAIN_FAST, photos, tiny_model  # noqa: E402
+from fastnets import TRAIN_FAST, StopAt, photos, tiny_model  # noqa: E402
 from nstcli.video import loop as video  # noqa: E402
 from nstcli.cli.main import nst  # noqa: E402
 from nstcli.config.fields import load_config  # noqa: E402
 from nstcli.errors import Interrupted  # noqa: E402
 from nstcli.fast.train import CHECKPOINT, TrainSettings, train, work_folder  # noqa: E402
-from nstcli.reports import Callback  # noqa: E402
 from nstcli.video import io as video_io  # noqa: E402
 from nstcli.video.output import work_folder as video_work_folder  # noqa: E402
 from nstcli.video.reports import VideoCallback  # noqa: E402
@@ -34,15 +33,6 @@ VIDEO_FAST = ["--weights", "random", "--size", "32", "--steps", "1", "--frame-st
 
 
 # ---- training checkpoints ----------------------------------------------------------------------------
-
-class StopAt(Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step(self, report):
-        if report.step == self.step:
-            raise KeyboardInterrupt
-
 
 @pytest.fixture
 def stopped(tmp_path):

@@ -223,7 +223,7 @@ def test_wasserstein_recipe_schedule():
     config = load_config(CONFIGS / "wasserstein.yaml")
     assert scale_sizes(config) == [128, 181, 256, 362, 512]
     assert scale_sizes(config.replace(size=500)) == [177, 250, 354, 500]
-    assert steps_per_scale(config, 5) == [1000, 500, 500, 500, 500]
+    assert steps_per_scale(config, scale_sizes(config)) == [1000, 500, 500, 500, 500]
     assert (config.optimizer, config.lr, config.adam_betas, config.average) == ("adam", 0.02, (0.9, 0.99), 0.99)
     assert (config.padding, config.tv_stencil, config.init) == ("replicate", "ninepoint", "content")
 

@@ -197,7 +197,7 @@ def test_scales_from_size_halve_from_the_output():
 def test_first_steps_only_at_the_first_scale(content, style):
     """It runs first_steps at the coarsest scale and steps at every later one."""
     config = Config(size=48, steps=2, first_steps=5, **{**BASE, "start_size": 24})
-    assert steps_per_scale(config, 2) == [5, 2]
+    assert steps_per_scale(config, [24, 48]) == [5, 2]
     result = api.stylize(content, style, config=config)
     assert [row["scale"] for row in result.log] == [0] * 5 + [1] * 2
 

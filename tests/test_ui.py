@@ -24,6 +24,7 @@ from conftest import error_line, make_image
 from nstcli.cli.main import nst
 from nstcli.config.fields import FIELDS, Config
 from nstcli.optim.engine import StepReport
+from nstcli.extras import install_command
 from nstcli.errors import ImageError
 from nstcli.ui import server
 from nstcli.ui.inputs import EXAMPLE_CONTENT, EXAMPLE_STYLE, accept_upload
@@ -102,7 +103,7 @@ def test_ui_without_streamlit_says_how_to_install(runner, monkeypatch, fake_pope
     result = runner.invoke(nst, ["ui", "--port", str(free_port())])
     assert result.exit_code == 1
     assert error_line(result) == ("Error: the web page needs Streamlit, which is not installed; install it "
-                                  "with: pip install 'nstcli[ui]'")
+                                  f"with: {install_command('ui')}")
     assert FakeServer.started == []
 
 

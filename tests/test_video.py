@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clips import audio_only_file, audio_packets, make_clip, pan_frames, write_clip
+from clips import audio_only_file, audio_packets, jump_frames, make_clip, pan_frames, write_clip
 from conftest import error_line, make_image
 from nstcli.stylize import single
 from nstcli import api
@@ -299,3 +299,45 @@ def test_missing_style_fails_before_any_frame(runner, tmp_path):
     assert result.exit_code == 1
     assert str(tmp_path / "nope.jpg") in error_line(result)
     assert not (tmp_path / "out_frames").exists()
+
+
+def _jump_folder(tmp_path, frames=3):
+    folder = tmp_path / "jump"
+    folder.mkdir()
+    for index, image in enumerate(jump_frames(frames=frames)):
+        image.save(folder / f"f{index + 1}.png")
+    return folder
+
+
+def test_what_the_flow_loses_starts_from_the_frame_itself(runner, tmp_path, style):
+    """It starts a later frame from the frame's own content where the object jumped further than the
+    flow follows, and from the previous result carried along the flow elsewhere."""
+    source = _jump_folder(tmp_path, frames=2)
+    result = run(runner, source, style, "-o", f"{tmp_path / 'out'}/", "--weights", "random", "--size", "64",
+                 "--steps", "3", "--frame-steps", "0", "--quiet")
+    assert result.exit_code == 0, result.output
+    second = pixels(tmp_path / "out" / "frame_000002.png")
+    content = pixels(source / "f2.png")
+    square = (slice(18, 30), slice(34, 46))  # inside the square's new place, clear of its rim
+    assert np.abs(second[square] - content[square]).max() <= 1
+    first = pixels(tmp_path / "out" / "frame_000001.png")
+    still = (slice(0, 10), slice(0, 64))  # background far from the square does not move
+    assert (np.abs(second[still] - first[still]) <= 1).mean() > 0.95  # DIS's smoothing spreads a little motion
+    assert np.abs(first[square] - content[square]).mean() > 30  # carried along, the square would be background
+
+
+def test_save_motion_writes_what_each_frame_was_built_from(runner, tmp_path, style):
+    """It writes the flow, mask, warped previous result and start image of frames 2..n into
+    OUT_motion/ beside the output, at the frame size, and nothing of the kind without the flag."""
+    source = _jump_folder(tmp_path)
+    result = run(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST, "--save-motion")
+    assert result.exit_code == 0, result.output
+    written = sorted(path.name for path in (tmp_path / "out_motion").iterdir())
+    assert written == [f"{kind}_{index:06d}.png" for kind in ("flow", "mask", "start", "warped") for index in (2, 3)]
+    sizes = {Image.open(tmp_path / "out_motion" / name).size for name in written}
+    assert sizes == {video_io.open_clip(tmp_path / "out.mp4").size}
+    mask = pixels(tmp_path / "out_motion" / "mask_000002.png")
+    assert set(np.unique(mask)) <= {0, 128, 255} and (mask == 255).mean() > 0.5 and (mask < 255).any()
+    plain = run(runner, source, style, "-o", f"{tmp_path / 'frames'}/", *VIDEO_FAST)
+    assert plain.exit_code == 0, plain.output
+    assert not (tmp_path / "frames_motion").exists() and not (tmp_path / "out_frames").exists()

@@ -25,6 +25,10 @@ class ModelError(NSTError):
     """A fast style network's model file cannot be read: missing, not a model, or damaged."""
 
 
+class MissingPackage(NSTError):
+    """An optional package (a pip extra) a command needs is not installed (exit 1, as a missing weights package)."""
+
+
 class RunError(NSTError):
     """The optimisation itself failed (non-finite loss, out of memory)."""
 

@@ -9,12 +9,24 @@ import torch
 from conftest import make_image
 from nstcli.fast import modelfile
 from nstcli.fast.network import Architecture, TransformNet
+from nstcli.reports import Callback
 
 TINY = Architecture(width=8, blocks=1)
 # `nst train` flags for a run of a few seconds on generated 32 px crops with the untrained VGG19.
 TRAIN_FAST = ["--weights", "random", "--batch-size", "2", "--crop-size", "32", "--width", "8", "--blocks", "1",
               "--quiet", "--preview-every", "0", "--style-layers", "relu1_1,relu2_1,relu3_1",
               "--content-layers", "relu2_1"]
+
+
+class StopAt(Callback):
+    """Ctrl-C at a given training step, as a callback raising KeyboardInterrupt there."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step(self, report):
+        if report.step == self.step:
+            raise KeyboardInterrupt
 
 
 def tiny_model(path: Path, seed: int = 0, style: str = "tiny") -> Path:

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import error_line, make_image
-from fastnets import TRAIN_FAST, photos
+from fastnets import TRAIN_FAST, StopAt, photos
 from nstcli.cli.main import nst
 from nstcli.config.fields import load_config
 from nstcli.errors import ConfigError, Interrupted
@@ -22,7 +22,6 @@ from nstcli.fast.dataset import Crops
 from nstcli.fast.network import Architecture, TransformNet
 from nstcli.fast.train import CHECKPOINT, Perceptual, TrainSettings, train, work_folder
 from nstcli.image.io import load_image
-from nstcli.reports import Callback
 
 CONFIG = load_config(None, {"weights": "random", "style_weight": 10, "style_layers": "relu1_1,relu2_1,relu3_1",
                             "content_layers": "relu2_1"})
@@ -62,15 +61,6 @@ def test_training_lowers_the_loss_on_held_out_photos(tmp_path, data, style_image
         end = float(loss(net(held_out), held_out)[0])
     assert end < 0.7 * start, (start, end)
     assert info.style == "style" and info.training["steps"] == 25 and info.training["batch_size"] == 2
-
-
-class StopAt(Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step(self, report):
-        if report.step == self.step:
-            raise KeyboardInterrupt
 
 
 def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, data, style_image):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from PIL import Image
 
 pytest.importorskip("av")
 pytest.importorskip("cv2")
 
-from clips import make_clip, pan_frames  # noqa: E402
+from clips import jump_frames, make_clip, pan_frames  # noqa: E402
 from conftest import error_line, make_image  # noqa: E402
 from fastnets import tiny_model  # noqa: E402
 from nstcli.cli.main import nst  # noqa: E402
@@ -55,3 +57,23 @@ def test_model_and_style_together_or_neither_are_usage_errors(tmp_path, runner, 
     steps = runner.invoke(nst, ["video", str(clip), "--model", str(model), "-o", str(tmp_path / "o.mp4"),
                                 "--steps", "5"])
     assert steps.exit_code == 2 and "--steps does not apply with --model" in error_line(steps)
+
+
+def test_what_the_flow_loses_is_the_networks_own_frame(tmp_path, model):
+    """It leaves pixels the flow cannot vouch for (an object that jumped further than it follows) to
+    the network's frame, blending only the rest, and writes what each frame was built from."""
+    frames = tmp_path / "jump"
+    frames.mkdir()
+    for index, image in enumerate(jump_frames(frames=2)):
+        image.save(frames / f"f{index}.png")
+    alone = stylize_video(frames, model, tmp_path / "alone", blend=0.0)
+    stable = stylize_video(frames, model, tmp_path / "stable", blend=0.9, save_motion=True)
+    assert alone.frames == stable.frames == 2
+
+    def pixels(folder):
+        return np.asarray(Image.open(folder / "frame_000002.png").convert("RGB"), dtype=np.int16)
+
+    square = (slice(18, 30), slice(34, 46))
+    assert np.abs(pixels(tmp_path / "stable")[square] - pixels(tmp_path / "alone")[square]).max() <= 1
+    written = sorted(path.name for path in (tmp_path / "stable_motion").iterdir())
+    assert written == ["flow_000002.png", "mask_000002.png", "start_000002.png", "warped_000002.png"]

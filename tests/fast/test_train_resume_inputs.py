@@ -9,24 +9,14 @@ from pathlib import Path
 import pytest
 
 from conftest import error_line, make_image
-from fastnets import TRAIN_FAST, photos
+from fastnets import TRAIN_FAST, StopAt, photos
 from nstcli.cli.main import nst
 from nstcli.errors import ConfigError, Interrupted
 from nstcli.fast.train import CHECKPOINT, TrainSettings, train, work_folder
-from nstcli.reports import Callback
 from test_fast_train import CONFIG
 
 SETTINGS = TrainSettings(steps=6, batch_size=2, crop_size=32, width=8, blocks=1, checkpoint_every=0,
                          preview_every=0)
-
-
-class StopAt(Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step(self, report):
-        if report.step == self.step:
-            raise KeyboardInterrupt
 
 
 @pytest.fixture

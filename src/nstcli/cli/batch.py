@@ -94,9 +94,9 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, p
             if bar:
                 bar.update(summary)
             if as_json:
-                click.echo(json.dumps(result.summary()))
+                show.print_result(json.dumps(result.summary()))
             elif result.status == "done":
-                click.echo(str(result.item.output))
+                show.print_result(str(result.item.output))
     finally:  # also on Ctrl-C: say what was finished before the error line
         if bar:
             bar.close()

@@ -33,7 +33,7 @@ TRAIN_EXAMPLES = """
 Examples:
   nst train starry.jpg --data photos/ -o starry.safetensors
   nst train starry.jpg --data photos/ -o starry.safetensors --steps 4000 --batch-size 4 --crop-size 256
-  nst train starry.jpg --data photos/ -o starry_slim.safetensors --width 16 --style-weight 3000
+  nst train starry.jpg --data photos/ -o starry_slim.safetensors --width 16 --style-weight 20
   nst train starry.jpg --data photos/ -o starry.safetensors     (again, after Ctrl-C: continues)
 """
 
@@ -65,7 +65,7 @@ Examples:
 @click.option("--preview", type=PATH, default=None, help="Photo the previews show (default: the first training photo).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout.")
 @quiet_option
-@config_options(TRAIN_KEYS)
+@config_options(TRAIN_KEYS, shown={"style_weight": TRAIN_STYLE_WEIGHT})
 def train_command(style, data, output, steps, batch_size, crop_size, lr, style_size, width, blocks, precision,
                   checkpoint_every, preview_every, preview, as_json, quiet, config_file, **values):
     """Train a fast style network for STYLE on the photos in --data; write it to -o MODEL.
@@ -147,7 +147,7 @@ def apply_command(model, inputs, output, size, strength, preserve_color, tile, p
     shard_spec = parse_shard(shard) if shard is not None else None
     items = fast_apply.plan(inputs, output, fmt=fmt, shard=shard_spec, model=model)
     fast_apply.check_outputs(items, overwrite)
-    from nstcli.cli.progress import ApplyProgress
+    from nstcli.cli.progress import ApplyProgress, print_result
 
     bar = ApplyProgress(len(items)) if not quiet and len(items) > 1 else None
     counts = {"done": 0, "skipped": 0, "failed": 0}
@@ -161,9 +161,9 @@ def apply_command(model, inputs, output, size, strength, preserve_color, tile, p
             if bar:
                 bar.update(counts)
             if as_json:
-                click.echo(json.dumps(result.summary()))
+                print_result(json.dumps(result.summary()))
             elif result.status == "done":
-                click.echo(str(result.item.output))
+                print_result(str(result.item.output))
     finally:
         if bar:
             bar.close()

@@ -20,6 +20,7 @@ import click
 
 from nstcli import __version__
 from nstcli.cli import batch, fast, reconstruct, stylize, ui, video, weights
+from nstcli.cli.help_labels import plain_labels
 from nstcli.config.fields import FIELDS
 from nstcli.errors import NSTError, NSTWarning, first_line
 
@@ -114,6 +115,7 @@ def nst(ctx: click.Context, debug: bool) -> None:
 for command in (stylize.stylize, reconstruct.reconstruct, batch.batch, video.video_command, fast.train_command,
                 fast.apply_command, fast.export_command, weights.weights, ui.ui):
     nst.add_command(command)
+plain_labels(nst)  # N, X and a|b|c for every option, as the config keys' own placeholders read
 
 
 def main() -> None:

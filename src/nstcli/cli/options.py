@@ -17,8 +17,8 @@ OUTPUT_HELP = "Output image (.png .jpg .jpeg .webp .tif .tiff)."
 PRECISION_CHOICE = click.Choice(["auto", "fp32", "bf16"], case_sensitive=False)
 
 
-def _shown_default(name: str) -> str:
-    default = FIELDS[name].default
+def _shown_default(name: str, shown: dict | None = None) -> str:
+    default = (shown or {}).get(name, FIELDS[name].default)
     if default is None or isinstance(default, bool):  # "empty" is explained in the help; flags are off
         return ""
     if isinstance(default, tuple):
@@ -26,11 +26,16 @@ def _shown_default(name: str) -> str:
     return f"  [default: {default}]"
 
 
-def config_options(keys=None):
+# Keys whose flag may be given without a value, and what it then means.
+GIVEN_ALONE = {"preserve_color": "luminance"}
+
+
+def config_options(keys=None, shown=None):
     """Add one option per config key in `keys` (all when None): `--steps` <-> `steps:`.
 
     Each defaults to "not given", so a --config file's value stands unless the flag is typed; the
-    help shows the key's own default. A command lists only the keys it honours.
+    help shows the key's own default, or the command's own from `shown` ({key: value}). A command
+    lists only the keys it honours.
     """
     keys = list(FIELDS) if keys is None else list(keys)
 
@@ -38,9 +43,15 @@ def config_options(keys=None):
         for name in reversed(keys):
             spec = SPECS[name]
             flag = flag_name(name)
-            text = spec.help + _shown_default(name)
+            text = spec.help + _shown_default(name, shown)
             if spec.type is bool:
                 option = click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=text)
+            elif name in GIVEN_ALONE:
+                # A value is optional: the flag alone means GIVEN_ALONE's, and a following option is
+                # never taken for the value (`--preserve-color --steps 5`).
+                option = click.option(flag, name, default=None, is_flag=False, flag_value=GIVEN_ALONE[name],
+                                      metavar=spec.placeholder, help=f"{spec.help} Given alone: "
+                                      f"{GIVEN_ALONE[name]}.{_shown_default(name, shown)}")
             else:
                 option = click.option(flag, name, default=None, metavar=spec.placeholder, help=text)
             function = option(function)

@@ -19,6 +19,16 @@ from nstcli.reports import Callback, StepReport
 # ---------------------------------------------------------------------------------------------
 
 
+def print_result(line: str) -> None:
+    """A result (a written path, a JSON line) on stdout, on a line of its own: the bars on stderr are
+    cleared first and drawn again under it, so on a terminal it does not end a bar's line and wrap."""
+    import click
+    from tqdm import tqdm
+
+    with tqdm.external_write_mode(file=sys.stdout):
+        click.echo(line)
+
+
 def _redraw_interval() -> float:
     return 0.2 if sys.stderr.isatty() else 10.0
 

@@ -81,12 +81,16 @@ VIDEO_KEYS = tuple(name for name in FIELDS if name not in ("checkpoint_every", "
 @click.option("--fps", type=FrameRate(), default="25", show_default=True, metavar="X",
               help="Frame rate of the output video when the input is a folder of images (29.97 is NTSC's "
                    "30000/1001).")
+@click.option("--save-motion", is_flag=True,
+              help="Also write, for every frame after the first, the optical flow, the mask of pixels it "
+                   "carries reliably, the previous result warped onto the frame and the frame's start image "
+                   "into OUT_motion/ beside the output, to see where motion is lost.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (output, frames, seconds, temporal error) on stdout.")
 @quiet_option
 @config_options(VIDEO_KEYS)
-def video_command(source, styles, output, model, blend, frame_steps, temporal_weight, fps, as_json, quiet,
-                  config_file, **values):
+def video_command(source, styles, output, model, blend, frame_steps, temporal_weight, fps, save_motion, as_json,
+                  quiet, config_file, **values):
     """Stylise every frame of SOURCE (a video or a folder of images) in the style of STYLE, without flicker.
 
     Each frame after the first starts from the previous stylised frame warped by the optical flow
@@ -95,7 +99,7 @@ def video_command(source, styles, output, model, blend, frame_steps, temporal_we
     command continues where it stopped. Needs: pip install 'nstcli[video]'.
     """
     if model is not None:
-        _video_with_model(source, styles, output, model, blend, fps, as_json, quiet, config_file, values)
+        _video_with_model(source, styles, output, model, blend, fps, save_motion, as_json, quiet, config_file, values)
         return
     if not styles:
         raise ConfigError("give a STYLE image (or --model MODEL from nst train)")
@@ -114,7 +118,7 @@ def video_command(source, styles, output, model, blend, frame_steps, temporal_we
 
     callbacks = [] if quiet else [FrameProgressBar()]
     result = stylize_video(source, styles, output, config, frame_steps=frame_steps, temporal_weight=temporal_weight,
-                           callbacks=callbacks, folder_rate=fps)
+                           callbacks=callbacks, folder_rate=fps, save_motion=save_motion)
     emit(result.summary(), as_json)
 
 
@@ -122,7 +126,7 @@ def video_command(source, styles, output, model, blend, frame_steps, temporal_we
 VIDEO_MODEL_KEYS = ("size", "device", "preserve_color")
 
 
-def _video_with_model(source, styles, output, model, blend, fps, as_json, quiet, config_file, values):
+def _video_with_model(source, styles, output, model, blend, fps, save_motion, as_json, quiet, config_file, values):
     if styles:
         raise ConfigError(f"give either STYLE images or --model, not both ({styles[0]} and {model})")
     given = sorted(flag_name(key) for key, value in values.items() if value is not None and key not in VIDEO_MODEL_KEYS)
@@ -146,5 +150,5 @@ def _video_with_model(source, styles, output, model, blend, fps, as_json, quiet,
     result = stylize_video(source, model, output, size=config.size if values.get("size") is not None else None,
                            blend=DEFAULT_BLEND if blend is None else blend,
                            preserve_color=config.preserve_color == "luminance", device=config.device,
-                           callbacks=callbacks, folder_rate=fps)
+                           callbacks=callbacks, folder_rate=fps, save_motion=save_motion)
     emit(result.summary(), as_json)

@@ -34,6 +34,12 @@ class Config:
     first_steps: int | None = _key(None, Spec(
         int, "Steps at the first (coarsest) scale; empty means `steps`.", optional=True, minimum=0,
         maximum=MAX_STEPS))
+    taper_from: int | None = _key(None, Spec(
+        int, "Coarse-to-fine: scales after the first whose longest side is above this get proportionally fewer "
+        "steps (steps x taper_from / side), as jcjohnson/neural-style's large-output script does: the coarse "
+        "scales paint, the large ones add detail without repainting the photo over the strokes; empty runs "
+        "`steps` at every scale.",
+        optional=True, minimum=16, maximum=16384, metavar="PX"))
     optimizer: str = _key("lbfgs", Spec(str, "Optimiser.", choices=OPTIMIZERS))
     adam_betas: tuple[float, ...] = _key((0.9, 0.999), Spec(
         float, "Adam's two moment decays, comma-separated (each in [0, 1)).", many=True, optional=True))

@@ -26,18 +26,11 @@ import torch
 from nstcli import paths
 from nstcli.errors import ConfigError, first_line
 from nstcli.image.io import atomic_write
+from nstcli.network.weights import sha256_of
 
 CHECKPOINT = "checkpoint.pt"
 # Shown of each kind of change to the photos; the rest are counted.
 NAMED_CHANGES = 3
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def photo_listing(data: Path, files: Sequence[Path]) -> list[list]:

@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from nstcli import outputs
-from nstcli.errors import ConfigError, ModelError, first_line
+from nstcli.extras import require
+from nstcli.errors import ModelError, first_line
 from nstcli.fast import modelfile
 from nstcli.fast.network import Clamped
 from nstcli.image.io import atomic_write
@@ -32,10 +33,7 @@ def check_output(output: str | os.PathLike, model: str | os.PathLike | None = No
 def export(model: str | os.PathLike, output: str | os.PathLike, sample_side: int = 64) -> Path:
     """Write `model` as ONNX to `output` (atomically)."""
     outputs.check_name(output, (".onnx",), "model.onnx")
-    try:
-        import onnx  # noqa: F401  - torch's exporter needs it
-    except ImportError:
-        raise ConfigError("nst export needs the onnx package: pip install 'nstcli[export]'") from None
+    require("onnx", "export", "nst export", "the onnx package")  # torch's exporter needs it
     modelfile.read_header(model)  # a wrong file is one line, before the output's folder is made
     output = check_output(output, model)
     net, info = modelfile.load(model, "cpu")

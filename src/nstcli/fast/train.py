@@ -271,7 +271,7 @@ def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.Pa
                 timed_images += settings.batch_size
                 row = {"step": step, "loss": value, **{name: float(v.detach()) for name, v in values.items()}}
                 log.append(row)
-                if settings.preview_every and step % settings.preview_every == 0 or step == settings.steps:
+                if settings.preview_every and (step % settings.preview_every == 0 or step == settings.steps):
                     net.eval()
                     with torch.no_grad(), autocast(device, precision):
                         picture = net(shown).float().clamp(0, 1)

@@ -8,6 +8,12 @@ uses them): out = styled + blend * mask * (warped - styled), where `mask` is 1 w
 reliable. Where the flow is not (occlusions, motion boundaries, the border a pan brings in), the
 frame is the network's own. With `blend` = b the temporal error on reliable pixels is (1 - b)^2 of
 frame-by-frame application, before the flow's own error (benchmarks/fast_video.py measures it).
+The mask is the same as `nst video`'s (flow.Motion.mask): it also drops pixels where the frames do
+not match along the flow, so an object moving faster than the flow can follow is the network's own
+picture of it rather than a blend with the background it covered in the previous frame.
+
+`save_motion` writes each later frame's flow, mask, warped previous result and the network's own
+frame before blending into OUT_motion/ beside the output (video/output.py: write_motion).
 
 Frames stream through: one decoded frame, the previous frame and the previous result in memory. A
 video file is written under a temporary name and renamed at the end (video_io), so an interrupted
@@ -28,7 +34,7 @@ from nstcli.fast.apply import check_strength, load_model, stylize_image
 from nstcli.fast.precision import resolve_precision
 from nstcli.image.io import pil_to_tensor, save_image, tensor_to_pil
 from nstcli.terms.temporal import temporal_error
-from nstcli.video.output import check_output
+from nstcli.video.output import check_output, motion_folder, write_motion
 from nstcli.video.reports import FrameReport, VideoResult
 
 PathLike = str | os.PathLike
@@ -38,7 +44,7 @@ DEFAULT_BLEND = 0.6
 def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: int | None = None,
                   blend: float = DEFAULT_BLEND, strength: float = 1.0, preserve_color: bool = False,
                   precision: str = "fp32", device: str = "auto", callbacks: Sequence = (),
-                  folder_rate: float = float(video_io.FOLDER_RATE)) -> VideoResult:
+                  folder_rate: float = float(video_io.FOLDER_RATE), save_motion: bool = False) -> VideoResult:
     from nstcli.video.flow import FlowEstimator
     from nstcli.runtime import resolve_device
 
@@ -75,6 +81,8 @@ def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: 
                 if previous_result is not None:
                     motion = estimator.motion(previous_content, frame)
                     warped, mask = motion.warp(previous_result), motion.mask_tensor()
+                    if save_motion:
+                        write_motion(motion_folder(output), index, motion, warped, styled)
                     if blend:
                         styled = styled + blend * mask * (warped - styled)
                     error = float(temporal_error(styled, warped, mask))

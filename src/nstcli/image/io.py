@@ -153,6 +153,17 @@ def resize_longest(image: Image.Image, size: int) -> Image.Image:
     return image.resize(new, Image.Resampling.LANCZOS)
 
 
+def style_side(image_size: tuple[int, int], longest: int) -> int:
+    """The longest side a style image is used at: `longest`, but never more than its own.
+
+    A painting enlarged past its own pixels shows the network smooth gradients where the painting has
+    strokes, and the output copies that blur. So --style-scale sets the style's size relative to the
+    output only up to the image's own resolution; beyond it, a larger output gets the painting's strokes
+    at the size they have in the file (a larger scan of the painting gives larger strokes).
+    """
+    return min(longest, max(image_size))
+
+
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:
     """RGB PIL image -> float tensor (1, 3, H, W) in [0, 1]."""
     import torch

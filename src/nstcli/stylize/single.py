@@ -113,7 +113,7 @@ def plan_scales(config: Config, content_size: tuple[int, int], style: PreparedSt
     # a starting point, and for a very wide image the first useful scale is simply a larger one.
     sizes = [size for size in scale_sizes(config) if min(shape_at(size)) >= need]
     shapes = [shape_at(size) for size in sizes]
-    steps = steps_per_scale(config, len(sizes))
+    steps = steps_per_scale(config, sizes)
     # Which scales run in tiles, from the memory they need: decided (or refused) before any work.
     tiling = tiles.plan(config, shapes, [image.size for image in style.images()], steps, device)
     if any(tiling) and (extra_terms or (masks is not None and masks.guides_styles and config.style_loss != "gram")):

@@ -35,10 +35,18 @@ def scale_sizes(config: Config) -> list[int]:
     return sizes + [config.size]
 
 
-def steps_per_scale(config: Config, scales: int) -> list[int]:
-    """`first_steps` (or `steps`) at the first scale, `steps` at every later one."""
+def steps_per_scale(config: Config, sizes: list[int]) -> list[int]:
+    """`first_steps` (or `steps`) at the first scale, `steps` at every later one, tapered above taper_from.
+
+    A later scale of longest side s > taper_from runs round(steps * taper_from / s) steps (at least 1
+    when steps is not 0): its steps cost about (s / taper_from)^2 times as much, and what it adds is
+    detail, not the painting's large strokes, which the coarser scales already made. The first scale
+    is never tapered: nothing before it has painted anything (so a single-scale run is unchanged).
+    """
     first = config.steps if config.first_steps is None else config.first_steps
-    return [first] + [config.steps] * (scales - 1)
+    later = [config.steps if size <= (config.taper_from or size) or config.steps == 0
+             else max(1, round(config.steps * config.taper_from / size)) for size in sizes[1:]]
+    return [first, *later][:len(sizes)]
 
 
 def fit_to_size(path: str | os.PathLike, image: Image.Image, longest: int, needed: int, scale: float = 1.0):

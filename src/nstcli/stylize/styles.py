@@ -11,7 +11,7 @@ import torch
 from nstcli.config.fields import Config
 from nstcli.errors import ConfigError
 from nstcli.network.features import VGGFeatures
-from nstcli.image.io import open_image, pil_to_tensor, prepare
+from nstcli.image.io import open_image, pil_to_tensor, prepare, style_side
 from nstcli.terms.objective import style_term_for
 from nstcli.stylize.sizes import at_least
 from nstcli.terms.base import Term
@@ -56,7 +56,8 @@ class PreparedStyle:
         return self._images
 
     def tensors(self, size: int, needed: int, device: torch.device) -> list[torch.Tensor]:
-        return [prepare(pil_to_tensor(at_least(image, size, needed)), device) for image in self.images()]
+        return [prepare(pil_to_tensor(at_least(image, style_side(image.size, size), needed)), device)
+                for image in self.images()]
 
     def term(self, config: Config, network: VGGFeatures, size: int, needed: int, device: torch.device) -> Term:
         """The style term at `size`, computed once per network, size and the keys it depends on."""

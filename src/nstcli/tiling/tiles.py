@@ -37,7 +37,7 @@ from nstcli.config.fields import Config
 from nstcli.optim.engine import Callback, ScaleResult, StepReport, StopRun, optimize
 from nstcli.errors import ConfigError
 from nstcli.network.features import VGGFeatures
-from nstcli.image.io import prepare
+from nstcli.image.io import prepare, style_side
 from nstcli.terms.objective import (
     content_layer_weights,
     features_of,
@@ -322,7 +322,7 @@ def scale_terms(config: Config, network: VGGFeatures, style, content: torch.Tens
         guided = masks.style_terms(config, network, styles, target.shape[-2:], device)
         return target, terms + guided + pixel_terms(config)
     # A style image no larger than a tile takes one forward pass like a tile's: the scale's own term.
-    small = max(max(_shape(image.size, style_size)) for image in style.images()) <= tile
+    small = max(max(_shape(image.size, style_side(image.size, style_size))) for image in style.images()) <= tile
     if styles is None and small:
         terms.append(style.term(config, network, style_size, need, device))  # cached, as without tiles
     elif small or config.style_loss != "gram":
@@ -443,7 +443,7 @@ def plan(config: Config, shapes: Sequence[tuple[int, int]], style_sizes: Sequenc
     over = None
     for (height, width), count in zip(shapes, steps):
         longest = max(height, width)
-        style_shape = max((_shape(size, round(longest * config.style_scale)) for size in style_sizes),
+        style_shape = max((_shape(size, style_side(size, round(longest * config.style_scale))) for size in style_sizes),
                           key=lambda s: s[0] * s[1])
         whole = memory.untiled_need((height, width), style_shape, layers, config.content_layers,
                                     config.optimizer, count, kind)

@@ -22,7 +22,6 @@ from nstcli.runtime import prefer_sleeping_openmp_threads
 APP = Path(__file__).with_name("app.py")
 # How `nst ui` tells the page which config (weights, device, starting values) to use.
 CONFIG_ENV = "NSTCLI_UI_CONFIG"
-INSTALL_HINT = "pip install 'nstcli[ui]'"
 # How long a stopping server may take before it is killed.
 STOP_TIMEOUT = 10.0
 
@@ -38,11 +37,9 @@ def config_from_env(environ=os.environ) -> Config:
 
 
 def require_streamlit() -> None:
-    try:
-        import streamlit  # noqa: F401
-    except ImportError:
-        raise NSTError(f"the web page needs Streamlit, which is not installed; install it with: "
-                       f"{INSTALL_HINT}") from None
+    from nstcli.extras import require
+
+    require("streamlit", "ui", "the web page", "Streamlit")
 
 
 def check_address(host: str, port: int) -> None:

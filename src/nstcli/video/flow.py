@@ -8,6 +8,12 @@ holds the three pieces of that:
   needs no model download, computed forward (previous -> current) and backward (current -> previous).
 - `reliable`: the paper's mask of pixels whose flow holds up: the two flows must undo each other
   (else the pixel was occluded or disoccluded) and the pixel must not sit on a motion boundary.
+- `mismatched`: the pixels where the previous frame carried along the flow does not look like the
+  current one. Ruder et al.'s test cannot see a flow that is wrong in the same way both ways: DIS
+  follows motions up to a few pixels per pyramid level, and an object that jumps further than that
+  between two frames (a disc crossing a 128 px frame in four) gets the background's flow forward
+  and backward; the flows agree, so the pixel passes as reliable, and the previous frame's
+  background, painted, is held where the object now is. Comparing the frames themselves catches it.
 - `warp`: an image resampled along a flow with bilinear interpolation.
 
 Flow convention: a flow field has shape (H, W, 2) holding (dx, dy) in pixels, and `flow(x)` points
@@ -31,17 +37,22 @@ CONSISTENCY_RELATIVE = 0.01
 CONSISTENCY_ABSOLUTE = 0.5
 BOUNDARY_RELATIVE = 0.01
 BOUNDARY_ABSOLUTE = 0.002
+# Photometric test: a pixel whose colour differs from the previous frame's along the flow by more
+# than this mean squared difference over the channels (in [0, 1] units: 0.1 RMS, about 25 of 255
+# levels), after a 3x3 blur that keeps sub-pixel resampling of fine texture under it, is not the
+# same point. On the benchmark clips the error is bimodal: under 0.001 for 90% of the pixels the
+# flow explains, 0.07 to 0.15 where a moving object was or is.
+MISMATCH = 0.01
+# Pixels next to a mismatch are dropped too (a square of this many pixels each way): an object's
+# antialiased rim blends the two motions, and below the threshold it still is not the background.
+MISMATCH_MARGIN = 2
 
 
 def _cv2():
     # Imported on use: OpenCV is an optional dependency (the `video` extra) only `nst video` needs.
-    try:
-        import cv2
-    except ImportError:
-        from nstcli.errors import ConfigError
+    from nstcli.extras import require
 
-        raise ConfigError("video needs OpenCV; install it with: pip install 'nstcli[video]'") from None
-    return cv2
+    return require("cv2", "video", "video", "OpenCV")
 
 
 def to_gray(image) -> np.ndarray:
@@ -100,13 +111,38 @@ def reliable(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     return ~(occluded | outside | boundary)
 
 
+def _rgb(image) -> np.ndarray:
+    """A frame as (H, W, C) float32 in [0, 1], from the inputs `to_gray` takes."""
+    if isinstance(image, torch.Tensor):
+        tensor = image[0] if image.dim() == 4 else image
+        return tensor.detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = array[..., None]
+    return array[..., :3].astype(np.float32) / 255
+
+
+def mismatched(previous, current, backward: np.ndarray) -> np.ndarray:
+    """Boolean (H, W) mask of the current frame's pixels that do not look like where the flow says
+    they were in the previous frame (`backward`: current -> previous), widened by `MISMATCH_MARGIN`."""
+    cv2 = _cv2()
+    carried = cv2.GaussianBlur(sample(_rgb(previous), backward), (3, 3), 0)
+    now = cv2.GaussianBlur(_rgb(current), (3, 3), 0)
+    if carried.ndim == 2:  # cv2 drops a single channel's axis
+        carried, now = carried[..., None], now[..., None]
+    wrong = (np.mean((carried - now) ** 2, axis=-1) > MISMATCH).astype(np.uint8)
+    side = 2 * MISMATCH_MARGIN + 1
+    return cv2.dilate(wrong, np.ones((side, side), np.uint8)).astype(bool)
+
+
 @dataclass
 class Motion:
     """How the current frame relates to the previous one."""
 
     backward: np.ndarray  # (H, W, 2) flow current -> previous
     forward: np.ndarray  # (H, W, 2) flow previous -> current
-    mask: np.ndarray  # (H, W) bool, True where the backward flow is reliable
+    mask: np.ndarray  # (H, W) bool, True where the backward flow is reliable: consistent and matching
+    consistent: np.ndarray | None = None  # (H, W) bool, Ruder et al.'s test alone (`reliable`)
 
     def mask_tensor(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """The mask as a (1, 1, H, W) float tensor, the shape the temporal term multiplies by."""
@@ -140,7 +176,9 @@ class FlowEstimator:
         """Forward and backward flow between two consecutive frames, and where they agree."""
         forward = self.flow(previous, current)
         backward = self.flow(current, previous)
-        return Motion(backward=backward, forward=forward, mask=reliable(backward, forward))
+        consistent = reliable(backward, forward)
+        mask = consistent & ~mismatched(previous, current, backward)
+        return Motion(backward=backward, forward=forward, mask=mask, consistent=consistent)
 
 
 def warp(image: torch.Tensor, flow: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -163,3 +201,17 @@ def warp(image: torch.Tensor, flow: np.ndarray | torch.Tensor) -> torch.Tensor:
     y = (ys + flow[..., 1]) * (2 / max(height - 1, 1)) - 1
     grid = torch.stack((x, y), dim=-1).unsqueeze(0).expand(image.shape[0], -1, -1, -1)
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def flow_picture(flow: np.ndarray, largest: float | None = None) -> np.ndarray:
+    """A flow field as an (H, W, 3) uint8 picture in the usual colour wheel: hue the direction,
+    saturation the length (full at `largest` px, by default the field's own longest vector)."""
+    cv2 = _cv2()
+    length = np.hypot(flow[..., 0], flow[..., 1])
+    largest = float(largest if largest is not None else length.max())
+    hsv = np.empty(flow.shape[:2] + (3,), np.uint8)
+    # OpenCV's 8-bit hue runs 0..179 for 0..360 degrees.
+    hsv[..., 0] = (np.degrees(np.arctan2(flow[..., 1], flow[..., 0])) % 360 / 2).astype(np.uint8)
+    hsv[..., 1] = np.clip(255 * length / max(largest, 1e-6), 0, 255).astype(np.uint8)
+    hsv[..., 2] = 255
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)

@@ -158,11 +158,9 @@ def _open_folder(folder: Path, rate: Fraction) -> Clip:
 
 def _av():
     # Imported on use: PyAV is an optional dependency (the `video` extra) that only `nst video` needs.
-    try:
-        import av
-    except ImportError:
-        raise ConfigError("video needs PyAV; install it with: pip install 'nstcli[video]'") from None
-    return av
+    from nstcli.extras import require
+
+    return require("av", "video", "video", "PyAV")
 
 
 def _open_container(path: Path):

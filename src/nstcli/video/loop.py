@@ -1,10 +1,16 @@
 """Stylise a clip frame by frame without flicker: a thin loop around the same stylise call.
 
 Ruder, Dosovitskiy & Brox, "Artistic style transfer for videos" (GCPR 2016): the first frame is
-stylised as `nst stylize` would (full `steps`, coarse-to-fine); every later frame starts from the
-previous stylised frame warped onto it by the content's optical flow and runs `frame_steps` steps
-with one more term, the temporal term, that keeps it close to that warped frame wherever the flow is
-reliable. The network and the style targets are built once per clip (single.stylize's caches).
+stylised as `nst stylize` would (full `steps`, coarse-to-fine); every later frame runs `frame_steps`
+steps with one more term, the temporal term, that keeps it close to the previous stylised frame
+warped onto it by the content's optical flow wherever the flow is reliable (flow.Motion.mask). It
+starts from that warped frame where the flow is reliable and from the frame's own start
+(`config.init`, the content by default) elsewhere: what moved into view, or moved further than the
+flow could follow, is painted afresh instead of being grown from whatever was there before.
+The network and the style targets are built once per clip (stylize.single's caches).
+
+`save_motion` writes, for every frame after the first, what the frame was built from into
+OUT_motion/ beside the output: the flow, the mask, the warped previous result and the start image.
 
 Frames stream through: one content frame is decoded at a time, and only the previous content frame
 and the previous result are kept, so memory does not grow with the clip's length.
@@ -43,7 +49,7 @@ from nstcli.image.io import atomic_write, pil_to_tensor, save_image
 from nstcli.runtime import resolve_device
 from nstcli.stylize import single
 from nstcli.stylize.styles import PreparedStyle
-from nstcli.video.output import check_output, work_folder
+from nstcli.video.output import check_output, motion_folder, work_folder, write_motion
 from nstcli.video.reports import FrameReport, VideoCallback, VideoResult
 from nstcli.terms.temporal import TemporalTerm, temporal_error
 
@@ -54,6 +60,12 @@ PathLike = str | os.PathLike
 _RUN_ONLY_KEYS = {"checkpoint_every", "contact_sheet", "loss_curve", "device", "precision"}
 MANIFEST = ".nst-video.json"
 FRAME_LOG = ".nst-frames.jsonl"
+
+
+def start_image(warped: torch.Tensor, mask: torch.Tensor, own_start: torch.Tensor) -> torch.Tensor:
+    """A later frame's starting image: the warped previous result where the flow is reliable, the
+    frame's own start (as `nst stylize` would begin it) elsewhere."""
+    return warped * mask + own_start * (1 - mask)
 
 
 def _check_frame_size(source: Path, size: tuple[int, int], config: Config, need: int) -> None:
@@ -240,10 +252,13 @@ def stylize_video(
     temporal_weight: float = VIDEO_TEMPORAL_WEIGHT,
     callbacks: Sequence[VideoCallback] = (),
     folder_rate: Fraction | float = video_io.FOLDER_RATE,
+    save_motion: bool = False,
 ) -> VideoResult:
     """Stylise every frame of `source` (a video file or a folder of frames) into `output`.
 
     `output` is a video file (container from its extension) or a folder for numbered PNGs.
+    `save_motion` also writes each later frame's flow, mask, warped previous result and start image
+    into `motion_folder(output)`.
     """
     from nstcli.video.flow import FlowEstimator
     from nstcli.network.load import min_side
@@ -283,6 +298,13 @@ def stylize_video(
     resumed_from = finished
     estimator = FlowEstimator()
 
+    def own_start(frame: Image.Image) -> torch.Tensor:
+        # What nst stylize would start this frame from, at the frame size (a single scale).
+        content = pil_to_tensor(frame)
+        style_size = round(max(size) * config.style_scale)
+        return single.initial_image(config.init, content, lambda: style.tensors(style_size, need, torch.device("cpu"))[0],
+                                    config.seed).cpu()
+
     _notify(callbacks, "on_video_start", clip.frames, finished)
     index = read = 0
     precision = None
@@ -309,12 +331,15 @@ def stylize_video(
                         motion = estimator.motion(previous_content, frame)
                         warped = motion.warp(previous_result)
                         mask = motion.mask_tensor()
+                        start = start_image(warped, mask, own_start(frame))
+                        if save_motion:
+                            write_motion(motion_folder(output), index, motion, warped, start)
 
                         def temporal(shape, device, warped=warped, mask=mask):
                             return [TemporalTerm(warped.to(device), mask.to(device), temporal_weight)]
 
                         result = single.stylize(frame, style, None, later_config, callbacks, save_on_interrupt=False,
-                                             init=warped, extra_terms=temporal)
+                                                init=start, extra_terms=temporal)
                 previous_result = _quantised(result.image)
                 precision = result.precision
                 if index > 0:

@@ -1,5 +1,6 @@
-"""Where a video run writes: -o checked before any work (a file, a folder of frames, never an input), and
-the work folder that keeps finished frames. Shared by the optimisation loop and the fast network's loop.
+"""Where a video run writes: -o checked before any work (a file, a folder of frames, never an input), the
+work folder that keeps finished frames, and the pictures of each frame's motion (`save_motion`). Shared
+by the optimisation loop and the fast network's loop.
 """
 
 from __future__ import annotations
@@ -8,8 +9,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from nstcli.errors import ConfigError
-from nstcli.image.io import refuse_overwriting_inputs
+from nstcli.image.io import refuse_overwriting_inputs, save_image
 from nstcli.outputs import prepare_folder
 from nstcli.video import io as video_io
 
@@ -53,3 +57,31 @@ def check_output(source: Path, inputs: Sequence[Path], output: Path, clip: video
     if work:
         prepare_folder(folder, "work folder", create=False)
     return plan
+
+
+def motion_folder(output: PathLike) -> Path:
+    """Where `save_motion` writes: OUT_motion/ beside OUT.mp4 or beside the folder OUT/."""
+    output = Path(output)
+    return output.with_name(f"{output.stem if not video_io.is_folder_output(output) else output.name}_motion")
+
+
+def write_motion(folder: Path, index: int, motion, warped: torch.Tensor, start: torch.Tensor) -> None:
+    """The pictures of how frame `index` was started: flow, mask, warped previous result, start.
+
+    The mask is white where the flow is reliable, grey where it passed the forward-backward test
+    but the frames do not match along it (flow.mismatched), black where it failed that test.
+    """
+    from nstcli.video.flow import flow_picture
+
+    folder.mkdir(parents=True, exist_ok=True)
+    number = video_io.frame_name(index).removeprefix("frame_")
+    consistent = motion.consistent if motion.consistent is not None else motion.mask
+    mask = np.where(motion.mask, 1.0, np.where(consistent, 0.5, 0.0)).astype(np.float32)
+    pictures = {
+        "flow": torch.from_numpy(flow_picture(motion.backward)).permute(2, 0, 1)[None].float() / 255,
+        "mask": torch.from_numpy(mask)[None, None].expand(1, 3, -1, -1),
+        "warped": warped,
+        "start": start,
+    }
+    for name, picture in pictures.items():
+        save_image(picture, folder / f"{name}_{number}")
