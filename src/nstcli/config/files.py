@@ -60,18 +60,13 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     import yaml
 
     path = Path(path)
-    found = paths.kind(path)
-    if found == paths.MISSING and _recipe(path) is not None:
+    if paths.kind(path) == paths.MISSING and _recipe(path) is not None:
         path = _recipe(path)
-        found = paths.kind(path)
-    if found == paths.MISSING:
-        raise ConfigError(f"config file {path} does not exist; check the path given to --config")
-    if found == paths.LOOP:
-        raise ConfigError(f"config file {path} is a symbolic link loop; give a .yaml file")
-    if found == paths.FOLDER:
-        raise ConfigError(f"config file {path} is a folder; give a .yaml file")
-    if found == paths.OTHER:
-        raise ConfigError(f"config file {path} is not a regular file; give a .yaml file")
+    paths.check_file(path, ConfigError, {
+        paths.MISSING: "config file {path} does not exist; check the path given to --config",
+        paths.LOOP: "config file {path} is a symbolic link loop; give a .yaml file",
+        paths.FOLDER: "config file {path} is a folder; give a .yaml file",
+        paths.OTHER: "config file {path} is not a regular file; give a .yaml file"})
     if path.stat().st_size > MAX_CONFIG_BYTES:
         raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1_000_000} MB; a config "
                           "file is a few 'key: value' lines")

@@ -80,19 +80,13 @@ def _too_many_pixels(path: Path, pixels: int) -> ImageError:
 
 def check_input_file(path: str | os.PathLike) -> Path:
     """What can be known about an input image without reading it; ImageError (exit 1) if it cannot be one."""
-    path = Path(path)
-    found = paths.kind(path)
-    if found == paths.MISSING:
-        raise ImageError(f"image {path} does not exist; check the path")
-    if found == paths.LOOP:
-        raise ImageError(f"image {path} is a symbolic link loop; point it at an image file")
-    if found == paths.DENIED:
-        raise ImageError(f"image {path} cannot be read (permission denied)")
-    if found == paths.FOLDER:
-        raise ImageError(f"image {path} is a folder, not an image file")
-    if found == paths.OTHER:
-        # A FIFO would block forever and a device never ends: only regular files are read.
-        raise ImageError(f"image {path} is not a regular file; give an image file")
+    # A FIFO would block forever and a device never ends: only regular files are read.
+    path = paths.check_file(path, ImageError, {
+        paths.MISSING: "image {path} does not exist; check the path",
+        paths.LOOP: "image {path} is a symbolic link loop; point it at an image file",
+        paths.DENIED: "image {path} cannot be read (permission denied)",
+        paths.FOLDER: "image {path} is a folder, not an image file",
+        paths.OTHER: "image {path} is not a regular file; give an image file"})
     if not os.access(path, os.R_OK):
         raise ImageError(f"image {path} cannot be read (permission denied)")
     if path.stat().st_size == 0:
@@ -208,13 +202,19 @@ def load_image(path: str | os.PathLike, size: int | None = None) -> torch.Tensor
     return pil_to_tensor(image)
 
 
+def by_extension(path: str | os.PathLike, table: dict[str, str], refusal: str) -> str:
+    """`table`'s entry for the path's extension; else a usage error (exit 2): `refusal` formatted with
+    {path}, {suffix} and {known} (the extensions the table knows)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in table:
+        raise ConfigError(refusal.format(path=path, suffix=suffix, known=", ".join(table)))
+    return table[suffix]
+
+
 def output_format(path: str | os.PathLike) -> str:
     """Pillow format for an output path; an unknown extension is a usage error (exit 2)."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in OUTPUT_FORMATS:
-        raise ConfigError(f"output {path} has unknown extension '{suffix or '(none)'}'; use one of "
-                          f"{', '.join(OUTPUT_FORMATS)}")
-    return OUTPUT_FORMATS[suffix]
+    return by_extension(path, OUTPUT_FORMATS, "output {path} has unknown extension '" +
+                        ("{suffix}" if Path(path).suffix else "(none)") + "'; use one of {known}")
 
 
 def check_output_name(path: str | os.PathLike) -> Path:

@@ -44,12 +44,9 @@ def find_contents(inputs: Sequence[str | os.PathLike], outdir: str | os.PathLike
     outdir = paths.resolve(outdir)
     found, seen = [], set()
     for given in inputs:
-        path = Path(given)
-        kind = paths.kind(path)
-        if kind == paths.LOOP:
-            raise ImageError(f"input {path} is a symbolic link loop; point it at an image or a folder")
-        if kind == paths.MISSING:
-            raise ImageError(f"input {path} does not exist; check the path")
+        path = paths.check_file(given, ImageError, {
+            paths.LOOP: "input {path} is a symbolic link loop; point it at an image or a folder",
+            paths.MISSING: "input {path} does not exist; check the path"})
         if path.is_dir():
             if path.resolve() == outdir:
                 raise ConfigError(f"the output folder {path} is also an input folder, so results would "

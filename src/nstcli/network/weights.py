@@ -171,18 +171,13 @@ def _what_else(head: bytes) -> str | None:
 
 def check_weights_file(path: str | os.PathLike) -> Path:
     """A weights path that can be opened without blocking and starts like a weights file; else WeightsError."""
-    path = Path(path).expanduser()
-    found = paths.kind(path)
-    if found == paths.MISSING:
-        raise WeightsError(f"weights file {path} does not exist; give a .pth/.pt/.safetensors/.h5 file, "
-                           "or one of 'original', 'torchvision', 'random'")
-    if found == paths.LOOP:
-        raise WeightsError(f"weights file {path} is a symbolic link loop; point it at a .pth/.pt/.safetensors file")
-    if found == paths.FOLDER:
-        raise WeightsError(f"weights file {path} is a folder; give a .pth/.pt/.safetensors file")
-    if found == paths.OTHER:
-        # A FIFO would block the read forever and a device never ends.
-        raise WeightsError(f"weights file {path} is not a regular file; give a .pth/.pt/.safetensors file")
+    # A FIFO would block the read forever and a device never ends.
+    path = paths.check_file(Path(path).expanduser(), WeightsError, {
+        paths.MISSING: "weights file {path} does not exist; give a .pth/.pt/.safetensors/.h5 file, "
+                       "or one of 'original', 'torchvision', 'random'",
+        paths.LOOP: "weights file {path} is a symbolic link loop; point it at a .pth/.pt/.safetensors file",
+        paths.FOLDER: "weights file {path} is a folder; give a .pth/.pt/.safetensors file",
+        paths.OTHER: "weights file {path} is not a regular file; give a .pth/.pt/.safetensors file"})
     try:
         with open(path, "rb") as handle:
             head = handle.read(16)

@@ -27,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from nstcli.errors import ConfigError, ImageError
 from nstcli.outputs import mode_for
-from nstcli.image.io import MAX_INPUT_PIXELS, open_image
+from nstcli.image.io import MAX_INPUT_PIXELS, by_extension, open_image
 
 # Container (FFmpeg muxer name) per output extension.
 CONTAINERS = {
@@ -343,11 +343,8 @@ def is_folder_output(path: str | os.PathLike) -> bool:
 
 def container_for(path: str | os.PathLike) -> str:
     """The FFmpeg container for an output file's extension; an unknown one is a usage error (exit 2)."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in CONTAINERS:
-        raise ConfigError(f"output {path} has extension '{suffix}' with no known video container; use one of "
-                          f"{', '.join(CONTAINERS)}, or a folder name for PNG frames")
-    return CONTAINERS[suffix]
+    return by_extension(path, CONTAINERS, "output {path} has extension '{suffix}' with no known video container; "
+                        "use one of {known}, or a folder name for PNG frames")
 
 
 def encoder_for(container: str) -> str:
