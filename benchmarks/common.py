@@ -187,6 +187,31 @@ def timed(function, repeats: int) -> list[float]:
     return times
 
 
+def interleaved(variants: dict, repeats: int) -> dict[str, float]:
+    """Median seconds of each variant: all warmed up once (allocator, oneDNN primitives, lazy inits), then
+    run in turn `repeats` times, so they share the machine's load alike. A variant returns a list of times."""
+    for run in variants.values():
+        run()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, run in variants.items():
+            times[name] += run()
+    return {name: median(values) for name, values in times.items()}
+
+
+class Autocast(torch.nn.Module):
+    """A network under bf16 autocast, handing fp32 activations to the loss."""
+
+    def __init__(self, network):
+        super().__init__()
+        self.network = network
+
+    def forward(self, image):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            features = self.network(image)
+        return {name: value.float() for name, value in features.items()}
+
+
 def median(values) -> float:
     return statistics.median(values)
 

@@ -66,17 +66,6 @@ def common_flags() -> list[str]:
 
 # --- floor ----------------------------------------------------------------------------------------
 
-class Autocast(torch.nn.Module):
-    def __init__(self, network):
-        super().__init__()
-        self.network = network
-
-    def forward(self, image):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            features = self.network(image)
-        return {name: value.float() for name, value in features.items()}
-
-
 def floor_step(network, image):
     def step():
         image.grad = None
@@ -93,7 +82,7 @@ def floor(sizes, repeats):
     for size in sizes:
         content, _ = common.example_images(size)
         image = content.contiguous(memory_format=torch.channels_last).requires_grad_(True)
-        variants = {"fp32": floor_step(fp32, image), "bf16 autocast": floor_step(Autocast(fp32), image),
+        variants = {"fp32": floor_step(fp32, image), "bf16 autocast": floor_step(common.Autocast(fp32), image),
                     "bf16 copy": floor_step(copy, image)}
         for run in variants.values():
             run()  # warm-up: oneDNN primitives, allocator

@@ -34,19 +34,6 @@ from nstcli.terms.base import evaluate
 from step_cost import StepTimer
 
 
-class Autocast(torch.nn.Module):
-    """The network under bf16 autocast, handing fp32 activations to the loss."""
-
-    def __init__(self, network):
-        super().__init__()
-        self.network = network
-
-    def forward(self, image):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            features = self.network(image)
-        return {name: value.float() for name, value in features.items()}
-
-
 def objective_for(network, config: Config, content, style) -> list:
     return standard_terms(config, network, content, [style])
 
@@ -74,7 +61,7 @@ def main() -> None:
     content, style = (prepare(image, torch.device("cpu")) for image in common.example_images(args.size))
     variants = {
         "fp32 (nstcli)": lambda: network,
-        "bf16 autocast": lambda: Autocast(network),
+        "bf16 autocast": lambda: common.Autocast(network),
         "torch.compile (inductor)": lambda: torch.compile(network),
     }
     if args.no_compile:

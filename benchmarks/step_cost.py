@@ -81,13 +81,7 @@ def measure(size: int, repeats: int, steps: int) -> dict[str, float]:
         "nstcli": tool.run,
         "report": lambda: common.timed(report.step, steps),
     }
-    for run in variants.values():  # warm-up: allocator, oneDNN primitives, lazy inits
-        run()
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(repeats):
-        for name, run in variants.items():
-            times[name] += run()
-    return {name: common.median(values) for name, values in times.items()}
+    return common.interleaved(variants, repeats)
 
 
 def main() -> None:

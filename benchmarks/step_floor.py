@@ -60,13 +60,7 @@ def measure(size: int, repeats: int, steps: int, precision: str, wasserstein: bo
     variants = {"floor": lambda: common.timed(floor, steps), "Gram": loop(objectives["Gram"])}
     if wasserstein:
         variants["W2"] = loop(objectives["W2"])
-    for run in variants.values():
-        run()  # warm-up: oneDNN primitives, allocator
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(repeats):
-        for name, run in variants.items():
-            times[name] += run()
-    return {name: common.median(values) for name, values in times.items()}
+    return common.interleaved(variants, repeats)
 
 
 def main() -> None:
