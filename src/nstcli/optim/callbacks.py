@@ -16,6 +16,13 @@ def checkpoint_folder(output: str | Path) -> Path:
     return output.with_name(f"{output.stem}_checkpoints")
 
 
+def check_checkpoint_folder(output: str | Path) -> Path:
+    """OUT_checkpoints/ can be made and written (outputs.py), checked before the run, made by its first save."""
+    from nstcli.outputs import prepare_folder
+
+    return prepare_folder(checkpoint_folder(output), "checkpoint folder", create=False)
+
+
 def replaced_beside(output: str | Path, checkpoints: bool = True, extras: bool = True) -> list[Path]:
     """The files a new run into `output` deletes or rewrites besides it: checkpoints, sheet, curve."""
     from nstcli.image.sheets import loss_curve_path, progress_sheet_path

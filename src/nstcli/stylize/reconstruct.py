@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from nstcli.network import weights as weights_module
-from nstcli.optim.callbacks import replaced_beside
+from nstcli.optim.callbacks import check_checkpoint_folder, replaced_beside
 from nstcli.config.fields import Config
 from nstcli.optim.engine import Callback, optimize
 from nstcli.errors import ConfigError
@@ -84,6 +84,8 @@ def reconstruct(
         output = check_output_path(output)
         saves_checkpoints = bool(config.checkpoint_every) and not all_layers
         refuse_overwriting_inputs(output, image, also=replaced_beside(output, saves_checkpoints, extras=False))
+        if saves_checkpoints:
+            check_checkpoint_folder(output)
     source = open_image(image)
     sized = fit_to_size(image, source, config.size, max(min_side(config, run) for run in runs))
     device = resolve_device(config.device)

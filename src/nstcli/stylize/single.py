@@ -19,7 +19,7 @@ from PIL import Image
 from nstcli.image import colour
 from nstcli.tiling import tiles
 from nstcli.network import weights as weights_module
-from nstcli.optim.callbacks import replaced_beside
+from nstcli.optim.callbacks import check_checkpoint_folder, replaced_beside
 from nstcli.config.fields import Config
 from nstcli.optim.engine import Callback, optimize
 from nstcli.errors import ConfigError
@@ -156,6 +156,8 @@ def stylize(
         output = check_output_path(output, no_clobber=no_clobber)
         refuse_overwriting_inputs(output, [content, *style.paths],
                                   also=replaced_beside(output, checkpoints=bool(config.checkpoint_every)))
+        if config.checkpoint_every:
+            check_checkpoint_folder(output)
     # Every input is read and size-checked before the network is loaded (maybe downloaded).
     need = min_side(config)
     content_image = content if isinstance(content, Image.Image) else open_image(content)
