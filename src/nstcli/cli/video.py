@@ -94,7 +94,8 @@ def video_command(source, styles, output, model, blend, frame_steps, temporal_we
     """Stylise every frame of SOURCE (a video or a folder of images) in the style of STYLE, without flicker.
 
     Each frame after the first starts from the previous stylised frame warped by the optical flow
-    and is kept close to it where the flow is reliable (Ruder et al. 2016). Finished frames are kept
+    where the flow is reliable (from the frame itself elsewhere) and is kept close to it there
+    (Ruder et al. 2016). Finished frames are kept
     in OUT_frames/ beside the output (for a folder output, in the folder), so after Ctrl-C the same
     command continues where it stopped. Needs: pip install 'nstcli[video]'.
     """
