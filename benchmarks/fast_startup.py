@@ -32,9 +32,9 @@ import json, sys, time
 marks = [time.perf_counter()]
 import torch
 marks.append(time.perf_counter())
-import nstcli.cli
+import nstcli.cli.main
 from nstcli.fast import apply
-from nstcli.images import load_image, save_image
+from nstcli.image.io import load_image, save_image
 marks.append(time.perf_counter())
 net, _ = apply.load_model(sys.argv[1])
 marks.append(time.perf_counter())

@@ -32,7 +32,7 @@ prefer_sleeping_openmp_threads()
 
 import torch  # noqa: E402
 
-from nstcli.config import Config  # noqa: E402
+from nstcli.config.fields import Config  # noqa: E402
 from nstcli.fast.network import Architecture, TransformNet  # noqa: E402
 from nstcli.fast.train import Perceptual, train_step  # noqa: E402
 from nstcli.runtime import has_native_bf16  # noqa: E402

@@ -32,9 +32,9 @@ prefer_sleeping_openmp_threads()
 import torch  # noqa: E402
 
 from nstcli import api  # noqa: E402
-from nstcli.config import load_config  # noqa: E402
+from nstcli.config.fields import load_config  # noqa: E402
 from nstcli.reports import Callback  # noqa: E402
-from nstcli.run import peak_memory  # noqa: E402
+from nstcli.optim.run import peak_memory  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "examples" / "content.jpg"

@@ -24,9 +24,9 @@ from conftest import half_masks, make_image
 
 sys.path.insert(0, str(Path(__file__).parent / "fast"))  # the fast-network tests' helpers
 from fastnets import tiny_model  # noqa: E402
-from nstcli.cli import nst  # noqa: E402
-from nstcli.config import load_config  # noqa: E402
-from nstcli.images import load_image  # noqa: E402
+from nstcli.cli.main import nst  # noqa: E402
+from nstcli.config.fields import load_config  # noqa: E402
+from nstcli.image.io import load_image  # noqa: E402
 from nstcli.reports import Callback  # noqa: E402
 
 DEVICE = os.environ.get("NSTCLI_TEST_DEVICE", "cpu")
@@ -94,7 +94,7 @@ def test_tiles_run_on_the_device_close_to_the_cpu(tmp_path, content, style):
 
 def test_masks_run_on_the_device_close_to_the_cpu(tmp_path, content, style):
     from nstcli import api
-    from nstcli.masks import SpatialControl
+    from nstcli.stylize.masks import SpatialControl
 
     left, right = half_masks(tmp_path / "masks")
     second = make_image(tmp_path / "second.png", size=(40, 40), seed=5)
@@ -110,7 +110,7 @@ def test_masks_run_on_the_device_close_to_the_cpu(tmp_path, content, style):
 
 
 def test_batch_on_the_device(tmp_path, runner, style):
-    from nstcli.batch import plan_batch, run_batch
+    from nstcli.stylize.batch import plan_batch, run_batch
 
     photos = tmp_path / "photos"
     for index in range(2):
@@ -218,8 +218,9 @@ def test_export_of_a_network_trained_on_the_device(tmp_path, runner):
 def test_the_memory_estimate_is_within_30_percent_of_what_cuda_allocates(tmp_path):
     """One 512 px scale: the estimate (memory.untiled_need) against torch.cuda.max_memory_allocated,
     counted from after the network is loaded (its weights are not part of a scale's need)."""
-    from nstcli import api, memory
-    from nstcli.network import layers_needed, load_network
+    from nstcli import api
+    from nstcli.network import memory
+    from nstcli.network.load import layers_needed, load_network
 
     size = 512
     content = make_image(tmp_path / "content.png", size=(size, size * 3 // 4), seed=1)

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from nstcli import api
-from nstcli.config import Config, load_config
-from nstcli.sizes import scale_sizes, steps_per_scale, style_side
-from nstcli.styles import PreparedStyle
+from nstcli.config.fields import Config, load_config
+from nstcli.image.io import style_side
+from nstcli.stylize.sizes import scale_sizes, steps_per_scale
+from nstcli.stylize.styles import PreparedStyle
 
 from conftest import make_image
 

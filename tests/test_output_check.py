@@ -15,8 +15,10 @@ sys.path.insert(0, str(Path(__file__).parent / "fast"))
 from clips import pan_frames  # noqa: E402
 from conftest import error_line, make_image  # noqa: E402
 from fastnets import TRAIN_FAST, photos, tiny_model  # noqa: E402
-from nstcli import api, network  # noqa: E402
-from nstcli.cli import nst  # noqa: E402
+from nstcli.stylize import single
+from nstcli import api  # noqa: E402
+from nstcli.network import load as network
+from nstcli.cli.main import nst  # noqa: E402
 from nstcli.fast import apply as fast_apply  # noqa: E402
 from nstcli.fast import modelfile  # noqa: E402
 from nstcli.fast import video as fast_video  # noqa: E402
@@ -30,7 +32,7 @@ def no_work(monkeypatch):
     def refuse(*args, **kwargs):
         pytest.fail("work started before the output was checked")
 
-    monkeypatch.setattr(api, "load_network", refuse)
+    monkeypatch.setattr(single, "load_network", refuse)
     monkeypatch.setattr(network, "load_network", refuse)
     monkeypatch.setattr(modelfile, "load", refuse)
     monkeypatch.setattr(fast_apply, "load_model", refuse)

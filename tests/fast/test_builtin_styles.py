@@ -9,10 +9,10 @@ import torch
 
 from conftest import error_line, make_image
 from fastnets import tiny_model
-from nstcli.cli import nst
+from nstcli.cli.main import nst
 from nstcli.errors import ModelError
 from nstcli.fast import builtin, modelfile
-from nstcli.images import load_image
+from nstcli.image.io import load_image
 
 
 @pytest.fixture

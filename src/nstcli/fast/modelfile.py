@@ -164,7 +164,7 @@ def save(path: str | os.PathLike, state: dict, info: ModelInfo, storage: str = "
     import torch
     from safetensors.torch import save_file
 
-    from nstcli.images import atomic_write
+    from nstcli.image.io import atomic_write
 
     dtype = getattr(torch, STORAGE[storage])
     tensors = {name: value.detach().to(dtype).cpu().contiguous() for name, value in state.items()}
