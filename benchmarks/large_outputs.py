@@ -114,7 +114,7 @@ def main() -> None:
         for piece in panels:
             figure.paste(piece, (left, 0))
             left += piece.width + 10
-        figure.save(args.figure)
+        figure.save(args.figure, quality=90)  # quality: for a .jpg figure (PNG ignores it)
 
 
 if __name__ == "__main__":

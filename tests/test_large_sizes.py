@@ -70,3 +70,12 @@ def test_default_layer_balance_damps_block_five():
                                                                                  "conv3_1": 1.0}
     # given weights are taken as they are
     assert style_layer_weights(Config(style_layer_weights=(1, 1, 1, 1, 1)))["relu5_1"] == 1
+
+
+def test_large_recipe_runs_jcjohnsons_stages():
+    """--config large: 256 px first with 300 steps, then 512 ... 3620 px, each shorter (steps x 256 / side)."""
+    config = load_config("large", {"size": 3620})
+    sizes = scale_sizes(config)
+    assert sizes == [256, 512, 1024, 2048, 3620]
+    assert steps_per_scale(config, sizes) == [300, 75, 38, 19, 11]
+    assert config.style_weight == 300 and config.style_layer_weights is None  # the defaults' layer balance
