@@ -16,10 +16,10 @@ prefer_sleeping_openmp_threads()  # as `nst` does, before torch loads OpenMP
 
 import torch  # noqa: E402
 
-from nstcli.conventions import TORCHVISION  # noqa: E402
-from nstcli.features import VGGFeatures  # noqa: E402
-from nstcli.images import open_image, pil_to_tensor  # noqa: E402
-from nstcli.weights import random_state_dict  # noqa: E402
+from nstcli.network.conventions import TORCHVISION  # noqa: E402
+from nstcli.network.features import VGGFeatures  # noqa: E402
+from nstcli.image.io import open_image, pil_to_tensor  # noqa: E402
+from nstcli.network.weights import random_state_dict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "examples" / "content.jpg"
@@ -51,7 +51,7 @@ def example_images(size: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def write_examples(size: int, folder: str | Path) -> tuple[Path, Path]:
     """example_images(size) as PNG files, for runs through nstcli's file-based API."""
-    from nstcli.images import save_image
+    from nstcli.image.io import save_image
 
     content, style = example_images(size)
     paths = Path(folder) / "content.png", Path(folder) / "style.png"
@@ -185,6 +185,31 @@ def timed(function, repeats: int) -> list[float]:
         function()
         times.append(time.perf_counter() - start)
     return times
+
+
+def interleaved(variants: dict, repeats: int) -> dict[str, float]:
+    """Median seconds of each variant: all warmed up once (allocator, oneDNN primitives, lazy inits), then
+    run in turn `repeats` times, so they share the machine's load alike. A variant returns a list of times."""
+    for run in variants.values():
+        run()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, run in variants.items():
+            times[name] += run()
+    return {name: median(values) for name, values in times.items()}
+
+
+class Autocast(torch.nn.Module):
+    """A network under bf16 autocast, handing fp32 activations to the loss."""
+
+    def __init__(self, network):
+        super().__init__()
+        self.network = network
+
+    def forward(self, image):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            features = self.network(image)
+        return {name: value.float() for name, value in features.items()}
 
 
 def median(values) -> float:

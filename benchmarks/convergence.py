@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from nstcli import api
-from nstcli.callbacks import Callback
-from nstcli.config import Config
+from nstcli.optim.callbacks import Callback
+from nstcli.config.fields import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 

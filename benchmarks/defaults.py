@@ -28,7 +28,7 @@ import warnings
 
 import common
 from nstcli import api
-from nstcli.config import Config
+from nstcli.config.fields import Config
 from convergence import Clock
 
 

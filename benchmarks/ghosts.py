@@ -90,7 +90,7 @@ def judge(content: Path, style: Path, images: list[Path]) -> list[tuple[float, f
 
 def stylize(content: Path, style: Path, out: Path, base: dict, overrides: dict) -> float:
     from nstcli import api
-    from nstcli.config import load_config
+    from nstcli.config.fields import load_config
 
     config = load_config(None, {**base, "checkpoint_every": 0, **overrides})
     start = time.perf_counter()
@@ -99,7 +99,7 @@ def stylize(content: Path, style: Path, out: Path, base: dict, overrides: dict) 
 
 
 def sheet(images: list[Image.Image], labels: list[str], height: int = 256) -> Image.Image:
-    from nstcli.sheets import labelled_sheet
+    from nstcli.image.sheets import labelled_sheet
 
     scaled = [image.convert("RGB").resize((max(1, round(image.width * height / image.height)), height),
                                           Image.Resampling.LANCZOS) for image in images]

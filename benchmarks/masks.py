@@ -44,12 +44,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import CONTENT, STYLE  # noqa: E402
 
 from nstcli import api  # noqa: E402
-from nstcli.config import Config  # noqa: E402
-from nstcli.images import open_image, pil_to_tensor, resize_longest, save_image, tensor_to_pil  # noqa: E402
-from nstcli.masks import SpatialControl  # noqa: E402
-from nstcli.network import load_network  # noqa: E402
+from nstcli.config.fields import Config  # noqa: E402
+from nstcli.image.io import open_image, pil_to_tensor, resize_longest, save_image, tensor_to_pil  # noqa: E402
+from nstcli.stylize.masks import SpatialControl  # noqa: E402
+from nstcli.network.load import load_network  # noqa: E402
 from nstcli.terms.gram import gram_matrix  # noqa: E402
-from nstcli.weights import RandomWeightsWarning  # noqa: E402
+from nstcli.network.weights import RandomWeightsWarning  # noqa: E402
 
 
 def stripes(path: Path, size: int) -> Path:
@@ -92,7 +92,7 @@ def seam_ratio(image: torch.Tensor) -> float:
 def step_cost(network, config, content: torch.Tensor, styles, masks, rounds: int) -> tuple[float, float]:
     """Fastest forward + backward of one step with one unmasked style, and with the two masked ones,
     interleaved round by round so both see the same machine load."""
-    from nstcli.objective import features_of, style_layer_weights
+    from nstcli.terms.objective import features_of, style_layer_weights
     from nstcli.terms.gram import GramStyle
     from nstcli.terms.guided import GuidedGramStyle, guided_targets
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import common
 
 HERE = Path(__file__).resolve().parent
-HISTORY = 100  # pairs, as nstcli.engine.make_optimizer sets
+HISTORY = 100  # pairs, as nstcli.optim.engine.make_optimizer sets
 
 CHILD = """
 import json, resource, sys, warnings
@@ -30,7 +30,7 @@ sys.path.insert(0, {here!r})
 warnings.simplefilter("ignore")
 import common
 from nstcli import api
-from nstcli.config import Config
+from nstcli.config.fields import Config
 # One scale: the peak belongs to the full-size steps, and coarse scales would only add time.
 config = Config(weights="random", size={size}, steps={steps}, start_size=None, checkpoint_every=0)
 if {steps}:

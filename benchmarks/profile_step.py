@@ -29,13 +29,14 @@ import warnings
 import torch
 
 import common
-from nstcli import api, engine
-from nstcli.callbacks import LossLog
-from nstcli.config import Config
-from nstcli.images import prepare
-from nstcli.objective import standard_terms
-from nstcli.optimizers import OptimizerSettings
-from nstcli.progress import ProgressBar
+from nstcli import api
+from nstcli.optim import engine
+from nstcli.optim.callbacks import LossLog
+from nstcli.config.fields import Config
+from nstcli.image.io import prepare
+from nstcli.terms.objective import standard_terms
+from nstcli.optim.optimizers import OptimizerSettings
+from nstcli.cli.progress import ProgressBar
 from nstcli.terms import content as content_terms
 from nstcli.terms import gram as gram_terms
 

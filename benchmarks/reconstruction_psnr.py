@@ -13,9 +13,10 @@ import argparse
 import warnings
 from pathlib import Path
 
+from nstcli.stylize import single  # noqa: E402
 from nstcli import api
-from nstcli.config import Config
-from nstcli.reconstruct import FIGURE_LAYERS
+from nstcli.config.fields import Config
+from nstcli.stylize.reconstruct import FIGURE_LAYERS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     config = Config(weights=args.weights, size=args.size, steps=args.steps, checkpoint_every=0)
-    target = api.pil_to_tensor(api.resize_longest(api.open_image(args.image), args.size))
+    target = single.pil_to_tensor(single.resize_longest(single.open_image(args.image), args.size))
     print(f"{args.image}, {args.size} px, {args.steps} L-BFGS steps from noise, weights {args.weights}\n")
     print("| layer | PSNR (dB) |")
     print("| --- | --- |")

@@ -2,7 +2,7 @@
 
 - `nst --help` and `nst --version`, wall time of the whole process (median of several runs). Both
   must not import torch; the script checks that in a fresh interpreter and shows the cumulative
-  import time of nstcli.cli from `python -X importtime`.
+  import time of nstcli.cli.main from `python -X importtime`.
 - Network ready: a random VGG19 features state dict is written into a temporary NSTCLI_CACHE as the
   cached imagenet file, then a fresh process times `import torch`, `import nstcli.api` and
   `api.load_network(Config(weights="imagenet"))` (what every run does before computing anything).
@@ -43,7 +43,7 @@ def wall(command: list[str], env=None) -> float:
 CLI_MODULES = """
 import sys
 sys.argv = ["nst", "--help"]
-from nstcli.cli import main
+from nstcli.cli.main import main
 try:
     main()
 except SystemExit:
@@ -57,7 +57,7 @@ start = time.perf_counter()
 import torch
 after_torch = time.perf_counter()
 from nstcli import api
-from nstcli.config import Config
+from nstcli.config.fields import Config
 after_api = time.perf_counter()
 network = api.load_network(Config(weights="imagenet"), torch.device("cpu"))
 ready = time.perf_counter()
@@ -67,13 +67,13 @@ print(json.dumps({"torch": after_torch - start, "api": after_api - after_torch,
 
 
 def import_time_of_cli() -> float:
-    """Cumulative seconds `import nstcli.cli` takes, from python -X importtime."""
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import nstcli.cli"],
+    """Cumulative seconds `import nstcli.cli.main` takes, from python -X importtime."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import nstcli.cli.main"],
                          check=True, capture_output=True, text=True).stderr
     for line in out.splitlines():
-        if line.rstrip().endswith("| nstcli.cli"):
+        if line.rstrip().endswith("| nstcli.cli.main"):
             return int(line.split("|")[1]) / 1e6
-    raise RuntimeError("nstcli.cli not in the import time report")
+    raise RuntimeError("nstcli.cli.main not in the import time report")
 
 
 def main() -> None:
@@ -85,7 +85,7 @@ def main() -> None:
     modules = subprocess.run([sys.executable, "-c", CLI_MODULES], check=True, capture_output=True,
                              text=True).stdout.strip().splitlines()[-1]  # after the help text
     print(f"modules loaded by `nst --help` (of torch, torchvision, PIL, yaml, tqdm): {modules}")
-    print(f"`import nstcli.cli`: {import_time_of_cli():.3f} s cumulative (python -X importtime)")
+    print(f"`import nstcli.cli.main`: {import_time_of_cli():.3f} s cumulative (python -X importtime)")
 
     rows = []
     for flag in ("--help", "--version"):
@@ -94,7 +94,7 @@ def main() -> None:
         rows.append([f"{' '.join(Path(command[0]).name if i == 0 else c for i, c in enumerate(command))} {flag}",
                      common.median(times), min(times)])
 
-    from nstcli import weights
+    from nstcli.network import weights
 
     with tempfile.TemporaryDirectory(prefix="nst-cache-") as cache:
         env = {**os.environ, "NSTCLI_CACHE": cache}

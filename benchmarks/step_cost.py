@@ -29,8 +29,8 @@ import torch
 
 import common
 from nstcli import api
-from nstcli.config import Config
-from nstcli.engine import Callback
+from nstcli.config.fields import Config
+from nstcli.optim.engine import Callback
 
 
 class StepTimer(Callback):
@@ -81,13 +81,7 @@ def measure(size: int, repeats: int, steps: int) -> dict[str, float]:
         "nstcli": tool.run,
         "report": lambda: common.timed(report.step, steps),
     }
-    for run in variants.values():  # warm-up: allocator, oneDNN primitives, lazy inits
-        run()
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(repeats):
-        for name, run in variants.items():
-            times[name] += run()
-    return {name: common.median(values) for name, values in times.items()}
+    return common.interleaved(variants, repeats)
 
 
 def main() -> None:

@@ -24,12 +24,13 @@ import warnings
 import common  # first: it sets up OpenMP before torch loads (as `nst` does)
 
 import torch
-from nstcli import api, engine
-from nstcli.config import Config
-from nstcli.features import VGGFeatures
-from nstcli.images import prepare
-from nstcli.objective import standard_terms
-from nstcli.optimizers import OptimizerSettings
+from nstcli import api
+from nstcli.optim import engine
+from nstcli.config.fields import Config
+from nstcli.network.features import VGGFeatures
+from nstcli.image.io import prepare
+from nstcli.terms.objective import standard_terms
+from nstcli.optim.optimizers import OptimizerSettings
 from step_cost import StepTimer
 
 
@@ -59,13 +60,7 @@ def measure(size: int, repeats: int, steps: int, precision: str, wasserstein: bo
     variants = {"floor": lambda: common.timed(floor, steps), "Gram": loop(objectives["Gram"])}
     if wasserstein:
         variants["W2"] = loop(objectives["W2"])
-    for run in variants.values():
-        run()  # warm-up: oneDNN primitives, allocator
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(repeats):
-        for name, run in variants.items():
-            times[name] += run()
-    return {name: common.median(values) for name, values in times.items()}
+    return common.interleaved(variants, repeats)
 
 
 def main() -> None:

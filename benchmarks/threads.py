@@ -42,7 +42,7 @@ size, steps = {size}, {steps}
 state = common.random_weights()
 content, style = common.example_images(size)
 from nstcli import api
-from nstcli.config import Config
+from nstcli.config.fields import Config
 floor = common.Floor(state, api.layers_needed(Config()), content)
 floor.step()
 floor_times = common.timed(floor.step, steps)

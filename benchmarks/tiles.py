@@ -42,9 +42,11 @@ sys.path.insert(0, {here!r})
 warnings.simplefilter("ignore")
 import common
 import torch
-from nstcli import api, memory
-from nstcli.config import load_config
-from nstcli.engine import Callback
+from nstcli.stylize import single  # noqa: E402
+from nstcli import api
+from nstcli.network import memory
+from nstcli.config.fields import load_config
+from nstcli.optim.engine import Callback
 
 class Clock(Callback):
     def __init__(self):
@@ -72,10 +74,10 @@ import json, sys
 sys.path.insert(0, {here!r})
 import common, torch
 from nstcli import api
-from nstcli.config import Config
-from nstcli.images import load_image, open_image, pil_to_tensor, prepare, resize_longest
-from nstcli.network import load_network
-from nstcli.objective import features_of, standard_terms
+from nstcli.config.fields import Config
+from nstcli.image.io import load_image, open_image, pil_to_tensor, prepare, resize_longest
+from nstcli.network.load import load_network
+from nstcli.terms.objective import features_of, standard_terms
 from nstcli.terms.base import evaluate
 config = Config(**{{"weights": "random", **json.loads({options!r})}})
 net = load_network(config, torch.device("cpu"))
@@ -93,17 +95,18 @@ print(json.dumps(out))
 
 CALIBRATE = r"""
 import json, resource, sys, torch
-from nstcli import api, memory
-from nstcli.config import Config
-from nstcli.engine import optimise
-from nstcli.network import layers_needed, load_network
-from nstcli.objective import standard_terms
+from nstcli import api
+from nstcli.network import memory
+from nstcli.config.fields import Config
+from nstcli.optim.engine import optimise
+from nstcli.network.load import layers_needed, load_network
+from nstcli.terms.objective import standard_terms
 size = {size}
 config = Config(weights="random", optimizer="adam")
 net = load_network(config, torch.device("cpu"))
 if size:
     image = torch.rand(1, 3, size, size).contiguous(memory_format=torch.channels_last)
-    optimise(net, image, standard_terms(config, net, image, [image]), api.optimizer_settings(config), steps=2)
+    optimise(net, image, standard_terms(config, net, image, [image]), single.optimizer_settings(config), steps=2)
 need = memory.untiled_need((size, size), (size, size), layers_needed(config), config.content_layers, "adam", 2)
 print(json.dumps({{"maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "estimate": need.total}}))
 """
@@ -125,9 +128,9 @@ def gb(kb: float) -> float:
 
 
 def memory_run(args) -> None:
-    from nstcli import memory
-    from nstcli.config import load_config
-    from nstcli.network import layers_needed
+    from nstcli.network import memory
+    from nstcli.config.fields import load_config
+    from nstcli.network.load import layers_needed
 
     options = dict(size=args.size, steps=args.steps, start_size=args.start_size)
     if args.max_memory:
@@ -166,8 +169,8 @@ def seams(path: str, shape, tile: int, steps: int, align: int) -> tuple[float, f
     """(mean |difference| across the last step's tile boundaries, mean over all other neighbours)."""
     import torch
 
-    from nstcli import tiles
-    from nstcli.images import load_image
+    from nstcli.tiling import tiles
+    from nstcli.image.io import load_image
 
     image = load_image(path)[0]
     height, width = shape

@@ -36,8 +36,8 @@ import torch
 
 import common
 from nstcli import api
-from nstcli.config import Config
-from nstcli.engine import Callback
+from nstcli.config.fields import Config
+from nstcli.optim.engine import Callback
 from step_cost import ToolRun
 
 # What the report's loop reads, given torchvision's in-place ReLUs (see common.ReportLoss).
@@ -133,8 +133,8 @@ def main() -> None:
     initial = evaluate(content)
 
     # Sanity check of report_objective(): nstcli's objective there should be exactly half the report's.
-    from nstcli.images import prepare
-    from nstcli.objective import standard_terms
+    from nstcli.image.io import prepare
+    from nstcli.terms.objective import standard_terms
     from nstcli.terms.base import evaluate as sum_terms
 
     seed_like = Config(weights="random", size=size, **report_objective(size))

@@ -41,7 +41,7 @@ GIVEN_ENV = dict(os.environ)
 
 import common  # noqa: E402
 from nstcli import api  # noqa: E402
-from nstcli.config import Config  # noqa: E402
+from nstcli.config.fields import Config  # noqa: E402
 from nstcli.ui import server  # noqa: E402
 from nstcli.ui.inputs import EXAMPLE_CONTENT, EXAMPLE_STYLE  # noqa: E402
 

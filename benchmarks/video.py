@@ -52,14 +52,18 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 
-from nstcli import api, flow, video  # noqa: E402
-from nstcli.config import VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config  # noqa: E402
+from nstcli import api  # noqa: E402
+from nstcli.video import flow  # noqa: E402
+from nstcli.video import io as video_io  # noqa: E402
+from nstcli.video import loop as video  # noqa: E402
+from nstcli.video.reports import FrameReport, VideoCallback  # noqa: E402
+from nstcli.config.fields import VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config  # noqa: E402
 from nstcli.errors import RandomWeightsWarning  # noqa: E402
-from nstcli.flow import FlowEstimator  # noqa: E402
-from nstcli.images import pil_to_tensor, prepare, tensor_to_pil  # noqa: E402
-from nstcli.network import load_network, min_side  # noqa: E402
-from nstcli.objective import content_term  # noqa: E402
-from nstcli.styles import PreparedStyle  # noqa: E402
+from nstcli.video.flow import FlowEstimator  # noqa: E402
+from nstcli.image.io import pil_to_tensor, prepare, tensor_to_pil  # noqa: E402
+from nstcli.network.load import load_network, min_side  # noqa: E402
+from nstcli.terms.objective import content_term  # noqa: E402
+from nstcli.stylize.styles import PreparedStyle  # noqa: E402
 from nstcli.terms.base import evaluate  # noqa: E402
 from nstcli.terms.temporal import temporal_error  # noqa: E402
 
@@ -209,7 +213,7 @@ def before_the_colour_test():
         flow.mismatched, video.start_image = saved
 
 
-class Interleaved(video.VideoCallback):
+class Interleaved(VideoCallback):
     """Runs the independent stylisation of each frame right after `nst video` finishes that frame."""
 
     def __init__(self, frames: list[Path], style: PreparedStyle, config: Config):
@@ -218,7 +222,7 @@ class Interleaved(video.VideoCallback):
         self.independent_seconds: list[float] = []
         self.independent: list[torch.Tensor] = []
 
-    def on_frame(self, report: video.FrameReport) -> None:
+    def on_frame(self, report: FrameReport) -> None:
         self.video_seconds.append(report.seconds)
         with Image.open(self.frames[report.index]) as image:
             frame = image.convert("RGB")
@@ -230,16 +234,16 @@ class Interleaved(video.VideoCallback):
               f"independent {self.independent_seconds[-1]:.2f} s", file=sys.stderr)
 
 
-class Seconds(video.VideoCallback):
+class Seconds(VideoCallback):
     def __init__(self):
         self.seconds: list[float] = []
 
-    def on_frame(self, report: video.FrameReport) -> None:
+    def on_frame(self, report: FrameReport) -> None:
         self.seconds.append(report.seconds)
 
 
 def read_outputs(folder: Path, count: int) -> list[torch.Tensor]:
-    return [frame_tensor(folder / video.video_io.frame_name(i)) for i in range(count)]
+    return [frame_tensor(folder / video_io.frame_name(i)) for i in range(count)]
 
 
 def keep_frames(folder: Path, frames: list[torch.Tensor]) -> None:
@@ -293,7 +297,7 @@ def mask_picture(motion) -> Image.Image:
 
 def write_figure(path: Path, contents, methods: dict[str, list[torch.Tensor]], first: int, count: int) -> None:
     """Rows: content, each method's frames, and the masks of the reliable pixels."""
-    from nstcli.sheets import labelled_sheet
+    from nstcli.image.sheets import labelled_sheet
 
     estimator = FlowEstimator()
     frames, labels = [], []

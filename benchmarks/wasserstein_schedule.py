@@ -29,12 +29,13 @@ import common  # first: it sets up OpenMP before torch loads (as `nst` does)
 
 import torch
 
+from nstcli.stylize import single  # noqa: E402
 from nstcli import api
-from nstcli.config import load_config
-from nstcli.engine import Callback
+from nstcli.config.fields import load_config
+from nstcli.optim.engine import Callback
 from nstcli.errors import Interrupted
-from nstcli.images import open_image, pil_to_tensor, prepare, resize_longest
-from nstcli.styles import PreparedStyle
+from nstcli.image.io import open_image, pil_to_tensor, prepare, resize_longest
+from nstcli.stylize.styles import PreparedStyle
 from nstcli.terms.base import evaluate
 
 RECIPE = common.ROOT / "configs" / "wasserstein.yaml"
@@ -49,7 +50,7 @@ class LossAt:
         self.network = api.load_network(config, device)
         need = api.min_side(config)
         content = prepare(pil_to_tensor(resize_longest(open_image(common.CONTENT), config.size)), device)
-        _, self.terms = api.scale_terms(config, self.network, PreparedStyle(common.STYLE), content,
+        _, self.terms = single.scale_terms(config, self.network, PreparedStyle(common.STYLE), content,
                                         round(config.size * config.style_scale), need, device)
 
     @torch.no_grad()
@@ -124,12 +125,12 @@ def main(argv=None) -> int:
     loss_at = LossAt(base)  # also builds the network before any clock starts
 
     _, reference_total, target = run(reference, loss_at, None)
-    rows = [[f"recipe: adam {reference.first_steps}/{reference.steps}, scales {api.scale_sizes(reference)}",
+    rows = [[f"recipe: adam {reference.first_steps}/{reference.steps}, scales {single.scale_sizes(reference)}",
              f"{target:.4g}", 1.0, 1.0]]
     for spec in args.candidates.split(";"):
         config = candidate_config(spec, base)
         reached, total, loss = run(config, loss_at, target)
-        rows.append([f"{spec}, scales {api.scale_sizes(config)}", f"{loss:.4g}",
+        rows.append([f"{spec}, scales {single.scale_sizes(config)}", f"{loss:.4g}",
                      "not reached" if reached is None else reached / reference_total, total / reference_total])
     print(f"wasserstein recipe at {args.size} px; reference {reference_total:.0f} s, final loss {target:.4g}\n")
     print(common.table(["schedule", "final loss", "time to the recipe's loss / recipe",

@@ -39,7 +39,7 @@ import sys
 import common  # first: it sets up OpenMP before torch loads (as `nst` does)
 
 import torch
-from nstcli.features import VGGFeatures
+from nstcli.network.features import VGGFeatures
 from nstcli.terms.gram import gram_matrix, gram_style_loss
 from nstcli.terms import wasserstein
 from nstcli.terms.wasserstein import (GaussianTarget, WassersteinStyle, covariance, moments,

@@ -5,12 +5,15 @@ import json
 import pytest
 from PIL import Image
 
-from nstcli import api, engine
-from nstcli import weights as weights_module
-from nstcli.batch import parse_shard, plan_batch, shard_of
-from nstcli import network as network_module
-from nstcli.cli import nst
-from nstcli.config import Config
+from nstcli.stylize import single
+from nstcli import api
+from nstcli.optim import engine
+from nstcli.network import weights as weights_module
+from nstcli.jobs.shards import parse_shard, shard_of
+from nstcli.stylize.batch import plan_batch
+from nstcli.network import load as network_module
+from nstcli.cli.main import nst
+from nstcli.config.fields import Config
 
 from conftest import FAST, error_line, make_image
 
@@ -116,7 +119,7 @@ def test_shards_partition_any_plan(tmp_path, style):
 @pytest.mark.parametrize("spec", ["0/2", "3/2", "1/0", "two/4", "1/2/3", ""])
 def test_bad_shard_is_a_usage_error(runner, style, tmp_path, spec, monkeypatch):
     """It refuses a malformed --shard with exit 2 before loading anything."""
-    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
     photo_folder(tmp_path / "photos", count=1)
     result = batch(runner, tmp_path / "photos", "--style", style, "-o", tmp_path / "out", "--shard", spec)
     assert result.exit_code == 2
@@ -231,7 +234,7 @@ def test_recursive_keeps_subfolders(tmp_path, style):
 
 def test_name_collision_is_refused_before_work(runner, style, tmp_path, monkeypatch):
     """It refuses, with exit 2 and both names, two inputs that would write the same output file."""
-    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
     photos = tmp_path / "photos"
     jpg = make_image(photos / "x.jpg")
     png = make_image(photos / "x.png")
@@ -260,7 +263,7 @@ def test_files_styles_and_format(runner, tmp_path):
 @pytest.mark.parametrize("case", ["no images", "missing input", "output is input", "missing style"])
 def test_bad_arguments_stop_before_work(runner, style, tmp_path, monkeypatch, case):
     """It stops before loading the network when the arguments cannot make a batch."""
-    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
     photos = tmp_path / "photos"
     photos.mkdir()
     if case != "no images":
@@ -313,7 +316,7 @@ def test_reused_style_gives_the_same_image(content, style):
 
 def test_style_blend_is_refused(runner, style, tmp_path, monkeypatch):
     """It has no --style-blend, and refuses blend weights from a config file, which a batch would ignore."""
-    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
     photo_folder(tmp_path / "photos", count=1)
     flag = batch(runner, tmp_path / "photos", "--style", style, "-o", tmp_path / "out", "--style-blend", "1")
     assert flag.exit_code == 2
@@ -378,7 +381,7 @@ def test_shard_auto_reads_the_scheduler(spec, env, expected):
 def test_shard_auto_without_a_usable_index_is_a_usage_error(runner, style, tmp_path, monkeypatch, spec, env,
                                                             message):
     """It stops with exit 2 and says which variable is missing or wrong, before loading anything."""
-    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
     for name in SCHEDULER_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
@@ -392,8 +395,8 @@ def test_shard_auto_without_a_usable_index_is_a_usage_error(runner, style, tmp_p
 
 def plan_folder(tmp_path, monkeypatch):
     """Three photos, one of them already done; computing anything fails the test."""
-    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
-    monkeypatch.setattr(api, "stylize", lambda *a, **k: pytest.fail("stylized"))
+    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(single, "stylize", lambda *a, **k: pytest.fail("stylized"))
     photos, out = tmp_path / "photos", tmp_path / "out"
     photo_folder(photos, count=3)
     make_image(out / "p1__style.png")
@@ -464,8 +467,8 @@ def test_finished_batch_loads_nothing(runner, style, tmp_path, monkeypatch):
     out = tmp_path / "out"
     first = batch(runner, photos, "--style", style, "-o", out)
     assert first.exit_code == 0, first.output
-    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
-    monkeypatch.setattr(api, "PreparedStyle", lambda *a, **k: pytest.fail("style opened"))
+    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(single, "PreparedStyle", lambda *a, **k: pytest.fail("style opened"))
     again = batch(runner, photos, "--style", style, "-o", out, "--json")
     assert again.exit_code == 0, again.output
     assert [row["status"] for row in json_lines(again)] == ["skipped", "skipped"]
@@ -477,13 +480,13 @@ def test_interrupt_just_after_the_save_counts_the_item_done(runner, style, tmp_p
     photos = tmp_path / "photos"
     photo_folder(photos)
     out = tmp_path / "out"
-    real_save = api.save_image
+    real_save = single.save_image
 
     def save_then_ctrl_c(image, path, **kwargs):
         real_save(image, path, **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(api, "save_image", save_then_ctrl_c)
+    monkeypatch.setattr(single, "save_image", save_then_ctrl_c)
     result = batch(runner, photos, "--style", style, "-o", out, "--json")
 
     assert result.exit_code == 130

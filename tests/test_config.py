@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from nstcli.cli import nst
-from nstcli.config import Config, load_config
+from nstcli.cli.main import nst
+from nstcli.config.fields import Config, load_config
 from nstcli.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))

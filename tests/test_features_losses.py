@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from nstcli.errors import ConfigError
-from nstcli.features import VGGFeatures
+from nstcli.network.features import VGGFeatures
 from nstcli.terms import content as content_terms
 from nstcli.terms import gram as gram_terms
 from nstcli.terms import tv as tv_terms
-from nstcli.weights import random_state_dict
+from nstcli.network.weights import random_state_dict
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_tv_loss_zero_for_flat_image():
 
 def test_lbfgs_history_bounded_by_memory():
     """It keeps 100 L-BFGS pairs for small images and fewer, never under 5, for huge ones."""
-    from nstcli.optimizers import lbfgs_history
+    from nstcli.optim.optimizers import lbfgs_history
 
     assert lbfgs_history(384 * 256 * 3) == 100
     assert lbfgs_history(2048 * 1365 * 3) == 16

@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).parent / "fast"))
 from conftest import error_line, make_image  # noqa: E402
 from fastnets import photos, tiny_model  # noqa: E402
 from nstcli import api, extras  # noqa: E402
-from nstcli.cli import nst  # noqa: E402
-from nstcli.config import load_config  # noqa: E402
+from nstcli.cli.main import nst  # noqa: E402
+from nstcli.config.fields import load_config  # noqa: E402
 from nstcli.fast.train import TrainSettings, train, work_folder  # noqa: E402
 
 
@@ -51,7 +51,7 @@ def test_train_help_shows_the_style_weight_it_uses(runner):
     """nst train's --style-weight shows train's own default, and its examples stay near it."""
     result = runner.invoke(nst, ["train", "--help"])
     text = " ".join(result.output.split())
-    from nstcli.cli import TRAIN_STYLE_WEIGHT
+    from nstcli.cli.fast import TRAIN_STYLE_WEIGHT
 
     assert f"--style-weight X Weight beta of the style loss. [default: {TRAIN_STYLE_WEIGHT:g}" in text.replace(
         f"{TRAIN_STYLE_WEIGHT:.1f}", f"{TRAIN_STYLE_WEIGHT:g}")

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from clips import jump_frames, pan_frames
-from nstcli import flow
-from nstcli.images import pil_to_tensor
+from nstcli.video import flow
+from nstcli.image.io import pil_to_tensor
 
 
 def test_flow_of_a_shifted_image_recovers_the_shift(tmp_path):

@@ -12,10 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
+from nstcli.stylize import single
 from nstcli import api
-from nstcli.cli import nst
+from nstcli.cli.main import nst
 from nstcli.errors import ImageError
-from nstcli.images import load_image
+from nstcli.image.io import load_image
 
 from conftest import FAST, error_line, make_image
 
@@ -88,7 +89,7 @@ BAD_KINDS = ["missing", "folder", "empty", "text", "truncated-jpeg", "truncated-
 @pytest.mark.parametrize("kind", BAD_KINDS)
 def test_bad_image_one_line_exit_1(runner, tmp_path, monkeypatch, kind, role):
     """It refuses each kind of unusable image with exit 1 and one line naming it, before loading VGG19."""
-    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
     good = make_image(tmp_path / "good.png")
     bad, message = bad_image(kind, tmp_path)
     content, style = (bad, good) if role == "content" else (good, bad)
@@ -110,7 +111,7 @@ def test_decompression_bomb_is_refused_without_allocating(tmp_path):
     code = textwrap.dedent("""
         import resource, sys
         from nstcli.errors import ImageError
-        from nstcli.images import load_image
+        from nstcli.image.io import load_image
 
         def address_space():
             for line in open("/proc/self/status"):
@@ -267,7 +268,7 @@ def test_small_image_is_scaled_up(runner, tmp_path, style):
 ])
 def test_elongated_image_refused_with_size_that_works(runner, tmp_path, monkeypatch, role, shape, size, hint):
     """It refuses an image whose short side would fall below 16 px, naming a --size that works."""
-    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
     thin = make_image(tmp_path / "thin.png", size=shape, seed=5)
     good = make_image(tmp_path / "good.png")
     content, style = (thin, good) if role == "content" else (good, thin)
@@ -316,7 +317,7 @@ def test_pillow_warnings_name_the_file(runner, tmp_path, style):
 ])
 def test_unreadable_or_too_big_to_decode(runner, tmp_path, style, monkeypatch, raised, message):
     """It names an image it may not read, or cannot decode in the memory left, with exit 1."""
-    from nstcli import images
+    from nstcli.image import io as images
 
     content = make_image(tmp_path / "photo.png")
 

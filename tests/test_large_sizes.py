@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from nstcli import api
-from nstcli.config import Config, load_config
-from nstcli.sizes import scale_sizes, steps_per_scale, style_side
-from nstcli.styles import PreparedStyle
+from nstcli.config.fields import Config, load_config
+from nstcli.image.io import style_side
+from nstcli.stylize.sizes import scale_sizes, steps_per_scale
+from nstcli.stylize.styles import PreparedStyle
 
 from conftest import make_image
 
@@ -61,7 +62,7 @@ def test_style_is_used_at_its_own_resolution_at_most(tmp_path):
 
 def test_default_layer_balance_damps_block_five():
     """Empty style_layer_weights: 1 per layer, DEEP_LAYER_WEIGHT for VGG19's fifth block, whatever the layers."""
-    from nstcli.objective import DEEP_LAYER_WEIGHT, style_layer_weights
+    from nstcli.terms.objective import DEEP_LAYER_WEIGHT, style_layer_weights
 
     assert Config().style_layer_weights is None
     assert style_layer_weights(Config()) == {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0,

@@ -6,10 +6,10 @@ import pytest
 import torch
 from PIL import Image
 
-from nstcli.batch import plan_batch
-from nstcli.cli import nst
-from nstcli.config import Config
-from nstcli.masks import SpatialControl, normalise, resize_mask
+from nstcli.stylize.batch import plan_batch
+from nstcli.cli.main import nst
+from nstcli.config.fields import Config
+from nstcli.stylize.masks import SpatialControl, normalise, resize_mask
 from nstcli.terms.gram import GramStyle, gram_matrix
 from nstcli.terms.guided import GuidedGramStyle, guided_gram, mask_at_layer
 from nstcli.terms.masked_content import MaskedContent
@@ -185,7 +185,7 @@ def test_masks_are_normalised_over_the_styles():
 
 def test_a_mask_reaches_each_layer_at_its_resolution():
     """It has exactly the shape of the network's feature map at every style layer, odd sizes included."""
-    from nstcli.network import load_network
+    from nstcli.network.load import load_network
 
     config = Config(weights="random")
     network = load_network(config, torch.device("cpu"))
@@ -427,7 +427,7 @@ def test_a_mask_that_is_the_output_is_refused(runner, content, style, tmp_path):
 
 def test_masks_refuse_the_wasserstein_loss_without_its_term(runner, content, style, tmp_path, monkeypatch):
     """It says masks need the Gram loss where the Wasserstein term is not installed (exit 2)."""
-    from nstcli import masks
+    from nstcli.stylize import masks
 
     monkeypatch.setattr(masks, "guided_losses", lambda: ("gram",))
     left, right = half_masks(tmp_path / "m")
@@ -495,7 +495,7 @@ def test_mask_usage_errors_come_before_torch(tmp_path):
     code = textwrap.dedent("""
         import sys
         from click.testing import CliRunner
-        from nstcli.cli import nst
+        from nstcli.cli.main import nst
         result = CliRunner().invoke(nst, ["stylize", "c.png", "s.png", "t.png", "-o", "o.png", "--style-mask", "m.png"])
         print(result.exit_code, "torch" in sys.modules)
         print(result.stderr.strip())

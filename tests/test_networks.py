@@ -8,12 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nstcli import weights
-from nstcli import network as network_module
-from nstcli.cli import nst
-from nstcli.conventions import CAFFE, TORCHVISION, InputConvention
+from nstcli.network import weights
+from nstcli.network import load as network_module
+from nstcli.cli.main import nst
+from nstcli.network.conventions import CAFFE, TORCHVISION, InputConvention
 from nstcli.errors import WeightsError
-from nstcli.features import VGGFeatures
+from nstcli.network.features import VGGFeatures
 
 from conftest import error_line
 
@@ -67,7 +67,7 @@ def test_original_network_comes_from_the_installed_package():
     state, convention = weights.load_source("original")
     assert convention is CAFFE and len(state) == 32
     assert state["0.weight"].shape == (64, 3, 3, 3) and state["0.weight"].dtype == torch.float32
-    from nstcli.config import Config
+    from nstcli.config.fields import Config
 
     assert Config().weights == "original"
 
@@ -205,8 +205,8 @@ def test_original_and_torchvision_see_different_pictures_without_their_conventio
 def test_normalised_terms_ignore_a_uniform_rescaling_of_the_features(style_loss):
     """With loss_normalization: target, features 255 times larger (a 0..255 network) give the same
     terms; with none, content grows with the square and Gram style with the fourth power."""
-    from nstcli.config import Config
-    from nstcli.objective import content_layer_weights, style_term
+    from nstcli.config.fields import Config
+    from nstcli.terms.objective import content_layer_weights, style_term
     from nstcli.terms.content import Content
 
     generator = torch.Generator().manual_seed(0)

@@ -15,8 +15,10 @@ sys.path.insert(0, str(Path(__file__).parent / "fast"))
 from clips import pan_frames  # noqa: E402
 from conftest import error_line, make_image  # noqa: E402
 from fastnets import TRAIN_FAST, photos, tiny_model  # noqa: E402
-from nstcli import api, network  # noqa: E402
-from nstcli.cli import nst  # noqa: E402
+from nstcli.stylize import single
+from nstcli import api  # noqa: E402
+from nstcli.network import load as network
+from nstcli.cli.main import nst  # noqa: E402
 from nstcli.fast import apply as fast_apply  # noqa: E402
 from nstcli.fast import modelfile  # noqa: E402
 from nstcli.fast import video as fast_video  # noqa: E402
@@ -30,7 +32,7 @@ def no_work(monkeypatch):
     def refuse(*args, **kwargs):
         pytest.fail("work started before the output was checked")
 
-    monkeypatch.setattr(api, "load_network", refuse)
+    monkeypatch.setattr(single, "load_network", refuse)
     monkeypatch.setattr(network, "load_network", refuse)
     monkeypatch.setattr(modelfile, "load", refuse)
     monkeypatch.setattr(fast_apply, "load_model", refuse)
@@ -160,3 +162,16 @@ def test_a_video_gets_the_umask_permissions(runner, files, umask_022, name):
     result = run_in(files, runner, command(name, "out.mp4"))
     assert result.exit_code == 0, result.output
     assert (files / "out.mp4").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("name", ["stylize", "reconstruct"])
+def test_a_checkpoint_folder_that_cannot_be_made_is_refused_before_any_work(runner, files, no_work, name):
+    """OUT_checkpoints/ beside the output is written during the run: a file there stops it before any work."""
+    (files / "out_checkpoints").write_text("a file where checkpoints go")
+    args = (command("stylize", "out.png") if name == "stylize" else
+            ["reconstruct", "content", "content.png", "-o", "out.png", "--weights", "random", "--quiet"])
+    result = run_in(files, runner, [*args, "--checkpoint-every", "1"])
+    assert result.exit_code == 1, result.output
+    assert error_line(result) == ("Error: cannot create the checkpoint folder out_checkpoints: out_checkpoints is a "
+                                  "file; choose another -o path")
+    assert not (files / "out.png").exists()

@@ -6,10 +6,12 @@ import tempfile
 import pytest
 from PIL import Image
 
-from nstcli import api, images
-from nstcli.callbacks import Callback
-from nstcli.cli import nst
-from nstcli.config import Config
+from nstcli.stylize import single
+from nstcli import api
+from nstcli.image import io as images
+from nstcli.optim.callbacks import Callback
+from nstcli.cli.main import nst
+from nstcli.config.fields import Config
 from nstcli.errors import ImageError
 
 from conftest import FAST, error_line
@@ -20,7 +22,7 @@ NO_STEPS = [*FAST, "--steps", "0"]
 @pytest.fixture
 def no_network(monkeypatch):
     """Fail the test if the run gets as far as loading VGG19: the refusal must come first."""
-    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
 
 
 def stylize(runner, content, style, out, *extra):

@@ -6,14 +6,15 @@ import warnings
 import pytest
 import torch
 
-from nstcli import api, engine, runtime
-from nstcli.cli import nst
-from nstcli.config import Config, load_config
+from nstcli import api, runtime
+from nstcli.optim import engine
+from nstcli.cli.main import nst
+from nstcli.config.fields import Config, load_config
 from nstcli.errors import ConfigError, NSTWarning
-from nstcli.features import VGGFeatures
-from nstcli.objective import standard_terms
-from nstcli.optimizers import OptimizerSettings
-from nstcli.weights import random_state_dict
+from nstcli.network.features import VGGFeatures
+from nstcli.terms.objective import standard_terms
+from nstcli.optim.optimizers import OptimizerSettings
+from nstcli.network.weights import random_state_dict
 
 from conftest import FAST, error_line
 

@@ -4,11 +4,11 @@ import io
 
 import torch
 
-from nstcli import api
-from nstcli.cli import nst
-from nstcli.engine import StepReport
+from nstcli.stylize import single
+from nstcli.cli.main import nst
+from nstcli.optim.engine import StepReport
 from nstcli.errors import WeightsError
-from nstcli.progress import ProgressBar
+from nstcli.cli.progress import ProgressBar
 
 from conftest import error_line
 
@@ -40,7 +40,7 @@ def test_no_bar_before_the_network_is_ready(runner, content, style, tmp_path, mo
     def fails(*args, **kwargs):
         raise WeightsError("could not download the VGG19 weights")
 
-    monkeypatch.setattr(api, "load_network", fails)
+    monkeypatch.setattr(single, "load_network", fails)
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "o.png"),
                                  "--size", "32", "--steps", "2"])
     assert result.exit_code == 1
@@ -50,7 +50,7 @@ def test_no_bar_before_the_network_is_ready(runner, content, style, tmp_path, mo
 
 def test_reconstruct_draws_no_bar_before_a_weights_error(runner, content, tmp_path, monkeypatch):
     """It draws no progress bars before a download error in nst reconstruct either."""
-    from nstcli import reconstruct
+    from nstcli.stylize import reconstruct
 
     def fails(*args, **kwargs):
         raise WeightsError("could not download the VGG19 weights")

@@ -11,10 +11,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from nstcli.config import FIELDS, OPTIMIZERS, Config, load_config
+from nstcli.config.fields import FIELDS, Config, load_config
+from nstcli.config.specs import OPTIMIZERS
 from nstcli.errors import ConfigError, ImageError
-from nstcli.images import load_image
-from nstcli.vgg_layers import LAYER_NAMES
+from nstcli.image.io import load_image
+from nstcli.config.layers import LAYER_NAMES
 
 from conftest import make_image
 

@@ -6,11 +6,13 @@ import pytest
 import torch
 from PIL import Image
 
-from nstcli import api, colour
-from nstcli import styles as styles_module
-from nstcli.callbacks import Callback
-from nstcli.cli import nst
-from nstcli.config import Config, load_config
+from nstcli.stylize import single  # noqa: E402
+from nstcli import api
+from nstcli.image import colour
+from nstcli.stylize import styles as styles_module
+from nstcli.optim.callbacks import Callback
+from nstcli.cli.main import nst
+from nstcli.config.fields import Config, load_config
 
 from conftest import FAST, error_line, make_image
 
@@ -30,7 +32,7 @@ def test_coarse_to_fine_scales(content, style):
     """It runs every scale from start_size up, each smaller than the next, ending at size."""
     sizes = Sizes()
     config = Config(size=64, start_size=16, scale_factor=2.0, steps=2, **BASE)
-    assert api.scale_sizes(config) == [16, 32, 64]
+    assert single.scale_sizes(config) == [16, 32, 64]
     result = api.stylize(content, style, config=config, callbacks=[sizes])
     # 16 px would make the short side 11 px, below the 16 px relu5_1 needs: that scale is skipped
     assert [size for _, size in sizes.seen] == [(21, 32), (43, 64)]
@@ -41,11 +43,11 @@ def test_coarse_to_fine_scales(content, style):
 
 def test_defaults_are_two_scales_and_none_gives_one():
     """The defaults run 150 steps at 192 px then 150 at 384 px; `none` or a large start is one scale."""
-    assert (Config().steps, api.scale_sizes(Config())) == (150, [192, 384])
-    assert api.scale_sizes(Config(size=1024)) == [192, 384, 768, 1024]
-    assert api.scale_sizes(Config(size=128)) == [128]
-    assert api.scale_sizes(Config(size=192)) == [192]
-    assert api.scale_sizes(load_config(None, {"start_size": "none"})) == [384]  # as --start-size none
+    assert (Config().steps, single.scale_sizes(Config())) == (150, [192, 384])
+    assert single.scale_sizes(Config(size=1024)) == [192, 384, 768, 1024]
+    assert single.scale_sizes(Config(size=128)) == [128]
+    assert single.scale_sizes(Config(size=192)) == [192]
+    assert single.scale_sizes(load_config(None, {"start_size": "none"})) == [384]  # as --start-size none
 
 
 def test_coarse_to_fine_cli_json(runner, content, style, tmp_path):
@@ -113,7 +115,7 @@ def test_preserve_color_luminance_keeps_content_chroma(content, tmp_path):
     config = Config(size=32, steps=10, preserve_color="luminance", **BASE)
     out = api.stylize(content, [noisy, red_style], config=config).image
     plain = api.stylize(content, [noisy, red_style], config=config.replace(preserve_color="none")).image
-    target = api.pil_to_tensor(api.resize_longest(api.open_image(content), 32))
+    target = single.pil_to_tensor(single.resize_longest(single.open_image(content), 32))
     # rounding to 8 bits and clamping to [0, 1] allow small differences only
     assert (chroma(out) - chroma(target)).abs().mean() < 0.02
     assert (chroma(plain) - chroma(target)).abs().mean() > 0.04
@@ -152,7 +154,7 @@ def test_reconstruct_content_conv1_1_is_close(content):
     """It rebuilds an image from noise using conv1_1 content alone, close to the input."""
     config = Config(size=32, steps=60, **BASE)
     result = api.reconstruct("content", content, layers=["conv1_1"], config=config)
-    target = api.pil_to_tensor(api.resize_longest(api.open_image(content), 32))
+    target = single.pil_to_tensor(single.resize_longest(single.open_image(content), 32))
     noise = torch.rand(target.shape, generator=torch.Generator().manual_seed(0))
     assert api.psnr(result.image, target) > 25
     assert api.psnr(noise, target) < 10

@@ -17,12 +17,14 @@ sys.path.insert(0, str(Path(__file__).parent / "fast"))
 from clips import pan_frames  # noqa: E402
 from conftest import error_line, make_image  # noqa: E402
 from fastnets import TRAIN_FAST, StopAt, photos, tiny_model  # noqa: E402
-from nstcli import video  # noqa: E402
-from nstcli.cli import nst  # noqa: E402
-from nstcli.config import load_config  # noqa: E402
+from nstcli.video import loop as video  # noqa: E402
+from nstcli.cli.main import nst  # noqa: E402
+from nstcli.config.fields import load_config  # noqa: E402
 from nstcli.errors import Interrupted  # noqa: E402
 from nstcli.fast.train import CHECKPOINT, TrainSettings, train, work_folder  # noqa: E402
-from nstcli.video import VideoCallback  # noqa: E402
+from nstcli.video import io as video_io  # noqa: E402
+from nstcli.video.output import work_folder as video_work_folder  # noqa: E402
+from nstcli.video.reports import VideoCallback  # noqa: E402
 
 # What `nst train ... TRAIN_FAST` runs with, so that a checkpoint made here is that command's.
 TRAIN_CONFIG = load_config(None, {"weights": "random", "style_weight": 10, "style_layers": "relu1_1,relu2_1,relu3_1",
@@ -168,7 +170,7 @@ def half_done(tmp_path):
     config = load_config(None, {"weights": "random", "size": 32, "steps": 1})
     with pytest.raises(Interrupted):
         video.stylize_video(frames, [style], out, config, frame_steps=1, callbacks=[StopAtFrame()])
-    folder = video.work_folder(out)
+    folder = video_work_folder(out)
     assert (folder / "frame_000002.png").is_file() and not out.exists()
     return ["video", str(frames), str(style), "-o", str(out), *VIDEO_FAST], folder, out
 
@@ -191,6 +193,6 @@ def test_a_damaged_work_folder_is_one_error(runner, half_done, damage, message):
     damage(folder)
     result = runner.invoke(nst, args)
     assert result.exit_code == 2, result.output
-    width, height = video.frame_size((48, 32), 32, even=True)
+    width, height = video_io.frame_size((48, 32), 32, even=True)
     assert error_line(result) == message.format(f=folder, w=width, h=height)
     assert not out.exists()

@@ -44,7 +44,7 @@ def test_exit_code_rows_appear_once():
 
 def test_output_extensions_match_the_code():
     """It lists exactly the output extensions the code accepts."""
-    from nstcli.images import OUTPUT_FORMATS
+    from nstcli.image.io import OUTPUT_FORMATS
 
     assert f"`{' '.join(OUTPUT_FORMATS)}`" in README
 

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from nstcli import api, weights
-from nstcli.config import Config
-from nstcli.features import VGGFeatures
-from nstcli.images import open_image, pil_to_tensor
+from nstcli import api
+from nstcli.network import weights
+from nstcli.config.fields import Config
+from nstcli.network.features import VGGFeatures
+from nstcli.image.io import open_image, pil_to_tensor
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CONTENT_LAYERS = ("relu3_3", "relu4_3")

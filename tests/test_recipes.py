@@ -14,14 +14,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from nstcli.cli import nst
-from nstcli.config import load_config
-from nstcli.conventions import CAFFE, TORCHVISION
-from nstcli.features import VGGFeatures
-from nstcli.network import layers_needed
-from nstcli.objective import standard_terms
-from nstcli.sizes import scale_sizes, steps_per_scale
-from nstcli.weights import random_state_dict
+from nstcli.cli.main import nst
+from nstcli.config.fields import load_config
+from nstcli.network.conventions import CAFFE, TORCHVISION
+from nstcli.network.features import VGGFeatures
+from nstcli.network.load import layers_needed
+from nstcli.terms.objective import standard_terms
+from nstcli.stylize.sizes import scale_sizes, steps_per_scale
+from nstcli.network.weights import random_state_dict
 
 from conftest import make_image
 

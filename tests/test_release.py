@@ -51,7 +51,7 @@ def test_wheel_carries_licence_recipes_and_examples(dist):
         assert archive.read(licence).decode().startswith("MIT License")
         metadata = archive.read(next(name for name in names if name.endswith(".dist-info/METADATA"))).decode()
     assert "License-Expression: MIT" in metadata
-    recipes = {f"nstcli/configs/{path.name}" for path in (ROOT / "configs").glob("*.yaml")}
+    recipes = {f"nstcli/config/recipes/{path.name}" for path in (ROOT / "configs").glob("*.yaml")}
     assert len(recipes) >= 5 and recipes <= names
     assert {"nstcli/ui/examples/content.jpg", "nstcli/ui/examples/style.jpg", "nstcli/ui/examples/SOURCES.md"} <= names
 

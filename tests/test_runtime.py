@@ -15,10 +15,10 @@ import torch
 from PIL import Image
 
 import nstcli
-from nstcli import api
-from nstcli.cli import nst
+from nstcli.stylize import single
+from nstcli.cli.main import nst
 from nstcli.terms import content as content_module
-from nstcli.images import load_image
+from nstcli.image.io import load_image
 
 from conftest import FAST, error_line
 
@@ -61,7 +61,7 @@ def test_out_of_memory_is_one_line(runner, content, style, tmp_path, monkeypatch
     def exhausted(*args, **kwargs):
         raise MEMORY_ERRORS[kind]
 
-    monkeypatch.setattr(api, where, exhausted)
+    monkeypatch.setattr(single, where, exhausted)
     out = tmp_path / "out.png"
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(out), *FAST])
     assert result.exit_code == 1
@@ -75,7 +75,7 @@ def test_other_runtime_errors_are_not_called_out_of_memory(runner, content, styl
     def broken(*args, **kwargs):
         raise RuntimeError("shape mismatch")
 
-    monkeypatch.setattr(api, "optimize", broken)
+    monkeypatch.setattr(single, "optimize", broken)
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "o.png"), *FAST])
     assert result.exit_code == 1
     assert error_line(result) == ("Error: unexpected RuntimeError: shape mismatch (run 'nst --debug ...' for "
@@ -88,7 +88,7 @@ def test_real_allocation_failure(content, style, tmp_path):
     code = textwrap.dedent("""
         import resource, sys
         import torch  # before the limit: torch's libraries alone reserve much address space
-        from nstcli.cli import main
+        from nstcli.cli.main import main
 
         def address_space():
             for line in open("/proc/self/status"):
@@ -117,7 +117,7 @@ def test_interrupt_before_the_first_step(runner, content, style, tmp_path, monke
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(api, "load_network", interrupted)
+    monkeypatch.setattr(single, "load_network", interrupted)
     out = tmp_path / "out.png"
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(out), *FAST])
     assert result.exit_code == 130

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import nstcli
-from nstcli.batch import shard_of
+from nstcli.jobs.shards import shard_of
 
 from conftest import make_image
 

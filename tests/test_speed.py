@@ -7,10 +7,11 @@ import sys
 import pytest
 import torch
 
-from nstcli import engine, runtime
+from nstcli import runtime
+from nstcli.optim import engine
 from nstcli.terms import content as content_terms
 from nstcli.terms import gram as gram_terms
-from nstcli.lbfgs import LBFGS
+from nstcli.optim.lbfgs import LBFGS
 
 
 def _features(layout):
@@ -101,10 +102,11 @@ def test_lbfgs_refuses_several_tensors():
 
 def test_optimize_leaves_the_callers_image_alone(tmp_path):
     """It optimises a copy: a channels_last init tensor is not overwritten."""
-    from nstcli import api, objective
-    from nstcli.config import Config
-    from nstcli.images import prepare
-    from nstcli.optimizers import OptimizerSettings
+    from nstcli import api
+    from nstcli.terms import objective
+    from nstcli.config.fields import Config
+    from nstcli.image.io import prepare
+    from nstcli.optim.optimizers import OptimizerSettings
 
     config = Config(weights="random", size=32)
     network = api.load_network(config, torch.device("cpu"))
@@ -131,20 +133,20 @@ def _python(code: str, **env) -> str:
 
 def test_cli_import_does_not_import_torch():
     """It keeps `nst --help` fast: importing the CLI module loads neither torch nor torchvision."""
-    out = _python("import sys, nstcli.cli; print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))")
+    out = _python("import sys, nstcli.cli.main; print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))")
     assert out == "[]"
 
 
 def test_progress_bars_import_no_torch():
     """It defines the CLI's bars and the step report without torch, so `nst batch --plan` stays instant."""
-    out = _python("import sys, nstcli.progress, nstcli.reports; print('torch' in sys.modules)")
+    out = _python("import sys, nstcli.cli.progress, nstcli.reports; print('torch' in sys.modules)")
     assert out == "False"
 
 
 def test_nst_sets_passive_openmp_before_torch():
     """It asks for sleeping OpenMP threads before any command imports torch, unless the user chose."""
     code = ("import os, sys; sys.argv = ['nst', '--version']\n"
-            "from nstcli.cli import main\n"
+            "from nstcli.cli.main import main\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)")
     assert _python(code, OMP_WAIT_POLICY=None).splitlines()[-1] == "PASSIVE False"

@@ -5,12 +5,14 @@ import json
 import pytest
 from PIL import Image
 
-from nstcli import api, engine
-from nstcli.callbacks import Callback
-from nstcli import network as network_module
-from nstcli.cli import nst
-from nstcli.config import Config
-from nstcli.features import VGGFeatures
+from nstcli.stylize import single
+from nstcli import api
+from nstcli.optim import engine
+from nstcli.optim.callbacks import Callback
+from nstcli.network import load as network_module
+from nstcli.cli.main import nst
+from nstcli.config.fields import Config
+from nstcli.network.features import VGGFeatures
 from nstcli.terms import content as content_module
 from nstcli.terms import gram as gram_module
 
@@ -146,10 +148,10 @@ def test_interrupt_saves_current_image(runner, content, style, tmp_path):
                 raise KeyboardInterrupt
 
     out = tmp_path / "out.png"
-    from nstcli import cli
+    from nstcli.cli import main as cli
 
     original = cli.ProgressBar if hasattr(cli, "ProgressBar") else None
-    import nstcli.progress as progress_module
+    import nstcli.cli.progress as progress_module
 
     real_bar = progress_module.ProgressBar
     progress_module.ProgressBar = lambda *a, **k: CtrlC()
@@ -166,7 +168,7 @@ def test_interrupt_saves_current_image(runner, content, style, tmp_path):
 
 def test_unknown_output_extension_refused_before_work(runner, content, style, tmp_path, monkeypatch):
     """It refuses an unknown output extension with exit 2 before loading anything."""
-    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "out.gif"), *FAST])
     assert result.exit_code == 2
     assert error_line(result) == (f"Error: output {tmp_path / 'out.gif'} has unknown extension '.gif'; "

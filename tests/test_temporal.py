@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from clips import pan_frames
-from nstcli.flow import FlowEstimator
-from nstcli.images import pil_to_tensor
+from nstcli.video.flow import FlowEstimator
+from nstcli.image.io import pil_to_tensor
 from nstcli.terms.base import evaluate, layers_read
 from nstcli.terms.temporal import TemporalTerm, temporal_error
 

@@ -5,19 +5,20 @@ import json
 import pytest
 import torch
 
-from nstcli import api, engine
-from nstcli.cli import nst
-from nstcli.config import Config, load_config
-from nstcli.features import VGGFeatures
-from nstcli.images import prepare
-from nstcli.objective import standard_terms
-from nstcli.optimizers import IterateAverage, OptimizerSettings, resize_state
-from nstcli.sizes import scale_sizes, steps_per_scale
+from nstcli import api
+from nstcli.optim import engine
+from nstcli.cli.main import nst
+from nstcli.config.fields import Config, load_config
+from nstcli.network.features import VGGFeatures
+from nstcli.image.io import prepare
+from nstcli.terms.objective import standard_terms
+from nstcli.optim.optimizers import IterateAverage, OptimizerSettings, resize_state
+from nstcli.stylize.sizes import scale_sizes, steps_per_scale
 from nstcli.terms.base import Term, evaluate, layers_read
 from nstcli.terms.content import Content
 from nstcli.terms.gram import GramStyle, gram_matrix
 from nstcli.terms.tv import TotalVariation
-from nstcli.weights import random_state_dict
+from nstcli.network.weights import random_state_dict
 
 from conftest import FAST
 

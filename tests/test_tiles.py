@@ -9,13 +9,17 @@ import torch
 from conftest import error_line, half_masks, make_image
 from PIL import Image
 
-from nstcli import api, memory, tiles
-from nstcli.cli import nst
-from nstcli.config import Config, load_config
-from nstcli.engine import Callback
+from nstcli.stylize import single
+from nstcli import api
+from nstcli.network import memory
+from nstcli.config.parse import parse_size
+from nstcli.tiling import tiles
+from nstcli.cli.main import nst
+from nstcli.config.fields import Config, load_config
+from nstcli.optim.engine import Callback
 from nstcli.errors import ConfigError, Interrupted
-from nstcli.network import load_network
-from nstcli.objective import features_of
+from nstcli.network.load import load_network
+from nstcli.terms.objective import features_of
 from nstcli.terms.gram import gram_matrix
 
 TILED = ["--weights", "random", "--size", "128", "--steps", "2", "--quiet", "--checkpoint-every", "0",
@@ -140,7 +144,7 @@ def test_the_largest_tile_that_fits_is_chosen():
                                        ("1.5g", 1_500_000_000), ("2GiB", 2 * 2**30), ("123456789", 123456789)])
 def test_memory_sizes_parse(text, size):
     """It reads sizes as people write them."""
-    assert memory.parse_size(text) == size
+    assert parse_size(text) == size
     assert load_config(None, {"max_memory": text}).max_memory == size
 
 
@@ -167,7 +171,7 @@ def test_over_the_budget_without_tiles_is_refused_before_any_work(runner, conten
     def no_network(*args, **kwargs):
         raise AssertionError("the network was loaded")
 
-    monkeypatch.setattr(api, "load_network", no_network)
+    monkeypatch.setattr(single, "load_network", no_network)
     out = tmp_path / "out.png"
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(out), "--weights", "random",
                                  "--size", "2048", "--tile", "0", "--max-memory", "1GB"])

@@ -21,9 +21,9 @@ import torch
 from PIL import Image
 
 from conftest import error_line, make_image
-from nstcli.cli import nst
-from nstcli.config import FIELDS, Config
-from nstcli.engine import StepReport
+from nstcli.cli.main import nst
+from nstcli.config.fields import FIELDS, Config
+from nstcli.optim.engine import StepReport
 from nstcli.extras import install_command
 from nstcli.errors import ImageError
 from nstcli.ui import server
@@ -551,7 +551,7 @@ def test_page_reports_a_bug_in_one_line(page, monkeypatch, capsys):
 
 def test_page_shows_weights_problems_on_load(page, monkeypatch):
     """It shows a failed weights download on the page when it opens, with what to do."""
-    from nstcli import weights
+    from nstcli.network import weights
 
     def offline(url, destination, progress=True):
         raise urllib.error.URLError("no network")

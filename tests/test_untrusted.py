@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from nstcli import images, weights
-from nstcli.cli import nst
-from nstcli.config import load_config
+from nstcli.image import io as images
+from nstcli.network import weights
+from nstcli.cli.main import nst
+from nstcli.config.fields import load_config
 from nstcli.errors import ConfigError, ImageError
 
 from conftest import FAST, error_line, make_image
@@ -97,7 +98,7 @@ def _spell(kind: str, target: Path, tmp_path: Path, monkeypatch) -> str:
 @pytest.mark.parametrize("role", ["content", "style"])
 def test_output_that_is_an_input_is_refused(runner, content, style, tmp_path, monkeypatch, spelling, role):
     """It refuses, exit 2 and before computing, an -o naming the content or a style image in any spelling."""
-    monkeypatch.setattr("nstcli.api.load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr("nstcli.stylize.single.load_network", lambda *a, **k: pytest.fail("network loaded"))
     target = content if role == "content" else style
     before = target.read_bytes()
     output = _spell(spelling, target, tmp_path, monkeypatch)
@@ -406,7 +407,7 @@ def _torch_loaded_after(args: list[str], cwd: Path) -> tuple[int, str, bool]:
     code = textwrap.dedent(f"""
         import sys
         from click.testing import CliRunner
-        from nstcli.cli import nst
+        from nstcli.cli.main import nst
         result = CliRunner().invoke(nst, {args!r})
         print(result.exit_code, 'torch' in sys.modules)
         print(result.stderr.strip())

@@ -15,10 +15,12 @@ from PIL import Image
 
 from clips import make_clip, pan_frames
 from conftest import FAST, error_line, half_masks, make_image
-from nstcli import api, video_io
-from nstcli.cli import nst
+from nstcli.stylize import single
+from nstcli import api
+from nstcli.video import io as video_io
+from nstcli.cli.main import nst
 from nstcli.errors import RunError
-from nstcli.lbfgs import LBFGS
+from nstcli.optim.lbfgs import LBFGS
 
 VIDEO_FAST = ["--weights", "random", "--size", "32", "--steps", "1", "--frame-steps", "1", "--quiet"]
 SCHEDULER_VARIABLES = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_MAX",
@@ -31,7 +33,7 @@ def video(runner, *args):
 
 def no_network(monkeypatch):
     """Computing anything fails the test: usage errors must cost no computing."""
-    monkeypatch.setattr(api, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
 
 
 def frame_folder(tmp_path: Path, count: int = 2) -> Path:
@@ -175,12 +177,12 @@ def test_video_failing_at_frame_one_leaves_nothing_that_blocks_the_next_run(runn
     def overflow(*args, **kwargs):
         raise RunError("the loss became inf at step 1")
 
-    monkeypatch.setattr(api, "stylize", overflow)
+    monkeypatch.setattr(single, "stylize", overflow)
     failed = video(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
     assert failed.exit_code == 1
     assert error_line(failed) == "Error: the loss became inf at step 1"
     assert not (tmp_path / "out_frames").exists()
-    monkeypatch.setattr(api, "stylize", real)
+    monkeypatch.setattr(single, "stylize", real)
     fixed = video(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST, "--style-weight", "5")
     assert fixed.exit_code == 0, fixed.output
     assert video_io.open_clip(tmp_path / "out.mp4").frames == 2
@@ -208,9 +210,9 @@ def test_resume_recognises_the_clip_by_its_content_not_its_name(runner, style, t
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(api, "stylize", interrupt_at_second)
+    monkeypatch.setattr(single, "stylize", interrupt_at_second)
     assert video(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST).exit_code == 130
-    monkeypatch.setattr(api, "stylize", real)
+    monkeypatch.setattr(single, "stylize", real)
     make_clip(tmp_path / "other" / "clip.mp4", frames=3, seed=7).replace(source)
     result = video(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
     assert result.exit_code == 2
@@ -369,7 +371,7 @@ def test_first_steps_given_too_still_applies(runner, content, style, tmp_path):
 
 def test_shipped_recipe_is_found_by_name_from_anywhere(tmp_path, monkeypatch):
     """It reads --config wasserstein from the installed package when no such file is in the working folder."""
-    from nstcli.config import load_config
+    from nstcli.config.fields import load_config
     from nstcli.errors import ConfigError
 
     monkeypatch.chdir(tmp_path)
@@ -397,7 +399,7 @@ def test_download_with_a_huge_content_length_still_downloads(tmp_path, monkeypat
     import io
     import urllib.request
 
-    from nstcli import weights
+    from nstcli.network import weights
 
     class Response(io.BytesIO):
         headers = {"Content-Length": "9" * 5000}

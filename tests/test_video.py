@@ -12,8 +12,10 @@ from PIL import Image
 
 from clips import audio_only_file, audio_packets, jump_frames, make_clip, pan_frames, write_clip
 from conftest import error_line, make_image
-from nstcli import api, video_io
-from nstcli.cli import nst
+from nstcli.stylize import single
+from nstcli import api
+from nstcli.video import io as video_io
+from nstcli.cli.main import nst
 
 # A few steps per frame: these tests check plumbing, not quality.
 FAST = ["--weights", "random", "--size", "32", "--steps", "3", "--quiet"]
@@ -103,7 +105,7 @@ def _interrupt_at_call(monkeypatch, number):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(api, "stylize", stylize)
+    monkeypatch.setattr(single, "stylize", stylize)
     return real
 
 
@@ -120,7 +122,7 @@ def test_resume_after_interruption_gives_the_same_frames(runner, tmp_path, style
                                        f"{tmp_path / 'parts'}; run the same command again to continue")
     assert sorted(path.name for path in (tmp_path / "parts").glob("*.png")) == ["frame_000001.png", "frame_000002.png"]
 
-    monkeypatch.setattr(api, "stylize", real)
+    monkeypatch.setattr(single, "stylize", real)
     resumed = run(runner, source, style, "-o", tmp_path / "parts", *flags, "--json")
     assert resumed.exit_code == 0, resumed.output
     assert json.loads(resumed.stdout)["resumed_from"] == 2
@@ -137,7 +139,7 @@ def test_interrupted_video_output_is_not_written(runner, tmp_path, style, monkey
     assert result.exit_code == 130
     assert not (tmp_path / "out.mp4").exists()
     assert sorted(path.name for path in (tmp_path / "out_frames").glob("*.png")) == ["frame_000001.png"]
-    monkeypatch.setattr(api, "stylize", real)
+    monkeypatch.setattr(single, "stylize", real)
     assert run(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST).exit_code == 0
     assert video_io.open_clip(tmp_path / "out.mp4").frames == 3
 
@@ -266,7 +268,7 @@ def test_audio_the_container_cannot_hold(runner, tmp_path, style):
 
 def test_no_space_left_while_writing_frames(runner, tmp_path, style, monkeypatch):
     """It exits 1 saying the disk is full, keeps the frames finished, and writes no output video."""
-    import nstcli.images
+    import nstcli.image.io
 
     source = make_clip(tmp_path / "clip.mp4", frames=3)
     real_replace = os.replace
@@ -279,7 +281,7 @@ def test_no_space_left_while_writing_frames(runner, tmp_path, style, monkeypatch
                 raise OSError(errno.ENOSPC, "No space left on device")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(nstcli.images.os, "replace", replace)
+    monkeypatch.setattr(nstcli.image.io.os, "replace", replace)
     result = run(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
     assert result.exit_code == 1
     frames = tmp_path / "out_frames"

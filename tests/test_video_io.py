@@ -11,7 +11,7 @@ from PIL import Image
 
 from clips import audio_only_file, audio_packets, make_clip, pan_frames, write_clip
 from conftest import make_image
-from nstcli import video_io
+from nstcli.video import io as video_io
 from nstcli.errors import ConfigError, ImageError
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nstcli.features import VGGFeatures
+from nstcli.network.features import VGGFeatures
 from nstcli.terms.base import Term
 from nstcli.terms.tv_stencil import tv_ninepoint
 from nstcli.terms.wasserstein import (GaussianTarget, WassersteinStyle, blend_moments, covariance, moments,
                                       w2_layer_loss)
-from nstcli.weights import random_state_dict
+from nstcli.network.weights import random_state_dict
 
 D = torch.float64
 

@@ -6,11 +6,12 @@ import pickle
 import pytest
 import torch
 
-from nstcli import api, weights
-from nstcli import network as network_module
-from nstcli.cli import nst
+from nstcli import api
+from nstcli.network import weights
+from nstcli.network import load as network_module
+from nstcli.cli.main import nst
 from nstcli.errors import WeightsError
-from nstcli.features import VGGFeatures
+from nstcli.network.features import VGGFeatures
 
 from conftest import FAST, error_line
 
@@ -120,7 +121,7 @@ def test_fetch_downloads_verifies_and_caches_features(runner, fake_download, iso
 
 def test_imagenet_spec_downloads_on_first_use(fake_download, content, style, isolated_cache):
     """It fetches the weights the first time --weights imagenet is used, then reuses the cache."""
-    from nstcli.config import Config
+    from nstcli.config.fields import Config
 
     config = Config(weights="imagenet", size=32, steps=1, checkpoint_every=0)
     api.stylize(content, style, config=config)

@@ -1,6 +1,6 @@
 """Allows `python -m nstcli`."""
 
-from nstcli.cli import main
+from nstcli.cli.main import main
 
 if __name__ == "__main__":
     main()

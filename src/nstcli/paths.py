@@ -37,6 +37,16 @@ def kind(path: str | os.PathLike) -> str:
     return OTHER
 
 
+def check_file(path: str | os.PathLike, error: type[Exception], messages: dict[str, str]) -> Path:
+    """`path`, unless it names something `messages` has a message for (MISSING, LOOP, FOLDER, OTHER,
+    DENIED): then `error` with that message, `{path}` filled in. The one check every reader runs; the
+    messages are the caller's, since each says what to give instead."""
+    found = kind(path)
+    if found in messages:
+        raise error(messages[found].format(path=path))
+    return Path(path)
+
+
 def resolve(path: str | os.PathLike) -> Path:
     """`Path.resolve()`, except that a symbolic link loop gives the absolute path instead of an error.
 

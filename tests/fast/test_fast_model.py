@@ -12,13 +12,13 @@ from PIL import Image
 
 from conftest import error_line, make_image
 from fastnets import TINY, photos, tiny_model
-from nstcli.batch import shard_of
-from nstcli.cli import nst
+from nstcli.jobs.shards import shard_of
+from nstcli.cli.main import nst
 from nstcli.errors import ModelError
 from nstcli.fast import apply as fast_apply
 from nstcli.fast import modelfile
 from nstcli.fast.network import Architecture, TransformNet
-from nstcli.images import load_image
+from nstcli.image.io import load_image
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_strength_and_preserve_color(model):
     full = fast_apply.stylize_image(net, photo)
     half = fast_apply.stylize_image(net, photo, strength=0.5)
     assert torch.allclose(half, (photo + full) / 2, atol=1e-5)
-    from nstcli.colour import luminance, recombine
+    from nstcli.image.colour import luminance, recombine
 
     kept = fast_apply.stylize_image(net, photo, preserve_color=True)
     assert torch.allclose(kept, recombine(full, photo), atol=1e-6)  # the content's I and Q, the result's Y

@@ -14,14 +14,14 @@ import torch
 
 from conftest import error_line, make_image
 from fastnets import TRAIN_FAST, StopAt, photos
-from nstcli.cli import nst
-from nstcli.config import load_config
+from nstcli.cli.main import nst
+from nstcli.config.fields import load_config
 from nstcli.errors import ConfigError, Interrupted
 from nstcli.fast import modelfile
 from nstcli.fast.dataset import Crops
 from nstcli.fast.network import Architecture, TransformNet
 from nstcli.fast.train import CHECKPOINT, Perceptual, TrainSettings, train, work_folder
-from nstcli.images import load_image
+from nstcli.image.io import load_image
 
 CONFIG = load_config(None, {"weights": "random", "style_weight": 10, "style_layers": "relu1_1,relu2_1,relu3_1",
                             "content_layers": "relu2_1"})

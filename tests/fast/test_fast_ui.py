@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from fastnets import tiny_model
-from nstcli.cli import nst
+from nstcli.cli.main import nst
 from nstcli.ui import server
 from nstcli.ui.fast import MODELS_ENV, find_models
 

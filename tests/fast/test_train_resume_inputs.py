@@ -10,7 +10,7 @@ import pytest
 
 from conftest import error_line, make_image
 from fastnets import TRAIN_FAST, StopAt, photos
-from nstcli.cli import nst
+from nstcli.cli.main import nst
 from nstcli.errors import ConfigError, Interrupted
 from nstcli.fast.train import CHECKPOINT, TrainSettings, train, work_folder
 from test_fast_train import CONFIG

@@ -8,5 +8,5 @@ applied in one pass (Johnson, Alahi & Fei-Fei 2016; Ulyanov et al. 2017 for inst
   with checkpoints, previews and exact resume.
 - `apply`: one image, or many (resumable, shardable, tiled when large).
 - `export`: ONNX.
-- `video`: a clip through the network, stabilised with the optical flow of `nstcli.flow`.
+- `video`: a clip through the network, stabilised with the optical flow of `nstcli.video.flow`.
 """

@@ -7,7 +7,7 @@
 - `strength` blends the result with the photo (1: the network's output, 0: the photo); `preserve_color`
   keeps the photo's colours and takes only the result's luminance (colour.recombine).
 - Many inputs: outputs OUT/[subfolder/]<stem>.<format>; an output that exists is skipped (so a re-run
-  resumes) unless `overwrite`; `shard` (K, N) runs only the items batch.shard_of puts in shard K.
+  resumes) unless `overwrite`; `shard` (K, N) runs only the items jobs.shards.shard_of puts in shard K.
 """
 
 from __future__ import annotations
@@ -22,14 +22,16 @@ from pathlib import Path, PurePosixPath
 import torch
 import torch.nn.functional as F
 
-from nstcli import memory, paths
-from nstcli.batch import IMAGE_EXTENSIONS, find_contents, shard_of
+from nstcli import paths
+from nstcli.network import memory
+from nstcli.jobs.inputs import IMAGE_EXTENSIONS, find_contents
+from nstcli.jobs.shards import shard_of
 from nstcli.errors import ConfigError, ImageError, Interrupted
 from nstcli.fast import modelfile
 from nstcli.fast.network import MULTIPLE, TransformNet
 from nstcli.fast.precision import autocast
 from nstcli.outputs import prepare_folder
-from nstcli.images import (OUTPUT_FORMATS, check_output_name, check_output_path, load_image, prepare,
+from nstcli.image.io import (OUTPUT_FORMATS, check_output_name, check_output_path, load_image, prepare,
                            refuse_overwriting_inputs, save_image)
 
 SMALLEST_TILE = 64
@@ -138,7 +140,7 @@ def finish(styled: torch.Tensor, content: torch.Tensor, strength: float = 1.0,
            preserve_color: bool = False) -> torch.Tensor:
     """Blend with the photo by `strength`, then keep the photo's colours if asked."""
     if preserve_color:
-        from nstcli.colour import recombine
+        from nstcli.image.colour import recombine
 
         styled = recombine(styled, content)
     if strength < 1:

@@ -23,9 +23,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from nstcli import paths
-from nstcli.batch import IMAGE_EXTENSIONS
+from nstcli.jobs.inputs import IMAGE_EXTENSIONS
 from nstcli.errors import ConfigError, ImageError, NSTWarning, first_line
-from nstcli.images import INPUT_FORMATS, open_image, pil_to_tensor
+from nstcli.image.io import INPUT_FORMATS, open_image, pil_to_tensor
 
 MIN_IMAGES = 4
 CACHE_FACTOR = 1.5

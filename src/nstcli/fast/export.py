@@ -20,7 +20,7 @@ from nstcli.extras import require
 from nstcli.errors import ModelError, first_line
 from nstcli.fast import modelfile
 from nstcli.fast.network import Clamped
-from nstcli.images import atomic_write
+from nstcli.image.io import atomic_write
 
 OPSET = 17
 

@@ -150,7 +150,7 @@ def save(path: str | os.PathLike, state: dict, info: ModelInfo) -> Path:
     """Write `state` (the network's tensors) and `info` atomically."""
     from safetensors.torch import save_file
 
-    from nstcli.images import atomic_write
+    from nstcli.image.io import atomic_write
 
     tensors = {name: value.detach().float().cpu().contiguous() for name, value in state.items()}
     metadata = {"nstcli": json.dumps(info.header(), sort_keys=True)}

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from nstcli.config import Config, as_dict
+from nstcli.config.fields import Config, as_dict
 from nstcli.errors import ConfigError, Interrupted, RunError
 from nstcli.fast import checkpoint as checkpoints
 from nstcli.fast import dataset as datasets
@@ -38,9 +38,9 @@ from nstcli.fast import modelfile
 from nstcli.fast.checkpoint import CHECKPOINT
 from nstcli.fast.network import Architecture, TransformNet
 from nstcli.fast.precision import autocast, resolve_precision
-from nstcli.objective import content_layer_weights
+from nstcli.terms.objective import content_layer_weights
 from nstcli.outputs import check_output, prepare_folder
-from nstcli.images import load_image, open_image, pil_to_tensor, prepare, resize_longest, save_image
+from nstcli.image.io import load_image, open_image, pil_to_tensor, prepare, resize_longest, save_image
 from nstcli.reports import Callback, StepReport
 from nstcli.terms.base import evaluate
 from nstcli.terms.content import Content
@@ -117,8 +117,8 @@ class Perceptual:
     """The training loss: nstcli's terms on the frozen VGG19, averaged over a batch."""
 
     def __init__(self, config: Config, style: torch.Tensor, device: torch.device, precision: str = "fp32"):
-        from nstcli.network import layers_needed, load_network
-        from nstcli.objective import pixel_terms, style_term_for
+        from nstcli.network.load import layers_needed, load_network
+        from nstcli.terms.objective import pixel_terms, style_term_for
 
         self.config = config
         self.device = device
@@ -206,7 +206,7 @@ def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.Pa
           preview: str | os.PathLike | None = None) -> TrainResult:
     """Train a network for `style` on the photos under `data` and write it to `output`."""
     from nstcli.runtime import resolve_device
-    from nstcli.weights import warn_if_random
+    from nstcli.network.weights import warn_if_random
 
     started = time.perf_counter()
     settings = settings.check()

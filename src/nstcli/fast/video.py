@@ -13,7 +13,7 @@ not match along the flow, so an object moving faster than the flow can follow is
 picture of it rather than a blend with the background it covered in the previous frame.
 
 `save_motion` writes each later frame's flow, mask, warped previous result and the network's own
-frame before blending into OUT_motion/ beside the output (video.write_motion).
+frame before blending into OUT_motion/ beside the output (video/output.py: write_motion).
 
 Frames stream through: one decoded frame, the previous frame and the previous result in memory. A
 video file is written under a temporary name and renamed at the end (video_io), so an interrupted
@@ -28,14 +28,14 @@ from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
-
-from nstcli import video_io
+from nstcli.video import io as video_io
 from nstcli.errors import ConfigError, Interrupted
 from nstcli.fast.apply import check_strength, load_model, stylize_image
 from nstcli.fast.precision import resolve_precision
-from nstcli.images import pil_to_tensor, save_image, tensor_to_pil
+from nstcli.image.io import pil_to_tensor, save_image, tensor_to_pil
 from nstcli.terms.temporal import temporal_error
-from nstcli.video import FrameReport, VideoResult, check_output, frame_size, motion_folder, write_motion
+from nstcli.video.output import check_output, motion_folder, write_motion
+from nstcli.video.reports import FrameReport, VideoResult
 
 PathLike = str | os.PathLike
 DEFAULT_BLEND = 0.6
@@ -45,7 +45,7 @@ def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: 
                   blend: float = DEFAULT_BLEND, strength: float = 1.0, preserve_color: bool = False,
                   precision: str = "fp32", device: str = "auto", callbacks: Sequence = (),
                   folder_rate: float = float(video_io.FOLDER_RATE), save_motion: bool = False) -> VideoResult:
-    from nstcli.flow import FlowEstimator
+    from nstcli.video.flow import FlowEstimator
     from nstcli.runtime import resolve_device
 
     started = time.perf_counter()
@@ -61,7 +61,7 @@ def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: 
     plan = check_output(source, [Path(model)], output, clip, work=False)
     folder = plan is None
     net, _ = load_model(model, torch_device)
-    dims = frame_size(clip.size, size or max(clip.size), even=plan is not None and plan.encoder != "gif")
+    dims = video_io.frame_size(clip.size, size or max(clip.size), even=plan is not None and plan.encoder != "gif")
     estimator = FlowEstimator()  # also at blend 0: the temporal error is measured either way
     errors: list[float] = []
     log: list[dict] = []

@@ -49,3 +49,11 @@ def evaluate(terms: Sequence[Term], features: Features, image: torch.Tensor):
     if total is None:
         total = image.new_zeros(())
     return total, values
+
+
+def layer_sum(loss, features: Features, targets: Features, layer_weights, image: torch.Tensor) -> torch.Tensor:
+    """sum over the target layers of layer weight x loss(features, target): how a per-layer term adds up."""
+    total = image.new_zeros(())
+    for name, target in targets.items():
+        total = total + layer_weights[name] * loss(features[name], target)
+    return total

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from nstcli.terms.base import Features, Term
+from nstcli.terms.base import Features, Term, layer_sum
 
 
 class Content(Term):
@@ -36,10 +36,7 @@ class Content(Term):
         return cls({name: features[name].detach() for name in layers}, weight, layer_weights)
 
     def __call__(self, features: Features, image: torch.Tensor) -> torch.Tensor:
-        total = image.new_zeros(())
-        for name, target in self.targets.items():
-            total = total + self.layer_weights[name] * content_loss(features[name], target)
-        return self.weight * total
+        return self.weight * layer_sum(content_loss, features, self.targets, self.layer_weights, image)
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from nstcli.terms.base import Features, Term
+from nstcli.terms.base import Features, Term, layer_sum
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -52,10 +52,7 @@ class GramStyle(Term):
         return cls(blended_grams(style_features, blend, list(layer_weights)), layer_weights, weight)
 
     def __call__(self, features: Features, image: torch.Tensor) -> torch.Tensor:
-        total = image.new_zeros(())
-        for name, target in self.targets.items():
-            total = total + self.layer_weights[name] * gram_style_loss(features[name], target)
-        return self.weight * total
+        return self.weight * layer_sum(gram_style_loss, features, self.targets, self.layer_weights, image)
 
 
 def style_loss(gram: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from nstcli.terms.base import Features, Term
-from nstcli.vgg_layers import LAYER_INDEX, LAYER_NAMES
+from nstcli.config.layers import LAYER_INDEX, LAYER_NAMES
 
 
 def pools_before(layer: str) -> int:

@@ -22,14 +22,15 @@ from nstcli.runtime import prefer_sleeping_openmp_threads, resolve_device, resol
 prefer_sleeping_openmp_threads()
 
 from nstcli import api  # noqa: E402
-from nstcli.config import OPTIMIZERS, SPECS, load_config  # noqa: E402
+from nstcli.config.fields import SPECS, load_config  # noqa: E402
+from nstcli.config.specs import OPTIMIZERS  # noqa: E402
 from nstcli.errors import ImageError, NSTError, first_line  # noqa: E402
-from nstcli.images import tensor_to_pil  # noqa: E402
+from nstcli.image.io import tensor_to_pil  # noqa: E402
 from nstcli.ui.inputs import (  # noqa: E402
     EXAMPLE_CONTENT, EXAMPLE_STYLE, UPLOAD_TYPES, accept_upload, as_upload, thumbnail)
 from nstcli.ui.live import LivePreview  # noqa: E402
 from nstcli.ui.server import config_from_env, config_to_env  # noqa: E402
-from nstcli.weights import describe  # noqa: E402
+from nstcli.network.weights import describe  # noqa: E402
 
 UPLOAD = "Upload my own"
 EXAMPLES = "Use the bundled examples"

@@ -41,7 +41,7 @@ def apply_model(model: Path, content: Path, size: int | None, strength: float, p
                 device) -> tuple[bytes, dict]:
     """(PNG bytes, a summary like stylize's) of `content` through `model`."""
     from nstcli.fast.apply import load_model, stylize_image
-    from nstcli.images import load_image, tensor_to_pil
+    from nstcli.image.io import load_image, tensor_to_pil
 
     started = time.perf_counter()
     net, info = load_model(model, device)

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from nstcli.errors import ImageError
-from nstcli.images import open_image
+from nstcli.image.io import open_image
 
 EXAMPLES = Path(__file__).with_name("examples")
 EXAMPLE_CONTENT = EXAMPLES / "content.jpg"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from nstcli.images import tensor_to_pil
+from nstcli.image.io import tensor_to_pil
 from nstcli.reports import Callback, StepReport
 
 # Seconds between updates: the text often enough to look live, the image often enough to watch the

@@ -41,7 +41,7 @@ def mask_uploads(style_count: int, folder: Path, limit: int, uploaded: dict[Path
                 st.error(f"Error: {exc}")
     if not style_masks and content_mask is None:
         return None
-    from nstcli.masks import SpatialControl
+    from nstcli.stylize.masks import SpatialControl
 
     return SpatialControl(style_masks, content_mask=content_mask)
 

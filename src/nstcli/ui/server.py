@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nstcli.config import Config, as_dict, load_config
+from nstcli.config.fields import Config, as_dict, load_config
 from nstcli.errors import NSTError
 from nstcli.runtime import prefer_sleeping_openmp_threads
 

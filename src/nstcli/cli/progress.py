@@ -1,0 +1,228 @@
+"""What the `nst` command draws on the terminal: progress bars and summary lines, all on stderr.
+
+The library reports data (step reports, batch results and counts, plans); this module, used only
+by cli.py, turns them into text. Bars redraw often on a terminal and rarely into a log file (a
+cluster job's stderr), which would otherwise get a line per redraw.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Sequence
+
+from nstcli.stylize.batch import BatchSummary, PlannedItem
+from nstcli.reports import Callback, StepReport
+
+# ---------------------------------------------------------------------------------------------
+# nst batch: the bar over items, the closing summary, and the --plan listing
+# ---------------------------------------------------------------------------------------------
+
+
+def print_result(line: str) -> None:
+    """A result (a written path, a JSON line) on stdout, on a line of its own: the bars on stderr are
+    cleared first and drawn again under it, so on a terminal it does not end a bar's line and wrap."""
+    import click
+    from tqdm import tqdm
+
+    with tqdm.external_write_mode(file=sys.stdout):
+        click.echo(line)
+
+
+def _redraw_interval() -> float:
+    return 0.2 if sys.stderr.isatty() else 10.0
+
+
+def _items(count: int) -> str:
+    return "item" if count == 1 else "items"
+
+
+class BatchProgress:
+    """The outer bar on stderr: items finished of planned, with done / skipped / failed counts."""
+
+    def __init__(self, total: int):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc="batch", unit="item", file=sys.stderr, dynamic_ncols=True,
+                        position=0, mininterval=_redraw_interval())
+
+    def update(self, summary: BatchSummary) -> None:
+        # A dict, not keywords: tqdm sorts keyword postfixes, and done/skipped/failed reads better.
+        self.bar.set_postfix({"done": summary.done, "skipped": summary.skipped, "failed": len(summary.failed)},
+                             refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class ApplyProgress:
+    """nst apply's bar on stderr: images finished of planned, with done / skipped / failed counts."""
+
+    def __init__(self, total: int):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc="apply", unit="image", file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, counts: dict[str, int]) -> None:
+        self.bar.set_postfix(counts, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def batch_summary_lines(summary: BatchSummary) -> list[str]:
+    """The closing lines: counts (and what was not run), then one line per failed item."""
+    where = f" in shard {summary.shard[0]}/{summary.shard[1]}" if summary.shard else ""
+    head = (f"batch: {summary.done} done, {summary.skipped} skipped, {len(summary.failed)} failed "
+            f"of {summary.planned} {_items(summary.planned)}{where}")
+    if summary.finished < summary.planned:
+        head += f", {summary.planned - summary.finished} not run"
+    return [head] + [f"failed: {r.item.content} with style {r.item.style}: {r.error}" for r in summary.failed]
+
+
+def batch_failure(summary: BatchSummary) -> str:
+    """The error a batch with failed items ends with (exit 1)."""
+    return (f"{len(summary.failed)} of {summary.planned} {_items(summary.planned)} failed (listed above); "
+            "fix or remove those files and run the same command again: finished outputs are skipped")
+
+
+def plan_line(planned: PlannedItem) -> str:
+    """One item of `nst batch --plan`: status, shard, output, content and style, two spaces apart."""
+    shard = f"{planned.shard}/{planned.shards}" if planned.shards else "-"
+    status = "done" if planned.done else "todo"
+    return f"{status}  {shard}  {planned.item.output}  {planned.item.content}  {planned.item.style}"
+
+
+def plan_summary(plan: Sequence[PlannedItem], shard: tuple[int | None, int] | None) -> str:
+    """Done and to do over the listed items, then per shard, so a re-submission can name its tasks."""
+    done = sum(planned.done for planned in plan)
+    where = f" in shard {shard[0]}/{shard[1]}" if shard and shard[0] is not None else ""
+    line = f"plan: {done} done, {len(plan) - done} to do of {len(plan)} {_items(len(plan))}{where}"
+    if shard is None or shard[0] is not None:  # one shard listed: the head line says it all
+        return line
+    count = shard[1]
+    done_in = Counter(planned.shard for planned in plan if planned.done)
+    todo_in = Counter(planned.shard for planned in plan if not planned.done)
+    parts = [f"shard {k}/{count}: {done_in[k]} done, {todo_in[k]} to do" for k in range(1, count + 1)]
+    left = [str(k) for k in range(1, count + 1) if todo_in[k]]
+    parts.append(f"shards with work left: {','.join(left) if left else 'none'}")
+    return "; ".join([line, *parts])
+
+
+# ---------------------------------------------------------------------------------------------
+# nst stylize / reconstruct, and each image of a batch: the bar over steps
+# ---------------------------------------------------------------------------------------------
+
+
+class ProgressBar(Callback):
+    """A tqdm bar on stderr: step / total, the scale, and every term the run has in the postfix.
+
+    Under coarse-to-fine a step at 384 px costs four times one at 192 px, so a bar that counted
+    steps would promise the end twice too early. The bar advances by work instead: each step by
+    its scale's pixel count relative to the largest scale's, given the schedule (`on_schedule`).
+    The bar is drawn at the first step, so nothing appears while the network loads (or fails to).
+    """
+
+    def __init__(self, description: str = "stylize", position: int | None = None, leave: bool = True):
+        self.description = description
+        self.position = position
+        self.leave = leave
+        self.bar = None
+        self.total_steps = 0
+        self.initial = 0  # steps done by an earlier run that this one resumes (nst train)
+        self.schedule: list[tuple[int, tuple[int, int]]] = []
+
+    def on_schedule(self, schedule: list[tuple[int, tuple[int, int]]]) -> None:
+        self.schedule = list(schedule)
+
+    def on_start(self, total_steps: int) -> None:
+        self.total_steps = total_steps
+
+    def on_resume(self, step: int) -> None:
+        """A resumed run (nst train) starts at `step`: the bar starts there too."""
+        self.initial = step
+
+    def _cost(self, size: tuple[int, int]) -> float:
+        largest = max((h * w for _, (h, w) in self.schedule), default=0)
+        return (size[0] * size[1]) / largest if largest else 1.0
+
+    def _open(self, precision: str = "fp32") -> None:
+        from tqdm import tqdm
+
+        work = sum(steps * self._cost(size) for steps, size in self.schedule) or self.total_steps
+        # Redraw often on a terminal, rarely into a log file, which would otherwise get a line per step.
+        interval = 0.2 if sys.stderr.isatty() else 10.0
+        # The rate counts steps of the largest scale per second (exact for a single scale).
+        # fp32 goes unsaid; another precision is part of what the run is, so the bar names it.
+        description = self.description if precision == "fp32" else f"{self.description} ({precision})"
+        self.bar = tqdm(total=work, initial=self.initial, desc=description, file=sys.stderr,
+                        dynamic_ncols=True, position=self.position, leave=self.leave, mininterval=interval, unit="step",
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}, {rate_fmt}]{postfix}")
+
+    def on_step(self, report: StepReport) -> None:
+        if self.bar is None:
+            self._open(report.precision)
+        postfix = f"step {report.step}/{report.total}"
+        if len({size for _, size in self.schedule}) > 1:  # coarse-to-fine (not reconstruct's figure)
+            height, width = report.size
+            postfix += f" · scale {report.scale + 1}/{len(self.schedule)} {width}x{height}"
+        if report.tiles:  # tiles.py: the scale runs tile by tile, always with Adam
+            postfix += f" · {report.tiles} tiles, Adam"
+        terms = ", ".join(f"{name}={value:.3g}" for name, value in report.terms.items())
+        self.bar.set_postfix_str(f"{postfix} · {terms}" if terms else postfix, refresh=False)
+        self.bar.update(self._cost(report.size) if self.schedule else 1)
+
+    def on_end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class FrameProgressBar(Callback):
+    """`nst video`'s bar on stderr: frame i / n, seconds per frame and the time left (tqdm's rate and ETA).
+
+    Frames kept from an earlier run count as done from the start. The postfix shows the step
+    reached within the current frame (the first frame's full optimisation takes many times a later
+    one's) and the latest frame's temporal error. Besides the engine's step reports it takes the
+    video loop's (nstcli.video.reports.VideoCallback's methods).
+    """
+
+    def __init__(self, description: str = "video"):
+        self.description = description
+        self.bar = None
+        self.latest = ""
+        self.named_precision = False
+
+    def on_video_start(self, total_frames: int, finished: int) -> None:
+        from tqdm import tqdm
+
+        interval = 0.2 if sys.stderr.isatty() else 10.0
+        self.bar = tqdm(total=total_frames, initial=finished, desc=self.description, unit="frame",
+                        file=sys.stderr, dynamic_ncols=True, mininterval=interval)
+
+    def on_step(self, report: StepReport) -> None:
+        if self.bar is not None and report.precision != "fp32" and not self.named_precision:
+            # Known only once the first frame's run has its network: named from then on.
+            self.bar.set_description_str(f"{self.description} ({report.precision})", refresh=False)
+            self.named_precision = True
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"step {report.step}/{report.total}{self.latest}", refresh=False)
+
+    def on_frame(self, report) -> None:
+        if self.bar is None:
+            return
+        if report.temporal_error is not None:
+            self.latest = f" · temporal error {report.temporal_error:.3g}"
+        self.bar.set_postfix_str(f"{report.seconds:.1f} s/frame{self.latest}", refresh=False)
+        self.bar.update(1)
+
+    def on_encode(self, output) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"encoding {output}")
+
+    def on_video_end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -1,0 +1,1 @@
+"""Images as files and tensors: reading, writing, colour, contact sheets."""

@@ -1,0 +1,1 @@
+"""Jobs: what batch, apply and train share: finding the input images, and sharing the work out in shards."""

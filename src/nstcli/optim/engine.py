@@ -1,0 +1,159 @@
+"""The optimisation loop. Silent: it reports every step to callbacks and never prints.
+
+It receives a network, a starting image, the loss terms of one scale and optimiser settings; it
+minimises the sum of the terms and returns. It knows no term by name: what the objective is, where
+the targets come from, the device, resizing and saving all live elsewhere.
+
+Cost model: one step is one VGG19 forward plus one backward to the input pixels. The network is
+frozen (no weight gradients) and cut after the deepest layer used, the terms' targets are computed
+once per scale, and for L-BFGS one step is one function evaluation (no line search), so `steps`
+counts exactly the forward+backward passes the run pays for.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from nstcli.errors import RunError
+from nstcli.network.features import VGGFeatures
+from nstcli.optim.optimizers import IterateAverage, OptimizerSettings, carried_state, make_optimizer
+from nstcli.reports import Callback, StepReport  # noqa: F401 (re-exported: watchers import them from here too)
+from nstcli.runtime import tune_for
+from nstcli.terms.base import Term, evaluate
+
+
+@dataclass
+class ScaleResult:
+    """What one call of `optimise` leaves: the image and, for Adam, the moments to carry on with."""
+
+    image: torch.Tensor  # (1, 3, H, W), detached
+    state: dict | None = None
+    terms: dict[str, float] = field(default_factory=dict)  # the last step's values
+
+
+class NonFiniteLoss(RunError):
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step
+
+
+class StopRun(Exception):
+    """Raised by the loop when interrupted; carries the last good image and the step reached."""
+
+    def __init__(self, image: torch.Tensor, step: int):
+        super().__init__(step)
+        self.image = image
+        self.step = step
+
+
+DIVERGENCE_FACTOR = 10.0  # a step whose loss is this many times the best so far means L-BFGS diverged
+
+
+def optimize(
+    network: VGGFeatures,
+    init: torch.Tensor,
+    terms: Sequence[Term],
+    settings: OptimizerSettings,
+    *,
+    steps: int,
+    callbacks: Sequence[Callback] = (),
+    first_step: int = 1,
+    total_steps: int | None = None,
+    scale: int = 0,
+    average: float = 0.0,
+    state: dict | None = None,
+    last: bool = False,
+) -> ScaleResult:
+    """Minimise the sum of `terms` over the pixels of `init` for `steps` steps.
+
+    Returns the lowest-loss image evaluated or, with `average` > 0, the running average of the
+    iterates with that decay. `state` continues Adam from a previous scale (see optimizers.py).
+    `last` returns the last iterate instead: for a visit of one step (tiles.py), the best image
+    evaluated would be the one it started from.
+    """
+    tune_for(init.device)
+    precision = getattr(network, "precision", "fp32")
+    # The optimised tensor is stored NHWC and contiguous; its NCHW view is then channels_last, which
+    # the convolutions want, while L-BFGS still gets the flat contiguous gradient it requires.
+    # A copy, always: for a channels_last `init`, .contiguous() would return init's own memory and
+    # the optimiser would overwrite the caller's image.
+    pixels = init.detach().permute(0, 2, 3, 1).clone(memory_format=torch.contiguous_format)
+    pixels.requires_grad_(True)
+    opt = make_optimizer(settings, pixels, state)
+    total_steps = total_steps if total_steps is not None else steps
+    averaged = IterateAverage(pixels.detach(), average) if average else None
+    last_good = init.detach().clone()
+    values: dict[str, torch.Tensor] = {}
+    names = list(dict.fromkeys(term.name for term in terms))
+    last_terms: dict[str, float] = {}
+
+    # The loss terms are means, so per-pixel gradients are tiny (~1e-6) and L-BFGS would treat every
+    # curvature pair as noise and crawl along the raw gradient. Scaling by the number of pixel
+    # values gives gradients of order one, as the sum-based losses of the original implementations
+    # did; the optimum is unchanged and Adam is scale-invariant. Reported losses stay unscaled.
+    grad_scale = float(pixels.numel())
+    # The lowest-loss image evaluated so far: what the run returns, and where a diverging L-BFGS
+    # restarts from.
+    best_pixels = pixels.detach().clone()
+    evaluated = pixels.detach().clone()  # the image the closure saw this step
+    best_loss = math.inf
+
+    def closure():
+        opt.zero_grad(set_to_none=True)
+        # Take the view afresh each call: a view made once goes stale after the optimiser's in-place
+        # update and no longer passes gradients back to `pixels`.
+        image = pixels.permute(0, 3, 1, 2)
+        total, parts = evaluate(terms, network(image), image)
+        (total * grad_scale).backward()
+        values["total"] = total.detach()
+        values.update({name: value.detach() for name, value in parts.items()})
+        # A copy, not a comparison: reading the loss here would add a host sync per evaluation.
+        evaluated.copy_(pixels.detach())
+        return total.detach() * grad_scale
+
+    step = first_step - 1
+    try:
+        for step in range(first_step, first_step + steps):
+            opt.step(closure)
+            # One device-to-host copy for all the numbers (each float() would wait for the GPU).
+            numbers = torch.stack([values["total"]] + [values[name] for name in names]).tolist()
+            loss, last_terms = numbers[0], dict(zip(names, numbers[1:]))
+            if not math.isfinite(loss):
+                raise NonFiniteLoss(
+                    f"the loss became {loss} at step {step}; lower --lr or the loss weights", step)
+            if loss < best_loss:
+                best_loss = loss
+                best_pixels, evaluated = evaluated, best_pixels
+            if settings.name == "lbfgs" and loss > DIVERGENCE_FACTOR * best_loss:
+                # Without a line search L-BFGS can overshoot into a region where its curvature
+                # model is wrong and keep going (seen on tiny images). Restart from the best image
+                # with an empty history; a run that behaves never gets here.
+                with torch.no_grad():
+                    pixels.copy_(best_pixels)
+                opt = make_optimizer(settings, pixels)
+            with torch.no_grad():
+                pixels.clamp_(0.0, 1.0)
+            if averaged is not None:
+                averaged.update(pixels.detach())
+                last_good = averaged.value.permute(0, 3, 1, 2)
+            else:
+                last_good = pixels.detach().permute(0, 3, 1, 2)
+            report = StepReport(step=step, total=total_steps, loss=loss, terms=last_terms, image=last_good,
+                                scale=scale, size=(last_good.shape[-2], last_good.shape[-1]), precision=precision)
+            for callback in callbacks:
+                callback.on_step(report)
+    except KeyboardInterrupt:
+        raise StopRun(last_good.clone(), step) from None
+    if averaged is not None:
+        image = averaged.value
+    elif last:
+        image = pixels.detach()
+    elif math.isfinite(best_loss):
+        image = best_pixels
+    else:  # no step taken
+        image = pixels.detach()
+    return ScaleResult(image.permute(0, 3, 1, 2), carried_state(opt, pixels), last_terms)

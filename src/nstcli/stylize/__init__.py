@@ -1,0 +1,1 @@
+"""Stylising images: one image, its scales, styles, masks, reconstructions and batches."""

@@ -1,0 +1,326 @@
+"""Spatial control: which style paints where, and how much of the photo each part keeps.
+
+Inputs (files of one run, so options and `stylize(masks=...)`, not config keys):
+- style masks: one grayscale image per style image, white = this style applies, soft values allowed;
+  or one colour-coded label image (`regions`) with one listed colour per style, in style order;
+- source masks (optional, one per style): the part of each style image its statistics come from;
+- a content mask: a weight map for the content term (white = full content weight, black = none).
+
+Every mask is resized to the image of each scale (bilinear with antialiasing, so a hard edge becomes
+a one-pixel ramp at coarse scales rather than an aliased staircase). At each pixel the style masks
+are divided by their sum where it exceeds 1: overlapping masks share the pixel, while a pixel whose
+masks sum to less than 1 keeps that fraction of style, so a soft edge into an unmasked region fades
+out instead of jumping to full strength (dividing by the sum everywhere would turn a lone 0.1 into
+1). Pixels no mask covers get the content term only.
+
+Everything that can be wrong with the files is found by `check`, before the network is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+from PIL import Image, ImageColor, ImageOps
+
+from nstcli.config.fields import Config
+from nstcli.errors import ConfigError, ImageError, NSTWarning
+from nstcli.image.io import open_image, pil_to_tensor
+
+if TYPE_CHECKING:  # torch is imported where masks are decoded: the usage checks run before it loads
+    import torch
+
+PathLike = str | os.PathLike
+# How far (per 0-255 channel) a label pixel may be from a listed colour and still count as it: JPEG
+# compression moves flat colours by a few levels; anti-aliased edges between colours are further off.
+COLOUR_TOLERANCE = 24
+# A mask folder's file for a content image: the same stem with any of these extensions.
+MASK_EXTENSIONS = (".png", ".bmp", ".gif", ".jpeg", ".jpg", ".tif", ".tiff", ".webp")
+
+
+def read_mask(path: PathLike, what: str) -> torch.Tensor:
+    """A grayscale mask file as an (H, W) float tensor in [0, 1]; transparent pixels count as black.
+
+    `what` names the file in errors ("style mask", "content mask", ...).
+    """
+    import torch
+
+    try:
+        open_image(path)  # every check and message for unreadable files, in one place
+    except ImageError as exc:
+        text = str(exc)
+        raise ImageError(f"{what} {text[len('image '):]}" if text.startswith("image ") else f"{what} {text}") from None
+    with Image.open(path) as image:
+        image.seek(0)
+        image = ImageOps.exif_transpose(image)
+        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+            rgba = image.convert("RGBA")
+            image = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
+        gray = image.convert("RGB").convert("L")
+    data = torch.frombuffer(bytearray(gray.tobytes()), dtype=torch.uint8)
+    return data.view(gray.height, gray.width).float().div_(255)
+
+
+def parse_colours(text: str | Sequence[str]) -> list[tuple[int, int, int]]:
+    """'#ff0000,#00ff00' (or names: 'red,green') -> RGB triples; ConfigError naming a bad one."""
+    parts = [part.strip() for part in text.split(",")] if isinstance(text, str) else [str(p).strip() for p in text]
+    colours = []
+    for part in parts:
+        try:
+            colours.append(ImageColor.getrgb(part)[:3])
+        except ValueError:
+            raise ConfigError(f"--region-colors: {part!r} is not a colour; give #rrggbb values or names, "
+                              "e.g. --region-colors '#ff0000,#00ff00'") from None
+    # One colour listed for two styles would give both the same region: the label image cannot say
+    # which one a pixel of it means, so the later style would silently get no pixel at all.
+    for later, colour in enumerate(colours):
+        earlier = colours.index(colour)
+        if earlier < later:
+            same = (f"{parts[earlier]!r}" if parts[earlier] == parts[later]
+                    else f"{parts[earlier]!r} and {parts[later]!r}")
+            raise ConfigError(f"--region-colors lists the colour {hex_colour(colour)} ({same}) twice, for styles "
+                              f"{earlier + 1} and {later + 1}; give each style image its own colour")
+    return colours
+
+
+def hex_colour(rgb) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def read_regions(path: PathLike, colours: Sequence[tuple[int, int, int]]) -> list[torch.Tensor]:
+    """A label image -> one (H, W) 0/1 mask per listed colour; ImageError for a colour not listed."""
+    import torch
+
+    try:
+        image = open_image(path)
+    except ImageError as exc:
+        text = str(exc)
+        raise ImageError(f"style regions {text[len('image '):]}" if text.startswith("image ") else str(exc)) from None
+    pixels = pil_to_tensor(image)[0].mul(255).round().permute(1, 2, 0)  # (H, W, 3)
+    listed = torch.tensor(colours, dtype=pixels.dtype)  # (S, 3)
+    distance = (pixels[:, :, None, :] - listed).abs().amax(-1)  # (H, W, S), per-channel (Chebyshev)
+    nearest, label = distance.min(-1)
+    unlisted = nearest > COLOUR_TOLERANCE
+    if bool(unlisted.any()):
+        y, x = (int(i) for i in unlisted.nonzero()[0])
+        colour = hex_colour(int(v) for v in pixels[y, x])
+        raise ImageError(
+            f"style regions {path} has colour {colour} (at x={x}, y={y}; {int(unlisted.sum())} pixels off "
+            f"every listed colour) that --region-colors does not list "
+            f"({','.join(hex_colour(c) for c in colours)}); list it or repaint those pixels")
+    return [(label == index).float() for index in range(len(colours))]
+
+
+def resize_mask(mask: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """(H, W) -> shape (h, w): bilinear with antialiasing, kept in [0, 1]."""
+    import torch.nn.functional as F
+
+    if tuple(mask.shape) == tuple(shape):
+        return mask
+    out = F.interpolate(mask[None, None], size=tuple(shape), mode="bilinear", antialias=True, align_corners=False)
+    return out[0, 0].clamp_(0, 1)
+
+
+def normalise(masks: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Divide the masks by their sum at every pixel where it exceeds 1 (see the module docstring)."""
+    import torch
+
+    stacked = torch.stack(list(masks))
+    scale = stacked.sum(0).clamp_min(1.0)
+    return list(stacked / scale)
+
+
+def guided_losses() -> tuple[str, ...]:
+    """The style losses with a masked form: Gram always, Wasserstein-2 where its term is installed."""
+    import importlib.util
+
+    return ("gram", "wasserstein") if importlib.util.find_spec("nstcli.terms.wasserstein") else ("gram",)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def find_mask(folder: PathLike, sub, stem: str) -> Path | None:
+    """The mask for a content image in a mask folder: folder/sub/stem.<image extension>, if there is one."""
+    where = Path(folder) / Path(*sub.parts) if sub.parts else Path(folder)
+    for ext in MASK_EXTENSIONS:
+        for candidate in (where / f"{stem}{ext}", where / f"{stem}{ext.upper()}"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+class SpatialControl:
+    """The masks of one run: checked and decoded once, resized and turned into terms at every scale."""
+
+    def __init__(self, style_masks: Sequence[PathLike] = (), *, regions: PathLike | None = None,
+                 region_colors: str | Sequence[str] | None = None, source_masks: Sequence[PathLike] = (),
+                 content_mask: PathLike | None = None):
+        self.style_mask_paths = [Path(p) for p in style_masks]
+        self.regions = Path(regions) if regions is not None else None
+        self.region_colors = region_colors
+        self.source_mask_paths = [Path(p) for p in source_masks]
+        self.content_mask_path = Path(content_mask) if content_mask is not None else None
+        self._style: list[torch.Tensor] | None = None
+        self._source: list[torch.Tensor] | None = None
+        self._content: torch.Tensor | None = None
+
+    @property
+    def guides_styles(self) -> bool:
+        return bool(self.style_mask_paths) or self.regions is not None
+
+    def files(self) -> list[tuple[str, Path]]:
+        named = [("style mask", p) for p in self.style_mask_paths] + [("source mask", p) for p in self.source_mask_paths]
+        if self.regions is not None:
+            named.append(("style regions", self.regions))
+        if self.content_mask_path is not None:
+            named.append(("content mask", self.content_mask_path))
+        return named
+
+    def check_usage(self, config: Config, style_paths: Sequence[PathLike], output: PathLike | None):
+        """The mistakes that need no file read (ConfigError, exit 2); the listed region colours, if any.
+
+        Needs no torch, so the command line answers these at once.
+        """
+        count = len(style_paths)
+        if self.style_mask_paths and self.regions is not None:
+            raise ConfigError("give either --style-mask files or one --style-regions image, not both")
+        if self.region_colors is not None and self.regions is None:
+            raise ConfigError("--region-colors needs --style-regions LABELS (the image the colours are in)")
+        if self.regions is not None and self.region_colors is None:
+            raise ConfigError("--style-regions needs --region-colors, one colour per style image in style "
+                              "order, e.g. --region-colors '#ff0000,#00ff00'")
+        if self.style_mask_paths and len(self.style_mask_paths) != count:
+            raise ConfigError(f"{_count(count, 'style image')} but {_count(len(self.style_mask_paths), '--style-mask file')}"
+                              "; give one mask per style image, in the same order")
+        if self.source_mask_paths and not self.guides_styles:
+            raise ConfigError("--style-source-mask needs --style-mask or --style-regions (where each style goes)")
+        if self.source_mask_paths and len(self.source_mask_paths) != count:
+            raise ConfigError(f"{_count(count, 'style image')} but {_count(len(self.source_mask_paths), '--style-source-mask file')}"
+                              "; give one per style image, in the same order")
+        if self.guides_styles and config.style_loss not in guided_losses():
+            raise ConfigError(f"style masks work with --style-loss {' or '.join(guided_losses())} only, not "
+                              f"{config.style_loss}; drop the masks or use --style-loss gram")
+        if self.guides_styles and config.style_blend:
+            raise ConfigError("'style_blend' does not apply with style masks: each style paints its own "
+                              "region; drop --style-blend (grey levels in the masks mix styles)")
+        if output is not None:
+            target = Path(output).resolve()
+            for what, path in self.files():
+                if path.resolve() == target:
+                    raise ConfigError(f"{what} {path} is also the output -o {output}; writing the result "
+                                      "would destroy it: choose another output")
+        if self.regions is None:
+            return None
+        colours = parse_colours(self.region_colors)
+        if len(colours) != count:
+            raise ConfigError(f"--region-colors lists {_count(len(colours), 'colour')} for "
+                              f"{_count(count, 'style image')}; give one colour per style image, in the same order")
+        return colours
+
+    def check(self, config: Config, style_paths: Sequence[PathLike], output: PathLike | None,
+              content_size: tuple[int, int] | None = None) -> None:
+        """check_usage, then bad files (ImageError, exit 1); decode the masks.
+
+        With `content_size` (width, height), a mask whose shape differs from the photo's is said
+        (a warning): it is stretched to fit, which is rarely what was painted.
+        """
+        colours = self.check_usage(config, style_paths, output)
+        names = [Path(p).name for p in style_paths]
+        if self.regions is not None:
+            masks = read_regions(self.regions, colours)
+            for index, mask in enumerate(masks):
+                if not bool(mask.any()):
+                    raise ImageError(f"style regions {self.regions} has no pixel of colour "
+                                     f"{hex_colour(colours[index])}: style {index + 1} ({names[index]}) would "
+                                     "apply nowhere; paint its region or drop that style")
+            self._style = masks
+        elif self.style_mask_paths:
+            self._style = [self._read_nonempty("style mask", path, f"style {i + 1} ({names[i]})")
+                           for i, path in enumerate(self.style_mask_paths)]
+        if self.source_mask_paths:
+            self._source = [self._read_nonempty("source mask", path, f"style {i + 1} ({names[i]}) would have "
+                                                "no statistics") for i, path in enumerate(self.source_mask_paths)]
+        if self.content_mask_path is not None:
+            self._content = self._read_nonempty("content mask", self.content_mask_path,
+                                                "no pixel would keep the photo's content")
+        if content_size is not None:
+            self._warn_if_stretched(content_size)
+
+    def _warn_if_stretched(self, content_size: tuple[int, int]) -> None:
+        width, height = content_size
+        files = []  # (what, path, one decoded mask of it)
+        if self.regions is not None:
+            files.append(("style regions", self.regions, self._style[0]))
+        else:
+            files += [("style mask", p, m) for p, m in zip(self.style_mask_paths, self._style or [])]
+        if self._content is not None:
+            files.append(("content mask", self.content_mask_path, self._content))
+        for what, path, mask in files:
+            mask_height, mask_width = mask.shape
+            if abs(mask_width / mask_height - width / height) > 0.02 * width / height:
+                warnings.warn(f"{what} {path} is {mask_width}x{mask_height} px but the content image is "
+                              f"{width}x{height}: it is stretched to the content's shape", NSTWarning,
+                              stacklevel=2)
+
+    @staticmethod
+    def _read_nonempty(what: str, path: Path, consequence: str) -> torch.Tensor:
+        mask = read_mask(path, what)
+        if not bool((mask > 0).any()):
+            if what == "style mask":
+                consequence += " would apply nowhere"
+            raise ImageError(f"{what} {path} is black everywhere: {consequence}; paint white where it applies "
+                             "(or leave the mask out)")
+        return mask
+
+    def style_masks_at(self, shape: Sequence[int], device: torch.device) -> list[torch.Tensor]:
+        """Every style's mask at `shape` (h, w), normalised over the styles."""
+        if self._style is None:
+            raise ValueError("SpatialControl.check() decodes the masks; call it before building terms")
+        return [m.to(device) for m in normalise([resize_mask(m, shape) for m in self._style])]
+
+    def style_terms(self, config: Config, network, styles: Sequence[torch.Tensor], shape: Sequence[int],
+                    device: torch.device) -> list:
+        """One guided style term per style whose mask reaches this scale's image of `shape`."""
+        from nstcli.terms.objective import features_of, gram_layer_weights, normalised_wasserstein, style_layer_weights
+        from nstcli.terms.guided import GuidedGramStyle, guided_targets, guided_wasserstein
+
+        layer_weights = style_layer_weights(config)
+        terms = []
+        for index, (style, mask) in enumerate(zip(styles, self.style_masks_at(shape, device))):
+            if not bool((mask > 0).any()):
+                continue
+            source = None
+            if self._source is not None:
+                source = resize_mask(self._source[index], style.shape[-2:]).to(device)
+            features = features_of(network, style)
+            if config.style_loss == "wasserstein":
+                terms.append(normalised_wasserstein(
+                    config, guided_wasserstein(features, mask, source, layer_weights, config.style_weight)))
+                continue
+            targets = guided_targets(features, config.style_layers, source)
+            terms.append(GuidedGramStyle(targets, mask, gram_layer_weights(config, targets, layer_weights),
+                                         config.style_weight))
+        return terms
+
+    def content_mask_at(self, shape: Sequence[int], device: torch.device) -> torch.Tensor | None:
+        return None if self._content is None else resize_mask(self._content, shape).to(device)
+
+    def content_term(self, config: Config, network, target: torch.Tensor):
+        """The content term weighted by the content mask (None without one: the plain term applies)."""
+        if self.content_mask_path is not None and self._content is None:
+            raise ValueError("SpatialControl.check() decodes the masks; call it before building terms")
+        if self._content is None:
+            return None
+        from nstcli.terms.objective import content_layer_weights, features_of
+        from nstcli.terms.masked_content import MaskedContent
+
+        features = features_of(network, target)
+        targets = {name: features[name] for name in config.content_layers}
+        return MaskedContent(targets, self.content_mask_at(target.shape[-2:], target.device), config.content_weight,
+                             layer_weights=content_layer_weights(config, targets))

@@ -1,0 +1,69 @@
+"""Style images: opened once, blended by weight, their style term built once per network and size."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from nstcli.config.fields import Config
+from nstcli.errors import ConfigError
+from nstcli.network.features import VGGFeatures
+from nstcli.image.io import open_image, pil_to_tensor, prepare, style_side
+from nstcli.terms.objective import style_term_for
+from nstcli.stylize.sizes import at_least
+from nstcli.terms.base import Term
+
+PathLike = str | os.PathLike
+
+
+def blend_weights(count: int, blend: Sequence[float] | None) -> list[float]:
+    """One weight per style image (config.style_blend, already checked to be finite and >= 0)."""
+    if blend is None:
+        return [1.0 / count] * count
+    values = list(blend)
+    if len(values) != count:
+        raise ConfigError(f"'style_blend' has {len(values)} weights for {count} style images; "
+                          "give one weight per style image")
+    if sum(values) <= 0:
+        raise ConfigError("'style_blend' weights must not all be 0")
+    return values
+
+
+class PreparedStyle:
+    """Style images opened once, their style term cached per network, size and style settings.
+
+    `stylize` accepts one in place of style paths. Without colour preservation the targets depend on
+    the content image only through the size the style is resized to, so a batch (or a video) builds
+    one per style and reuses it for every content image instead of recomputing the targets per item.
+    """
+
+    def __init__(self, styles: PathLike | Sequence[PathLike], style_blend: Sequence[float] | None = None):
+        paths = [styles] if isinstance(styles, (str, os.PathLike)) else list(styles)
+        if not paths:
+            raise ConfigError("give at least one style image")
+        self.paths = [Path(path) for path in paths]
+        self.blend = blend_weights(len(self.paths), style_blend)
+        self._images = None
+        self._terms: dict = {}
+
+    def images(self) -> list:
+        """The decoded style images (opened on first use; raises ImageError naming a bad file)."""
+        if self._images is None:
+            self._images = [open_image(path) for path in self.paths]
+        return self._images
+
+    def tensors(self, size: int, needed: int, device: torch.device) -> list[torch.Tensor]:
+        return [prepare(pil_to_tensor(at_least(image, style_side(image.size, size), needed)), device)
+                for image in self.images()]
+
+    def term(self, config: Config, network: VGGFeatures, size: int, needed: int, device: torch.device) -> Term:
+        """The style term at `size`, computed once per network, size and the keys it depends on."""
+        # The key holds the network object itself, so it stays alive and cannot be mistaken for another.
+        key = (network, size, needed, str(device), config.style_loss, config.style_layers,
+               config.style_layer_weights, config.style_weight)
+        if key not in self._terms:
+            self._terms[key] = style_term_for(config, network, self.tensors(size, needed, device), self.blend)
+        return self._terms[key]

@@ -1,0 +1,108 @@
+"""From a config to the loss terms of one scale: the one place that knows which term a key asks for."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from nstcli.config.fields import Config
+from nstcli.network.features import VGGFeatures
+from nstcli.terms import normalise
+from nstcli.terms.base import Features, Term
+from nstcli.terms.content import Content
+from nstcli.terms.tv import TotalVariation
+
+
+# The default weight of a style layer in VGG19's fifth block (relu5_1) against 1 for the others. At full
+# weight its Gram matrix, whose features respond to object parts, paints a portrait's face and eyes
+# into the photo (Kahlo's face in the water, Matisse's eye on a river: benchmarks/ghosts.py). Chosen by
+# looking at that panel: 0.2 and 0.1 still paint a face or an eye at style weight 30, 0.05 none there
+# but a face again at 60; what counts is this weight times style_weight, kept near 1.4 with the
+# default style_weight of 90. jcjohnson/neural-style's raw balance gives relu5_1 about 1/4000 of
+# relu4_1's weight and shows no faces either.
+DEEP_LAYER_WEIGHT = 0.015
+
+
+def default_layer_weight(layer: str) -> float:
+    return DEEP_LAYER_WEIGHT if layer.startswith(("relu5_", "conv5_")) or layer == "pool5" else 1.0
+
+
+def style_layer_weights(config: Config) -> dict[str, float]:
+    """Per style layer: the configured weights, or by default 1 but DEEP_LAYER_WEIGHT for block 5."""
+    if config.style_layer_weights is not None:
+        return dict(zip(config.style_layers, config.style_layer_weights))
+    return {layer: default_layer_weight(layer) for layer in config.style_layers}
+
+
+def normalising(config: Config) -> bool:
+    """Whether terms are divided by their targets' magnitude (terms/normalise.py)."""
+    return config.loss_normalization == "target"
+
+
+def content_layer_weights(config: Config, targets: Features) -> dict[str, float]:
+    """Per content layer: 1, or 1 / mean(P^2) when normalising."""
+    ones = {name: 1.0 for name in targets}
+    return normalise.scaled(ones, normalise.content_scales(targets) if normalising(config) else None)
+
+
+def gram_layer_weights(config: Config, targets: Features, layer_weights=None) -> dict[str, float]:
+    """Per style layer: the configured weight, over (tr(A)/N)^2 when normalising."""
+    weights = layer_weights if layer_weights is not None else style_layer_weights(config)
+    return normalise.scaled(weights, normalise.gram_scales(targets) if normalising(config) else None)
+
+
+def normalised_wasserstein(config: Config, term):
+    """A Wasserstein term (plain or guided) with its layer weights normalised when the config says so."""
+    if normalising(config):
+        term.layer_weights = normalise.scaled(term.layer_weights, normalise.gaussian_scales(term.targets))
+    return term
+
+
+def style_term(config: Config, style_features: Sequence[Features], blend: Sequence[float]) -> Term:
+    """The style term `style_loss` names, its targets blended from every style image's features."""
+    if config.style_loss == "wasserstein":
+        from nstcli.terms.wasserstein import WassersteinStyle
+
+        return normalised_wasserstein(config, WassersteinStyle.from_features(
+            style_features, blend, style_layer_weights(config), config.style_weight))
+    from nstcli.terms.gram import GramStyle, blended_grams
+
+    targets = blended_grams(style_features, blend, config.style_layers)
+    return GramStyle(targets, gram_layer_weights(config, targets), config.style_weight)
+
+
+# Targets are computed under no_grad, not inference_mode: the latter saves nothing measurable here (two
+# forwards per run) but makes "inference tensors" that autograd refuses to save for backward, so any
+# term that keeps its target for the backward (a product with the target) would fail.
+@torch.no_grad()
+def features_of(network: VGGFeatures, image: torch.Tensor) -> Features:
+    return {name: value.detach() for name, value in network(image).items()}
+
+
+@torch.no_grad()
+def style_term_for(config: Config, network: VGGFeatures, styles: Sequence[torch.Tensor],
+                   blend: Sequence[float]) -> Term:
+    """The style term of `styles` (one forward each; styles with blend weight 0 are not computed)."""
+    features = [features_of(network, style) if share else {} for style, share in zip(styles, blend)]
+    return style_term(config, features, blend)
+
+
+def content_term(config: Config, network: VGGFeatures, content: torch.Tensor) -> Content:
+    features = features_of(network, content)
+    targets = {name: features[name] for name in config.content_layers}
+    return Content(targets, config.content_weight, content_layer_weights(config, targets))
+
+
+def pixel_terms(config: Config) -> list[Term]:
+    """Terms on the pixels themselves (no layer)."""
+    return [TotalVariation(config.tv_weight, config.tv_stencil)] if config.tv_weight else []
+
+
+def standard_terms(config: Config, network: VGGFeatures, content: torch.Tensor,
+                   styles: Sequence[torch.Tensor], blend: Sequence[float] | None = None) -> list[Term]:
+    """Content, style and pixel terms of one scale straight from tensors (no caching, no colour
+    handling): what `api.stylize` builds at a scale, for code that drives the engine itself."""
+    blend = list(blend) if blend is not None else [1.0 / len(styles)] * len(styles)
+    return [content_term(config, network, content), style_term_for(config, network, styles, blend),
+            *pixel_terms(config)]
