@@ -6,8 +6,8 @@ import json
 
 import click
 
-from nstcli.cli.options import (PATH, PRECISION_CHOICE, build_config, check_weights_path, config_options, emit,
-                               quiet_option)
+from nstcli.cli.options import (DEVICE_CHOICE, PATH, PRECISION_CHOICE, build_config, check_weights_path,
+                               config_options, emit, quiet_option)
 from nstcli.config.fields import SPECS
 from nstcli.config.specs import MAX_STEPS
 
@@ -122,7 +122,7 @@ Examples:
               help="Run images larger than PX in overlapping tiles; default: only when memory requires; 0 never.")
 @click.option("--precision", type=PRECISION_CHOICE, default="fp32", show_default=True,
               help="bf16 autocasts the convolutions; auto picks bf16 only where it is native (GPUs).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True,
+@click.option("--device", type=DEVICE_CHOICE, default="auto", show_default=True,
               help=SPECS["device"].help)
 @click.option("--format", "fmt", default="png", show_default=True,
               type=click.Choice(["png", "jpg", "jpeg", "webp", "tif", "tiff"], case_sensitive=False),
