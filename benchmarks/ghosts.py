@@ -10,8 +10,8 @@ with `--download` the files are fetched from GitHub into DIR first (the painting
 carry no licence of their own, so they are used here for measuring and never committed).
 
 Every pair runs under each variant (`--variant NAME key=value ...`, config keys as in YAML; the
-default variants are `before`, every style layer weighted alike, and `defaults`, nstcli's defaults
-now), through `api.stylize` on the original VGG19, and is judged by ../shared/tools/judge.py
+default variants are `before`, every style layer weighted alike with style weight 30, the defaults
+until relu5_1 was damped, and `defaults`, nstcli's defaults now), through `api.stylize` on the original VGG19, and is judged by ../shared/tools/judge.py
 (content and style errors on layers no recipe optimises). The table gives both errors per pair and
 variant; the judge cannot see a face painted into a river, so every output must also be looked at:
 the outputs are written to FOLDER as PAIR_VARIANT.png, and a sheet per pair as PAIR_sheet.png (the
@@ -64,7 +64,8 @@ FIGURE_PAIRS = {
     "cat-matisse": (ROOT / "examples" / "content.jpg", "woman-with-hat-matisse.jpg"),
 }
 VARIANTS = {
-    "before": {"style_layer_weights": [1, 1, 1, 1, 1]},
+    # nstcli's defaults before the fifth block was damped: every style layer alike, style weight 30
+    "before": {"style_layer_weights": [1, 1, 1, 1, 1], "style_weight": 30},
     "defaults": {},
 }
 

@@ -37,6 +37,10 @@ TINY = {
                         "--stylize-args", "--weights random --steps 2", "--figure", "fast.png"],
     "ghosts.py": ["--inputs", "in", "--pairs", "examples", "--size", "32", "--steps", "2", "--weights", "random",
                   "--out", "out"],
+    "large_outputs.py": [str(BENCHMARKS.parent / "examples" / "content.jpg"),
+                         str(BENCHMARKS.parent / "examples" / "style.jpg"), "--size", "48",
+                         "--args", "--weights random --steps 2 --checkpoint-every 0", "--out", "out",
+                         "--crop-size", "16", "--width", "64", "--figure", "large.png"],
     "real_weights.py": ["--size", "32", "--steps", "2", "--out", "out", "--figure", "real.png"],
 }
 

@@ -29,6 +29,15 @@ def test_taper_gives_fewer_steps_above_its_side():
     assert steps_per_scale(config.replace(start_size=1024), [1024, 1536]) == [150, 50]
 
 
+def test_default_schedule_tapers_only_above_512():
+    """The defaults at 512 px run as before; at 2048 px the large scales are shorter."""
+    config = load_config(None, {"size": 512})
+    assert steps_per_scale(config, scale_sizes(config)) == [config.steps] * len(scale_sizes(config))
+    big = config.replace(size=2048)
+    counts = steps_per_scale(big, scale_sizes(big))
+    assert counts[-1] < counts[0] and counts == sorted(counts, reverse=True)
+
+
 def test_taper_reaches_the_run(tmp_path):
     """A run takes the tapered counts: its log has that many steps at each scale."""
     content = make_image(tmp_path / "c.png", size=(64, 48), seed=1)
@@ -49,3 +58,25 @@ def test_style_is_used_at_its_own_resolution_at_most(tmp_path):
     big, small = style.tensors(96, 16, torch.device("cpu"))[0], style.tensors(24, 16, torch.device("cpu"))[0]
     assert tuple(big.shape[-2:]) == (30, 40)
     assert tuple(small.shape[-2:]) == (18, 24)
+
+
+def test_default_layer_balance_damps_block_five():
+    """Empty style_layer_weights: 1 per layer, DEEP_LAYER_WEIGHT for VGG19's fifth block, whatever the layers."""
+    from nstcli.terms.objective import DEEP_LAYER_WEIGHT, style_layer_weights
+
+    assert Config().style_layer_weights is None
+    assert style_layer_weights(Config()) == {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0,
+                                             "relu5_1": DEEP_LAYER_WEIGHT}
+    assert style_layer_weights(Config(style_layers=("relu5_2", "conv3_1"))) == {"relu5_2": DEEP_LAYER_WEIGHT,
+                                                                                 "conv3_1": 1.0}
+    # given weights are taken as they are
+    assert style_layer_weights(Config(style_layer_weights=(1, 1, 1, 1, 1)))["relu5_1"] == 1
+
+
+def test_large_recipe_runs_jcjohnsons_stages():
+    """--config large: 256 px first with 300 steps, then 512 ... 3620 px, each shorter (steps x 256 / side)."""
+    config = load_config("large", {"size": 3620})
+    sizes = scale_sizes(config)
+    assert sizes == [256, 512, 1024, 2048, 3620]
+    assert steps_per_scale(config, sizes) == [300, 75, 38, 19, 11]
+    assert config.style_weight == 300 and config.style_layer_weights is None  # the defaults' layer balance

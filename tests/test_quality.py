@@ -94,8 +94,13 @@ def test_style_scale_sizes_style_image(content, style, monkeypatch):
         return real(config, network, styles, blend)
 
     monkeypatch.setattr(styles_module, "style_term_for", spy)
-    api.stylize(content, style, config=Config(size=32, steps=1, style_scale=2.0, **BASE))
+    large = make_image(content.parent / "large_style.png", size=(80, 80), seed=3)
+    api.stylize(content, large, config=Config(size=32, steps=1, style_scale=2.0, **BASE))
     assert seen == [(64, 64)]
+    # never past the style image's own 40 px (tests/test_large_sizes.py has the rule itself)
+    seen.clear()
+    api.stylize(content, style, config=Config(size=32, steps=1, style_scale=2.0, **BASE))
+    assert seen == [(40, 40)]
 
 
 def chroma(image):

@@ -375,8 +375,8 @@ def test_page_renders_its_controls(page):
         "Content image (the photo)", "Style images (one or more paintings, blended equally)"]
     assert at.number_input(key="size").value == 32
     assert at.number_input(key="steps").value == 3
-    assert at.number_input(key="style_weight").value == 30.0
-    # Steps scaled to the starting values: +/- moves the default style weight 30 by 10, not 100.
+    assert at.number_input(key="style_weight").value == 90.0
+    # Steps scaled to the starting values: +/- moves the default style weight 90 by 10, not 100.
     assert at.number_input(key="style_weight").step == 10.0
     assert at.number_input(key="content_weight").value == 1.0
     assert at.number_input(key="content_weight").step == 0.1

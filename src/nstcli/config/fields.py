@@ -34,7 +34,7 @@ class Config:
     first_steps: int | None = _key(None, Spec(
         int, "Steps at the first (coarsest) scale; empty means `steps`.", optional=True, minimum=0,
         maximum=MAX_STEPS))
-    taper_from: int | None = _key(None, Spec(
+    taper_from: int | None = _key(512, Spec(
         int, "Coarse-to-fine: scales after the first whose longest side is above this get proportionally fewer "
         "steps (steps x taper_from / side), as jcjohnson/neural-style's large-output script does: the coarse "
         "scales paint, the large ones add detail without repainting the photo over the strokes; empty runs "
@@ -50,7 +50,7 @@ class Config:
         float, "Learning rate; empty means the optimiser's own default (L-BFGS 1.0, Adam 0.02).",
         optional=True, positive=True))
     content_weight: float = _key(1.0, Spec(float, "Weight alpha of the content loss.", minimum=0.0))
-    style_weight: float = _key(30.0, Spec(float, "Weight beta of the style loss.", minimum=0.0))
+    style_weight: float = _key(90.0, Spec(float, "Weight beta of the style loss.", minimum=0.0))
     tv_weight: float = _key(0.0, Spec(float, "Weight of the total-variation (smoothness) loss.", minimum=0.0))
     tv_stencil: str = _key("forward", Spec(
         str, "Total variation from forward differences, crowsonkb's nine-point stencil on the edge-replicated "
@@ -68,7 +68,9 @@ class Config:
     style_layers: tuple[str, ...] = _key(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), Spec(
         str, "Layers whose Gram matrices define style, comma-separated.", many=True))
     style_layer_weights: tuple[float, ...] | None = _key(None, Spec(
-        float, "Per-style-layer weights, comma-separated, one per style layer; empty means equal.",
+        float, "Per-style-layer weights, comma-separated, one per style layer; empty means 1 for each layer but "
+        "those of VGG19's fifth block (relu5_1), which get 0.015: their Gram matrices carry the painting's objects, "
+        "and at full weight paint its faces and eyes into the photo.",
         many=True, optional=True))
     style_blend: tuple[float, ...] | None = _key(None, Spec(
         float, "Weights of several style images, comma-separated, one per style (e.g. 0.7,0.3); empty means "

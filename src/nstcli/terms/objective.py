@@ -14,9 +14,25 @@ from nstcli.terms.content import Content
 from nstcli.terms.tv import TotalVariation
 
 
+# The default weight of a style layer in VGG19's fifth block (relu5_1) against 1 for the others. At full
+# weight its Gram matrix, whose features respond to object parts, paints a portrait's face and eyes
+# into the photo (Kahlo's face in the water, Matisse's eye on a river: benchmarks/ghosts.py). Chosen by
+# looking at that panel: 0.2 and 0.1 still paint a face or an eye at style weight 30, 0.05 none there
+# but a face again at 60; what counts is this weight times style_weight, kept near 1.4 with the
+# default style_weight of 90. jcjohnson/neural-style's raw balance gives relu5_1 about 1/4000 of
+# relu4_1's weight and shows no faces either.
+DEEP_LAYER_WEIGHT = 0.015
+
+
+def default_layer_weight(layer: str) -> float:
+    return DEEP_LAYER_WEIGHT if layer.startswith(("relu5_", "conv5_")) or layer == "pool5" else 1.0
+
+
 def style_layer_weights(config: Config) -> dict[str, float]:
-    weights = config.style_layer_weights or (1.0,) * len(config.style_layers)
-    return dict(zip(config.style_layers, weights))
+    """Per style layer: the configured weights, or by default 1 but DEEP_LAYER_WEIGHT for block 5."""
+    if config.style_layer_weights is not None:
+        return dict(zip(config.style_layers, config.style_layer_weights))
+    return {layer: default_layer_weight(layer) for layer in config.style_layers}
 
 
 def normalising(config: Config) -> bool:

@@ -62,8 +62,8 @@ def field_limit(name: str, which: str, fallback=None):
 def weight_step(value: float) -> float:
     """The +/- step of a loss-weight input: a power of ten no larger than a third of the starting value.
 
-    Weights mean different things per objective (30 for the normalised default, 1e5 or 0.03 in
-    recipes with raw formulas), so a fixed step fits none: this gives 10 for 30, 100 for 1e3, 0.1 for 1.
+    Weights mean different things per objective (90 for the normalised default, 1e5 or 0.03 in
+    recipes with raw formulas), so a fixed step fits none: this gives 10 for 90, 100 for 1e3, 0.1 for 1.
     """
     return 10.0 ** math.floor(math.log10(value / 3)) if value > 0 and math.isfinite(value) else 1.0
 
