@@ -6,8 +6,8 @@ import json
 
 import click
 
-from nstcli.cli.options import (PATH, PRECISION_CHOICE, build_config, check_weights_path, config_options, emit,
-                               quiet_option)
+from nstcli.cli.options import (DEVICE_CHOICE, PATH, PRECISION_CHOICE, build_config, check_weights_path,
+                               config_options, emit, quiet_option)
 from nstcli.config.fields import SPECS
 from nstcli.config.specs import MAX_STEPS
 
@@ -125,7 +125,7 @@ Examples:
 @click.option("--precision", type=PRECISION_CHOICE, default="auto", show_default=True,
               help="bf16 autocasts the convolutions; auto picks it where the hardware computes it natively "
                    "(CPUs with AVX512_BF16 or AMX, recent GPUs), else fp32.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True,
+@click.option("--device", type=DEVICE_CHOICE, default="auto", show_default=True,
               help=SPECS["device"].help)
 @click.option("--format", "fmt", default="png", show_default=True,
               type=click.Choice(["png", "jpg", "jpeg", "webp", "tif", "tiff"], case_sensitive=False),

@@ -9,12 +9,14 @@ import click
 
 from nstcli.config.fields import FIELDS, SPECS, flag_name, load_config
 from nstcli.config.files import recipe_names
+from nstcli.config.specs import DEVICES, FAST_PRECISIONS
 
 # Paths are plain text to click: nstcli checks them itself, with its own messages and exit codes
 # (an unreadable image is a failed run, exit 1, and in a batch fails only its own items).
 PATH = click.Path(readable=False)
 OUTPUT_HELP = "Output image (.png .jpg .jpeg .webp .tif .tiff)."
-PRECISION_CHOICE = click.Choice(["auto", "fp32", "bf16"], case_sensitive=False)
+PRECISION_CHOICE = click.Choice(FAST_PRECISIONS, case_sensitive=False)
+DEVICE_CHOICE = click.Choice(DEVICES)
 
 
 def _shown_default(name: str, shown: dict | None = None) -> str:

@@ -13,6 +13,8 @@ OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# A trained network runs fp32 or under bf16 autocast: the fast networks offer no fp16.
+FAST_PRECISIONS = ("auto", "fp32", "bf16")
 POOLINGS = ("max", "avg")
 COLOUR_MODES = ("none", "luminance", "histogram")
 STYLE_LOSSES = ("gram", "wasserstein")

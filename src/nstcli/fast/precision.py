@@ -13,9 +13,8 @@ from contextlib import nullcontext
 
 import torch
 
+from nstcli.config.specs import FAST_PRECISIONS as PRECISIONS
 from nstcli.errors import ConfigError
-
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
