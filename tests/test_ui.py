@@ -384,7 +384,8 @@ def test_page_renders_its_controls(page):
     assert at.selectbox(key="optimizer").options == ["lbfgs", "adam"]
     # The colour control follows the config: present exactly when the key exists.
     assert ("preserve_color" in [box.key for box in at.selectbox]) == ("preserve_color" in FIELDS)
-    assert [button.label for button in at.button] == ["Start"]
+    # The built-in styles (nst styles) are trained networks the page always offers, in a form of their own.
+    assert [button.label for button in at.button] == ["Start", "Apply network"]
     assert at.get("download_button") == []
 
 

@@ -315,7 +315,8 @@ def test_quiet_in_a_config_file_says_to_use_the_flag(tmp_path):
      "(see 'nst batch --help')"),
     (["ui", "--port", "0"], "Error: Invalid value for '--port': 0 is not in the range 1<=x<=65535. "
                             "(see 'nst ui --help')"),
-    (["stylise"], "Error: No such command 'stylise'. Did you mean 'stylize'? (see 'nst --help')"),
+    # click suggests every close name: `nst styles` (the built-in styles) is one too
+    (["stylise"], "Error: No such command 'stylise'. (Did you mean one of: 'styles', 'stylize'?) (see 'nst --help')"),
     (["--bogus"], "Error: No such option '--bogus'. (see 'nst --help')"),
     (["reconstruct", "content", "c.png", "-o", "o.png", "--init", "noise"],
      "Error: --init does not apply to 'nst reconstruct content' (see 'nst reconstruct content --help')"),
