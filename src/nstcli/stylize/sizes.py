@@ -44,9 +44,13 @@ def steps_per_scale(config: Config, sizes: list[int]) -> list[int]:
     is never tapered: nothing before it has painted anything (so a single-scale run is unchanged).
     """
     first = config.steps if config.first_steps is None else config.first_steps
-    later = [config.steps if size <= (config.taper_from or size) or config.steps == 0
-             else max(1, round(config.steps * config.taper_from / size)) for size in sizes[1:]]
-    return [first, *later][:len(sizes)]
+
+    def later(size: int) -> int:
+        if config.taper_from is None or size <= config.taper_from or config.steps == 0:
+            return config.steps
+        return max(1, round(config.steps * config.taper_from / size))
+
+    return [first, *map(later, sizes[1:])][:len(sizes)]
 
 
 def fit_to_size(path: str | os.PathLike, image: Image.Image, longest: int, needed: int, scale: float = 1.0):
