@@ -251,3 +251,20 @@ def machine() -> str:
     wait = os.environ.get("OMP_WAIT_POLICY", "unset")
     return (f"{cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads, OMP_WAIT_POLICY {wait}{load}")
+
+
+# --- the judge (../shared/tools/judge.py, beside the project) ---------------------------------------
+
+JUDGE = ROOT.parent / "shared" / "tools" / "judge.py"
+
+
+def judge_errors(content, style, images) -> list[tuple[float, float]]:
+    """(content error, style error) of each image by the judge at its default 384 px; NaN without it."""
+    import subprocess
+    import sys
+
+    if not JUDGE.exists():
+        return [(float("nan"), float("nan"))] * len(images)
+    lines = subprocess.run([sys.executable, str(JUDGE), str(content), str(style), *map(str, images)], check=True,
+                           capture_output=True, text=True).stdout.strip().splitlines()[-len(images):]
+    return [(float(line.split()[-2]), float(line.split()[-1])) for line in lines]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 import urllib.request
@@ -33,8 +32,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from common import judge_errors
+
 ROOT = Path(__file__).resolve().parent.parent
-JUDGE = ROOT.parent / "shared" / "tools" / "judge.py"
 SOURCE = "https://raw.githubusercontent.com/jcjohnson/neural-style/07c4b82/examples/"
 
 # name: (content, style, jcjohnson's output or None). The styles: Kahlo's self-portrait, Matisse's
@@ -79,13 +79,6 @@ def download(folder: Path) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             with urllib.request.urlopen(SOURCE + f"{kind}/{name}", timeout=60) as response:
                 target.write_bytes(response.read())
-
-
-def judge(content: Path, style: Path, images: list[Path]) -> list[tuple[float, float]]:
-    """(content error, style error) of each image, at the judge's default 384 px."""
-    out = subprocess.run([sys.executable, str(JUDGE), str(content), str(style), *map(str, images)],
-                         check=True, capture_output=True, text=True).stdout.strip().splitlines()[-len(images):]
-    return [(float(line.split()[-2]), float(line.split()[-1])) for line in out]
 
 
 def stylize(content: Path, style: Path, out: Path, base: dict, overrides: dict) -> float:
@@ -148,7 +141,7 @@ def main() -> None:
             seconds = stylize(content, style, out, args.base, overrides) if not out.exists() else float("nan")
             outputs.append(out)
             labels.append(f"{variant} ({seconds:.0f} s)")
-        for label, (c, s) in zip(labels, judge(content, style, outputs)):
+        for label, (c, s) in zip(labels, judge_errors(content, style, outputs)):
             rows.append((name, label, c, s))
             print(f"{name}: {label}: content {c:.3f}, style {s:.3f}", file=sys.stderr, flush=True)
         sheet([Image.open(style), *map(Image.open, outputs)], ["style", *labels]).save(args.out / f"{name}_sheet.png")

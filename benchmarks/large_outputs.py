@@ -29,8 +29,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from common import judge_errors
+
 ROOT = Path(__file__).resolve().parent.parent
-JUDGE = ROOT.parent / "shared" / "tools" / "judge.py"
 
 
 def run(content: str, style: str, out: Path, size: int, extra: list[str]) -> tuple[float, float]:
@@ -42,14 +43,6 @@ def run(content: str, style: str, out: Path, size: int, extra: list[str]) -> tup
     seconds = time.perf_counter() - start
     # ru_maxrss of the children: the largest resident set of any child waited for, in kB on Linux.
     return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6
-
-
-def judge(content: str, style: str, images: list[Path]) -> list[tuple[float, float]]:
-    if not JUDGE.exists():
-        return [(float("nan"), float("nan"))] * len(images)
-    lines = subprocess.run([sys.executable, str(JUDGE), content, style, *map(str, images)], check=True,
-                           capture_output=True, text=True).stdout.strip().splitlines()[-len(images):]
-    return [(float(line.split()[-2]), float(line.split()[-1])) for line in lines]
 
 
 def panel(image: Image.Image, label: str, width: int, crops: list[tuple[float, float]], side: int) -> Image.Image:
@@ -92,7 +85,7 @@ def main() -> None:
     if not out.exists():
         seconds, memory = run(args.content, args.style, out, args.size, shlex.split(args.args))
     images = [out] + ([args.reference] if args.reference else [])
-    scores = judge(args.content, args.style, images)
+    scores = judge_errors(args.content, args.style, images)
     print("| output | size | time s | peak memory GB | judge content | judge style |")
     print("| --- | --- | --- | --- | --- | --- |")
     ours = Image.open(out).convert("RGB")
