@@ -25,32 +25,29 @@ work folder is removed. Each frame's optimisation depends only on its content, t
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import shutil
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import torch
 from PIL import Image
 
-from nstcli.config.fields import SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config
-from nstcli.errors import ConfigError, ImageError, Interrupted, NSTWarning, PrecisionWarning, RandomWeightsWarning
+from nstcli.config.fields import VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config
+from nstcli.errors import ImageError, Interrupted, NSTWarning, PrecisionWarning, RandomWeightsWarning
 from nstcli.image.io import pil_to_tensor, save_image
-from nstcli.runtime import resolve_device
 from nstcli.stylize import single
-from nstcli.stylize.styles import PreparedStyle
 from nstcli.terms.temporal import TemporalTerm, temporal_error
 from nstcli.video import resume
-from nstcli.video.formats import FOLDER_RATE, frame_name, frame_size
-from nstcli.video.output import check_output, motion_folder, work_folder, write_motion
-from nstcli.video.reader import Clip, open_clip, read_frames
+from nstcli.video.formats import FOLDER_RATE, frame_name
+from nstcli.video.output import motion_folder, work_folder, write_motion
+from nstcli.video.plan import VideoPlan, plan_video
+from nstcli.video.reader import read_frames
 from nstcli.video.reports import FrameReport, VideoCallback, VideoResult
-from nstcli.video.writer import VideoOutput, write_video
+from nstcli.video.writer import write_video
 
 PathLike = str | os.PathLike
 
@@ -72,17 +69,6 @@ def temporal_terms(warped: torch.Tensor, mask: torch.Tensor, temporal_weight: fl
     return terms
 
 
-def _check_frame_size(source: Path, size: tuple[int, int], config: Config, need: int) -> None:
-    width, height = size
-    if min(width, height) >= need:
-        return
-    enough = math.ceil(config.size * need / min(width, height))
-    largest = SPECS["size"].maximum
-    hint = f"use --size {enough} or more" if enough <= largest else "crop the frames to a less elongated shape"
-    raise ImageError(f"frames of {source} would be {width}x{height} px at --size {config.size}; the layers used "
-                     f"need at least {need} px on the short side: {hint}")
-
-
 def _quantised(image: torch.Tensor) -> torch.Tensor:
     """The result as its PNG will hold it (8 bits per channel): what a resumed run reads back."""
     return image.detach().float().cpu().clamp(0, 1).mul(255).add(0.5).floor().div(255)
@@ -101,62 +87,11 @@ def _notify(callbacks, event: str, *args) -> None:
             method(*args)
 
 
-@dataclass(frozen=True)
-class _VideoPlan:
-    """What a run settles before its first frame: the clip, the style, the output and the frame configs."""
-
-    source: Path
-    output: Path
-    clip: Clip
-    style: PreparedStyle
-    video: VideoOutput | None  # None: a folder of frames
-    size: tuple[int, int]  # (width, height) of every frame
-    need: int  # the smallest side the layers allow
-    config: Config  # as given
-    first_config: Config  # the first frame's: as `nst stylize` would run it, at the frame size
-    later_config: Config  # every later frame's: one scale at full size, warm-started
-    temporal_weight: float
-
-
-def _plan(source: Path, styles, output: Path, config: Config, frame_steps: int, temporal_weight: float,
-          folder_rate) -> _VideoPlan:
-    """Everything checked before any computing: a run refused here costs nothing and leaves no work folder."""
-    from nstcli.network.load import min_side
-    from nstcli.stylize.sizes import fit_to_size
-
-    if frame_steps < 0:
-        raise ConfigError(f"--frame-steps must be 0 or more, got {frame_steps}")
-    if not math.isfinite(temporal_weight) or temporal_weight < 0:
-        raise ConfigError(f"--temporal-weight must be a finite number >= 0, got {temporal_weight}")
-    clip = open_clip(source, folder_rate=folder_rate)
-    style = PreparedStyle(styles, config.style_blend)
-    video = check_output(source, style.paths, output, clip)
-    size = frame_size(clip.size, config.size, even=video is not None and video.encoder != "gif")
-    need = min_side(config)
-    _check_frame_size(source, size, config, need)
-    style_final = max(1, round(max(size) * config.style_scale))
-    for path, image in zip(style.paths, style.images()):
-        fit_to_size(path, image, style_final, need, scale=config.style_scale)
-
-    # The first frame as `nst stylize` would do it (at the frame size actually used); later frames a
-    # single scale at full size, warm-started, with no checkpoints of their own.
-    first_config = config.replace(size=max(size), checkpoint_every=0)
-    later_config = first_config.replace(steps=frame_steps, start_size=None, first_steps=None)
-    # Every frame's scales and tiles (and the memory budget) are checked now, as single.stylize would at
-    # frames 1 and 2.
-    device = resolve_device(config.device)
-    single.plan_scales(first_config, size, style, device)
-    if clip.frames > 1:
-        single.plan_scales(later_config, size, style, device, extra_terms=True)
-    return _VideoPlan(source, output, clip, style, video, size, need, config, first_config, later_config,
-                      temporal_weight)
-
-
 class _FrameLoop:
     """The frames of one run in order: each stylised from its content and the previous result, then
     saved, logged and reported at once. Frames finished by an earlier run are read past."""
 
-    def __init__(self, plan: _VideoPlan, folder: Path, finished: int, log: dict[int, dict], callbacks,
+    def __init__(self, plan: VideoPlan, folder: Path, finished: int, log: dict[int, dict], callbacks,
                  save_motion: bool):
         from nstcli.video.flow import FlowEstimator
 
@@ -263,7 +198,7 @@ def stylize_video(
     """
     started = time.perf_counter()
     output = Path(output)
-    plan = _plan(Path(source), styles, output, config, frame_steps, temporal_weight, folder_rate)
+    plan = plan_video(Path(source), styles, output, config, frame_steps, temporal_weight, folder_rate)
     clip = plan.clip
     folder = work_folder(output)
     fingerprint = resume.run_fingerprint(plan.source, clip, plan.style, plan.first_config, plan.size, frame_steps,
