@@ -13,6 +13,8 @@ import pytest
 
 from nstcli.image import io as images
 from nstcli.network import weights
+from nstcli.network import download
+from nstcli.network import sources
 from nstcli.cli.main import nst
 from nstcli.config.fields import load_config
 from nstcli.errors import ConfigError, ImageError
@@ -73,7 +75,7 @@ def test_batch_outputs_and_weights_cache_get_the_umask_mode(runner, content, sty
     torch.save(weights.random_state_dict(seed=1), source)
     imported = runner.invoke(nst, ["weights", "import", str(source)])
     assert imported.exit_code == 0, imported.output
-    assert mode(isolated_cache / weights.CACHE_FILE) == 0o644
+    assert mode(isolated_cache / sources.CACHE_FILE) == 0o644
 
 
 # ---- an output that is an input -------------------------------------------------------------------
@@ -452,12 +454,12 @@ def test_weights_import_of_a_photo_says_it_is_not_weights(runner, tmp_path, isol
     assert result.exit_code == 1
     assert error_line(result) == (f"Error: {photo} is not a weights file (it is a JPEG image); give a "
                                   ".pth/.pt/.safetensors file holding a VGG19 state dict")
-    assert not (isolated_cache / weights.CACHE_FILE).exists()
+    assert not (isolated_cache / sources.CACHE_FILE).exists()
 
 
 def test_weights_path_says_whether_the_file_is_there(runner, tmp_path, isolated_cache):
     """It prints the cache path, exit 1 with what to do while it is missing, exit 0 once it is there."""
-    target = isolated_cache / weights.CACHE_FILE
+    target = isolated_cache / sources.CACHE_FILE
     missing = runner.invoke(nst, ["weights", "path", "torchvision"])
     assert (missing.exit_code, missing.stdout) == (1, f"{target}\n")
     assert error_line(missing) == (f"Error: no weights at {target} yet: run 'nst weights fetch torchvision' "
@@ -475,10 +477,10 @@ def test_reconstruct_draws_nothing_before_a_download_error(runner, content, tmp_
     """It prints only the error line when the weights download fails: no progress bar is drawn first."""
     import urllib.error
 
-    def offline(url, destination, progress=True):
+    def offline(url, destination, watchers=()):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(weights, "fetch", offline)
+    monkeypatch.setattr(download, "fetch", offline)
     for kind in ("content", "style"):
         result = runner.invoke(nst, ["reconstruct", kind, str(content), "-o", str(tmp_path / "o.png"),
                                      "--size", "32", "--steps", "2", "--weights", "torchvision"])

@@ -399,14 +399,26 @@ def test_download_with_a_huge_content_length_still_downloads(tmp_path, monkeypat
     import io
     import urllib.request
 
-    from nstcli.network import weights
+    from nstcli.network import download
 
     class Response(io.BytesIO):
         headers = {"Content-Length": "9" * 5000}
 
+    class Watcher:
+        def __init__(self):
+            self.heard = []
+
+        def on_download(self, received, total):
+            self.heard.append((received, total))
+
+        def on_download_end(self):
+            self.heard.append("end")
+
+    watcher = Watcher()
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: Response(b"weights"))
-    weights.fetch("https://example.invalid/vgg19.pth", tmp_path / "vgg19.pth", progress=True)
+    download.fetch("https://example.invalid/vgg19.pth", tmp_path / "vgg19.pth", [watcher])
     assert (tmp_path / "vgg19.pth").read_bytes() == b"weights"
+    assert watcher.heard == [(0, None), (7, None), "end"]
 
 
 def test_batch_over_the_memory_budget_leaves_no_output_folder(runner, style, tmp_path, monkeypatch):

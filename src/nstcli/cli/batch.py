@@ -81,11 +81,12 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, p
         click.echo(show.plan_summary(listed, shard), err=True)
         return
     check_weights_path(config)
-    from nstcli.cli.progress import ProgressBar
+    from nstcli.cli.progress import DownloadBar, ProgressBar
 
     progress = "none" if quiet else progress
     per_image = (lambda item: [ProgressBar(item.name, position=1, leave=False)]) if progress == "steps" else None
-    run = run_batch(items, config, overwrite=overwrite, callbacks=per_image)
+    run = run_batch(items, config, overwrite=overwrite, callbacks=per_image,
+                    watchers=[DownloadBar()] if progress != "none" else [])
     summary = BatchSummary(planned=len(run), shard=shard)
     bar = show.BatchProgress(len(run)) if progress != "none" else None
     try:

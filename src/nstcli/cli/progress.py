@@ -112,6 +112,35 @@ def plan_summary(plan: Sequence[PlannedItem], shard: tuple[int | None, int] | No
 
 
 # ---------------------------------------------------------------------------------------------
+# A first run's weights download (and nst weights fetch): the bar over bytes
+# ---------------------------------------------------------------------------------------------
+
+
+class DownloadBar(Callback):
+    """A tqdm bar on stderr while the VGG19 weights arrive (548 MB on a first run without them),
+    cleared when the download ends. Opened by the first report, so a download that fails to start
+    draws nothing before its error."""
+
+    def __init__(self):
+        self.bar = None
+        self.received = 0
+
+    def on_download(self, received: int, total: int | None) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="B", unit_scale=True, desc="VGG19 weights", leave=False)
+            self.received = 0
+        self.bar.update(received - self.received)
+        self.received = received
+
+    def on_download_end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+# ---------------------------------------------------------------------------------------------
 # nst stylize / reconstruct, and each image of a batch: the bar over steps
 # ---------------------------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ from nstcli.fast.precision import autocast, resolve_precision
 from nstcli.terms.objective import content_layer_weights
 from nstcli.outputs import check_output, prepare_folder
 from nstcli.image.io import load_image, open_image, pil_to_tensor, prepare, resize_longest, save_image
-from nstcli.reports import Callback, StepReport
+from nstcli.reports import Callback, StepReport, notify
 from nstcli.terms.base import evaluate
 from nstcli.terms.content import Content
 
@@ -116,7 +116,8 @@ def check_outputs(output: str | os.PathLike, inputs: Sequence[str | os.PathLike]
 class Perceptual:
     """The training loss: nstcli's terms on the frozen VGG19, averaged over a batch."""
 
-    def __init__(self, config: Config, style: torch.Tensor, device: torch.device, precision: str = "fp32"):
+    def __init__(self, config: Config, style: torch.Tensor, device: torch.device, precision: str = "fp32",
+                 callbacks: Sequence[Callback] = ()):
         from nstcli.network.load import layers_needed, load_network
         from nstcli.terms.objective import pixel_terms, style_term_for
 
@@ -124,7 +125,7 @@ class Perceptual:
         self.device = device
         self.precision = precision
         # The run's precision, not config.precision: `nst train --precision fp32` means fp32 throughout.
-        self.network = load_network(config, device, layers_needed(config), precision=precision)
+        self.network = load_network(config, device, layers_needed(config), precision=precision, callbacks=callbacks)
         # No autocast here: VGG19 holds its own bf16 copy and hands back fp32 activations, so the Gram
         # matrices and every loss sum are fp32 (benchmarks/fast_train_step.py measures what bf16 sums cost).
         self.style = style_term_for(config, self.network, [prepare(style, device)], [1.0])
@@ -220,19 +221,12 @@ def _preview_image(files: Sequence[Path], crop: int, preview: str | os.PathLike 
     return pil_to_tensor(resize_longest(open_image(files[0]), 2 * crop))
 
 
-def _notify(callbacks, event: str, *args) -> None:
-    for callback in callbacks:
-        method = getattr(callback, event, None)
-        if method is not None:
-            method(*args)
-
-
 def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.PathLike, config: Config = Config(),
           settings: TrainSettings = TrainSettings(), callbacks: Sequence[Callback] = (),
           preview: str | os.PathLike | None = None) -> TrainResult:
     """Train a network for `style` on the photos under `data` and write it to `output`."""
     from nstcli.runtime import resolve_device
-    from nstcli.network.weights import warn_if_random
+    from nstcli.network.sources import warn_if_random
 
     started = time.perf_counter()
     settings = settings.check()
@@ -258,7 +252,7 @@ def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.Pa
     crops = datasets.Crops(files, settings.crop_size, generator)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # warned once above
-        loss = Perceptual(config, load_image(style, size=settings.style_side), device, precision)
+        loss = Perceptual(config, load_image(style, size=settings.style_side), device, precision, callbacks)
     shown = _preview_image(files, settings.crop_size, preview).to(device)
     previews: list[Path] = sorted(folder.glob("preview_*.png")) if state is not None else []
 
@@ -269,7 +263,7 @@ def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.Pa
 
     for callback in callbacks:
         callback.on_start(settings.steps)
-    _notify(callbacks, "on_resume", step)
+    notify(callbacks, "on_resume", step)
     stop = _Stop()
     consistent = True  # False while the weights are being updated: a checkpoint then would be half a step
     timed_images, timed_seconds = 0, 0.0

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from nstcli import paths
 from nstcli.config.fields import Config
-from nstcli.errors import ConfigError, ImageError, Interrupted, RunError
+from nstcli.errors import ConfigError, ImageError, Interrupted, RandomWeightsWarning, RunError
 from nstcli.image.io import OUTPUT_FORMATS, check_output_path, refuse_overwriting_inputs
 from nstcli.jobs.inputs import IMAGE_EXTENSIONS, find_contents
 from nstcli.jobs.shards import shard_of
@@ -220,14 +220,16 @@ def run_batch(
     *,
     overwrite: bool = False,
     callbacks: Callable[[BatchItem], Sequence[Callback]] | None = None,
+    watchers: Sequence[Callback] = (),
 ) -> BatchRun:
     """Load the network and open the styles now, so what would fail every item fails here; then run lazily.
 
-    `callbacks(item)` gives the engine callbacks for one item (e.g. a per-image progress bar).
+    `callbacks(item)` gives the engine callbacks for one item (e.g. a per-image progress bar);
+    `watchers` hear what the batch does once, before any item (the weights' download).
     """
     # Imported here, not at the top: planning (nst batch --plan) needs none of the network code.
     from nstcli.stylize import single
-    from nstcli.network import weights as weights_module
+    from nstcli.network.sources import warn_if_random
     from nstcli.runtime import resolve_device, resolve_precision
 
     items = list(items)
@@ -254,11 +256,11 @@ def run_batch(
     check_output_path(items[0].outdir / PurePosixPath(items[0].name).name)
     # Say it once for the batch, here (as for the precision); the per-item runs below are told not to
     # repeat either.
-    weights_module.warn_if_random(config.weights)
+    warn_if_random(config.weights)
     precision = resolve_precision(config.precision, device)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", weights_module.RandomWeightsWarning)
-        single.load_network(config, device, precision=precision)  # cached: every item reuses this network
+        warnings.simplefilter("ignore", RandomWeightsWarning)
+        single.load_network(config, device, precision=precision, callbacks=watchers)  # cached: every item reuses it
     return BatchRun(items, _results(items, prepared, config, overwrite, callbacks))
 
 
@@ -285,7 +287,6 @@ def _check_plans(items: Sequence[BatchItem], prepared, config: Config, device) -
 def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResult]:
     from nstcli.stylize import single
     from nstcli.errors import PrecisionWarning
-    from nstcli.network.weights import RandomWeightsWarning
 
     for item in items:
         if item.output.exists() and not overwrite:

@@ -18,7 +18,7 @@ from PIL import Image
 
 from nstcli.image import colour
 from nstcli.tiling import tiles
-from nstcli.network import weights as weights_module
+from nstcli.network.sources import warn_if_random
 from nstcli.optim.callbacks import check_checkpoint_folder, replaced_beside
 from nstcli.config.fields import Config
 from nstcli.optim.engine import Callback, optimize
@@ -172,8 +172,8 @@ def stylize(
     sizes, shapes, steps, tiling = plan_scales(config, content_image.size, style, device,
                                                extra_terms=extra_terms is not None, masks=masks)
     precision = resolve_precision(config.precision, device)
-    weights_module.warn_if_random(config.weights)
-    network = load_network(config, device, precision=precision)
+    warn_if_random(config.weights)
+    network = load_network(config, device, precision=precision, callbacks=callbacks)
     torch.manual_seed(config.seed)
     run = Run(config, output, callbacks)
     for watcher in run.watchers:
