@@ -27,15 +27,18 @@ def current() -> dict[str, str]:
     return json.loads(out)
 
 
+@pytest.mark.e2e
 def test_every_command_still_has_a_help_page(current):
     assert sorted(current) == sorted(COMMITTED)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("command", sorted(name for name in COMMITTED if name.startswith("nst")))
 def test_help_page_unchanged(current, command):
     assert current[command] == COMMITTED[command]
 
 
+@pytest.mark.e2e
 def test_help_pages_import_no_heavy_module(current):
     """Every page was shown in one process that loaded none of torch, torchvision, PIL, yaml, tqdm."""
     assert current["modules loaded"] == ""

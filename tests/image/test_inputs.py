@@ -104,6 +104,7 @@ def test_bad_image_one_line_exit_1(runner, tmp_path, monkeypatch, kind, role):
     assert not out.exists()
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_decompression_bomb_is_refused_without_allocating(tmp_path):
     """It refuses declared-huge images from the header, within 256 MB of memory headroom."""

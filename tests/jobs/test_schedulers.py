@@ -27,6 +27,8 @@ from nstcli.jobs.shards import shard_of
 
 from conftest import make_image
 
+pytestmark = pytest.mark.e2e  # a SLURM cluster and GNU parallel, started here
+
 ROOT = Path(__file__).parents[2]
 SLURM_SCRIPT = ROOT / "examples" / "slurm_array.sh"
 PARALLEL_SCRIPT = ROOT / "examples" / "parallel.sh"

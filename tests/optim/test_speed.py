@@ -131,18 +131,21 @@ def _python(code: str, **env) -> str:
                           text=True, check=True).stdout.strip()
 
 
+@pytest.mark.e2e
 def test_cli_import_does_not_import_torch():
     """It keeps `nst --help` fast: importing the CLI module loads neither torch nor torchvision."""
     out = _python("import sys, nstcli.cli.main; print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))")
     assert out == "[]"
 
 
+@pytest.mark.e2e
 def test_progress_bars_import_no_torch():
     """It defines the CLI's bars and the step report without torch, so `nst batch --plan` stays instant."""
     out = _python("import sys, nstcli.cli.progress, nstcli.reports; print('torch' in sys.modules)")
     assert out == "False"
 
 
+@pytest.mark.e2e
 def test_nst_sets_passive_openmp_before_torch():
     """It asks for sleeping OpenMP threads before any command imports torch, unless the user chose."""
     code = ("import os, sys; sys.argv = ['nst', '--version']\n"

