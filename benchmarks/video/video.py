@@ -55,7 +55,7 @@ from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 
 from nstcli import api  # noqa: E402
 from nstcli.video import flow  # noqa: E402
-from nstcli.video import io as video_io  # noqa: E402
+from nstcli.video.formats import frame_name  # noqa: E402
 from nstcli.video import loop as video  # noqa: E402
 from nstcli.video.reports import FrameReport, VideoCallback  # noqa: E402
 from nstcli.config.fields import VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config  # noqa: E402
@@ -244,7 +244,7 @@ class Seconds(VideoCallback):
 
 
 def read_outputs(folder: Path, count: int) -> list[torch.Tensor]:
-    return [frame_tensor(folder / video_io.frame_name(i)) for i in range(count)]
+    return [frame_tensor(folder / frame_name(i)) for i in range(count)]
 
 
 def keep_frames(folder: Path, frames: list[torch.Tensor]) -> None:

@@ -14,7 +14,8 @@ from clips import audio_only_file, audio_packets, jump_frames, make_clip, pan_fr
 from conftest import error_line, make_image
 from nstcli.stylize import single
 from nstcli import api
-from nstcli.video import io as video_io
+from nstcli.video.formats import frame_name
+from nstcli.video.reader import open_clip
 from nstcli.cli.main import nst
 
 # A few steps per frame: these tests check plumbing, not quality.
@@ -37,7 +38,7 @@ def test_video_in_video_out_keeps_frames_rate_and_audio(runner, tmp_path, style)
     result = run(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(tmp_path / "out.mp4")
-    clip = video_io.open_clip(tmp_path / "out.mp4")
+    clip = open_clip(tmp_path / "out.mp4")
     assert (clip.frames, clip.rate, clip.size) == (4, 12, (32, 24))
     assert audio_packets(tmp_path / "out.mp4") == audio_packets(source)
     assert not (tmp_path / "out_frames").exists()
@@ -127,7 +128,7 @@ def test_resume_after_interruption_gives_the_same_frames(runner, tmp_path, style
     assert resumed.exit_code == 0, resumed.output
     assert json.loads(resumed.stdout)["resumed_from"] == 2
     for index in range(5):
-        name = video_io.frame_name(index)
+        name = frame_name(index)
         assert np.array_equal(pixels(tmp_path / "parts" / name), pixels(tmp_path / "whole" / name)), name
 
 
@@ -141,7 +142,7 @@ def test_interrupted_video_output_is_not_written(runner, tmp_path, style, monkey
     assert sorted(path.name for path in (tmp_path / "out_frames").glob("*.png")) == ["frame_000001.png"]
     monkeypatch.setattr(single, "stylize", real)
     assert run(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST).exit_code == 0
-    assert video_io.open_clip(tmp_path / "out.mp4").frames == 3
+    assert open_clip(tmp_path / "out.mp4").frames == 3
 
 
 def test_work_folder_of_another_run_is_not_mixed_in(runner, tmp_path, style, monkeypatch):
@@ -335,7 +336,7 @@ def test_save_motion_writes_what_each_frame_was_built_from(runner, tmp_path, sty
     written = sorted(path.name for path in (tmp_path / "out_motion").iterdir())
     assert written == [f"{kind}_{index:06d}.png" for kind in ("flow", "mask", "start", "warped") for index in (2, 3)]
     sizes = {Image.open(tmp_path / "out_motion" / name).size for name in written}
-    assert sizes == {video_io.open_clip(tmp_path / "out.mp4").size}
+    assert sizes == {open_clip(tmp_path / "out.mp4").size}
     mask = pixels(tmp_path / "out_motion" / "mask_000002.png")
     assert set(np.unique(mask)) <= {0, 128, 255} and (mask == 255).mean() > 0.5 and (mask < 255).any()
     plain = run(runner, source, style, "-o", f"{tmp_path / 'frames'}/", *VIDEO_FAST)
