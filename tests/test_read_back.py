@@ -6,26 +6,23 @@ from __future__ import annotations
 
 import json
 import struct
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent / "fast"))
-
-from clips import pan_frames  # noqa: E402
-from conftest import error_line, make_image  # noqa: E402
-from fastnets import TRAIN_FAST, StopAt, photos, tiny_model  # noqa: E402
-from nstcli.video import loop as video  # noqa: E402
-from nstcli.video import resume  # noqa: E402
-from nstcli.cli.main import nst  # noqa: E402
-from nstcli.config.fields import load_config  # noqa: E402
-from nstcli.errors import Interrupted  # noqa: E402
-from nstcli.fast.train import CHECKPOINT, TrainSettings, train, work_folder  # noqa: E402
-from nstcli.video.formats import frame_size  # noqa: E402
-from nstcli.video.output import work_folder as video_work_folder  # noqa: E402
-from nstcli.video.reports import VideoCallback  # noqa: E402
+from clips import pan_frames
+from conftest import error_line, make_image
+from fastnets import TRAIN_FAST, StopAt, photos, tiny_model
+from nstcli.video import loop as video
+from nstcli.video import resume
+from nstcli.cli.main import nst
+from nstcli.config.fields import load_config
+from nstcli.errors import Interrupted
+from nstcli.fast.train import CHECKPOINT, TrainSettings, train, work_folder
+from nstcli.video.formats import frame_size
+from nstcli.video.output import work_folder as video_work_folder
+from nstcli.video.reports import VideoCallback
 
 # What `nst train ... TRAIN_FAST` runs with, so that a checkpoint made here is that command's.
 TRAIN_CONFIG = load_config(None, {"weights": "random", "style_weight": 10, "style_layers": "relu1_1,relu2_1,relu3_1",

@@ -7,7 +7,7 @@ along the content's optical flow (`flow.FlowEstimator`, `flow.reliable`, `flow.w
 uses them): out = styled + blend * mask * (warped - styled), where `mask` is 1 where the flow is
 reliable. Where the flow is not (occlusions, motion boundaries, the border a pan brings in), the
 frame is the network's own. With `blend` = b the temporal error on reliable pixels is (1 - b)^2 of
-frame-by-frame application, before the flow's own error (benchmarks/fast_video.py measures it).
+frame-by-frame application, before the flow's own error (benchmarks/fast/fast_video.py measures it).
 The mask is the same as `nst video`'s (flow.Motion.mask): it also drops pixels where the frames do
 not match along the flow, so an object moving faster than the flow can follow is the network's own
 picture of it rather than a blend with the background it covered in the previous frame.
