@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nstcli.stylize.batch import plan_batch
+from nstcli.stylize.batch_plan import plan_batch
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config
 from nstcli.stylize.masks import SpatialControl, normalise, resize_mask

@@ -11,7 +11,8 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 
-from nstcli.stylize.batch import BatchSummary, PlannedItem
+from nstcli.stylize.batch import BatchSummary
+from nstcli.stylize.batch_plan import PlannedItem
 from nstcli.reports import Callback, StepReport
 
 # ---------------------------------------------------------------------------------------------
