@@ -20,7 +20,8 @@ from nstcli.errors import ConfigError, Interrupted
 from nstcli.fast import modelfile
 from nstcli.fast.dataset import Crops
 from nstcli.fast.network import Architecture, TransformNet
-from nstcli.fast.train import CHECKPOINT, Perceptual, TrainSettings, train, work_folder
+from nstcli.fast.loss import Perceptual
+from nstcli.fast.train import CHECKPOINT, TrainSettings, train, work_folder
 from nstcli.image.io import load_image
 
 CONFIG = load_config(None, {"weights": "random", "style_weight": 10, "style_layers": "relu1_1,relu2_1,relu3_1",
