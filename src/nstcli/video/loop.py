@@ -48,6 +48,7 @@ from nstcli.errors import (ConfigError, ImageError, Interrupted, NSTWarning, Pre
 from nstcli.image.io import atomic_write, pil_to_tensor, save_image
 from nstcli.runtime import resolve_device
 from nstcli.stylize import single
+from nstcli.stylize.coarse_to_fine import initial_image
 from nstcli.stylize.styles import PreparedStyle
 from nstcli.video.output import check_output, motion_folder, work_folder, write_motion
 from nstcli.video.reports import FrameReport, VideoCallback, VideoResult
@@ -302,7 +303,7 @@ def stylize_video(
         # What nst stylize would start this frame from, at the frame size (a single scale).
         content = pil_to_tensor(frame)
         style_size = round(max(size) * config.style_scale)
-        return single.initial_image(config.init, content, lambda: style.tensors(style_size, need, torch.device("cpu"))[0],
+        return initial_image(config.init, content, lambda: style.tensors(style_size, need, torch.device("cpu"))[0],
                                     config.seed).cpu()
 
     _notify(callbacks, "on_video_start", clip.frames, finished)
