@@ -7,6 +7,7 @@ of the weights, and no benchmark needs a download.
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,8 +21,11 @@ from nstcli.network.conventions import TORCHVISION  # noqa: E402
 from nstcli.network.features import VGGFeatures  # noqa: E402
 from nstcli.image.io import open_image, pil_to_tensor  # noqa: E402
 from nstcli.network.weights import random_state_dict  # noqa: E402
+from nstcli import api  # noqa: E402
+from nstcli.config.fields import Config  # noqa: E402
+from nstcli.optim.engine import Callback  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent  # the repository
 CONTENT = ROOT / "examples" / "content.jpg"
 STYLE = ROOT / "examples" / "style.jpg"
 SEED = 0
@@ -268,3 +272,37 @@ def judge_errors(content, style, images) -> list[tuple[float, float]]:
     lines = subprocess.run([sys.executable, str(JUDGE), str(content), str(style), *map(str, images)], check=True,
                            capture_output=True, text=True).stdout.strip().splitlines()[-len(images):]
     return [(float(line.split()[-2]), float(line.split()[-1])) for line in lines]
+
+
+class StepTimer(Callback):
+    """Seconds between consecutive step reports (the first step of a run is warm-up, not timed)."""
+
+    def __init__(self):
+        self.times: list[float] = []
+        self._last = None
+
+    def on_start(self, total_steps: int) -> None:
+        self.times, self._last = [], None
+
+    def on_step(self, report) -> None:
+        now = time.perf_counter()
+        if self._last is not None:
+            self.times.append(now - self._last)
+        self._last = now
+
+
+class ToolRun:
+    """`nstcli.api.stylize` on the bundled examples at `size`, default config, `steps` timed steps."""
+
+    def __init__(self, size: int, steps: int, **config):
+        self._folder = tempfile.TemporaryDirectory(prefix="nst-bench-")
+        self.content, self.style = write_examples(size, self._folder.name)
+        # One scale (start_size None): every timed step is a step at `size`.
+        self.config = Config(**{"weights": "random", "size": size, "steps": steps + 1,
+                                "start_size": None,
+                                "checkpoint_every": 0, **config})
+        self.timer = StepTimer()
+
+    def run(self) -> list[float]:
+        api.stylize(self.content, self.style, None, config=self.config, callbacks=[self.timer])
+        return list(self.timer.times)

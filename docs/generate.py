@@ -6,7 +6,7 @@
 A generated block sits between `<!-- generated: WHAT -->` and `<!-- end generated -->`; WHAT is
 `config table` or `nst COMMAND --help`. Both come from what the CLI itself is built from: the config
 table from `config/specs.py`'s specs and `config/fields.py`'s defaults, the help from the click
-commands, rendered 100 columns wide. tests/test_docs.py runs the check.
+commands, rendered 100 columns wide. tests/project/test_docs.py runs the check.
 """
 
 from __future__ import annotations

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,12 +20,11 @@ from PIL import Image
 
 from conftest import half_masks, make_image
 
-sys.path.insert(0, str(Path(__file__).parent / "fast"))  # the fast-network tests' helpers
-from fastnets import tiny_model  # noqa: E402
-from nstcli.cli.main import nst  # noqa: E402
-from nstcli.config.fields import load_config  # noqa: E402
-from nstcli.image.io import load_image  # noqa: E402
-from nstcli.reports import Callback  # noqa: E402
+from fastnets import tiny_model
+from nstcli.cli.main import nst
+from nstcli.config.fields import load_config
+from nstcli.image.io import load_image
+from nstcli.reports import Callback
 
 DEVICE = os.environ.get("NSTCLI_TEST_DEVICE", "cpu")
 if DEVICE == "cuda" and not torch.cuda.is_available():

@@ -8,18 +8,15 @@ import importlib.metadata
 import json
 import re
 import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "fast"))
-
-from conftest import error_line, make_image  # noqa: E402
-from fastnets import photos, tiny_model  # noqa: E402
-from nstcli import api, extras  # noqa: E402
-from nstcli.cli.main import nst  # noqa: E402
-from nstcli.config.fields import load_config  # noqa: E402
-from nstcli.fast.train import TrainSettings, train, work_folder  # noqa: E402
+from conftest import error_line, make_image
+from fastnets import photos, tiny_model
+from nstcli import api, extras
+from nstcli.cli.main import nst
+from nstcli.config.fields import load_config
+from nstcli.fast.train import TrainSettings, train, work_folder
 
 
 # ---- --preview-every 0 ---------------------------------------------------------------------------------

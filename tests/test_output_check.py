@@ -5,23 +5,20 @@ and whatever it writes gets the umask's permissions."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "fast"))
-
-from clips import pan_frames  # noqa: E402
-from conftest import error_line, make_image  # noqa: E402
-from fastnets import TRAIN_FAST, photos, tiny_model  # noqa: E402
+from clips import pan_frames
+from conftest import error_line, make_image
+from fastnets import TRAIN_FAST, photos, tiny_model
 from nstcli.stylize import single
-from nstcli import api  # noqa: E402
+from nstcli import api
 from nstcli.network import load as network
-from nstcli.cli.main import nst  # noqa: E402
-from nstcli.fast import apply as fast_apply  # noqa: E402
-from nstcli.fast import modelfile  # noqa: E402
-from nstcli.fast import video as fast_video  # noqa: E402
+from nstcli.cli.main import nst
+from nstcli.fast import apply as fast_apply
+from nstcli.fast import modelfile
+from nstcli.fast import video as fast_video
 
 VIDEO_FAST = ["--weights", "random", "--size", "32", "--steps", "1", "--frame-steps", "1", "--quiet"]
 

@@ -6,25 +6,23 @@ from __future__ import annotations
 
 import json
 import struct
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent / "fast"))
-
-from clips import pan_frames  # noqa: E402
-from conftest import error_line, make_image  # noqa: E402
-from fastnets import TRAIN_FAST, StopAt, photos, tiny_model  # noqa: E402
-from nstcli.video import loop as video  # noqa: E402
-from nstcli.cli.main import nst  # noqa: E402
-from nstcli.config.fields import load_config  # noqa: E402
-from nstcli.errors import Interrupted  # noqa: E402
-from nstcli.fast.train import CHECKPOINT, TrainSettings, train, work_folder  # noqa: E402
-from nstcli.video import io as video_io  # noqa: E402
-from nstcli.video.output import work_folder as video_work_folder  # noqa: E402
-from nstcli.video.reports import VideoCallback  # noqa: E402
+from clips import pan_frames
+from conftest import error_line, make_image
+from fastnets import TRAIN_FAST, StopAt, photos, tiny_model
+from nstcli.video import loop as video
+from nstcli.video import resume
+from nstcli.cli.main import nst
+from nstcli.config.fields import load_config
+from nstcli.errors import Interrupted
+from nstcli.fast.train import CHECKPOINT, TrainSettings, train, work_folder
+from nstcli.video.formats import frame_size
+from nstcli.video.output import work_folder as video_work_folder
+from nstcli.video.reports import VideoCallback
 
 # What `nst train ... TRAIN_FAST` runs with, so that a checkpoint made here is that command's.
 TRAIN_CONFIG = load_config(None, {"weights": "random", "style_weight": 10, "style_layers": "relu1_1,relu2_1,relu3_1",
@@ -182,10 +180,10 @@ def half_done(tmp_path):
     (lambda f: (f / "frame_000002.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20),
      "Error: {f}/frame_000002.png is damaged (not a PNG of {w}x{h} px); delete it to continue from the frame "
      "before it, or delete {f} to start over"),
-    (lambda f: ((f / video.FRAME_LOG).unlink(), (f / video.FRAME_LOG).mkdir()),
-     "Error: the frame log {f}/" + video.FRAME_LOG + " is a folder, not a file; delete it to continue"),
-    (lambda f: ((f / video.MANIFEST).unlink(), (f / video.MANIFEST).mkdir()),
-     "Error: the record {f}/" + video.MANIFEST + " is a folder, not a file; delete {f} to start over"),
+    (lambda f: ((f / resume.FRAME_LOG).unlink(), (f / resume.FRAME_LOG).mkdir()),
+     "Error: the frame log {f}/" + resume.FRAME_LOG + " is a folder, not a file; delete it to continue"),
+    (lambda f: ((f / resume.MANIFEST).unlink(), (f / resume.MANIFEST).mkdir()),
+     "Error: the record {f}/" + resume.MANIFEST + " is a folder, not a file; delete {f} to start over"),
 ])
 def test_a_damaged_work_folder_is_one_error(runner, half_done, damage, message):
     """A frame or record of the work folder that is a folder or damaged: exit 2, nothing written."""
@@ -193,6 +191,6 @@ def test_a_damaged_work_folder_is_one_error(runner, half_done, damage, message):
     damage(folder)
     result = runner.invoke(nst, args)
     assert result.exit_code == 2, result.output
-    width, height = video_io.frame_size((48, 32), 32, even=True)
+    width, height = frame_size((48, 32), 32, even=True)
     assert error_line(result) == message.format(f=folder, w=width, h=height)
     assert not out.exists()

@@ -82,6 +82,7 @@ def test_other_runtime_errors_are_not_called_out_of_memory(runner, content, styl
                                   "the traceback and report it)")
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_real_allocation_failure(content, style, tmp_path):
     """It reports a real CPU allocation failure (a run at --size 4096 under a 1 GB memory limit) in one line."""
@@ -142,6 +143,7 @@ def sigint_reaches_children():
             signal.signal(signal.SIGINT, previous)
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_saves_current_image_and_exits_130(content, style, tmp_path, signum):

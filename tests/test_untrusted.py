@@ -223,6 +223,7 @@ def test_unreadable_image_fails_only_its_batch_item(runner, content, style, tmp_
     assert "batch: 1 done, 0 skipped, 1 failed of 2 items" in result.stderr
 
 
+@pytest.mark.e2e
 def test_weights_fifo_does_not_hang(content, style, tmp_path):
     """It refuses a FIFO as weights at once (a subprocess, so a hang fails the test instead of blocking it)."""
     fifo = tmp_path / "weights.pth"
@@ -420,6 +421,7 @@ def _torch_loaded_after(args: list[str], cwd: Path) -> tuple[int, str, bool]:
     return int(code_text), stderr.strip(), loaded == "True"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("args, exit_code, start", [
     (["stylize", "missing.png", "s.png", "-o", "o.png"], 1, "Error: image missing.png does not exist"),
     (["stylize", "c.png", "s.png", "-o", "o.gif"], 2, "Error: output o.gif has unknown extension '.gif'"),

@@ -17,7 +17,7 @@ from clips import make_clip, pan_frames
 from conftest import FAST, error_line, half_masks, make_image
 from nstcli.stylize import single
 from nstcli import api
-from nstcli.video import io as video_io
+from nstcli.video.reader import open_clip
 from nstcli.cli.main import nst
 from nstcli.errors import RunError
 from nstcli.optim.lbfgs import LBFGS
@@ -53,7 +53,7 @@ def test_fps_of_any_decimal_is_a_short_fraction(runner, style, tmp_path, typed, 
     out = tmp_path / "out.mp4"
     result = video(runner, frame_folder(tmp_path), style, "-o", out, *VIDEO_FAST, "--fps", typed)
     assert result.exit_code == 0, result.output
-    assert video_io.open_clip(out).rate == rate
+    assert open_clip(out).rate == rate
 
 
 @pytest.mark.parametrize("typed", ["nan", "inf", "-inf", "0", "1001", "1e400", "fast"])
@@ -185,7 +185,7 @@ def test_video_failing_at_frame_one_leaves_nothing_that_blocks_the_next_run(runn
     monkeypatch.setattr(single, "stylize", real)
     fixed = video(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST, "--style-weight", "5")
     assert fixed.exit_code == 0, fixed.output
-    assert video_io.open_clip(tmp_path / "out.mp4").frames == 2
+    assert open_clip(tmp_path / "out.mp4").frames == 2
 
 
 def test_video_record_without_frames_does_not_block(runner, style, tmp_path):
@@ -286,7 +286,7 @@ def test_rotated_phone_clip_comes_out_upright(runner, style, tmp_path):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    assert video_io.open_clip(path).size == (48, 64)
+    assert open_clip(path).size == (48, 64)
     result = video(runner, path, style, "-o", tmp_path / "out", *VIDEO_FAST, "--steps", "0", "--frame-steps", "0")
     assert result.exit_code == 0, result.output
     with Image.open(tmp_path / "out" / "frame_000001.png") as image:

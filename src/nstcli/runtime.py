@@ -1,6 +1,6 @@
 """Where and how torch runs: the device, the precision, OpenMP waiting on CPUs, cuDNN autotuning on GPUs.
 
-Measured in benchmarks/threads.py and benchmarks/step_cost.py; see benchmarks/README.md.
+Measured in benchmarks/decisions/threads.py and benchmarks/stylize/step_cost.py; see benchmarks/README.md.
 """
 
 from __future__ import annotations

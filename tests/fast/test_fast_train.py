@@ -105,6 +105,7 @@ def run_cli(*args, cwd):
                             stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.e2e
 def test_sigterm_saves_a_checkpoint_exits_130_and_the_same_command_continues(tmp_path, data, style_image):
     args = ["train", str(style_image), "--data", str(data), "-o", "m.safetensors", "--steps", "400",
             "--checkpoint-every", "2", *TRAIN_FAST]

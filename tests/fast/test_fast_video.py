@@ -16,7 +16,7 @@ from conftest import error_line, make_image  # noqa: E402
 from fastnets import tiny_model  # noqa: E402
 from nstcli.cli.main import nst  # noqa: E402
 from nstcli.fast.video import stylize_video  # noqa: E402
-from nstcli.video.io import open_clip  # noqa: E402
+from nstcli.video.reader import open_clip  # noqa: E402
 
 
 @pytest.fixture

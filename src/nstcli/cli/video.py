@@ -26,7 +26,7 @@ class FrameRate(click.ParamType):
     name = "rate"
 
     def convert(self, value, param, ctx):
-        from nstcli.video.io import MAX_RATE, MIN_RATE, frame_rate
+        from nstcli.video.formats import MAX_RATE, MIN_RATE, frame_rate
 
         try:
             return frame_rate(value)
@@ -110,7 +110,7 @@ def video_command(source, styles, output, model, blend, frame_steps, temporal_we
     config = build_config(config_file, values)
     from nstcli.image.io import check_input_file, refuse_overwriting_inputs
 
-    # The source is a file or a folder of frames: video_io checks it; the rest as for stylize.
+    # The source is a file or a folder of frames: video.reader checks it; the rest as for stylize.
     refuse_overwriting_inputs(output, [source, *styles])
     for path in styles:
         check_input_file(path)

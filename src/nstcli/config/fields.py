@@ -228,7 +228,7 @@ def flag_name(key: str) -> str:
 
 
 # `nst video`'s own settings: flags of that command only, not config keys (no other command has
-# frames). Chosen by measurement on the original VGG19: benchmarks/video.py, table in
+# frames). Chosen by measurement on the original VGG19: benchmarks/video/video.py, table in
 # benchmarks/README.md. The temporal term is a mean squared error in [0, 1] pixels (about 5e-4 between
 # frames) against a normalised objective of order 0.5, hence a weight of order 100.
 VIDEO_FRAME_STEPS = 50

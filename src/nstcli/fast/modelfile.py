@@ -199,7 +199,7 @@ def load(path: str | os.PathLike, device="cpu"):
         raise ModelError(f"model {path} is damaged or truncated ({first_line(exc, 120)}); train it again") from None
     state = {name: value.float() for name, value in state.items()}
     # One check over all the weights: a check per tensor was 124 small parallel regions, most of the
-    # load time of a small network on a busy machine (benchmarks/fast_startup.py).
+    # load time of a small network on a busy machine (benchmarks/fast/fast_startup.py).
     if not torch.isfinite(torch.cat([value.flatten() for value in state.values()])).all():
         raise ModelError(f"model {path} holds non-finite weights; train it again (a lower --lr may help)")
     net.load_state_dict(state, assign=True)

@@ -2,7 +2,7 @@
 
 Which precision `auto` means is decided where every run's is, `runtime.resolve_precision` (bf16 on
 hardware that computes it natively, fp32 elsewhere: on a CPU without native bf16, AVX2 only, bf16
-convolutions are emulated and slower than fp32, as benchmarks/fast_apply.py measures). A trained
+convolutions are emulated and slower than fp32, as benchmarks/fast/fast_apply.py measures). A trained
 network's weights change every step, so instead of the stylize network's converted copy the
 convolutions run under autocast; weights, optimiser and images stay fp32.
 """

@@ -126,7 +126,7 @@ class Perceptual:
         # The run's precision, not config.precision: `nst train --precision fp32` means fp32 throughout.
         self.network = load_network(config, device, layers_needed(config), precision=precision)
         # No autocast here: VGG19 holds its own bf16 copy and hands back fp32 activations, so the Gram
-        # matrices and every loss sum are fp32 (benchmarks/fast_train_step.py measures what bf16 sums cost).
+        # matrices and every loss sum are fp32 (benchmarks/fast/fast_train_step.py measures what bf16 sums cost).
         self.style = style_term_for(config, self.network, [prepare(style, device)], [1.0])
         self.pixels = pixel_terms(config)
 
@@ -161,11 +161,11 @@ def train_step(net: TransformNet, optimiser: torch.optim.Optimizer, loss: Percep
     Under bf16 only the transformation network's convolutions autocast: its weights and Adam's
     moments stay fp32 (stored in bf16, weights above about 0.25 in size would not move by an Adam
     step of lr 1e-3), and the loss is summed in fp32 (in bf16 a Gram loss near its optimum is off by
-    several times its value): benchmarks/fast_train_step.py measures both. A non-finite loss is not
+    several times its value): benchmarks/fast/fast_train_step.py measures both. A non-finite loss is not
     stepped on: the caller stops.
     """
     # The crops arrive channels_last (images.prepare), which VGG19 wants. The transformation network
-    # took 0.76 x the time in that layout in fp32 but 1.5 x in bf16 autocast (benchmarks/fast_train_step.py):
+    # took 0.76 x the time in that layout in fp32 but 1.5 x in bf16 autocast (benchmarks/fast/fast_train_step.py):
     # under bf16 it gets them in the standard layout.
     with autocast(batch.device, precision):
         out = net(batch.contiguous() if precision == "bf16" else batch)

@@ -7,7 +7,7 @@ along the content's optical flow (`flow.FlowEstimator`, `flow.reliable`, `flow.w
 uses them): out = styled + blend * mask * (warped - styled), where `mask` is 1 where the flow is
 reliable. Where the flow is not (occlusions, motion boundaries, the border a pan brings in), the
 frame is the network's own. With `blend` = b the temporal error on reliable pixels is (1 - b)^2 of
-frame-by-frame application, before the flow's own error (benchmarks/fast_video.py measures it).
+frame-by-frame application, before the flow's own error (benchmarks/fast/fast_video.py measures it).
 The mask is the same as `nst video`'s (flow.Motion.mask): it also drops pixels where the frames do
 not match along the flow, so an object moving faster than the flow can follow is the network's own
 picture of it rather than a blend with the background it covered in the previous frame.
@@ -16,7 +16,7 @@ picture of it rather than a blend with the background it covered in the previous
 frame before blending into OUT_motion/ beside the output (video/output.py: write_motion).
 
 Frames stream through: one decoded frame, the previous frame and the previous result in memory. A
-video file is written under a temporary name and renamed at the end (video_io), so an interrupted
+video file is written under a temporary name and renamed at the end (video/writer.py), so an interrupted
 run leaves nothing half-written; at a few frames per second, a re-run simply starts over.
 """
 
@@ -28,14 +28,16 @@ from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
-from nstcli.video import io as video_io
 from nstcli.errors import ConfigError, Interrupted
 from nstcli.fast.apply import check_strength, load_model, stylize_image
 from nstcli.fast.precision import resolve_precision
 from nstcli.image.io import pil_to_tensor, save_image, tensor_to_pil
 from nstcli.terms.temporal import temporal_error
+from nstcli.video.formats import FOLDER_RATE, frame_name, frame_size
 from nstcli.video.output import check_output, motion_folder, write_motion
+from nstcli.video.reader import open_clip, read_frames
 from nstcli.video.reports import FrameReport, VideoResult
+from nstcli.video.writer import write_video
 
 PathLike = str | os.PathLike
 DEFAULT_BLEND = 0.6
@@ -44,7 +46,7 @@ DEFAULT_BLEND = 0.6
 def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: int | None = None,
                   blend: float = DEFAULT_BLEND, strength: float = 1.0, preserve_color: bool = False,
                   precision: str = "auto", device: str = "auto", callbacks: Sequence = (),
-                  folder_rate: float = float(video_io.FOLDER_RATE), save_motion: bool = False) -> VideoResult:
+                  folder_rate: float = float(FOLDER_RATE), save_motion: bool = False) -> VideoResult:
     from nstcli.video.flow import FlowEstimator
     from nstcli.runtime import resolve_device
 
@@ -55,13 +57,13 @@ def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: 
     strength = check_strength(strength)
     torch_device = resolve_device(device)
     precision = resolve_precision(precision, torch_device)
-    clip = video_io.open_clip(source, folder_rate=Fraction(folder_rate).limit_denominator(1001))
+    clip = open_clip(source, folder_rate=Fraction(folder_rate).limit_denominator(1001))
     # -o as `nst video` checks it, before the network is loaded; a video file is written under a
     # temporary name, so there is no work folder.
     plan = check_output(source, [Path(model)], output, clip, work=False)
     folder = plan is None
     net, _ = load_model(model, torch_device)
-    dims = video_io.frame_size(clip.size, size or max(clip.size), even=plan is not None and plan.encoder != "gif")
+    dims = frame_size(clip.size, size or max(clip.size), even=plan is not None and plan.encoder != "gif")
     estimator = FlowEstimator()  # also at blend 0: the temporal error is measured either way
     errors: list[float] = []
     log: list[dict] = []
@@ -70,7 +72,7 @@ def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: 
 
     def frames():
         previous_content = previous_result = None
-        reader = video_io.read_frames(clip, dims)
+        reader = read_frames(clip, dims)
         try:
             for index, frame in enumerate(reader):
                 tick = time.perf_counter()
@@ -103,7 +105,7 @@ def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: 
         if folder:
             output.mkdir(parents=True, exist_ok=True)
             for index, image in frames():
-                save_image(image, output / video_io.frame_name(index))
+                save_image(image, output / frame_name(index))
                 count = index + 1
         else:
             def pictures():
@@ -112,7 +114,7 @@ def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: 
                     count = index + 1
                     yield tensor_to_pil(image)
 
-            video_io.write_video(plan, clip, pictures())
+            write_video(plan, clip, pictures())
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted at frame {count + 1} of {clip.frames}; nothing was written to {output}; "
                           "run the same command again") from None

@@ -5,7 +5,7 @@ Importable without torch, so a run over the budget is refused before the network
 A step at H x W keeps, per pixel, the activations of every VGG19 layer up to the deepest one used
 (a layer at pooling depth p has C / 4^p values per input pixel), what autograd saves of them for
 the backward and the gradients flowing back: ACTIVATION_FACTOR times the activations, measured
-(benchmarks/tiles.py prints the calibration). On top come the optimiser's state (Adam: two copies
+(benchmarks/tiling/tiles.py prints the calibration). On top come the optimiser's state (Adam: two copies
 of the image; L-BFGS: two per correction pair kept), the content targets, the image copies the
 engine and the run hold, and the one-off forward passes that compute the targets.
 """

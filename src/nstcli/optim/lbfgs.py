@@ -4,7 +4,7 @@ It computes the same search direction as `torch.optim.LBFGS(max_iter=1, line_sea
 (same first step, same rule for keeping curvature pairs, same initial Hessian scaling), but not with
 the textbook two-loop recursion: with a history of 100 pairs that recursion is 400 small vector
 operations and 200 host syncs per step, which on a busy 2-core CPU cost a fifth of the network's
-forward + backward at 256 px (benchmarks/profile_step.py), and on a GPU stall on every sync.
+forward + backward at 256 px (benchmarks/stylize/profile_step.py), and on a GPU stall on every sync.
 
 Instead the pairs live as rows of two matrices S and Y, and the direction comes from the compact
 representation of the inverse Hessian (Byrd, Nocedal & Schnabel 1994; Nocedal & Wright, Numerical

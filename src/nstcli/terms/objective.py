@@ -16,7 +16,7 @@ from nstcli.terms.tv import TotalVariation
 
 # The default weight of a style layer in VGG19's fifth block (relu5_1) against 1 for the others. At full
 # weight its Gram matrix, whose features respond to object parts, paints a portrait's face and eyes
-# into the photo (Kahlo's face in the water, Matisse's eye on a river: benchmarks/ghosts.py). Chosen by
+# into the photo (Kahlo's face in the water, Matisse's eye on a river: benchmarks/stylize/ghosts.py). Chosen by
 # looking at that panel: 0.2 and 0.1 still paint a face or an eye at style weight 30, 0.05 none there
 # but a face again at 60; what counts is this weight times style_weight, kept near 1.4 with the
 # default style_weight of 90. jcjohnson/neural-style's raw balance gives relu5_1 about 1/4000 of

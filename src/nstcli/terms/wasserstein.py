@@ -15,7 +15,7 @@ Only the trace of the matrix square root enters the loss. With M = A Sigma A, A 
 M = V diag(lambda) V^T: tr M^1/2 = sum sqrt(lambda), and d tr(M^1/2) / d Sigma = 1/2 A M^-1/2 A, both
 from one eigendecomposition of the small symmetric C x C matrix. It runs in float64: M's eigenvalues
 span the ridge squared (1e-8) to the activations' variance, which float32 cannot resolve
-(benchmarks/wasserstein_sqrt.py measures the alternatives, and benchmarks/README.md gives the
+(benchmarks/decisions/wasserstein_sqrt.py measures the alternatives, and benchmarks/README.md gives the
 figures). Newton-Schulz iterations, the usual GPU choice, need many matrix products to converge on
 eigenvalues that small.
 

@@ -2,7 +2,7 @@
 
 Every update travels to the browser, which re-renders the page (and, for an image, fetches and
 decodes it), often on the same cores as the run. Updated per step, the browser's work grew with the
-step rate and took CPU time from the run (benchmarks/ui_speed.py, figures in benchmarks/README.md).
+step rate and took CPU time from the run (benchmarks/ui/ui_speed.py, figures in benchmarks/README.md).
 Paced by the clock, the page costs a few updates per second however fast the steps are, and a slow
 run still shows every step as it ends.
 """

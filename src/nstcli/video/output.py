@@ -15,7 +15,9 @@ import torch
 from nstcli.errors import ConfigError
 from nstcli.image.io import refuse_overwriting_inputs, save_image
 from nstcli.outputs import prepare_folder
-from nstcli.video import io as video_io
+from nstcli.video.formats import frame_name, is_folder_output
+from nstcli.video.reader import Clip
+from nstcli.video.writer import plan_video_output
 
 PathLike = str | os.PathLike
 
@@ -23,7 +25,7 @@ PathLike = str | os.PathLike
 def work_folder(output: PathLike) -> Path:
     """Where finished frames are kept: OUT_frames/ beside OUT.mp4; a folder output is its own."""
     output = Path(output)
-    if video_io.is_folder_output(output):
+    if is_folder_output(output):
         return output
     return output.with_name(f"{output.stem}_frames")
 
@@ -35,7 +37,7 @@ def _same_path(a: Path, b: Path) -> bool:
         return False
 
 
-def check_output(source: Path, inputs: Sequence[Path], output: Path, clip: video_io.Clip, work: bool = True):
+def check_output(source: Path, inputs: Sequence[Path], output: Path, clip: Clip, work: bool = True):
     """-o checked before anything is computed (usage errors exit 2, a folder that cannot be made exit 1),
     creating nothing; returns the video plan, or None for a folder of frames. `inputs` besides the
     clip (style images, a model) must not be overwritten; `work`: the run keeps a work folder."""
@@ -43,7 +45,7 @@ def check_output(source: Path, inputs: Sequence[Path], output: Path, clip: video
     folder = work_folder(output)
     if work and any(_same_path(folder, path) for path in (source, *inputs)):
         raise ConfigError(f"the work folder {folder} of output {output} is an input; choose another -o")
-    if video_io.is_folder_output(output):
+    if is_folder_output(output):
         if output.exists() and not output.is_dir():
             raise ConfigError(f"output {output} is a file, not a folder; give a folder name for PNG "
                               "frames or a video file name such as out.mp4")
@@ -52,7 +54,7 @@ def check_output(source: Path, inputs: Sequence[Path], output: Path, clip: video
     if output.is_dir():
         raise ConfigError(f"output {output} is a folder; give a video file name such as {output / 'out.mp4'}, "
                           f"or {output}/ for PNG frames")
-    plan = video_io.plan_video_output(output, clip)
+    plan = plan_video_output(output, clip)
     prepare_folder(output.parent if str(output.parent) else Path("."), create=False)
     if work:
         prepare_folder(folder, "work folder", create=False)
@@ -62,7 +64,7 @@ def check_output(source: Path, inputs: Sequence[Path], output: Path, clip: video
 def motion_folder(output: PathLike) -> Path:
     """Where `save_motion` writes: OUT_motion/ beside OUT.mp4 or beside the folder OUT/."""
     output = Path(output)
-    return output.with_name(f"{output.stem if not video_io.is_folder_output(output) else output.name}_motion")
+    return output.with_name(f"{output.stem if not is_folder_output(output) else output.name}_motion")
 
 
 def write_motion(folder: Path, index: int, motion, warped: torch.Tensor, start: torch.Tensor) -> None:
@@ -74,7 +76,7 @@ def write_motion(folder: Path, index: int, motion, warped: torch.Tensor, start: 
     from nstcli.video.flow import flow_picture
 
     folder.mkdir(parents=True, exist_ok=True)
-    number = video_io.frame_name(index).removeprefix("frame_")
+    number = frame_name(index).removeprefix("frame_")
     consistent = motion.consistent if motion.consistent is not None else motion.mask
     mask = np.where(motion.mask, 1.0, np.where(consistent, 0.5, 0.0)).astype(np.float32)
     pictures = {
