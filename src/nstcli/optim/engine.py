@@ -72,7 +72,7 @@ def optimize(
 
     Returns the lowest-loss image evaluated or, with `average` > 0, the running average of the
     iterates with that decay. `state` continues Adam from a previous scale (see optimizers.py).
-    `last` returns the last iterate instead: for a visit of one step (tiles.py), the best image
+    `last` returns the last iterate instead: for a visit of one step (tiling/run.py), the best image
     evaluated would be the one it started from.
     """
     tune_for(init.device)
