@@ -12,7 +12,8 @@ from nstcli.cli.main import nst
 from nstcli.config.fields import Config, load_config
 from nstcli.errors import ConfigError, NSTWarning
 from nstcli.network.features import VGGFeatures
-from nstcli.terms.objective import standard_terms
+from nstcli.terms.builder import standard_terms
+from nstcli.terms.settings import LossSettings
 from nstcli.optim.optimizers import OptimizerSettings
 from nstcli.network.weights import random_state_dict
 
@@ -148,7 +149,7 @@ def test_bf16_run_keeps_image_optimiser_and_losses_fp32(optimizer):
     generator = torch.Generator().manual_seed(1)
     content, style = (torch.rand(1, 3, 24, 24, generator=generator) for _ in range(2))
     config = Config(content_layers=("relu2_2",), style_layers=("relu1_1", "relu2_1"), weights="random")
-    terms = standard_terms(config, network, content, [style])
+    terms = standard_terms(config.pick(LossSettings), network, content, [style])
     seen = []
 
     class Watch(engine.Callback):

@@ -15,7 +15,8 @@ import torch
 from PIL import Image
 
 import nstcli
-from nstcli.stylize import single
+from nstcli.stylize import coarse_to_fine, single
+from nstcli.terms import builder
 from nstcli.cli.main import nst
 from nstcli.terms import content as content_module
 from nstcli.image.io import load_image
@@ -61,7 +62,7 @@ def test_out_of_memory_is_one_line(runner, content, style, tmp_path, monkeypatch
     def exhausted(*args, **kwargs):
         raise MEMORY_ERRORS[kind]
 
-    monkeypatch.setattr(single, where, exhausted)
+    monkeypatch.setattr(builder if where == "content_term" else coarse_to_fine, where, exhausted)
     out = tmp_path / "out.png"
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(out), *FAST])
     assert result.exit_code == 1
@@ -75,7 +76,7 @@ def test_other_runtime_errors_are_not_called_out_of_memory(runner, content, styl
     def broken(*args, **kwargs):
         raise RuntimeError("shape mismatch")
 
-    monkeypatch.setattr(single, "optimize", broken)
+    monkeypatch.setattr(coarse_to_fine, "optimize", broken)
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "o.png"), *FAST])
     assert result.exit_code == 1
     assert error_line(result) == ("Error: unexpected RuntimeError: shape mismatch (run 'nst --debug ...' for "

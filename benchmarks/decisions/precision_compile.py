@@ -26,24 +26,25 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, where common.py is
 import common
-from nstcli.stylize import single  # noqa: E402
+from nstcli.optim.run import RunSettings  # noqa: E402
 from nstcli import api
 from nstcli.optim import engine
 from nstcli.config.fields import Config
 from nstcli.image.io import prepare
-from nstcli.terms.objective import standard_terms
+from nstcli.terms.builder import standard_terms
+from nstcli.terms.settings import LossSettings
 from nstcli.terms.base import evaluate
 
 
 def objective_for(network, config: Config, content, style) -> list:
-    return standard_terms(config, network, content, [style])
+    return standard_terms(config.pick(LossSettings), network, content, [style])
 
 
 def run(network, config: Config, content, style, steps: int):
     timer = common.StepTimer()
     started = time.perf_counter()
     objective = objective_for(network, config, content, style)
-    image = engine.optimize(network, content, objective, single.optimizer_settings(config), steps=steps,
+    image = engine.optimize(network, content, objective, config.pick(RunSettings).optimizer_settings, steps=steps,
                             callbacks=[timer]).image
     return image, time.perf_counter() - started, common.median(timer.times)
 

@@ -29,7 +29,8 @@ from nstcli.optim import engine
 from nstcli.config.fields import Config
 from nstcli.network.features import VGGFeatures
 from nstcli.image.io import prepare
-from nstcli.terms.objective import standard_terms
+from nstcli.terms.builder import standard_terms
+from nstcli.terms.settings import LossSettings
 from nstcli.optim.optimizers import OptimizerSettings
 
 
@@ -45,8 +46,8 @@ def measure(size: int, repeats: int, steps: int, precision: str, wasserstein: bo
         floor_image.grad = None
         sum(out.sum() for out in network(floor_image).values()).backward()
 
-    objectives = {"Gram": standard_terms(config, network, content, [style]),
-                  "W2": standard_terms(config.replace(style_loss="wasserstein"), network, content, [style])}
+    objectives = {"Gram": standard_terms(config.pick(LossSettings), network, content, [style]),
+                  "W2": standard_terms(config.replace(style_loss="wasserstein").pick(LossSettings), network, content, [style])}
     settings = OptimizerSettings("adam", config.learning_rate, tuple(config.adam_betas))
 
     def loop(terms):

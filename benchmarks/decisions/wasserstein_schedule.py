@@ -39,6 +39,8 @@ from nstcli.errors import Interrupted
 from nstcli.image.io import open_image, pil_to_tensor, prepare, resize_longest
 from nstcli.stylize.styles import PreparedStyle
 from nstcli.terms.base import evaluate
+from nstcli.terms.builder import build_objective
+from nstcli.terms.settings import LossSettings
 
 RECIPE = common.ROOT / "configs" / "wasserstein.yaml"
 DEFAULT_CANDIDATES = "lbfgs:400;lbfgs:100/400@128;lbfgs:50/400@128x2;adam:500/250"
@@ -52,8 +54,10 @@ class LossAt:
         self.network = api.load_network(config, device)
         need = api.min_side(config)
         content = prepare(pil_to_tensor(resize_longest(open_image(common.CONTENT), config.size)), device)
-        _, self.terms = single.scale_terms(config, self.network, PreparedStyle(common.STYLE), content,
-                                        round(config.size * config.style_scale), need, device)
+        loss = config.pick(LossSettings)
+        styles = PreparedStyle(common.STYLE).at(loss, self.network, round(config.size * config.style_scale), need,
+                                                device)
+        _, self.terms = build_objective(loss, self.network, content, styles)
 
     @torch.no_grad()
     def __call__(self, image: torch.Tensor) -> float:

@@ -1,7 +1,7 @@
 """Training throughput of `nst train` beside pytorch/examples' fast_neural_style, on this machine.
 
 usage: python benchmarks/fast/fast_train.py --examples PATH/TO/pytorch-examples --data DIR [--size 128]
-       [--batch 2] [--steps 10] [--rounds 2]
+       [--batch 2] [--steps 10] [--rounds 2] [--precision auto|fp32|bf16]
 
 Both train for `--steps` updates at the same crop size and batch, on the same photos, with the same
 style image, one after the other (alternating for `--rounds`); each reports images per second over
@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--weights", default="original", help="nstcli's VGG19 (random: for a smoke test)")
+    parser.add_argument("--precision", default="auto", help="nstcli's --precision (theirs is always fp32)")
     args = parser.parse_args()
     from fast_apply import cpu_name  # benchmarks/ is on sys.path when run as a script
 
@@ -115,17 +116,18 @@ def main() -> None:
                 for index in range(4):
                     photo.crop((index * 20, index * 10, index * 20 + 400, index * 10 + 300)).save(args.data / f"{index}.png")
         for round_ in range(args.rounds):
-            a.append(ours(args.data, args.style, args.size, args.batch, args.steps, work, ["--weights", args.weights]))
+            a.append(ours(args.data, args.style, args.size, args.batch, args.steps, work, ["--weights", args.weights,
+                                                                                "--precision", args.precision]))
             if args.examples is None:
                 print(f"round {round_ + 1}: nstcli {a[-1]:.3f} img/s", flush=True)
                 continue
             b.append(theirs(args.examples, args.data, args.style, args.size, args.batch, args.steps, work))
             print(f"round {round_ + 1}: nstcli {a[-1]:.3f} img/s, pytorch/examples {b[-1]:.3f} img/s", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at end")
-    print("\n| crop px | batch | nstcli img/s | pytorch/examples img/s | nstcli / examples |")
-    print("|---|---|---|---|---|")
+    print("\n| crop px | batch | nstcli precision | nstcli img/s | pytorch/examples img/s (fp32) | nstcli / examples |")
+    print("|---|---|---|---|---|---|")
     theirs_median = statistics.median(b) if b else None
-    print(f"| {args.size} | {args.batch} | {statistics.median(a):.3f} | "
+    print(f"| {args.size} | {args.batch} | {args.precision} | {statistics.median(a):.3f} | "
           + (f"{theirs_median:.3f} | {statistics.median(a) / theirs_median:.2f} |" if theirs_median else "- | - |"))
 
 

@@ -93,10 +93,11 @@ def step_cost(network, config, content: torch.Tensor, styles, masks, rounds: int
     """Fastest forward + backward of one step with one unmasked style, and with the two masked ones,
     interleaved round by round so both see the same machine load."""
     from nstcli.terms.objective import features_of, style_layer_weights
+    from nstcli.terms.settings import LossSettings
     from nstcli.terms.gram import GramStyle
     from nstcli.terms.guided import GuidedGramStyle, guided_targets
 
-    weights = style_layer_weights(config)
+    weights = style_layer_weights(config.pick(LossSettings))
     features = [features_of(network, style) for style in styles]
     plain = [GramStyle.from_features(features, [0.5, 0.5], weights, config.style_weight)]
     guided = [GuidedGramStyle(guided_targets(f, config.style_layers, None), m, weights, config.style_weight)

@@ -34,13 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, whe
 import common  # first: it sets up OpenMP before torch loads (as `nst` does)
 
 import torch
-from nstcli.stylize import single  # noqa: E402
+from nstcli.optim.run import RunSettings  # noqa: E402
 from nstcli import api
 from nstcli.optim import engine
 from nstcli.config.fields import Config
 from nstcli.network.features import VGGFeatures
 from nstcli.image.io import prepare, save_image
-from nstcli.terms.objective import standard_terms
+from nstcli.terms.builder import standard_terms
+from nstcli.terms.settings import LossSettings
 from nstcli.runtime import cpu_has_native_bf16
 from nstcli.terms.base import evaluate
 
@@ -120,8 +121,8 @@ def quality(size, steps, out):
 
     content = prepare(pil_to_tensor(resize_longest(open_image(content_path), size)), torch.device("cpu"))
     style = prepare(pil_to_tensor(resize_longest(open_image(style_path), size)), torch.device("cpu"))
-    terms = {name: standard_terms(config, net, content, [style]) for name, net in networks.items()}
-    settings = single.optimizer_settings(config)
+    terms = {name: standard_terms(config.pick(LossSettings), net, content, [style]) for name, net in networks.items()}
+    settings = config.pick(RunSettings).optimizer_settings
     # Interleaved step by step: each run's optimiser continues from where its previous step left it.
     pixels = {name: content.detach().permute(0, 2, 3, 1).clone().requires_grad_(True) for name in networks}
     optimisers = {name: engine.make_optimizer(settings, pixels[name]) for name in networks}

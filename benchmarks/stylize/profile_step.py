@@ -37,7 +37,8 @@ from nstcli.optim import engine
 from nstcli.optim.callbacks import LossLog
 from nstcli.config.fields import Config
 from nstcli.image.io import prepare
-from nstcli.terms.objective import standard_terms
+from nstcli.terms.builder import standard_terms
+from nstcli.terms.settings import LossSettings
 from nstcli.optim.optimizers import OptimizerSettings
 from nstcli.cli.progress import ProgressBar
 from nstcli.terms import content as content_terms
@@ -49,7 +50,7 @@ def build(size: int):
     network = api.load_network(config, torch.device("cpu"))
     content, style = common.example_images(size)
     content, style = prepare(content, torch.device("cpu")), prepare(style, torch.device("cpu"))
-    return config, network, content, standard_terms(config, network, content, [style])
+    return config, network, content, standard_terms(config.pick(LossSettings), network, content, [style])
 
 
 def loss_terms_timer(network, content, objective, repeats, autograd_only=False):

@@ -13,7 +13,7 @@ import argparse
 import warnings
 from pathlib import Path
 
-from nstcli.stylize import single  # noqa: E402
+from nstcli.image.io import open_image, pil_to_tensor, resize_longest  # noqa: E402
 from nstcli import api
 from nstcli.config.fields import Config
 from nstcli.stylize.reconstruct import FIGURE_LAYERS
@@ -30,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     config = Config(weights=args.weights, size=args.size, steps=args.steps, checkpoint_every=0)
-    target = single.pil_to_tensor(single.resize_longest(single.open_image(args.image), args.size))
+    target = pil_to_tensor(resize_longest(open_image(args.image), args.size))
     print(f"{args.image}, {args.size} px, {args.steps} L-BFGS steps from noise, weights {args.weights}\n")
     print("| layer | PSNR (dB) |")
     print("| --- | --- |")

@@ -132,14 +132,15 @@ def main() -> None:
 
     # Sanity check of report_objective(): nstcli's objective there should be exactly half the report's.
     from nstcli.image.io import prepare
-    from nstcli.terms.objective import standard_terms
+    from nstcli.terms.builder import standard_terms
+    from nstcli.terms.settings import LossSettings
     from nstcli.terms.base import evaluate as sum_terms
 
     seed_like = Config(weights="random", size=size, **report_objective(size))
     network = api.load_network(seed_like, torch.device("cpu"))
     noise = torch.rand(content.shape, generator=torch.Generator().manual_seed(1))
     cpu = torch.device("cpu")
-    terms = standard_terms(seed_like.replace(content_weight=1.0, style_weight=0.02), network,
+    terms = standard_terms(seed_like.replace(content_weight=1.0, style_weight=0.02).pick(LossSettings), network,
                            prepare(content, cpu), [prepare(style, cpu)])
     with torch.no_grad():
         ratio = evaluate(noise) / float(sum_terms(terms, network(noise), noise)[0])

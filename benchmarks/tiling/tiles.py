@@ -78,13 +78,15 @@ from nstcli import api
 from nstcli.config.fields import Config
 from nstcli.image.io import load_image, open_image, pil_to_tensor, prepare, resize_longest
 from nstcli.network.load import load_network
-from nstcli.terms.objective import features_of, standard_terms
+from nstcli.terms.builder import standard_terms
+from nstcli.terms.objective import features_of
+from nstcli.terms.settings import LossSettings
 from nstcli.terms.base import evaluate
 config = Config(**{{"weights": "random", **json.loads({options!r})}})
 net = load_network(config, torch.device("cpu"))
 content = prepare(pil_to_tensor(resize_longest(open_image(common.CONTENT), config.size)), torch.device("cpu"))
 style = prepare(pil_to_tensor(resize_longest(open_image(common.STYLE), config.size)), torch.device("cpu"))
-terms = standard_terms(config, net, content, [style])
+terms = standard_terms(config.pick(LossSettings), net, content, [style])
 out = {{}}
 for path in {paths!r}:
     image = prepare(load_image(path), torch.device("cpu"))
@@ -99,15 +101,18 @@ import json, resource, sys, torch
 from nstcli import api
 from nstcli.network import memory
 from nstcli.config.fields import Config
-from nstcli.optim.engine import optimise
+from nstcli.optim.engine import optimize as optimise
 from nstcli.network.load import layers_needed, load_network
-from nstcli.terms.objective import standard_terms
+from nstcli.optim.run import RunSettings
+from nstcli.terms.builder import standard_terms
+from nstcli.terms.settings import LossSettings
 size = {size}
 config = Config(weights="random", optimizer="adam")
 net = load_network(config, torch.device("cpu"))
 if size:
     image = torch.rand(1, 3, size, size).contiguous(memory_format=torch.channels_last)
-    optimise(net, image, standard_terms(config, net, image, [image]), single.optimizer_settings(config), steps=2)
+    optimise(net, image, standard_terms(config.pick(LossSettings), net, image, [image]),
+             config.pick(RunSettings).optimizer_settings, steps=2)
 need = memory.untiled_need((size, size), (size, size), layers_needed(config), config.content_layers, "adam", 2)
 print(json.dumps({{"maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "estimate": need.total}}))
 """
@@ -170,12 +175,12 @@ def seams(path: str, shape, tile: int, steps: int, align: int) -> tuple[float, f
     """(mean |difference| across the last step's tile boundaries, mean over all other neighbours)."""
     import torch
 
-    from nstcli.tiling import tiles
+    from nstcli.tiling import grid
     from nstcli.image.io import load_image
 
     image = load_image(path)[0]
     height, width = shape
-    pieces = tiles.layout((height, width), tile, align, steps - 1)
+    pieces = grid.layout((height, width), tile, align, steps - 1)
     rows = sorted({p.own[0] for p in pieces} - {0})
     cols = sorted({p.own[2] for p in pieces} - {0})
     dy = (image[:, 1:, :] - image[:, :-1, :]).abs().mean(dim=(0, 2))  # dy[k]: between rows k and k+1

@@ -63,7 +63,8 @@ from nstcli.errors import RandomWeightsWarning  # noqa: E402
 from nstcli.video.flow import FlowEstimator  # noqa: E402
 from nstcli.image.io import pil_to_tensor, prepare, tensor_to_pil  # noqa: E402
 from nstcli.network.load import load_network, min_side  # noqa: E402
-from nstcli.terms.objective import content_term  # noqa: E402
+from nstcli.terms.builder import content_term  # noqa: E402
+from nstcli.terms.settings import LossSettings  # noqa: E402
 from nstcli.stylize.styles import PreparedStyle  # noqa: E402
 from nstcli.terms.base import evaluate  # noqa: E402
 from nstcli.terms.temporal import temporal_error  # noqa: E402
@@ -177,8 +178,9 @@ class Objective:
     def __call__(self, content: torch.Tensor, image: torch.Tensor) -> float:
         content = prepare(content, self.device)
         size = max(content.shape[-2:])
-        terms = [content_term(self.config, self.network, content),
-                 self.style.term(self.config, self.network, round(size * self.config.style_scale), self.need,
+        loss = self.config.pick(LossSettings)
+        terms = [content_term(loss, self.network, content),
+                 self.style.term(loss, self.network, round(size * self.config.style_scale), self.need,
                                  self.device)]
         image = prepare(image, self.device)
         total, _ = evaluate(terms, self.network(image), image)

@@ -21,7 +21,7 @@ class StepReport:
     image: torch.Tensor  # the current image (1, 3, H, W) in [0, 1] (the average, if averaging); clone to keep
     scale: int = 0  # index of the current scale (coarse-to-fine), 0 for single-scale runs
     size: tuple[int, int] = (0, 0)  # (height, width) of the current scale
-    tiles: int = 0  # tiles the step went over (tiles.py); 0 when the scale runs whole
+    tiles: int = 0  # tiles the step went over (tiling/run.py); 0 when the scale runs whole
     precision: str = "fp32"  # the network's ("fp32", "bf16", "fp16"); image, optimiser and losses are fp32
 
 

@@ -19,7 +19,8 @@ from nstcli.config.fields import load_config
 from nstcli.network.conventions import CAFFE, TORCHVISION
 from nstcli.network.features import VGGFeatures
 from nstcli.network.load import layers_needed
-from nstcli.terms.objective import standard_terms
+from nstcli.terms.builder import standard_terms
+from nstcli.terms.settings import LossSettings
 from nstcli.stylize.sizes import scale_sizes, steps_per_scale
 from nstcli.network.weights import random_state_dict
 
@@ -73,7 +74,7 @@ def nstcli_terms(config, content, style, current, convention=TORCHVISION):
                           padding=config.padding, convention=convention).double()
     layout = torch.channels_last
     content, style, current = (t.contiguous(memory_format=layout) for t in (content, style, current))
-    terms = standard_terms(config, network, content, [style])
+    terms = standard_terms(config.pick(LossSettings), network, content, [style])
     features = network(current)
     values = {}
     for term in terms:

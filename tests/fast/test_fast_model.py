@@ -145,6 +145,16 @@ def test_apply_reports_a_bad_photo_and_goes_on(tmp_path, runner, model):
     assert (tmp_path / "out" / "photo_0.png").is_file() and (tmp_path / "out" / "photo_1.png").is_file()
 
 
+def test_apply_does_not_count_a_folder_at_an_output_path_as_done(tmp_path, runner, model):
+    folder = photos(tmp_path / "in", 2)
+    (tmp_path / "out" / "photo_0.png").mkdir(parents=True)
+    result = runner.invoke(nst, ["apply", str(model), str(folder), "-o", str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'out' / 'photo_0.png'} is a folder, not an image" in result.stderr
+    assert "1 of 2 images failed" in error_line(result)
+    assert (tmp_path / "out" / "photo_0.png").is_dir() and (tmp_path / "out" / "photo_1.png").is_file()
+
+
 def test_strength_and_preserve_color(model):
     net, _ = modelfile.load(model)
     torch.manual_seed(1)

@@ -208,6 +208,7 @@ def test_normalised_terms_ignore_a_uniform_rescaling_of_the_features(style_loss)
     from nstcli.config.fields import Config
     from nstcli.terms.objective import content_layer_weights, style_term
     from nstcli.terms.content import Content
+    from nstcli.terms.settings import LossSettings
 
     generator = torch.Generator().manual_seed(0)
     layers = ("relu1_1", "relu2_1")
@@ -221,8 +222,8 @@ def test_normalised_terms_ignore_a_uniform_rescaling_of_the_features(style_loss)
     def values(config, scale):
         big = [{k: v * scale for k, v in f.items()} for f in (content, style, current)]
         targets = {"relu2_1": big[0]["relu2_1"]}
-        c = Content(targets, 1.0, content_layer_weights(config, targets))(big[2], torch.zeros(1, 3, 4, 4))
-        s = style_term(config, [big[1]], [1.0])(big[2], torch.zeros(1, 3, 4, 4))
+        c = Content(targets, 1.0, content_layer_weights(config.pick(LossSettings), targets))(big[2], torch.zeros(1, 3, 4, 4))
+        s = style_term(config.pick(LossSettings), [big[1]], [1.0])(big[2], torch.zeros(1, 3, 4, 4))
         return float(c), float(s)
 
     normalised = Config(style_loss=style_loss, style_layers=layers, content_layers=("relu2_1",))

@@ -103,7 +103,8 @@ def test_lbfgs_refuses_several_tensors():
 def test_optimize_leaves_the_callers_image_alone(tmp_path):
     """It optimises a copy: a channels_last init tensor is not overwritten."""
     from nstcli import api
-    from nstcli.terms import objective
+    from nstcli.terms import builder, objective
+    from nstcli.terms.settings import LossSettings
     from nstcli.config.fields import Config
     from nstcli.image.io import prepare
     from nstcli.optim.optimizers import OptimizerSettings
@@ -112,8 +113,9 @@ def test_optimize_leaves_the_callers_image_alone(tmp_path):
     network = api.load_network(config, torch.device("cpu"))
     content = prepare(torch.rand(1, 3, 32, 32), torch.device("cpu"))
     before = content.clone()
-    terms = [objective.content_term(config, network, content),
-             objective.style_term_for(config, network, [torch.rand(1, 3, 32, 32)], [1.0])]
+    loss = config.pick(LossSettings)
+    terms = [builder.content_term(loss, network, content),
+             objective.style_term_for(loss, network, [torch.rand(1, 3, 32, 32)], [1.0])]
     result = engine.optimize(network, content, terms, OptimizerSettings("lbfgs", 1.0), steps=2)
     assert torch.equal(content, before)
     assert not torch.equal(result.image, before)

@@ -63,14 +63,15 @@ def test_style_is_used_at_its_own_resolution_at_most(tmp_path):
 def test_default_layer_balance_damps_block_five():
     """Empty style_layer_weights: 1 per layer, DEEP_LAYER_WEIGHT for VGG19's fifth block, whatever the layers."""
     from nstcli.terms.objective import DEEP_LAYER_WEIGHT, style_layer_weights
+    from nstcli.terms.settings import LossSettings
 
     assert Config().style_layer_weights is None
-    assert style_layer_weights(Config()) == {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0,
+    assert style_layer_weights(Config().pick(LossSettings)) == {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0,
                                              "relu5_1": DEEP_LAYER_WEIGHT}
-    assert style_layer_weights(Config(style_layers=("relu5_2", "conv3_1"))) == {"relu5_2": DEEP_LAYER_WEIGHT,
+    assert style_layer_weights(Config(style_layers=("relu5_2", "conv3_1")).pick(LossSettings)) == {"relu5_2": DEEP_LAYER_WEIGHT,
                                                                                  "conv3_1": 1.0}
     # given weights are taken as they are
-    assert style_layer_weights(Config(style_layer_weights=(1, 1, 1, 1, 1)))["relu5_1"] == 1
+    assert style_layer_weights(Config(style_layer_weights=(1, 1, 1, 1, 1)).pick(LossSettings))["relu5_1"] == 1
 
 
 def test_large_recipe_runs_jcjohnsons_stages():

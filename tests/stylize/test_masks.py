@@ -10,7 +10,8 @@ from helpers import FAST, error_line, half_masks, make_image, no_network
 from nstcli.stylize.batch import plan_batch
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config
-from nstcli.stylize.masks import SpatialControl, normalise, resize_mask
+from nstcli.stylize.masks import SpatialControl, normalise
+from nstcli.terms.guided import resize_mask
 from nstcli.terms.gram import GramStyle, gram_matrix
 from nstcli.terms.guided import GuidedGramStyle, guided_gram, mask_at_layer
 from nstcli.terms.masked_content import MaskedContent
@@ -562,7 +563,7 @@ def test_spatial_control_refuses_bad_counts_before_loading(tmp_path):
     left, _ = half_masks(tmp_path / "m")
     control = SpatialControl(source_masks=[left])
     with pytest.raises(ConfigError, match="--style-source-mask needs --style-mask or --style-regions"):
-        control.check(Config(), [tmp_path / "s.png"], None)
+        control.check([tmp_path / "s.png"], None, style_loss="gram", style_blend=None)
 
 
 # --- the web page ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from PIL import Image
 from nstcli.stylize import single  # noqa: E402
 from nstcli import api
 from nstcli.image import colour
+from nstcli.image.io import open_image, pil_to_tensor, resize_longest
 from nstcli.stylize import styles as styles_module
 from nstcli.optim.callbacks import Callback
 from nstcli.cli.main import nst
@@ -115,7 +116,7 @@ def test_preserve_color_luminance_keeps_content_chroma(content, tmp_path):
     config = Config(size=32, steps=10, preserve_color="luminance", **BASE)
     out = api.stylize(content, [noisy, red_style], config=config).image
     plain = api.stylize(content, [noisy, red_style], config=config.replace(preserve_color="none")).image
-    target = single.pil_to_tensor(single.resize_longest(single.open_image(content), 32))
+    target = pil_to_tensor(resize_longest(open_image(content), 32))
     # rounding to 8 bits and clamping to [0, 1] allow small differences only
     assert (chroma(out) - chroma(target)).abs().mean() < 0.02
     assert (chroma(plain) - chroma(target)).abs().mean() > 0.04
@@ -154,7 +155,7 @@ def test_reconstruct_content_conv1_1_is_close(content):
     """It rebuilds an image from noise using conv1_1 content alone, close to the input."""
     config = Config(size=32, steps=60, **BASE)
     result = api.reconstruct("content", content, layers=["conv1_1"], config=config)
-    target = single.pil_to_tensor(single.resize_longest(single.open_image(content), 32))
+    target = pil_to_tensor(resize_longest(open_image(content), 32))
     noise = torch.rand(target.shape, generator=torch.Generator().manual_seed(0))
     assert api.psnr(result.image, target) > 25
     assert api.psnr(noise, target) < 10

@@ -11,7 +11,8 @@ from nstcli.cli.main import nst
 from nstcli.config.fields import Config, load_config
 from nstcli.network.features import VGGFeatures
 from nstcli.image.io import prepare
-from nstcli.terms.objective import standard_terms
+from nstcli.terms.builder import standard_terms
+from nstcli.terms.settings import LossSettings
 from nstcli.optim.optimizers import IterateAverage, OptimizerSettings, resize_state
 from nstcli.stylize.sizes import scale_sizes, steps_per_scale
 from nstcli.terms.base import Term, evaluate, layers_read
@@ -145,7 +146,7 @@ def test_averaging_shows_the_average(content, style):
     network = api.load_network(Config(**BASE))
     start = prepare(torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)), torch.device("cpu"))
     style_image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-    terms = standard_terms(Config(**BASE), network, start, [style_image])
+    terms = standard_terms(Config(**BASE).pick(LossSettings), network, start, [style_image])
     plain = engine.optimize(network, start, terms, OptimizerSettings("adam", 0.05), steps=5)
     averaged = engine.optimize(network, start, terms, OptimizerSettings("adam", 0.05), steps=5, average=0.9,
                                callbacks=[Keep()])

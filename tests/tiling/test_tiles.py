@@ -13,12 +13,13 @@ from nstcli.stylize import single
 from nstcli import api
 from nstcli.network import memory
 from nstcli.config.parse import parse_size
-from nstcli.tiling import tiles
+from nstcli.tiling import grid, window
+from nstcli.tiling.plan import TileSettings, plan as plan_tiles
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config, load_config
 from nstcli.optim.engine import Callback
 from nstcli.errors import ConfigError, Interrupted
-from nstcli.network.load import load_network
+from nstcli.network.load import layers_needed, load_network, min_side
 from nstcli.terms.objective import features_of
 from nstcli.terms.gram import gram_matrix
 
@@ -38,11 +39,11 @@ def big(tmp_path):
 def coverage(shape, tile, align, step):
     """How many interiors and own parts cover each pixel, and the sum of the blend weights."""
     height, width = shape
-    _, overlap = tiles.margin_and_overlap(tile, align)
+    _, overlap = grid.margin_and_overlap(tile, align)
     interiors = torch.zeros(height, width)
     owners = torch.zeros(height, width)
     weights = torch.zeros(height, width)
-    for piece in tiles.layout(shape, tile, align, step):
+    for piece in grid.layout(shape, tile, align, step):
         y0, y1, x0, x1 = piece.interior
         interiors[y0:y1, x0:x1] += 1
         oy0, oy1, ox0, ox1 = piece.own
@@ -65,10 +66,10 @@ def test_tiles_cover_the_image_and_blend_weights_sum_to_one(shape, tile, align, 
 @pytest.mark.parametrize("shape,tile,align", [((96, 128), 48, 16), ((683, 1024), 384, 16), ((50, 333), 64, 2)])
 def test_crops_hold_their_tile_with_context_on_the_pooling_grid(shape, tile, align):
     """It crops each tile with a margin of context, starting on the deepest layer's grid, within the tile size."""
-    margin, _ = tiles.margin_and_overlap(tile, align)
+    margin, _ = grid.margin_and_overlap(tile, align)
     height, width = shape
     for step in range(4):
-        for piece in tiles.layout(shape, tile, align, step):
+        for piece in grid.layout(shape, tile, align, step):
             y0, y1, x0, x1 = piece.interior
             cy0, cy1, cx0, cx1 = piece.crop
             assert cy0 % align == 0 and cx0 % align == 0
@@ -82,9 +83,9 @@ def test_crops_hold_their_tile_with_context_on_the_pooling_grid(shape, tile, ali
 def test_seams_move_from_step_to_step():
     """It shifts the grid at every step, so the boundaries of one step are not those of the next."""
     shape = (683, 1024)
-    seen = [{(p.own[0], p.own[2]) for p in tiles.layout(shape, 384, 16, step)} for step in range(4)]
-    boundaries = [{p.own[0] for p in tiles.layout(shape, 384, 16, step)} - {0} |
-                  {-p.own[2] for p in tiles.layout(shape, 384, 16, step)} - {0} for step in range(4)]
+    seen = [{(p.own[0], p.own[2]) for p in grid.layout(shape, 384, 16, step)} for step in range(4)]
+    boundaries = [{p.own[0] for p in grid.layout(shape, 384, 16, step)} - {0} |
+                  {-p.own[2] for p in grid.layout(shape, 384, 16, step)} - {0} for step in range(4)]
     for a in range(4):
         for b in range(a + 1, 4):
             assert seen[a] != seen[b]
@@ -93,7 +94,7 @@ def test_seams_move_from_step_to_step():
 
 def test_an_image_no_larger_than_a_tile_is_one_tile():
     """It runs an image that fits one tile as a single tile (the whole image)."""
-    assert [p.interior for p in tiles.layout((40, 44), 48, 16, 3)] == [(0, 40, 0, 44)]
+    assert [p.interior for p in grid.layout((40, 44), 48, 16, 3)] == [(0, 40, 0, 44)]
 
 
 def test_tiled_features_equal_the_whole_images_where_the_margin_covers_the_receptive_field():
@@ -102,13 +103,13 @@ def test_tiled_features_equal_the_whole_images_where_the_margin_covers_the_recep
     network = load_network(config, torch.device("cpu"))
     image = torch.rand(1, 3, 50, 70, generator=torch.Generator().manual_seed(0))
     whole = features_of(network, image)["relu1_1"]
-    tiled = tiles.tiled_features(network, image, ["relu1_1"], 48, 1)["relu1_1"]
+    tiled = window.tiled_features(network, image, ["relu1_1"], 48, 1)["relu1_1"]
     assert torch.allclose(tiled, whole, atol=1e-5)
     for layer, tile in [("relu4_2", 32), ("relu3_1", 40)]:
         deep = Config(weights="random", content_layers=(layer,), style_layers=(layer,))
         net = load_network(deep, torch.device("cpu"))
-        assert tiles.tiled_features(net, image, [layer], tile, 16)[layer].shape == features_of(net, image)[layer].shape
-    grams = tiles.tiled_grams(network, [image, image.flip(-1)], [0.25, 0.75], ["relu1_1"], 48, 1)
+        assert window.tiled_features(net, image, [layer], tile, 16)[layer].shape == features_of(net, image)[layer].shape
+    grams = window.tiled_grams(network, [image, image.flip(-1)], [0.25, 0.75], ["relu1_1"], 48, 1)
     expected = 0.25 * gram_matrix(whole) + 0.75 * gram_matrix(features_of(network, image.flip(-1))["relu1_1"])
     assert torch.allclose(grams["relu1_1"], expected, rtol=1e-4, atol=1e-6)
 
@@ -195,18 +196,24 @@ def test_a_budget_too_small_even_for_tiles_is_refused(runner, content, style, tm
     assert line.endswith(" with the smallest; raise --max-memory or lower --size")
 
 
+
+def tile_plan(config: Config, shapes, style_sizes, steps, device):
+    """tiling/plan.py's plan for a config, as stylize.single.plan_scales asks for it."""
+    return plan_tiles(config.pick(TileSettings), shapes, style_sizes, steps, device, layers=layers_needed(config),
+                      align=min_side(config))
+
 def test_the_budget_decides_which_scales_are_tiled():
     """It tiles exactly the scales whose estimate is over the budget, with the largest tile that fits."""
     shapes = [(192, 256), (384, 512), (768, 1024)]
     whole = [memory.untiled_need(s, s, LAYERS, ["relu4_2"], "lbfgs", 3).total for s in shapes]
     budget = whole[1] - 1  # the first scale fits, the others do not
     config = Config(weights="random", max_memory=budget, steps=3)
-    plan = tiles.plan(config, shapes, [(128, 96)], [3, 3, 3], torch.device("cpu"))
+    plan = tile_plan(config, shapes, [(128, 96)], [3, 3, 3], torch.device("cpu"))
     assert plan[0] is None and plan[1] is not None and plan[2] is not None
     assert memory.tiled_need(shapes[2], plan[2], LAYERS, ["relu4_2"], 16).total <= memory.TILE_HEADROOM * budget
-    assert tiles.plan(config.replace(tile=0, max_memory=None), shapes, [(128, 96)], [3, 3, 3],
+    assert tile_plan(config.replace(tile=0, max_memory=None), shapes, [(128, 96)], [3, 3, 3],
                       torch.device("cpu")) == [None, None, None]
-    assert tiles.plan(config.replace(tile=200, max_memory=None), shapes, [(128, 96)], [3, 3, 3], torch.device("cpu"))[1:] == [
+    assert tile_plan(config.replace(tile=200, max_memory=None), shapes, [(128, 96)], [3, 3, 3], torch.device("cpu"))[1:] == [
         200, 200]
 
 

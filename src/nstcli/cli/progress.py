@@ -168,7 +168,7 @@ class ProgressBar(Callback):
         if len({size for _, size in self.schedule}) > 1:  # coarse-to-fine (not reconstruct's figure)
             height, width = report.size
             postfix += f" · scale {report.scale + 1}/{len(self.schedule)} {width}x{height}"
-        if report.tiles:  # tiles.py: the scale runs tile by tile, always with Adam
+        if report.tiles:  # tiling/run.py: the scale runs tile by tile, always with Adam
             postfix += f" · {report.tiles} tiles, Adam"
         terms = ", ".join(f"{name}={value:.3g}" for name, value in report.terms.items())
         self.bar.set_postfix_str(f"{postfix} · {terms}" if terms else postfix, refresh=False)

@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from nstcli.config.files import read_yaml
 from nstcli.config.parse import show, value_of
@@ -19,6 +19,8 @@ from nstcli.config.specs import (COLOUR_MODES, DEVICES, INITS, INPUT_CONVENTIONS
                                  OPTIMIZERS, PADDINGS, POOLINGS, PRECISIONS, SCALE_ANCHORS, STYLE_LOSSES,
                                  TV_STENCILS, Spec, _key)
 from nstcli.errors import ConfigError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,10 @@ class Config:
 
     def replace(self, **changes: Any) -> "Config":
         return load_config(None, {**as_dict(self), **changes})
+
+    def pick(self, settings: type[T]) -> T:
+        """The keys a family reads, as its own settings type (a dataclass whose fields are named as keys)."""
+        return settings(**{field.name: getattr(self, field.name) for field in dataclasses.fields(settings)})
 
     @property
     def learning_rate(self) -> float:

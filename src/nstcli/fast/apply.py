@@ -244,6 +244,10 @@ def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | Non
     check_outputs(items, overwrite)
     net, _ = load_model(model, torch_device)
     for item in items:
+        if item.output.is_dir():  # not a result from an earlier run: a re-run must not count it as done
+            yield ApplyResult(item, "failed", 0.0, f"{item.output} is a folder, not an image; move it away and "
+                                                   "run the same command again")
+            continue
         if item.output.exists() and not overwrite:
             yield ApplyResult(item, "skipped")
             continue

@@ -119,16 +119,18 @@ class Perceptual:
     def __init__(self, config: Config, style: torch.Tensor, device: torch.device, precision: str = "fp32"):
         from nstcli.network.load import layers_needed, load_network
         from nstcli.terms.objective import pixel_terms, style_term_for
+        from nstcli.terms.settings import LossSettings
 
         self.config = config
+        self.loss = config.pick(LossSettings)
         self.device = device
         self.precision = precision
         # The run's precision, not config.precision: `nst train --precision fp32` means fp32 throughout.
         self.network = load_network(config, device, layers_needed(config), precision=precision)
         # No autocast here: VGG19 holds its own bf16 copy and hands back fp32 activations, so the Gram
         # matrices and every loss sum are fp32 (benchmarks/fast/fast_train_step.py measures what bf16 sums cost).
-        self.style = style_term_for(config, self.network, [prepare(style, device)], [1.0])
-        self.pixels = pixel_terms(config)
+        self.style = style_term_for(self.loss, self.network, [prepare(style, device)], [1.0])
+        self.pixels = pixel_terms(self.loss)
 
     def __call__(self, output: torch.Tensor, content: torch.Tensor):
         """(mean total, {term: mean value}) of `output` against `content`, both (B, 3, H, W)."""
@@ -144,7 +146,7 @@ class Perceptual:
         for i in range(batch):
             own = {name: targets[name][i:i + 1] for name in self.config.content_layers}
             # Normalised by this photo's own targets (loss_normalization), as stylize does per content image.
-            content_term = Content(own, self.config.content_weight, content_layer_weights(self.config, own))
+            content_term = Content(own, self.config.content_weight, content_layer_weights(self.loss, own))
             one = {name: value[i:i + 1] for name, value in features.items()}
             sample_total, sample_values = evaluate([content_term, self.style, *self.pixels], one,
                                                    output[i:i + 1].float())

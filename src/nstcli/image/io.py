@@ -137,11 +137,17 @@ def open_image(path: str | os.PathLike) -> Image.Image:
     return rgb
 
 
+def fit_longest(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    """(width, height) of a picture of `size` (width, height) scaled so its longest side is `longest`,
+    the aspect ratio kept: the one rule every resize, plan and frame size follows."""
+    width, height = size
+    scale = longest / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def resize_longest(image: Image.Image, size: int) -> Image.Image:
     """Scale so the longest side is `size` pixels, keeping the aspect ratio."""
-    width, height = image.size
-    scale = size / max(width, height)
-    new = (max(1, round(width * scale)), max(1, round(height * scale)))
+    new = fit_longest(image.size, size)
     if new == image.size:
         return image
     return image.resize(new, Image.Resampling.LANCZOS)

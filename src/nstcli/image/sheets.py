@@ -114,19 +114,19 @@ def remove_stale_extras(output: str | os.PathLike, written: Sequence[os.PathLike
             path.unlink()
 
 
-def save_extras(output, config, saver, log) -> list:
-    """The optional contact sheet of checkpoints and the loss curve, beside the output."""
+def save_extras(output, saver, log, *, sheet: bool, curve: bool) -> list:
+    """The optional contact sheet of checkpoints (`sheet`) and the loss curve (`curve`), beside the output."""
     from nstcli.image.io import atomic_write
 
     written = []
-    if config.contact_sheet and saver and saver.saved:
+    if sheet and saver and saver.saved:
         frames = [Image.open(path).convert("RGB") for _, path in saver.saved]
-        sheet = labelled_sheet(frames, [f"step {step}" for step, _ in saver.saved])
+        picture = labelled_sheet(frames, [f"step {step}" for step, _ in saver.saved])
         path = progress_sheet_path(output)
-        written.append(atomic_write(path, lambda tmp: sheet.save(tmp, format="PNG")))
-    if config.loss_curve and log.rows:
-        curve = loss_curve(log.rows)
+        written.append(atomic_write(path, lambda tmp: picture.save(tmp, format="PNG")))
+    if curve and log.rows:
+        drawn = loss_curve(log.rows)
         path = loss_curve_path(output)
-        written.append(atomic_write(path, lambda tmp: curve.save(tmp, format="PNG")))
+        written.append(atomic_write(path, lambda tmp: drawn.save(tmp, format="PNG")))
     remove_stale_extras(output, written)
     return written

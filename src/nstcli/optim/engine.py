@@ -53,6 +53,65 @@ class StopRun(Exception):
 DIVERGENCE_FACTOR = 10.0  # a step whose loss is this many times the best so far means L-BFGS diverged
 
 
+class Lowest:
+    """The lowest-loss image evaluated so far: what the run returns, and where a diverging L-BFGS
+    restarts from. The closure copies each evaluated image into `evaluated` (a copy, not a comparison:
+    reading the loss there would add a host sync per evaluation); `update` keeps it if it was lower."""
+
+    def __init__(self, pixels: torch.Tensor):
+        self.pixels = pixels.detach().clone()
+        self.evaluated = pixels.detach().clone()  # the image the closure saw this step
+        self.loss = math.inf
+
+    def update(self, loss: float) -> None:
+        if loss < self.loss:
+            self.loss = loss
+            self.pixels, self.evaluated = self.evaluated, self.pixels
+
+
+class Evaluation:
+    """The optimisers' closure: the summed terms at the current pixels, and their gradient.
+
+    The loss terms are means, so per-pixel gradients are tiny (~1e-6) and L-BFGS would treat every
+    curvature pair as noise and crawl along the raw gradient. Scaling by the number of pixel values
+    gives gradients of order one, as the sum-based losses of the original implementations did; the
+    optimum is unchanged and Adam is scale-invariant. Reported losses stay unscaled.
+    """
+
+    def __init__(self, network: VGGFeatures, terms: Sequence[Term], pixels: torch.Tensor, lowest: Lowest):
+        self.network, self.terms, self.pixels, self.lowest = network, terms, pixels, lowest
+        self.grad_scale = float(pixels.numel())
+        self.names = list(dict.fromkeys(term.name for term in terms))
+        self.values: dict[str, torch.Tensor] = {}
+
+    def __call__(self) -> torch.Tensor:
+        self.pixels.grad = None  # what every optimiser's zero_grad(set_to_none=True) does to it
+        # Take the view afresh each call: a view made once goes stale after the optimiser's in-place
+        # update and no longer passes gradients back to `pixels`.
+        image = self.pixels.permute(0, 3, 1, 2)
+        total, parts = evaluate(self.terms, self.network(image), image)
+        (total * self.grad_scale).backward()
+        self.values["total"] = total.detach()
+        self.values.update({name: value.detach() for name, value in parts.items()})
+        self.lowest.evaluated.copy_(self.pixels.detach())
+        return total.detach() * self.grad_scale
+
+    def losses(self) -> tuple[float, dict[str, float]]:
+        """(total, {term: value}) of the last evaluation, in one device-to-host copy (each float()
+        would wait for the GPU)."""
+        numbers = torch.stack([self.values["total"]] + [self.values[name] for name in self.names]).tolist()
+        return numbers[0], dict(zip(self.names, numbers[1:]))
+
+
+def chosen_image(pixels: torch.Tensor, lowest: Lowest, averaged: IterateAverage | None, last: bool) -> torch.Tensor:
+    """What a scale returns (NHWC): the average, the last iterate, or the lowest-loss image evaluated."""
+    if averaged is not None:
+        return averaged.value
+    if last or not math.isfinite(lowest.loss):  # asked for, or no step taken
+        return pixels.detach()
+    return lowest.pixels
+
+
 def optimize(
     network: VGGFeatures,
     init: torch.Tensor,
@@ -72,7 +131,7 @@ def optimize(
 
     Returns the lowest-loss image evaluated or, with `average` > 0, the running average of the
     iterates with that decay. `state` continues Adam from a previous scale (see optimizers.py).
-    `last` returns the last iterate instead: for a visit of one step (tiles.py), the best image
+    `last` returns the last iterate instead: for a visit of one step (tiling/run.py), the best image
     evaluated would be the one it started from.
     """
     tune_for(init.device)
@@ -87,53 +146,24 @@ def optimize(
     total_steps = total_steps if total_steps is not None else steps
     averaged = IterateAverage(pixels.detach(), average) if average else None
     last_good = init.detach().clone()
-    values: dict[str, torch.Tensor] = {}
-    names = list(dict.fromkeys(term.name for term in terms))
     last_terms: dict[str, float] = {}
-
-    # The loss terms are means, so per-pixel gradients are tiny (~1e-6) and L-BFGS would treat every
-    # curvature pair as noise and crawl along the raw gradient. Scaling by the number of pixel
-    # values gives gradients of order one, as the sum-based losses of the original implementations
-    # did; the optimum is unchanged and Adam is scale-invariant. Reported losses stay unscaled.
-    grad_scale = float(pixels.numel())
-    # The lowest-loss image evaluated so far: what the run returns, and where a diverging L-BFGS
-    # restarts from.
-    best_pixels = pixels.detach().clone()
-    evaluated = pixels.detach().clone()  # the image the closure saw this step
-    best_loss = math.inf
-
-    def closure():
-        opt.zero_grad(set_to_none=True)
-        # Take the view afresh each call: a view made once goes stale after the optimiser's in-place
-        # update and no longer passes gradients back to `pixels`.
-        image = pixels.permute(0, 3, 1, 2)
-        total, parts = evaluate(terms, network(image), image)
-        (total * grad_scale).backward()
-        values["total"] = total.detach()
-        values.update({name: value.detach() for name, value in parts.items()})
-        # A copy, not a comparison: reading the loss here would add a host sync per evaluation.
-        evaluated.copy_(pixels.detach())
-        return total.detach() * grad_scale
-
+    lowest = Lowest(pixels)
+    closure = Evaluation(network, terms, pixels, lowest)
     step = first_step - 1
     try:
         for step in range(first_step, first_step + steps):
             opt.step(closure)
-            # One device-to-host copy for all the numbers (each float() would wait for the GPU).
-            numbers = torch.stack([values["total"]] + [values[name] for name in names]).tolist()
-            loss, last_terms = numbers[0], dict(zip(names, numbers[1:]))
+            loss, last_terms = closure.losses()
             if not math.isfinite(loss):
                 raise NonFiniteLoss(
                     f"the loss became {loss} at step {step}; lower --lr or the loss weights", step)
-            if loss < best_loss:
-                best_loss = loss
-                best_pixels, evaluated = evaluated, best_pixels
-            if settings.name == "lbfgs" and loss > DIVERGENCE_FACTOR * best_loss:
+            lowest.update(loss)
+            if settings.name == "lbfgs" and loss > DIVERGENCE_FACTOR * lowest.loss:
                 # Without a line search L-BFGS can overshoot into a region where its curvature
                 # model is wrong and keep going (seen on tiny images). Restart from the best image
                 # with an empty history; a run that behaves never gets here.
                 with torch.no_grad():
-                    pixels.copy_(best_pixels)
+                    pixels.copy_(lowest.pixels)
                 opt = make_optimizer(settings, pixels)
             with torch.no_grad():
                 pixels.clamp_(0.0, 1.0)
@@ -148,12 +178,5 @@ def optimize(
                 callback.on_step(report)
     except KeyboardInterrupt:
         raise StopRun(last_good.clone(), step) from None
-    if averaged is not None:
-        image = averaged.value
-    elif last:
-        image = pixels.detach()
-    elif math.isfinite(best_loss):
-        image = best_pixels
-    else:  # no step taken
-        image = pixels.detach()
+    image = chosen_image(pixels, lowest, averaged, last)
     return ScaleResult(image.permute(0, 3, 1, 2), carried_state(opt, pixels), last_terms)

@@ -17,6 +17,7 @@ from nstcli.config.fields import Config
 from nstcli.optim.engine import Callback, NonFiniteLoss, StopRun
 from nstcli.errors import Interrupted, RunError
 from nstcli.image.io import save_image
+from nstcli.optim.optimizers import OptimizerSettings
 
 
 @dataclass
@@ -33,7 +34,7 @@ class StylizeResult:
     checkpoints: list[Path] = field(default_factory=list)
     log: list[dict] = field(default_factory=list)
     extras: list[Path] = field(default_factory=list)  # contact sheet, loss curve
-    tiling: list[dict | None] = field(default_factory=list)  # per scale: None, or its tiles (tiles.py)
+    tiling: list[dict | None] = field(default_factory=list)  # per scale: None, or its tiles (tiling/plan.py)
     peak_memory: int | None = None  # bytes: the process's peak resident set (CPU) or the GPU's peak allocated
 
     def summary(self) -> dict:
@@ -57,6 +58,28 @@ class StylizeResult:
         }
 
 
+@dataclass(frozen=True)
+class RunSettings:
+    """What a call's record, its engine and its start read of the config (fields named as its keys)."""
+
+    device: str
+    precision: str
+    seed: int
+    init: str
+    optimizer: str
+    learning_rate: float
+    adam_betas: tuple[float, ...]
+    average: float
+    checkpoint_every: int
+    contact_sheet: bool
+    loss_curve: bool
+    weights: str
+
+    @property
+    def optimizer_settings(self) -> OptimizerSettings:
+        return OptimizerSettings(self.optimizer, self.learning_rate, tuple(self.adam_betas))
+
+
 class Run:
     """The watchers of one call (loss log, checkpoints, the caller's callbacks) and its clock.
 
@@ -64,14 +87,14 @@ class Run:
     errors; `result` packs what the call returns.
     """
 
-    def __init__(self, config: Config, output: Path | None, callbacks: Sequence[Callback] = (),
+    def __init__(self, settings: RunSettings, output: Path | None, callbacks: Sequence[Callback] = (),
                  checkpoints: bool = True):
-        self.config = config
+        self.settings = settings
         self.started = time.perf_counter()
         self.log = LossLog()
         self.saver = None
-        if output is not None and config.checkpoint_every and checkpoints:
-            self.saver = CheckpointSaver(checkpoint_folder(output), config.checkpoint_every)
+        if output is not None and settings.checkpoint_every and checkpoints:
+            self.saver = CheckpointSaver(checkpoint_folder(output), settings.checkpoint_every)
         self.watchers: list[Callback] = [self.log] + ([self.saver] if self.saver else []) + list(callbacks)
         self.sizes: list[tuple[int, int]] = []
         self.tiling: list[dict | None] = []
@@ -107,7 +130,7 @@ class Run:
             seconds=time.perf_counter() - self.started,
             losses={key: value for key, value in last.items() if key not in ("step", "scale")},
             device=str(device),
-            weights=weights_module.describe(self.config.weights),
+            weights=weights_module.describe(self.settings.weights),
             precision=precision,
             sizes=list(self.sizes),
             checkpoints=[path for _, path in self.saver.saved] if self.saver else [],

@@ -161,7 +161,7 @@ def plan_batch(
 def _mask_for(folder, flag: str, content: Path, sub: PurePosixPath) -> Path | None:
     if folder is None:
         return None
-    from nstcli.stylize.masks import MASK_EXTENSIONS, find_mask
+    from nstcli.stylize.mask_files import MASK_EXTENSIONS, find_mask
 
     if not Path(folder).is_dir():
         raise ConfigError(f"{flag} {folder} is not a folder; give the folder holding one mask per content image")

@@ -25,104 +25,22 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from PIL import Image, ImageColor, ImageOps
-
-from nstcli.config.fields import Config
 from nstcli.errors import ConfigError, ImageError, NSTWarning
-from nstcli.image.io import open_image, pil_to_tensor
+from nstcli.stylize.mask_files import hex_colour, parse_colours, read_mask, read_regions
 
 if TYPE_CHECKING:  # torch is imported where masks are decoded: the usage checks run before it loads
     import torch
 
+    from nstcli.terms.builder import Guides
+
 PathLike = str | os.PathLike
-# How far (per 0-255 channel) a label pixel may be from a listed colour and still count as it: JPEG
-# compression moves flat colours by a few levels; anti-aliased edges between colours are further off.
-COLOUR_TOLERANCE = 24
-# A mask folder's file for a content image: the same stem with any of these extensions.
-MASK_EXTENSIONS = (".png", ".bmp", ".gif", ".jpeg", ".jpg", ".tif", ".tiff", ".webp")
-
-
-def read_mask(path: PathLike, what: str) -> torch.Tensor:
-    """A grayscale mask file as an (H, W) float tensor in [0, 1]; transparent pixels count as black.
-
-    `what` names the file in errors ("style mask", "content mask", ...).
-    """
-    import torch
-
-    try:
-        open_image(path)  # every check and message for unreadable files, in one place
-    except ImageError as exc:
-        text = str(exc)
-        raise ImageError(f"{what} {text[len('image '):]}" if text.startswith("image ") else f"{what} {text}") from None
-    with Image.open(path) as image:
-        image.seek(0)
-        image = ImageOps.exif_transpose(image)
-        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-            rgba = image.convert("RGBA")
-            image = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
-        gray = image.convert("RGB").convert("L")
-    data = torch.frombuffer(bytearray(gray.tobytes()), dtype=torch.uint8)
-    return data.view(gray.height, gray.width).float().div_(255)
-
-
-def parse_colours(text: str | Sequence[str]) -> list[tuple[int, int, int]]:
-    """'#ff0000,#00ff00' (or names: 'red,green') -> RGB triples; ConfigError naming a bad one."""
-    parts = [part.strip() for part in text.split(",")] if isinstance(text, str) else [str(p).strip() for p in text]
-    colours = []
-    for part in parts:
-        try:
-            colours.append(ImageColor.getrgb(part)[:3])
-        except ValueError:
-            raise ConfigError(f"--region-colors: {part!r} is not a colour; give #rrggbb values or names, "
-                              "e.g. --region-colors '#ff0000,#00ff00'") from None
-    # One colour listed for two styles would give both the same region: the label image cannot say
-    # which one a pixel of it means, so the later style would silently get no pixel at all.
-    for later, colour in enumerate(colours):
-        earlier = colours.index(colour)
-        if earlier < later:
-            same = (f"{parts[earlier]!r}" if parts[earlier] == parts[later]
-                    else f"{parts[earlier]!r} and {parts[later]!r}")
-            raise ConfigError(f"--region-colors lists the colour {hex_colour(colour)} ({same}) twice, for styles "
-                              f"{earlier + 1} and {later + 1}; give each style image its own colour")
-    return colours
-
-
-def hex_colour(rgb) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
-
-
-def read_regions(path: PathLike, colours: Sequence[tuple[int, int, int]]) -> list[torch.Tensor]:
-    """A label image -> one (H, W) 0/1 mask per listed colour; ImageError for a colour not listed."""
-    import torch
-
-    try:
-        image = open_image(path)
-    except ImageError as exc:
-        text = str(exc)
-        raise ImageError(f"style regions {text[len('image '):]}" if text.startswith("image ") else str(exc)) from None
-    pixels = pil_to_tensor(image)[0].mul(255).round().permute(1, 2, 0)  # (H, W, 3)
-    listed = torch.tensor(colours, dtype=pixels.dtype)  # (S, 3)
-    distance = (pixels[:, :, None, :] - listed).abs().amax(-1)  # (H, W, S), per-channel (Chebyshev)
-    nearest, label = distance.min(-1)
-    unlisted = nearest > COLOUR_TOLERANCE
-    if bool(unlisted.any()):
-        y, x = (int(i) for i in unlisted.nonzero()[0])
-        colour = hex_colour(int(v) for v in pixels[y, x])
-        raise ImageError(
-            f"style regions {path} has colour {colour} (at x={x}, y={y}; {int(unlisted.sum())} pixels off "
-            f"every listed colour) that --region-colors does not list "
-            f"({','.join(hex_colour(c) for c in colours)}); list it or repaint those pixels")
-    return [(label == index).float() for index in range(len(colours))]
 
 
 def resize_mask(mask: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
-    """(H, W) -> shape (h, w): bilinear with antialiasing, kept in [0, 1]."""
-    import torch.nn.functional as F
+    """(H, W) -> shape (h, w): terms/guided.py's resize, imported when used (this module loads no torch)."""
+    from nstcli.terms.guided import resize_mask as resize
 
-    if tuple(mask.shape) == tuple(shape):
-        return mask
-    out = F.interpolate(mask[None, None], size=tuple(shape), mode="bilinear", antialias=True, align_corners=False)
-    return out[0, 0].clamp_(0, 1)
+    return resize(mask, shape)
 
 
 def normalise(masks: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -143,16 +61,6 @@ def guided_losses() -> tuple[str, ...]:
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
-def find_mask(folder: PathLike, sub, stem: str) -> Path | None:
-    """The mask for a content image in a mask folder: folder/sub/stem.<image extension>, if there is one."""
-    where = Path(folder) / Path(*sub.parts) if sub.parts else Path(folder)
-    for ext in MASK_EXTENSIONS:
-        for candidate in (where / f"{stem}{ext}", where / f"{stem}{ext.upper()}"):
-            if candidate.is_file():
-                return candidate
-    return None
 
 
 class SpatialControl:
@@ -182,7 +90,8 @@ class SpatialControl:
             named.append(("content mask", self.content_mask_path))
         return named
 
-    def check_usage(self, config: Config, style_paths: Sequence[PathLike], output: PathLike | None):
+    def check_usage(self, style_paths: Sequence[PathLike], output: PathLike | None, *, style_loss: str,
+                    style_blend: Sequence[float] | None):
         """The mistakes that need no file read (ConfigError, exit 2); the listed region colours, if any.
 
         Needs no torch, so the command line answers these at once.
@@ -203,10 +112,10 @@ class SpatialControl:
         if self.source_mask_paths and len(self.source_mask_paths) != count:
             raise ConfigError(f"{_count(count, 'style image')} but {_count(len(self.source_mask_paths), '--style-source-mask file')}"
                               "; give one per style image, in the same order")
-        if self.guides_styles and config.style_loss not in guided_losses():
+        if self.guides_styles and style_loss not in guided_losses():
             raise ConfigError(f"style masks work with --style-loss {' or '.join(guided_losses())} only, not "
-                              f"{config.style_loss}; drop the masks or use --style-loss gram")
-        if self.guides_styles and config.style_blend:
+                              f"{style_loss}; drop the masks or use --style-loss gram")
+        if self.guides_styles and style_blend:
             raise ConfigError("'style_blend' does not apply with style masks: each style paints its own "
                               "region; drop --style-blend (grey levels in the masks mix styles)")
         if output is not None:
@@ -223,14 +132,15 @@ class SpatialControl:
                               f"{_count(count, 'style image')}; give one colour per style image, in the same order")
         return colours
 
-    def check(self, config: Config, style_paths: Sequence[PathLike], output: PathLike | None,
-              content_size: tuple[int, int] | None = None) -> None:
+    def check(self, style_paths: Sequence[PathLike], output: PathLike | None,
+              content_size: tuple[int, int] | None = None, *, style_loss: str,
+              style_blend: Sequence[float] | None) -> None:
         """check_usage, then bad files (ImageError, exit 1); decode the masks.
 
         With `content_size` (width, height), a mask whose shape differs from the photo's is said
         (a warning): it is stretched to fit, which is rarely what was painted.
         """
-        colours = self.check_usage(config, style_paths, output)
+        colours = self.check_usage(style_paths, output, style_loss=style_loss, style_blend=style_blend)
         names = [Path(p).name for p in style_paths]
         if self.regions is not None:
             masks = read_regions(self.regions, colours)
@@ -278,49 +188,14 @@ class SpatialControl:
                              "(or leave the mask out)")
         return mask
 
-    def style_masks_at(self, shape: Sequence[int], device: torch.device) -> list[torch.Tensor]:
-        """Every style's mask at `shape` (h, w), normalised over the styles."""
-        if self._style is None:
+    def guides(self, shape: Sequence[int], device: torch.device) -> Guides:
+        """The masks of a scale whose image has `shape` (h, w), for terms/builder.py."""
+        from nstcli.terms.builder import Guides
+
+        if (self.guides_styles and self._style is None) or (self.content_mask_path and self._content is None):
             raise ValueError("SpatialControl.check() decodes the masks; call it before building terms")
-        return [m.to(device) for m in normalise([resize_mask(m, shape) for m in self._style])]
-
-    def style_terms(self, config: Config, network, styles: Sequence[torch.Tensor], shape: Sequence[int],
-                    device: torch.device) -> list:
-        """One guided style term per style whose mask reaches this scale's image of `shape`."""
-        from nstcli.terms.objective import features_of, gram_layer_weights, normalised_wasserstein, style_layer_weights
-        from nstcli.terms.guided import GuidedGramStyle, guided_targets, guided_wasserstein
-
-        layer_weights = style_layer_weights(config)
-        terms = []
-        for index, (style, mask) in enumerate(zip(styles, self.style_masks_at(shape, device))):
-            if not bool((mask > 0).any()):
-                continue
-            source = None
-            if self._source is not None:
-                source = resize_mask(self._source[index], style.shape[-2:]).to(device)
-            features = features_of(network, style)
-            if config.style_loss == "wasserstein":
-                terms.append(normalised_wasserstein(
-                    config, guided_wasserstein(features, mask, source, layer_weights, config.style_weight)))
-                continue
-            targets = guided_targets(features, config.style_layers, source)
-            terms.append(GuidedGramStyle(targets, mask, gram_layer_weights(config, targets, layer_weights),
-                                         config.style_weight))
-        return terms
-
-    def content_mask_at(self, shape: Sequence[int], device: torch.device) -> torch.Tensor | None:
-        return None if self._content is None else resize_mask(self._content, shape).to(device)
-
-    def content_term(self, config: Config, network, target: torch.Tensor):
-        """The content term weighted by the content mask (None without one: the plain term applies)."""
-        if self.content_mask_path is not None and self._content is None:
-            raise ValueError("SpatialControl.check() decodes the masks; call it before building terms")
-        if self._content is None:
-            return None
-        from nstcli.terms.objective import content_layer_weights, features_of
-        from nstcli.terms.masked_content import MaskedContent
-
-        features = features_of(network, target)
-        targets = {name: features[name] for name in config.content_layers}
-        return MaskedContent(targets, self.content_mask_at(target.shape[-2:], target.device), config.content_weight,
-                             layer_weights=content_layer_weights(config, targets))
+        style = None
+        if self._style is not None:
+            style = [m.to(device) for m in normalise([resize_mask(m, shape) for m in self._style])]
+        content = None if self._content is None else resize_mask(self._content, shape).to(device)
+        return Guides(style, self._source, content)

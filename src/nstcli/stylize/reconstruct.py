@@ -22,11 +22,12 @@ from nstcli.image.io import refuse_overwriting_inputs, save_image, tensor_to_pil
 from nstcli.network.load import load_network, min_side
 from nstcli.terms.objective import content_layer_weights, features_of, gram_layer_weights
 from nstcli.optim.optimizers import OptimizerSettings
-from nstcli.optim.run import Run, StylizeResult, out_of_memory_as_run_error
+from nstcli.optim.run import Run, RunSettings, StylizeResult, out_of_memory_as_run_error
 from nstcli.runtime import resolve_device, resolve_precision
 from nstcli.stylize.sizes import fit_to_size
 from nstcli.terms.content import Content
 from nstcli.terms.gram import GramStyle, blended_grams
+from nstcli.terms.settings import LossSettings
 from nstcli.config.layers import LAYER_INDEX, check_layers
 
 PathLike = str | os.PathLike
@@ -42,10 +43,11 @@ def _reconstruct_one(kind: str, image: torch.Tensor, layers: Sequence[str], conf
     # magnitudes a Gram loss is ~10^12 and conv1_1 weighs nothing beside conv5_1 in a style figure.
     if kind == "content":
         targets = {name: features[name] for name in layers}
-        term = Content(targets, 1.0, content_layer_weights(config, targets))
+        term = Content(targets, 1.0, content_layer_weights(config.pick(LossSettings), targets))
     else:
         targets = blended_grams([features], [1.0], layers)
-        term = GramStyle(targets, gram_layer_weights(config, targets, {name: 1.0 for name in layers}), 1.0)
+        term = GramStyle(targets, gram_layer_weights(config.pick(LossSettings), targets, {name: 1.0 for name in layers}),
+                         1.0)
     # White noise start, as in the paper's figure: what the layers constrain is all that comes back.
     generator = torch.Generator().manual_seed(config.seed)
     init = torch.rand(image.shape, generator=generator).to(device)
@@ -94,7 +96,7 @@ def reconstruct(
     target = prepare(pil_to_tensor(sized), device)
     torch.manual_seed(config.seed)
 
-    run = Run(config, output, callbacks, checkpoints=not all_layers)
+    run = Run(config.pick(RunSettings), output, callbacks, checkpoints=not all_layers)
     shape = tuple(target.shape[-2:])
     for watcher in run.watchers:
         watcher.on_schedule([(config.steps, shape)] * len(runs))

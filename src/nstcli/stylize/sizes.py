@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 
 from PIL import Image
 
-from nstcli.config.fields import SPECS, Config
+from nstcli.config.fields import SPECS
 from nstcli.errors import ImageError
 from nstcli.image.io import resize_longest
 
 
-def scale_sizes(config: Config) -> list[int]:
+@dataclass(frozen=True)
+class ScaleSettings:
+    """The keys the coarse-to-fine schedule reads (named as in the config)."""
+
+    size: int
+    start_size: int | None
+    scale_factor: float
+    scales_from: str  # "start" or "size"
+    steps: int
+    first_steps: int | None
+    taper_from: int | None
+    style_scale: float
+
+
+def scale_sizes(scales: ScaleSettings) -> list[int]:
     """Longest side of every scale, smallest first, ending at `size`.
 
     scales_from "start": start_size, start_size * factor, ... up to size (the last step may be
@@ -20,22 +35,22 @@ def scale_sizes(config: Config) -> list[int]:
     start_size, each rounded from size itself (crowsonkb/style-transfer-pytorch's schedule with
     factor sqrt(2) and start 128), so every scale is an exact fraction of the output.
     """
-    if config.start_size is None or config.start_size >= config.size:
-        return [config.size]
-    if config.scales_from == "size":
+    if scales.start_size is None or scales.start_size >= scales.size:
+        return [scales.size]
+    if scales.scales_from == "size":
         sizes, k = set(), 0
-        while (current := round(config.size / config.scale_factor**k)) >= config.start_size:
+        while (current := round(scales.size / scales.scale_factor**k)) >= scales.start_size:
             sizes.add(current)
             k += 1
         return sorted(sizes)
-    sizes, current = [], float(config.start_size)
-    while round(current) < config.size:
+    sizes, current = [], float(scales.start_size)
+    while round(current) < scales.size:
         sizes.append(round(current))
-        current *= config.scale_factor
-    return sizes + [config.size]
+        current *= scales.scale_factor
+    return sizes + [scales.size]
 
 
-def steps_per_scale(config: Config, sizes: list[int]) -> list[int]:
+def steps_per_scale(scales: ScaleSettings, sizes: list[int]) -> list[int]:
     """`first_steps` (or `steps`) at the first scale, `steps` at every later one, tapered above taper_from.
 
     A later scale of longest side s > taper_from runs round(steps * taper_from / s) steps (at least 1
@@ -43,12 +58,12 @@ def steps_per_scale(config: Config, sizes: list[int]) -> list[int]:
     detail, not the painting's large strokes, which the coarser scales already made. The first scale
     is never tapered: nothing before it has painted anything (so a single-scale run is unchanged).
     """
-    first = config.steps if config.first_steps is None else config.first_steps
+    first = scales.steps if scales.first_steps is None else scales.first_steps
 
     def later(size: int) -> int:
-        if config.taper_from is None or size <= config.taper_from or config.steps == 0:
-            return config.steps
-        return max(1, round(config.steps * config.taper_from / size))
+        if scales.taper_from is None or size <= scales.taper_from or scales.steps == 0:
+            return scales.steps
+        return max(1, round(scales.steps * scales.taper_from / size))
 
     return [first, *map(later, sizes[1:])][:len(sizes)]
 

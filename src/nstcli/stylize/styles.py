@@ -8,11 +8,12 @@ from pathlib import Path
 
 import torch
 
-from nstcli.config.fields import Config
 from nstcli.errors import ConfigError
 from nstcli.network.features import VGGFeatures
 from nstcli.image.io import open_image, pil_to_tensor, prepare, style_side
+from nstcli.terms.builder import Styles
 from nstcli.terms.objective import style_term_for
+from nstcli.terms.settings import LossSettings
 from nstcli.stylize.sizes import at_least
 from nstcli.terms.base import Term
 
@@ -59,11 +60,16 @@ class PreparedStyle:
         return [prepare(pil_to_tensor(at_least(image, style_side(image.size, size), needed)), device)
                 for image in self.images()]
 
-    def term(self, config: Config, network: VGGFeatures, size: int, needed: int, device: torch.device) -> Term:
-        """The style term at `size`, computed once per network, size and the keys it depends on."""
+    def term(self, loss: LossSettings, network: VGGFeatures, size: int, needed: int, device: torch.device) -> Term:
+        """The style term at `size`, computed once per network, size and the settings it depends on."""
         # The key holds the network object itself, so it stays alive and cannot be mistaken for another.
-        key = (network, size, needed, str(device), config.style_loss, config.style_layers,
-               config.style_layer_weights, config.style_weight)
+        key = (network, size, needed, str(device), loss.style_loss, loss.style_layers, loss.style_layer_weights,
+               loss.style_weight, loss.loss_normalization)
         if key not in self._terms:
-            self._terms[key] = style_term_for(config, network, self.tensors(size, needed, device), self.blend)
+            self._terms[key] = style_term_for(loss, network, self.tensors(size, needed, device), self.blend)
         return self._terms[key]
+
+    def at(self, loss: LossSettings, network: VGGFeatures, size: int, needed: int, device: torch.device) -> Styles:
+        """These styles at `size`, as terms/builder.py takes them: made on demand, their term cached."""
+        return Styles(lambda: self.tensors(size, needed, device), self.blend,
+                      lambda: self.term(loss, network, size, needed, device))

@@ -35,6 +35,16 @@ class Content(Term):
                       layer_weights: Mapping[str, float] | None = None) -> "Content":
         return cls({name: features[name].detach() for name in layers}, weight, layer_weights)
 
+    def at(self, tile) -> "Content":
+        """This term on one tile of a tiled scale (tiling/): its targets cut to `tile.cells(layer)`, the
+        tile's box in the whole image's feature map of each layer; the layer weights stay the whole's."""
+        def cut(value, name):
+            r0, r1, c0, c1 = tile.cells(name)
+            return value[..., r0:r1, c0:c1]
+
+        return Content({name: cut(value, name) for name, value in self.targets.items()}, self.weight,
+                       self.layer_weights)
+
     def __call__(self, features: Features, image: torch.Tensor) -> torch.Tensor:
         return self.weight * layer_sum(content_loss, features, self.targets, self.layer_weights, image)
 

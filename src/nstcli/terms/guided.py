@@ -51,6 +51,14 @@ def mask_at_layer(mask: torch.Tensor, layer: str) -> torch.Tensor:
     return x[0, 0]
 
 
+def resize_mask(mask: torch.Tensor, shape) -> torch.Tensor:
+    """(H, W) -> shape (h, w): bilinear with antialiasing, kept in [0, 1]."""
+    if tuple(mask.shape) == tuple(shape):
+        return mask
+    out = F.interpolate(mask[None, None], size=tuple(shape), mode="bilinear", antialias=True, align_corners=False)
+    return out[0, 0].clamp_(0, 1)
+
+
 def guided_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """(1, N, h, w) features and an (h, w) mask -> the (1, N, N) guided Gram matrix (F m)(F m)^T / sum m^2."""
     b, n, h, w = features.shape
@@ -151,7 +159,7 @@ class GuidedGramStyle(Term):
         return GuidedGramStyle(self.targets, mask, self.layer_weights, self.weight)
 
     def at(self, tile) -> "GuidedGramStyle | None":
-        """This term on one tile of a tiled scale (tiles.py): `tile.interior` is its (y0, y1, x0, x1) in
+        """This term on one tile of a tiled scale (tiling/): `tile.interior` is its (y0, y1, x0, x1) in
         pixels, `tile.cells(layer)` the same box in the whole image's feature map of `layer`.
 
         The layer masks are cut from the whole image's, so they line up with the interior features

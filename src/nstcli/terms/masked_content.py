@@ -32,7 +32,7 @@ class MaskedContent(Term):
         self.masks = dict(masks) if masks is not None else layer_masks(mask, self.layers)
 
     def at(self, tile) -> "MaskedContent":
-        """This term on one tile of a tiled scale (tiles.py): targets and masks cut to `tile.cells(layer)`,
+        """This term on one tile of a tiled scale (tiling/): targets and masks cut to `tile.cells(layer)`,
         the tile's box in the whole image's feature map of each layer."""
         def cut(value, name):
             r0, r1, c0, c1 = tile.cells(name)

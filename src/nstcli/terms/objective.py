@@ -1,4 +1,5 @@
-"""From a config to the loss terms of one scale: the one place that knows which term a key asks for."""
+"""The pieces of an objective from the loss settings: layer weights, the style term `style_loss` names,
+the pixel terms. terms/builder.py puts them together into one scale's list of terms."""
 
 from __future__ import annotations
 
@@ -6,11 +7,10 @@ from collections.abc import Sequence
 
 import torch
 
-from nstcli.config.fields import Config
 from nstcli.network.features import VGGFeatures
 from nstcli.terms import normalise
 from nstcli.terms.base import Features, Term
-from nstcli.terms.content import Content
+from nstcli.terms.settings import LossSettings
 from nstcli.terms.tv import TotalVariation
 
 
@@ -28,48 +28,43 @@ def default_layer_weight(layer: str) -> float:
     return DEEP_LAYER_WEIGHT if layer.startswith(("relu5_", "conv5_")) or layer == "pool5" else 1.0
 
 
-def style_layer_weights(config: Config) -> dict[str, float]:
+def style_layer_weights(loss: LossSettings) -> dict[str, float]:
     """Per style layer: the configured weights, or by default 1 but DEEP_LAYER_WEIGHT for block 5."""
-    if config.style_layer_weights is not None:
-        return dict(zip(config.style_layers, config.style_layer_weights))
-    return {layer: default_layer_weight(layer) for layer in config.style_layers}
+    if loss.style_layer_weights is not None:
+        return dict(zip(loss.style_layers, loss.style_layer_weights))
+    return {layer: default_layer_weight(layer) for layer in loss.style_layers}
 
 
-def normalising(config: Config) -> bool:
-    """Whether terms are divided by their targets' magnitude (terms/normalise.py)."""
-    return config.loss_normalization == "target"
-
-
-def content_layer_weights(config: Config, targets: Features) -> dict[str, float]:
+def content_layer_weights(loss: LossSettings, targets: Features) -> dict[str, float]:
     """Per content layer: 1, or 1 / mean(P^2) when normalising."""
     ones = {name: 1.0 for name in targets}
-    return normalise.scaled(ones, normalise.content_scales(targets) if normalising(config) else None)
+    return normalise.scaled(ones, normalise.content_scales(targets) if loss.normalising else None)
 
 
-def gram_layer_weights(config: Config, targets: Features, layer_weights=None) -> dict[str, float]:
+def gram_layer_weights(loss: LossSettings, targets: Features, layer_weights=None) -> dict[str, float]:
     """Per style layer: the configured weight, over (tr(A)/N)^2 when normalising."""
-    weights = layer_weights if layer_weights is not None else style_layer_weights(config)
-    return normalise.scaled(weights, normalise.gram_scales(targets) if normalising(config) else None)
+    weights = layer_weights if layer_weights is not None else style_layer_weights(loss)
+    return normalise.scaled(weights, normalise.gram_scales(targets) if loss.normalising else None)
 
 
-def normalised_wasserstein(config: Config, term):
-    """A Wasserstein term (plain or guided) with its layer weights normalised when the config says so."""
-    if normalising(config):
+def normalised_wasserstein(loss: LossSettings, term):
+    """A Wasserstein term (plain or guided) with its layer weights normalised when the settings say so."""
+    if loss.normalising:
         term.layer_weights = normalise.scaled(term.layer_weights, normalise.gaussian_scales(term.targets))
     return term
 
 
-def style_term(config: Config, style_features: Sequence[Features], blend: Sequence[float]) -> Term:
+def style_term(loss: LossSettings, style_features: Sequence[Features], blend: Sequence[float]) -> Term:
     """The style term `style_loss` names, its targets blended from every style image's features."""
-    if config.style_loss == "wasserstein":
+    if loss.style_loss == "wasserstein":
         from nstcli.terms.wasserstein import WassersteinStyle
 
-        return normalised_wasserstein(config, WassersteinStyle.from_features(
-            style_features, blend, style_layer_weights(config), config.style_weight))
+        return normalised_wasserstein(loss, WassersteinStyle.from_features(
+            style_features, blend, style_layer_weights(loss), loss.style_weight))
     from nstcli.terms.gram import GramStyle, blended_grams
 
-    targets = blended_grams(style_features, blend, config.style_layers)
-    return GramStyle(targets, gram_layer_weights(config, targets), config.style_weight)
+    targets = blended_grams(style_features, blend, loss.style_layers)
+    return GramStyle(targets, gram_layer_weights(loss, targets), loss.style_weight)
 
 
 # Targets are computed under no_grad, not inference_mode: the latter saves nothing measurable here (two
@@ -81,28 +76,13 @@ def features_of(network: VGGFeatures, image: torch.Tensor) -> Features:
 
 
 @torch.no_grad()
-def style_term_for(config: Config, network: VGGFeatures, styles: Sequence[torch.Tensor],
+def style_term_for(loss: LossSettings, network: VGGFeatures, styles: Sequence[torch.Tensor],
                    blend: Sequence[float]) -> Term:
     """The style term of `styles` (one forward each; styles with blend weight 0 are not computed)."""
     features = [features_of(network, style) if share else {} for style, share in zip(styles, blend)]
-    return style_term(config, features, blend)
+    return style_term(loss, features, blend)
 
 
-def content_term(config: Config, network: VGGFeatures, content: torch.Tensor) -> Content:
-    features = features_of(network, content)
-    targets = {name: features[name] for name in config.content_layers}
-    return Content(targets, config.content_weight, content_layer_weights(config, targets))
-
-
-def pixel_terms(config: Config) -> list[Term]:
+def pixel_terms(loss: LossSettings) -> list[Term]:
     """Terms on the pixels themselves (no layer)."""
-    return [TotalVariation(config.tv_weight, config.tv_stencil)] if config.tv_weight else []
-
-
-def standard_terms(config: Config, network: VGGFeatures, content: torch.Tensor,
-                   styles: Sequence[torch.Tensor], blend: Sequence[float] | None = None) -> list[Term]:
-    """Content, style and pixel terms of one scale straight from tensors (no caching, no colour
-    handling): what `api.stylize` builds at a scale, for code that drives the engine itself."""
-    blend = list(blend) if blend is not None else [1.0 / len(styles)] * len(styles)
-    return [content_term(config, network, content), style_term_for(config, network, styles, blend),
-            *pixel_terms(config)]
+    return [TotalVariation(loss.tv_weight, loss.tv_stencil)] if loss.tv_weight else []

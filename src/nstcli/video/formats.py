@@ -10,7 +10,7 @@ import os
 from fractions import Fraction
 from pathlib import Path
 
-from nstcli.image.io import by_extension
+from nstcli.image.io import by_extension, fit_longest
 
 # Container (FFmpeg muxer name) per output extension.
 CONTAINERS = {
@@ -84,9 +84,7 @@ def frame_name(index: int) -> str:
 
 def frame_size(size: tuple[int, int], longest: int, even: bool) -> tuple[int, int]:
     """(width, height) with the longest side `longest`; both even for 4:2:0 video (rounded down)."""
-    width, height = size
-    scale = longest / max(width, height)
-    width, height = max(1, round(width * scale)), max(1, round(height * scale))
+    width, height = fit_longest(size, longest)
     if even:
         width, height = max(2, width - width % 2), max(2, height - height % 2)
     return width, height

@@ -40,6 +40,7 @@ from nstcli.config.fields import VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Confi
 from nstcli.errors import ImageError, Interrupted, NSTWarning, PrecisionWarning, RandomWeightsWarning
 from nstcli.image.io import pil_to_tensor, save_image
 from nstcli.stylize import single
+from nstcli.stylize.coarse_to_fine import initial_image
 from nstcli.terms.temporal import TemporalTerm, temporal_error
 from nstcli.video import resume
 from nstcli.video.formats import FOLDER_RATE, frame_name
@@ -108,9 +109,8 @@ class _FrameLoop:
         plan, config = self.plan, self.plan.config
         content = pil_to_tensor(frame)
         style_size = round(max(plan.size) * config.style_scale)
-        return single.initial_image(config.init, content,
-                                    lambda: plan.style.tensors(style_size, plan.need, torch.device("cpu"))[0],
-                                    config.seed).cpu()
+        return initial_image(config.init, content,
+                             lambda: plan.style.tensors(style_size, plan.need, torch.device("cpu"))[0], config.seed).cpu()
 
     def stylize_frame(self, index: int, frame: Image.Image):
         """One frame's result, and the (warped previous result, mask) it was held to (None for the first)."""

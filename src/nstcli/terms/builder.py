@@ -1,0 +1,132 @@
+"""The one place a scale's objective is put together: loss settings, targets and spatial parts to terms.
+
+`stylize` (whole or in tiles), `reconstruct`'s callers, batches and video frames all get their list
+of terms from `build_objective`. What differs between them enters as data, not as another builder:
+- the colour mode (`preserve_color`): the content and style targets recoloured first (image/colour.py);
+- the masks (`Guides`): where each style paints, where its statistics come from, how much content
+  each pixel keeps;
+- the tile window of a tiled scale (`Window`, from tiling/): the whole image's features computed one
+  tile at a time, and Gram matrices summed over tiles when a style image is larger than a tile;
+- a cached style term (`Styles.cached`), which a style prepared once reuses when nothing recolours it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+import dataclasses
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from nstcli.image import colour
+from nstcli.image.io import prepare
+from nstcli.network.features import VGGFeatures
+from nstcli.terms.base import Features, Term
+from nstcli.terms.content import Content
+from nstcli.terms.objective import (content_layer_weights, features_of, gram_layer_weights,
+                                    normalised_wasserstein, pixel_terms, style_layer_weights, style_term_for)
+from nstcli.terms.settings import LossSettings
+
+
+@dataclass(frozen=True)
+class Styles:
+    """The style images of one scale: made on demand (a cached term may make them unnecessary)."""
+
+    tensors: Callable[[], list[torch.Tensor]]
+    blend: Sequence[float]
+    cached: Callable[[], Term] | None = None  # the style term of the images as they are, from a cache
+
+
+@dataclass(frozen=True)
+class Guides:
+    """The masks of one scale (stylize/masks.py decodes and checks them)."""
+
+    style: Sequence[torch.Tensor] | None = None  # per style, (h, w) at the image's size, normalised
+    source: Sequence[torch.Tensor] | None = None  # per style, (H, W) as decoded: brought to the style's size here
+    content: torch.Tensor | None = None  # (h, w) at the image's size
+
+
+class Window(Protocol):
+    """How a tiled scale sees whole images without a forward pass over one (tiling/window.py)."""
+
+    whole_style: bool  # every style image fits one tile: its term is made as without tiles
+
+    def features(self, image: torch.Tensor, layers: Sequence[str]) -> Features: ...
+
+    def grams(self, styles: Sequence[torch.Tensor], blend: Sequence[float],
+              layers: Sequence[str]) -> dict[str, torch.Tensor]: ...
+
+
+def build_objective(loss: LossSettings, network: VGGFeatures, content: torch.Tensor, styles: Styles, *,
+                    guides: Guides | None = None, window: Window | None = None) -> tuple[torch.Tensor, list[Term]]:
+    """(content target, terms) of one scale: the content term, the style terms, the pixel terms."""
+    recoloured = None
+    target = content
+    if loss.preserve_color != "none":
+        # The style is recoloured to match this content image, so its targets are this run's own.
+        target, recoloured = colour.colour_targets(loss.preserve_color, content, styles.tensors())
+        target, recoloured = prepare(target, content.device), [prepare(s, content.device) for s in recoloured]
+    terms = [content_term(loss, network, target, guides.content if guides else None, window)]
+    style_images = (lambda: recoloured) if recoloured is not None else styles.tensors
+    if guides is not None and guides.style is not None:
+        terms += guided_style_terms(loss, network, style_images(), guides)
+    elif window is None or window.whole_style:
+        use_cache = recoloured is None and styles.cached is not None
+        terms.append(styles.cached() if use_cache else style_term_for(loss, network, style_images(), styles.blend))
+    elif loss.style_loss != "gram":
+        terms.append(style_term_for(loss, network, style_images(), styles.blend))
+    else:
+        from nstcli.terms.gram import GramStyle
+
+        grams = window.grams(style_images(), styles.blend, loss.style_layers)
+        terms.append(GramStyle(grams, gram_layer_weights(loss, grams), loss.style_weight))
+    return target, terms + pixel_terms(loss)
+
+
+def content_term(loss: LossSettings, network: VGGFeatures, target: torch.Tensor, mask: torch.Tensor | None = None,
+                 window: Window | None = None) -> Term:
+    """The content term of `target`, weighted by `mask` where given (each cut to a tile by its `at`)."""
+    if window is not None:
+        targets = window.features(target, loss.content_layers)
+    else:
+        features = features_of(network, target)
+        targets = {name: features[name] for name in loss.content_layers}
+    if mask is None:
+        return Content(targets, loss.content_weight, content_layer_weights(loss, targets))
+    from nstcli.terms.masked_content import MaskedContent
+
+    return MaskedContent(targets, mask, loss.content_weight, layer_weights=content_layer_weights(loss, targets))
+
+
+def guided_style_terms(loss: LossSettings, network: VGGFeatures, styles: Sequence[torch.Tensor],
+                       guides: Guides) -> list[Term]:
+    """One guided style term per style whose mask reaches this scale's image."""
+    from nstcli.terms.guided import GuidedGramStyle, guided_targets, guided_wasserstein, resize_mask
+
+    layer_weights = style_layer_weights(loss)
+    terms: list[Term] = []
+    for index, (style, mask) in enumerate(zip(styles, guides.style)):
+        if not bool((mask > 0).any()):
+            continue
+        source = None
+        if guides.source is not None:
+            source = resize_mask(guides.source[index], style.shape[-2:]).to(style.device)
+        features = features_of(network, style)
+        if loss.style_loss == "wasserstein":
+            terms.append(normalised_wasserstein(
+                loss, guided_wasserstein(features, mask, source, layer_weights, loss.style_weight)))
+            continue
+        targets = guided_targets(features, loss.style_layers, source)
+        terms.append(GuidedGramStyle(targets, mask, gram_layer_weights(loss, targets, layer_weights),
+                                     loss.style_weight))
+    return terms
+
+
+def standard_terms(loss: LossSettings, network: VGGFeatures, content: torch.Tensor,
+                   styles: Sequence[torch.Tensor], blend: Sequence[float] | None = None) -> list[Term]:
+    """Content, style and pixel terms of one scale straight from tensors (no caching, no colour
+    handling): what `api.stylize` builds at a scale, for code that drives the engine itself."""
+    blend = list(blend) if blend is not None else [1.0 / len(styles)] * len(styles)
+    plain = dataclasses.replace(loss, preserve_color="none")
+    return build_objective(plain, network, content, Styles(lambda: list(styles), blend))[1]
