@@ -18,7 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import half_masks, make_image
+from helpers import half_masks, make_image
 
 from fastnets import tiny_model
 from nstcli.cli.main import nst

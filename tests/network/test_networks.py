@@ -15,7 +15,7 @@ from nstcli.network.conventions import CAFFE, TORCHVISION, InputConvention
 from nstcli.errors import WeightsError
 from nstcli.network.features import VGGFeatures
 
-from conftest import error_line
+from helpers import error_line
 
 LAYERS = ["conv1_1", "relu2_1", "relu4_2"]
 IDENTITY = InputConvention("identity", (0, 1, 2), 1.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))

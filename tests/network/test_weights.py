@@ -1,19 +1,21 @@
 """Where weights come from: files, the cache, and a faked download. No test touches the network."""
 
 import hashlib
+import os
 import pickle
+import subprocess
+import sys
 
 import pytest
 import torch
 
+from helpers import FAST, SRC, error_line, make_image
 from nstcli import api
 from nstcli.network import weights
 from nstcli.network import load as network_module
 from nstcli.cli.main import nst
 from nstcli.errors import WeightsError
 from nstcli.network.features import VGGFeatures
-
-from conftest import FAST, error_line
 
 LAYERS = ["relu1_1", "relu3_1", "relu5_1"]
 
@@ -315,3 +317,77 @@ def test_cache_write_failure_after_download(runner, fake_download, monkeypatch, 
     assert error_line(result) == (f"Error: cannot write the weights cache {isolated_cache / weights.CACHE_FILE} "
                                   "(No space left on device); set NSTCLI_CACHE to a writable folder")
     assert list(isolated_cache.iterdir()) == []
+
+
+@pytest.mark.e2e
+def test_weights_fifo_does_not_hang(content, style, tmp_path):
+    """It refuses a FIFO as weights at once (a subprocess, so a hang fails the test instead of blocking it)."""
+    fifo = tmp_path / "weights.pth"
+    os.mkfifo(fifo)
+    done = subprocess.run(
+        [sys.executable, "-m", "nstcli", "stylize", str(content), str(style), "-o", str(tmp_path / "o.png"),
+         "--weights", str(fifo), "--quiet"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(SRC)})
+    assert done.returncode == 1
+    assert done.stderr == (f"Error: weights file {fifo} is not a regular file; give a .pth/.pt/.safetensors "
+                           "file\n")
+
+
+def test_weights_import_of_a_photo_says_it_is_not_weights(runner, tmp_path, isolated_cache):
+    """It says a JPEG given to nst weights import is not a weights file, and installs nothing."""
+    from PIL import Image
+
+    photo = tmp_path / "photo.jpg"
+    Image.open(make_image(tmp_path / "p.png")).save(photo, format="JPEG")
+    result = runner.invoke(nst, ["weights", "import", str(photo)])
+    assert result.exit_code == 1
+    assert error_line(result) == (f"Error: {photo} is not a weights file (it is a JPEG image); give a "
+                                  ".pth/.pt/.safetensors file holding a VGG19 state dict")
+    assert not (isolated_cache / weights.CACHE_FILE).exists()
+
+
+def test_weights_path_says_whether_the_file_is_there(runner, tmp_path, isolated_cache):
+    """It prints the cache path, exit 1 with what to do while it is missing, exit 0 once it is there."""
+    target = isolated_cache / weights.CACHE_FILE
+    missing = runner.invoke(nst, ["weights", "path", "torchvision"])
+    assert (missing.exit_code, missing.stdout) == (1, f"{target}\n")
+    assert error_line(missing) == (f"Error: no weights at {target} yet: run 'nst weights fetch torchvision' "
+                                   "(downloads 548 MB once) or 'nst weights import FILE'")
+    import torch
+
+    source = tmp_path / "vgg.pth"
+    torch.save(weights.random_state_dict(seed=1), source)
+    assert runner.invoke(nst, ["weights", "import", str(source)]).exit_code == 0
+    present = runner.invoke(nst, ["weights", "path", "torchvision"])
+    assert (present.exit_code, present.stdout, present.stderr) == (0, f"{target}\n", "")
+
+
+def test_reconstruct_draws_nothing_before_a_download_error(runner, content, tmp_path, monkeypatch):
+    """It prints only the error line when the weights download fails: no progress bar is drawn first."""
+    import urllib.error
+
+    def offline(url, destination, progress=True):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(weights, "fetch", offline)
+    for kind in ("content", "style"):
+        result = runner.invoke(nst, ["reconstruct", kind, str(content), "-o", str(tmp_path / "o.png"),
+                                     "--size", "32", "--steps", "2", "--weights", "torchvision"])
+        assert result.exit_code == 1
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert error_line(result).startswith("Error: could not download torchvision's VGG19 (no network)")
+
+
+def test_download_with_a_huge_content_length_still_downloads(tmp_path, monkeypatch):
+    """It downloads from a server whose Content-Length has 5000 digits (the bar just has no total)."""
+    import io
+    import urllib.request
+
+    from nstcli.network import weights
+
+    class Response(io.BytesIO):
+        headers = {"Content-Length": "9" * 5000}
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: Response(b"weights"))
+    weights.fetch("https://example.invalid/vgg19.pth", tmp_path / "vgg19.pth", progress=True)
+    assert (tmp_path / "vgg19.pth").read_bytes() == b"weights"

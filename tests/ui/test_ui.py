@@ -20,7 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import error_line, make_image
+from helpers import error_line, free_port, make_image
 from nstcli.cli.main import nst
 from nstcli.config.fields import FIELDS, Config
 from nstcli.optim.engine import StepReport
@@ -86,12 +86,6 @@ def fake_popen(monkeypatch):
     monkeypatch.setattr(server.subprocess, "Popen", popen)
     monkeypatch.setattr(server, "require_streamlit", lambda: None)
     return options
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # --- nst ui ---------------------------------------------------------------------------------------
