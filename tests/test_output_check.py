@@ -19,6 +19,7 @@ from nstcli.cli.main import nst
 from nstcli.fast import apply as fast_apply
 from nstcli.fast import modelfile
 from nstcli.fast import video as fast_video
+from nstcli.network import sources
 from nstcli.network import weights
 
 @pytest.fixture
@@ -202,4 +203,4 @@ def test_batch_outputs_and_weights_cache_get_the_umask_mode(runner, content, sty
     torch.save(weights.random_state_dict(seed=1), source)
     imported = runner.invoke(nst, ["weights", "import", str(source)])
     assert imported.exit_code == 0, imported.output
-    assert mode(isolated_cache / weights.CACHE_FILE) == 0o644
+    assert mode(isolated_cache / sources.CACHE_FILE) == 0o644

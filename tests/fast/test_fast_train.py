@@ -20,7 +20,8 @@ from nstcli.errors import ConfigError, Interrupted
 from nstcli.fast import modelfile
 from nstcli.fast.dataset import Crops
 from nstcli.fast.network import Architecture, TransformNet
-from nstcli.fast.train import CHECKPOINT, Perceptual, TrainSettings, train, work_folder
+from nstcli.fast.loss import Perceptual
+from nstcli.fast.train import CHECKPOINT, TrainSettings, train, work_folder
 from nstcli.image.io import load_image
 
 SETTINGS = TrainSettings(steps=8, batch_size=2, crop_size=32, width=8, blocks=1, checkpoint_every=3,

@@ -12,7 +12,7 @@ from nstcli import api
 from nstcli.optim import engine
 from nstcli.network import weights as weights_module
 from nstcli.jobs.shards import shard_of
-from nstcli.stylize.batch import plan_batch
+from nstcli.stylize.batch_plan import plan_batch
 from nstcli.network import load as network_module
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from helpers import FAST, error_line, half_masks, make_image, no_network
-from nstcli.stylize.batch import plan_batch
+from nstcli.stylize.batch_plan import plan_batch
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config
 from nstcli.stylize.masks import SpatialControl, normalise

@@ -547,12 +547,12 @@ def test_page_reports_a_bug_in_one_line(page, monkeypatch, capsys):
 
 def test_page_shows_weights_problems_on_load(page, monkeypatch):
     """It shows a failed weights download on the page when it opens, with what to do."""
-    from nstcli.network import weights
+    from nstcli.network import download
 
-    def offline(url, destination, progress=True):
+    def offline(url, destination, watchers=()):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(weights, "fetch", offline)
+    monkeypatch.setattr(download, "fetch", offline)
     monkeypatch.setenv(server.CONFIG_ENV, server.config_to_env(Config(weights="imagenet", device="cpu")))
     at = page.run()
     assert not at.exception

@@ -26,8 +26,8 @@ from nstcli.image.io import (
     save_image,
 )
 from nstcli.image.sheets import save_extras
-from nstcli.network import weights as weights_module
 from nstcli.network.load import layers_needed, load_network, min_side
+from nstcli.network.sources import warn_if_random
 from nstcli.optim.callbacks import check_checkpoint_folder, replaced_beside
 from nstcli.optim.engine import Callback
 from nstcli.optim.run import Run, RunSettings, StylizeResult, out_of_memory_as_run_error
@@ -128,8 +128,8 @@ def stylize(
     schedule = Schedule(*plan_scales(config, content_image.size, style, device, extra_terms=extra_terms is not None,
                                      masks=masks))
     precision = resolve_precision(config.precision, device)
-    weights_module.warn_if_random(config.weights)
-    network = load_network(config, device, precision=precision)
+    warn_if_random(config.weights)
+    network = load_network(config, device, precision=precision, callbacks=callbacks)
     torch.manual_seed(config.seed)
     settings = config.pick(RunSettings)
     run = Run(settings, output, callbacks)
