@@ -6,9 +6,11 @@ of the weights, and no benchmark needs a download.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 from nstcli.runtime import prefer_sleeping_openmp_threads
@@ -306,3 +308,27 @@ class ToolRun:
     def run(self) -> list[float]:
         api.stylize(self.content, self.style, None, config=self.config, callbacks=[self.timer])
         return list(self.timer.times)
+
+
+def size_list(text: str) -> list[int]:
+    """--sizes 256,512 as [256, 512]."""
+    return [int(size) for size in text.split(",")]
+
+
+def timing_arguments(description: str, sizes: str, repeats: int, steps: int | None = None) -> argparse.ArgumentParser:
+    """The command line of a script that times steps at several sizes, interleaving its variants."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--sizes", type=size_list, default=size_list(sizes), help=f"comma-separated (default {sizes})")
+    parser.add_argument("--repeats", type=int, default=repeats, help="interleaved repetitions per size")
+    if steps is not None:
+        parser.add_argument("--steps", type=int, default=steps, help="timed steps per variant per repetition")
+    return parser
+
+
+def begin() -> None:
+    """What a measuring run starts with: the untrained network's warning silenced (it would come once per
+    run), the seed set, and the machine named above the table."""
+    warnings.simplefilter("ignore")
+    torch.manual_seed(SEED)
+    print(machine())
+

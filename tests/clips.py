@@ -9,7 +9,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from conftest import make_image
+from helpers import make_image
 
 
 def pan_frames(tmp_path: Path, frames: int = 5, size=(64, 48), step=(2, 1), seed=0) -> list[Image.Image]:
@@ -24,6 +24,15 @@ def pan_frames(tmp_path: Path, frames: int = 5, size=(64, 48), step=(2, 1), seed
     noise = np.asarray(noise.resize(scene, Image.Resampling.BICUBIC), dtype=np.float32)
     big = Image.fromarray((0.6 * shapes + 0.4 * noise).clip(0, 255).astype(np.uint8))
     return [big.crop((i * step[0], i * step[1], i * step[0] + width, i * step[1] + height)) for i in range(frames)]
+
+
+def frame_folder(tmp_path: Path, count: int = 2) -> Path:
+    """A folder `frames` of `count` numbered 48 x 32 px PNG frames of a panning view."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, image in enumerate(pan_frames(tmp_path, frames=count, size=(48, 32))):
+        image.save(folder / f"f{index + 1}.png")
+    return folder
 
 
 def jump_frames(jump: int = 24, frames: int = 2) -> list[Image.Image]:
@@ -46,14 +55,18 @@ def jump_frames(jump: int = 24, frames: int = 2) -> list[Image.Image]:
 
 
 def write_clip(path: Path, images: list[Image.Image], rate=12, audio_seconds: float | None = None,
-               codec: str = "libx264") -> Path:
-    """Encode images at `rate` fps; with `audio_seconds`, add that much of a 440 Hz tone in AAC."""
+               codec: str = "libx264", faststart: bool = False, rotation: int = 0) -> Path:
+    """Encode images at `rate` fps; with `audio_seconds`, add that much of a 440 Hz tone in AAC. `faststart`
+    puts an MP4's index (and so its declared frame count) before the frames; `rotation` is a display rotation
+    in degrees counter-clockwise, as phones store a clip filmed upright."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else None) as container:
         fmt = "rgb8" if path.suffix == ".gif" else "yuv420p"
         video = container.add_stream("gif" if path.suffix == ".gif" else codec, rate=Fraction(rate))
         video.width, video.height = images[0].size
         video.pix_fmt = fmt
+        if rotation:
+            video.set_display_rotation(rotation)
         audio = None
         if audio_seconds:
             audio = container.add_stream("aac", rate=22050)
@@ -81,10 +94,11 @@ def write_clip(path: Path, images: list[Image.Image], rate=12, audio_seconds: fl
     return path
 
 
-def make_clip(path: Path, frames: int = 5, size=(64, 48), rate=12, audio_seconds=None, seed=0) -> Path:
+def make_clip(path: Path, frames: int = 5, size=(64, 48), rate=12, audio_seconds=None, seed=0,
+              faststart: bool = False) -> Path:
     """A panning clip of `frames` frames written to `path` (container from the extension)."""
     return write_clip(path, pan_frames(path.parent, frames, size, seed=seed), rate=rate,
-                      audio_seconds=audio_seconds)
+                      audio_seconds=audio_seconds, faststart=faststart)
 
 
 def audio_packets(path: Path) -> list[bytes]:

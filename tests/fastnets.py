@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from conftest import make_image
+from helpers import make_image
+from nstcli.config.fields import load_config
 from nstcli.fast import modelfile
 from nstcli.fast.network import Architecture, TransformNet
 from nstcli.reports import Callback
@@ -16,6 +17,9 @@ TINY = Architecture(width=8, blocks=1)
 TRAIN_FAST = ["--weights", "random", "--batch-size", "2", "--crop-size", "32", "--width", "8", "--blocks", "1",
               "--quiet", "--preview-every", "0", "--style-layers", "relu1_1,relu2_1,relu3_1",
               "--content-layers", "relu2_1"]
+# The config `nst train ... TRAIN_FAST` runs with, so a run made through the library is that command's.
+TRAIN_CONFIG = load_config(None, {"weights": "random", "style_weight": 10, "style_layers": "relu1_1,relu2_1,relu3_1",
+                                  "content_layers": "relu2_1"})
 
 
 class StopAt(Callback):

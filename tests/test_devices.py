@@ -18,7 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import half_masks, make_image
+from helpers import half_masks, make_image
 
 from fastnets import tiny_model
 from nstcli.cli.main import nst
@@ -107,7 +107,8 @@ def test_masks_run_on_the_device_close_to_the_cpu(tmp_path, content, style):
 
 
 def test_batch_on_the_device(tmp_path, runner, style):
-    from nstcli.stylize.batch import plan_batch, run_batch
+    from nstcli.stylize.batch import run_batch
+    from nstcli.stylize.batch_plan import plan_batch
 
     photos = tmp_path / "photos"
     for index in range(2):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from clips import pan_frames
-from conftest import error_line, make_image
 from fastnets import TRAIN_FAST, photos, tiny_model
+from helpers import FAST, VIDEO_FAST, error_line, make_image, mode
 from nstcli.stylize import single
 from nstcli import api
 from nstcli.network import load as network
@@ -19,9 +19,8 @@ from nstcli.cli.main import nst
 from nstcli.fast import apply as fast_apply
 from nstcli.fast import modelfile
 from nstcli.fast import video as fast_video
-
-VIDEO_FAST = ["--weights", "random", "--size", "32", "--steps", "1", "--frame-steps", "1", "--quiet"]
-
+from nstcli.network import sources
+from nstcli.network import weights
 
 @pytest.fixture
 def no_work(monkeypatch):
@@ -146,19 +145,12 @@ def test_a_training_work_folder_that_is_a_file_is_refused_before_training(runner
                                   "choose another -o path")
 
 
-@pytest.fixture
-def umask_022():
-    previous = os.umask(0o022)
-    yield
-    os.umask(previous)
-
-
 @pytest.mark.parametrize("name", ["video", "video-model"])
-def test_a_video_gets_the_umask_permissions(runner, files, umask_022, name):
+def test_a_video_gets_the_umask_permissions(runner, files, umask, name):
     """A video file nst writes is 0644 under a 022 umask, like every image it writes (not mkstemp's 0600)."""
     result = run_in(files, runner, command(name, "out.mp4"))
     assert result.exit_code == 0, result.output
-    assert (files / "out.mp4").stat().st_mode & 0o777 == 0o644
+    assert mode(files / "out.mp4") == 0o644
 
 
 @pytest.mark.parametrize("name", ["stylize", "reconstruct"])
@@ -172,3 +164,43 @@ def test_a_checkpoint_folder_that_cannot_be_made_is_refused_before_any_work(runn
     assert error_line(result) == ("Error: cannot create the checkpoint folder out_checkpoints: out_checkpoints is a "
                                   "file; choose another -o path")
     assert not (files / "out.png").exists()
+
+
+@pytest.mark.parametrize("mask, expected", [(0o022, 0o644), (0o027, 0o640)])
+def test_written_files_get_the_umask_mode(runner, content, style, tmp_path, umask, mask, expected):
+    """It writes the output, checkpoints, contact sheet and loss curve with the umask's mode, not 0600."""
+    umask(mask)
+    out = tmp_path / "out.png"
+    result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(out), "--weights", "random",
+                                 "--size", "32", "--steps", "2", "--checkpoint-every", "1", "--quiet",
+                                 "--contact-sheet", "--loss-curve"])
+    assert result.exit_code == 0, result.output
+    written = [out, tmp_path / "out_progress.png", tmp_path / "out_loss.png",
+               *sorted((tmp_path / "out_checkpoints").iterdir())]
+    assert len(written) == 5
+    assert {path.name: mode(path) for path in written} == {path.name: expected for path in written}
+
+
+def test_replaced_file_keeps_its_mode(runner, content, style, tmp_path, umask):
+    """It gives a replaced output the mode the old file had, as writing over it in place would."""
+    out = make_image(tmp_path / "out.png")
+    out.chmod(0o664)
+    result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(out), *FAST])
+    assert result.exit_code == 0, result.output
+    assert mode(out) == 0o664
+
+
+def test_batch_outputs_and_weights_cache_get_the_umask_mode(runner, content, style, tmp_path, umask,
+                                                             isolated_cache):
+    """It writes batch outputs and the imported weights cache as 0644 under umask 022."""
+    result = runner.invoke(nst, ["batch", str(content), "--style", str(style), "-o", str(tmp_path / "out"),
+                                 *FAST])
+    assert result.exit_code == 0, result.output
+    assert mode(tmp_path / "out" / "content__style.png") == 0o644
+    import torch
+
+    source = tmp_path / "vgg.pth"
+    torch.save(weights.random_state_dict(seed=1), source)
+    imported = runner.invoke(nst, ["weights", "import", str(source)])
+    assert imported.exit_code == 0, imported.output
+    assert mode(isolated_cache / sources.CACHE_FILE) == 0o644

@@ -17,7 +17,7 @@ from nstcli.terms.settings import LossSettings
 from nstcli.optim.optimizers import OptimizerSettings
 from nstcli.network.weights import random_state_dict
 
-from conftest import FAST, error_line
+from helpers import FAST, error_line
 
 CPU = torch.device("cpu")
 LAYERS = ("relu1_1", "relu2_1", "relu2_2")

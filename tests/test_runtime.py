@@ -21,7 +21,7 @@ from nstcli.cli.main import nst
 from nstcli.terms import content as content_module
 from nstcli.image.io import load_image
 
-from conftest import FAST, error_line
+from helpers import FAST, error_line
 
 SRC = str(Path(nstcli.__file__).parents[1])  # run subprocesses on the code under test
 

@@ -117,13 +117,14 @@ def main() -> None:
         rows.append([f"{' '.join(Path(command[0]).name if i == 0 else c for i, c in enumerate(command))} {flag}",
                      common.median(times), min(times)])
 
-    from nstcli.network import weights
+    from nstcli.network import cache as weights_cache
+    from nstcli.network import sources
 
     with tempfile.TemporaryDirectory(prefix="nst-cache-") as cache:
         env = {**os.environ, "NSTCLI_CACHE": cache}
         os.environ["NSTCLI_CACHE"] = cache
-        weights._save_to_cache(common.random_weights(), weights.cached_path())
-        size_mb = weights.cached_path().stat().st_size / 1e6
+        weights_cache.save_to_cache(common.random_weights(), sources.cached_path())
+        size_mb = sources.cached_path().stat().st_size / 1e6
         ready = []
         totals = []
         for _ in range(args.repeats):

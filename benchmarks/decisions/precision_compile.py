@@ -20,7 +20,6 @@ from __future__ import annotations
 import sys
 import argparse
 import time
-import warnings
 from pathlib import Path
 
 import torch
@@ -56,9 +55,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (it needs a C++ compiler)")
     args = parser.parse_args()
-    warnings.simplefilter("ignore")
-    torch.manual_seed(common.SEED)
-    print(common.machine())
+    common.begin()
     config = Config(weights="random")
     network = api.load_network(config, torch.device("cpu"))
     content, style = (prepare(image, torch.device("cpu")) for image in common.example_images(args.size))

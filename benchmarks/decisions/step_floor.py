@@ -17,9 +17,7 @@ Untrained seeded weights: the cost of a step does not depend on their values.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, where common.py is
@@ -66,20 +64,15 @@ def measure(size: int, repeats: int, steps: int, precision: str, wasserstein: bo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="256,512")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved repetitions per size")
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per variant per repetition")
+    parser = common.timing_arguments(__doc__.splitlines()[0], "256,512", repeats=5, steps=3)
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     parser.add_argument("--no-wasserstein", action="store_true", help="floor and Gram only (W2 at 512 px is slow)")
     args = parser.parse_args()
-    warnings.simplefilter("ignore")
-    torch.manual_seed(common.SEED)
-    print(common.machine())
+    common.begin()
     print(f"precision {args.precision}; Adam, default objective, untrained VGG19\n")
     headers = ["px", "floor s", "Gram step s", "W2 step s", "Gram / floor", "W2 / Gram"]
     rows = []
-    for size in (int(s) for s in args.sizes.split(",")):
+    for size in args.sizes:
         t = measure(size, args.repeats, args.steps, args.precision, not args.no_wasserstein)
         w2 = t.get("W2")
         rows.append([size, t["floor"], t["Gram"], "-" if w2 is None else w2, t["Gram"] / t["floor"],

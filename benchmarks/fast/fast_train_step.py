@@ -3,7 +3,7 @@
 usage: python benchmarks/fast/fast_train_step.py [--width 32] [--blocks 5] [--batch 4] [--crop 256]
        [--rounds 3] [--steps 2] [--layouts nchw,channels_last]
 
-Step time: `nstcli.fast.train.train_step` (the loop's own step: the network's forward, the perceptual
+Step time: `nstcli.fast.loss.train_step` (the loop's own step: the network's forward, the perceptual
 loss on VGG19, backward, Adam) on an untrained VGG19 (the time does not depend on the weights'
 values), fp32 and bf16 interleaved for `--rounds` rounds of `--steps` timed steps after a warm-up
 step each; per variant the median step. Variants are the precision (fp32: VGG19 and the network in
@@ -34,7 +34,7 @@ import torch  # noqa: E402
 
 from nstcli.config.fields import Config  # noqa: E402
 from nstcli.fast.network import Architecture, TransformNet  # noqa: E402
-from nstcli.fast.train import Perceptual, train_step  # noqa: E402
+from nstcli.fast.loss import Perceptual, train_step  # noqa: E402
 from nstcli.runtime import has_native_bf16  # noqa: E402
 
 from fast_apply import cpu_name  # noqa: E402  (benchmarks/ is on sys.path when run as a script)

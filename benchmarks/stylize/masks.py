@@ -49,7 +49,7 @@ from nstcli.image.io import open_image, pil_to_tensor, resize_longest, save_imag
 from nstcli.stylize.masks import SpatialControl  # noqa: E402
 from nstcli.network.load import load_network  # noqa: E402
 from nstcli.terms.gram import gram_matrix  # noqa: E402
-from nstcli.network.weights import RandomWeightsWarning  # noqa: E402
+from nstcli.errors import RandomWeightsWarning  # noqa: E402
 
 
 def stripes(path: Path, size: int) -> Path:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, where common.py is
@@ -179,18 +178,16 @@ def quality(size, steps, out):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", nargs="+", choices=("floor", "quality"))
-    parser.add_argument("--sizes", default="256,512")
+    parser.add_argument("--sizes", type=common.size_list, default=[256, 512])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--out", default=None, help="folder for the quality run's two images")
     args = parser.parse_args()
-    warnings.simplefilter("ignore")
-    torch.manual_seed(common.SEED)
-    print(common.machine())
+    common.begin()
     print(capability())
     if "floor" in args.what:
-        floor([int(s) for s in args.sizes.split(",")], args.repeats)
+        floor(args.sizes, args.repeats)
     if "quality" in args.what:
         quality(args.size, args.steps, args.out)
 

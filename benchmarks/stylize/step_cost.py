@@ -19,12 +19,8 @@ All variants get the bundled examples squeezed to size x size, as the report's l
 
 from __future__ import annotations
 
-import argparse
 import sys
-import warnings
 from pathlib import Path
-
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, where common.py is
 import common
@@ -50,16 +46,10 @@ def measure(size: int, repeats: int, steps: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="128,256,512")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved repetitions per size")
-    parser.add_argument("--steps", type=int, default=2, help="timed steps per variant per repetition")
-    args = parser.parse_args()
-    warnings.simplefilter("ignore")  # the random-weights warning, once per run
-    torch.manual_seed(common.SEED)
-    print(common.machine())
+    args = common.timing_arguments(__doc__.splitlines()[0], "128,256,512", repeats=3, steps=2).parse_args()
+    common.begin()
     rows = []
-    for size in (int(s) for s in args.sizes.split(",")):
+    for size in args.sizes:
         t = measure(size, args.repeats, args.steps)
         rows.append([size, t["floor"], t["floor NCHW"], t["nstcli"], t["report"],
                      t["nstcli"] / t["floor"], t["floor NCHW"] / t["floor"], t["report"] / t["nstcli"]])

@@ -30,7 +30,6 @@ import argparse
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import torch
@@ -113,9 +112,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=5, help="evaluate the report's loss every N steps")
     parser.add_argument("--skip-adam", action="store_true", help="skip the (long) nstcli Adam run")
     args = parser.parse_args()
-    warnings.simplefilter("ignore")
-    torch.manual_seed(common.SEED)
-    print(common.machine())
+    common.begin()
     size = args.size
     state = common.random_weights()
     content, style = common.example_images(size)

@@ -26,7 +26,8 @@ class StepReport:
 
 
 class Callback:
-    """Receives progress from the engine. Subclass and override what you need."""
+    """Receives progress from a run: the engine's steps, and the weights' download when a first run
+    fetches them. Subclass and override what you need."""
 
     def on_schedule(self, schedule: list[tuple[int, tuple[int, int]]]) -> None:
         """Before the run: (steps, (height, width)) of every scale, for watchers that estimate time."""
@@ -39,3 +40,19 @@ class Callback:
 
     def on_end(self) -> None:
         pass
+
+    def on_download(self, received: int, total: int | None) -> None:
+        """While the network's weights arrive (a first run downloads them): bytes so far, of `total`
+        when the server says; called with 0 before the first byte."""
+
+    def on_download_end(self) -> None:
+        """The download is over (finished or failed)."""
+
+
+def notify(callbacks, event: str, *args) -> None:
+    """Call `event` on every callback that has it: watchers of one kind may be handed another's events
+    (a plain step callback watching a video's frames, or a download)."""
+    for callback in callbacks:
+        method = getattr(callback, event, None)
+        if method is not None:
+            method(*args)

@@ -2,15 +2,16 @@
 
 import io
 
+import pytest
 import torch
 
+from fastnets import photos, tiny_model
+from helpers import error_line, make_image
 from nstcli.stylize import single
 from nstcli.cli.main import nst
 from nstcli.optim.engine import StepReport
 from nstcli.errors import WeightsError
 from nstcli.cli.progress import ProgressBar
-
-from conftest import error_line
 
 
 def report(step, total, scale, size):
@@ -61,3 +62,44 @@ def test_reconstruct_draws_no_bar_before_a_weights_error(runner, content, tmp_pa
     assert result.exit_code == 1
     assert error_line(result) == "Error: could not download the VGG19 weights"
     assert "%" not in result.stderr
+
+
+def rendered_lines(text: str) -> list[str]:
+    """What a terminal shows for `text` (stdout and stderr interleaved): '\\r' returns to the line's start."""
+    lines = []
+    for raw in text.split("\n"):
+        line: list[str] = []
+        column = 0
+        for char in raw:
+            if char == "\r":
+                column = 0
+                continue
+            if column < len(line):
+                line[column] = char
+            else:
+                line.append(char)
+            column += 1
+        lines.append("".join(line).rstrip())
+    return lines
+
+
+@pytest.mark.parametrize("command", ["batch", "apply"])
+def test_result_paths_are_printed_on_their_own_line_under_the_bar(tmp_path, command):
+    """Each output path is a line of its own on the terminal, not the end of the bar's line."""
+    from click.testing import CliRunner
+
+    data = photos(tmp_path / "photos", 2, size=(40, 32))
+    out = tmp_path / "out"
+    if command == "batch":
+        style = make_image(tmp_path / "style.png", size=(40, 40))
+        args = ["batch", str(data), "--style", str(style), "-o", str(out), "--weights", "random", "--size", "32",
+                "--steps", "1", "--checkpoint-every", "0"]
+    else:
+        args = ["apply", str(tiny_model(tmp_path / "m.safetensors")), str(data), "-o", str(out)]
+    result = CliRunner().invoke(nst, args)  # the interleaved output, as a terminal shows both streams
+    assert result.exit_code == 0, result.output
+    written = result.stdout.split()
+    assert len(written) == 2
+    shown = rendered_lines(result.output)
+    for path in written:
+        assert path in shown, shown

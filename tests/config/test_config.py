@@ -1,20 +1,34 @@
 """Config loading: defaults < YAML < flags, and errors that name the key."""
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
+from helpers import FAST, error_line
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config, load_config
 from nstcli.errors import ConfigError
 
-CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
+RECIPES = Path(__file__).resolve().parents[2] / "configs"  # the shipped recipes
+CONFIGS = sorted(RECIPES.glob("*.yaml"))
+
+
+def config_error(path: Path, text: str | bytes) -> str:
+    """The message of the ConfigError load_config raises for a config file `path` holding `text`."""
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return str(info.value)
 
 
 def test_defaults_match_default_yaml():
     """It keeps configs/default.yaml identical to the dataclass defaults."""
-    assert load_config(Path(__file__).parents[2] / "configs" / "default.yaml") == Config()
+    assert load_config(RECIPES / "default.yaml") == Config()
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -30,7 +44,7 @@ def test_there_are_presets():
 
 def test_seed_preset_is_the_reports_setup():
     """It keeps the report's optimiser, learning rate, epochs and checkpoint interval."""
-    config = load_config(Path(__file__).parents[2] / "configs" / "seed.yaml")
+    config = load_config(RECIPES / "seed.yaml")
     assert (config.optimizer, config.lr, config.steps, config.checkpoint_every) == ("adam", 0.01, 1000, 100)
 
 
@@ -65,11 +79,7 @@ def test_unknown_key_suggests(tmp_path):
 )
 def test_bad_values_name_the_key(tmp_path, text, message):
     """It rejects wrong types and out-of-range values, naming the key."""
-    path = tmp_path / "c.yaml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert message in str(info.value)
+    assert message in config_error(tmp_path / "c.yaml", text)
 
 
 def test_yaml_python_tags_are_not_constructed(tmp_path):
@@ -139,21 +149,15 @@ def test_cli_missing_config_file(runner, content, style, tmp_path):
 )
 def test_more_bad_values_name_the_key(tmp_path, text, message):
     """It rejects booleans for numbers, overflowing numbers, inf, non-string layers and NUL bytes."""
-    path = tmp_path / "c.yaml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value).startswith(message)
+    assert config_error(tmp_path / "c.yaml", text).startswith(message)
 
 
 def test_long_values_are_shortened_in_messages(tmp_path):
     """It quotes at most a short preview of a huge bad value, so the error stays one readable line."""
     path = tmp_path / "c.yaml"
-    path.write_text("steps: " + "x" * 100_000 + "\n")
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value).startswith("'steps' must be an integer, got 'xxx")
-    assert len(str(info.value).replace(str(path), "")) < 140
+    error = config_error(path, "steps: " + "x" * 100_000 + "\n")
+    assert error.startswith("'steps' must be an integer, got 'xxx")
+    assert len(error.replace(str(path), "")) < 140
 
 
 @pytest.mark.parametrize("tag", [
@@ -184,21 +188,15 @@ def test_more_python_tags_are_refused(tmp_path, tag):
 )
 def test_more_bad_files(tmp_path, content, message):
     """It explains comment-only, scalar, non-UTF-8 and unhashable-key files."""
-    path = tmp_path / "c.yaml"
-    path.write_bytes(content)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert message in str(info.value)
+    assert message in config_error(tmp_path / "c.yaml", content)
 
 
 def test_unknown_key_without_close_match_lists_valid_keys(tmp_path):
     """It lists the valid keys when no key is close to the unknown one."""
     path = tmp_path / "c.yaml"
-    path.write_text("zzzzzz: 1\n")
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value) == (f"unknown config key 'zzzzzz' in config file {path}; valid keys: "
-                               + ", ".join(Config.__dataclass_fields__))
+    error = config_error(path, "zzzzzz: 1\n")
+    assert error == (f"unknown config key 'zzzzzz' in config file {path}; valid keys: "
+                     + ", ".join(Config.__dataclass_fields__))
 
 
 def test_utf8_bom_is_accepted(tmp_path):
@@ -236,3 +234,73 @@ def test_cli_config_folder_and_encoding(runner, content, style, tmp_path, kind):
                                  "--config", str(path)])
     assert result.exit_code == 2
     assert result.stderr == message + "\n"
+
+
+def test_flag_values_name_the_flag_and_yaml_values_the_key(runner, content, style, tmp_path):
+    """It names --steps for a bad flag, and 'steps' with the file for a bad YAML value."""
+    out = str(tmp_path / "o.png")
+    flag = runner.invoke(nst, ["stylize", str(content), str(style), "-o", out, "--steps", "many"])
+    assert flag.exit_code == 2
+    assert error_line(flag) == "Error: --steps must be an integer, got 'many'"
+    config = tmp_path / "c.yaml"
+    config.write_text("start_size: tiny\n")
+    yaml = runner.invoke(nst, ["stylize", str(content), str(style), "-o", out, "--config", str(config)])
+    assert yaml.exit_code == 2
+    assert error_line(yaml) == (f"Error: 'start_size' must be an integer or empty, got 'tiny' "
+                                f"(in config file {config})")
+
+
+def test_huge_integers_get_the_range_error(runner, content, style, tmp_path):
+    """It answers a 5000-digit integer, from YAML or a flag, with the key's range error."""
+    config = tmp_path / "c.yaml"
+    error = config_error(config, "steps: " + "9" * 5000 + "\n")
+    assert error == f"'steps' must be at most 10000000, got <5000-digit integer> (in config file {config})"
+    result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "o.png"),
+                                 "--seed", "-" + "1" * 5000])
+    assert result.exit_code == 2
+    assert error_line(result) == "Error: --seed must be at least 0, got <-5000-digit integer>"
+
+
+def test_quiet_in_a_config_file_says_to_use_the_flag(tmp_path):
+    """It refuses 'quiet:' in a config file, saying it is the --quiet flag now."""
+    config = tmp_path / "c.yaml"
+    error = config_error(config, "quiet: true\n")
+    assert error == ("'quiet' is no longer a config key: whether a command draws progress bars is "
+                     "the command's business; drop it from the file and give --quiet on the command "
+                     f"line (config file {config})")
+
+
+def _recipe(tmp_path: Path) -> Path:
+    path = tmp_path / "recipe.yaml"
+    path.write_text("first_steps: 1000\nstart_size: none\n")
+    return path
+
+
+def test_steps_on_the_command_line_wins_over_a_recipes_first_steps(runner, content, style, tmp_path):
+    """It runs --steps 2 with a config setting first_steps: 1000, as the flag says."""
+    result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "out.png"), *FAST,
+                                 "--steps", "2", "--config", str(_recipe(tmp_path)), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["steps"] == 2
+
+
+def test_first_steps_given_too_still_applies(runner, content, style, tmp_path):
+    """It keeps --first-steps when given beside --steps (here 1 step at the only scale)."""
+    result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "out.png"), *FAST,
+                                 "--steps", "2", "--first-steps", "1", "--config", str(_recipe(tmp_path)), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["steps"] == 1
+
+
+def test_shipped_recipe_is_found_by_name_from_anywhere(tmp_path, monkeypatch):
+    """It reads --config wasserstein from the installed package when no such file is in the working folder."""
+    from nstcli.config.fields import load_config
+    from nstcli.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    shipped = RECIPES / "wasserstein.yaml"
+    assert load_config("wasserstein") == load_config("wasserstein.yaml") == load_config(shipped)
+    (tmp_path / "wasserstein").write_text("steps: 7\n")  # a file of that name comes first
+    assert load_config("wasserstein").steps == 7
+    with pytest.raises(ConfigError, match=r"^config file nothing\.yaml does not exist; check the path given to --config$"):
+        load_config("nothing.yaml")

@@ -17,7 +17,7 @@ from nstcli.errors import ConfigError, ImageError
 from nstcli.image.io import load_image
 from nstcli.config.layers import LAYER_NAMES
 
-from conftest import make_image
+from helpers import make_image
 
 # Moderate example counts: the suite shares two CPU cores (NST_PROPERTY_EXAMPLES=5000 searches
 # harder). tmp_path is function-scoped, but every example overwrites the same file in it.

@@ -24,7 +24,7 @@ from nstcli.terms.settings import LossSettings
 from nstcli.stylize.sizes import scale_sizes, steps_per_scale
 from nstcli.network.weights import random_state_dict
 
-from conftest import make_image
+from helpers import make_image
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SIZE = 64

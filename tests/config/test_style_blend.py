@@ -7,7 +7,7 @@ from nstcli import api
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config
 
-from conftest import FAST, error_line
+from helpers import FAST, error_line
 
 
 @pytest.mark.parametrize("blend, message", [

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from conftest import error_line, make_image
+from helpers import error_line, make_image
 from fastnets import tiny_model
 from nstcli.cli.main import nst
 from nstcli.errors import ModelError

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import pickle
 import struct
+from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
-from conftest import error_line, make_image
 from fastnets import TINY, photos, tiny_model
+from helpers import error_line, make_image
 from nstcli.jobs.shards import shard_of
 from nstcli.cli.main import nst
 from nstcli.errors import ModelError
@@ -220,3 +221,57 @@ def test_export_matches_pytorch(tmp_path, runner, model):
 def test_export_wants_an_onnx_name(tmp_path, runner, model):
     result = runner.invoke(nst, ["export", str(model), "-o", str(tmp_path / "m.pt")])
     assert result.exit_code == 2 and ".onnx" in error_line(result)
+
+
+def rewrite_header(path: Path, change) -> Path:
+    """Change the JSON header of a safetensors file in place (the tensor bytes kept after it)."""
+    data = path.read_bytes()
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + length])
+    change(header)
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + data[8 + length:])
+    return path
+
+
+def meta(change):
+    def edit(header):
+        value = json.loads(header["__metadata__"]["nstcli"])
+        change(value)
+        header["__metadata__"]["nstcli"] = json.dumps(value)
+    return edit
+
+
+def first_tensor(change):
+    def edit(header):
+        name = next(key for key in header if key != "__metadata__")
+        change(header[name])
+    return edit
+
+
+@pytest.mark.parametrize("change", [
+    lambda h: h["__metadata__"].update(nstcli=5),
+    lambda h: h.update(__metadata__=["nstcli"]),
+    meta(lambda m: m.update(architecture=[8, 1])),
+    meta(lambda m: m.update(architecture={"width": "8", "blocks": 1})),
+    meta(lambda m: m.update(training="long")),
+    meta(lambda m: m.update(style=["a", "b"])),
+    meta(lambda m: m.update(version="1")),
+    first_tensor(lambda t: t.update(shape=5)),
+    first_tensor(lambda t: t.update(shape="abc")),
+    first_tensor(lambda t: t.update(dtype=7)),
+    first_tensor(lambda t: t.update(data_offsets="0-10")),
+    lambda h: h.update(extra=[1, 2]),
+], ids=["metadata-number", "metadata-list", "architecture-list", "width-string", "training-string", "style-list",
+        "version-string", "shape-number", "shape-string", "dtype-number", "offsets-string", "tensor-not-object"])
+def test_a_model_header_of_wrong_json_types_is_one_error(runner, tmp_path, change):
+    """Each JSON value of the wrong type: exit 1 (as any unreadable model), one line naming the file, no output."""
+    model = rewrite_header(tiny_model(tmp_path / "m.safetensors"), change)
+    photo = make_image(tmp_path / "photo.png")
+    out = tmp_path / "out.png"
+    result = runner.invoke(nst, ["apply", str(model), str(photo), "-o", str(out), "--quiet"])
+    assert result.exit_code == 1, result.output
+    line = error_line(result)
+    assert line.startswith(f"Error: model {model} ") or line.startswith(f"Error: {model} is not an nstcli style model")
+    assert "unexpected" not in line
+    assert not out.exists()

@@ -12,19 +12,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import error_line, make_image
-from fastnets import TRAIN_FAST, StopAt, photos
+from fastnets import StopAt, TRAIN_CONFIG, TRAIN_FAST, photos
+from helpers import error_line, make_image
 from nstcli.cli.main import nst
 from nstcli.config.fields import load_config
 from nstcli.errors import ConfigError, Interrupted
 from nstcli.fast import modelfile
 from nstcli.fast.dataset import Crops
 from nstcli.fast.network import Architecture, TransformNet
-from nstcli.fast.train import CHECKPOINT, Perceptual, TrainSettings, train, work_folder
+from nstcli.fast.loss import Perceptual
+from nstcli.fast.train import CHECKPOINT, TrainSettings, train, work_folder
 from nstcli.image.io import load_image
 
-CONFIG = load_config(None, {"weights": "random", "style_weight": 10, "style_layers": "relu1_1,relu2_1,relu3_1",
-                            "content_layers": "relu2_1"})
 SETTINGS = TrainSettings(steps=8, batch_size=2, crop_size=32, width=8, blocks=1, checkpoint_every=3,
                          preview_every=0)
 
@@ -50,12 +49,12 @@ def test_training_lowers_the_loss_on_held_out_photos(tmp_path, data, style_image
                           for i in range(3)])
     settings = TrainSettings(steps=25, batch_size=2, crop_size=32, width=8, blocks=1, lr=5e-3,
                              checkpoint_every=0, preview_every=0)
-    loss = Perceptual(CONFIG, load_image(style_image, size=settings.style_side), torch.device("cpu"))
-    torch.manual_seed(CONFIG.seed)  # the same initial network train() starts from
+    loss = Perceptual(TRAIN_CONFIG, load_image(style_image, size=settings.style_side), torch.device("cpu"))
+    torch.manual_seed(TRAIN_CONFIG.seed)  # the same initial network train() starts from
     before = TransformNet(Architecture(8, 1))
     with torch.no_grad():
         start = float(loss(before(held_out), held_out)[0])
-    result = train(style_image, data, tmp_path / "m.safetensors", CONFIG, settings)
+    result = train(style_image, data, tmp_path / "m.safetensors", TRAIN_CONFIG, settings)
     net, info = modelfile.load(result.output)
     with torch.no_grad():
         end = float(loss(net(held_out), held_out)[0])
@@ -64,12 +63,12 @@ def test_training_lowers_the_loss_on_held_out_photos(tmp_path, data, style_image
 
 
 def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, data, style_image):
-    whole = train(style_image, data, tmp_path / "whole.safetensors", CONFIG, SETTINGS)
+    whole = train(style_image, data, tmp_path / "whole.safetensors", TRAIN_CONFIG, SETTINGS)
     output = tmp_path / "resumed.safetensors"
     with pytest.raises(Interrupted, match="interrupted at step 5 of 8; saved a checkpoint"):
-        train(style_image, data, output, CONFIG, SETTINGS, callbacks=[StopAt(5)])
+        train(style_image, data, output, TRAIN_CONFIG, SETTINGS, callbacks=[StopAt(5)])
     assert (work_folder(output) / CHECKPOINT).is_file() and not output.exists()
-    resumed = train(style_image, data, output, CONFIG, SETTINGS)
+    resumed = train(style_image, data, output, TRAIN_CONFIG, SETTINGS)
     assert resumed.resumed_from == 5 and resumed.steps == 8
     assert not (work_folder(output) / CHECKPOINT).exists()  # finished: nothing left to resume
     a, b = weights_of(whole.output), weights_of(output)
@@ -81,9 +80,9 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, data, style_image):
 def test_a_checkpoint_of_other_settings_is_refused(tmp_path, data, style_image):
     output = tmp_path / "m.safetensors"
     with pytest.raises(Interrupted):
-        train(style_image, data, output, CONFIG, SETTINGS, callbacks=[StopAt(2)])
+        train(style_image, data, output, TRAIN_CONFIG, SETTINGS, callbacks=[StopAt(2)])
     with pytest.raises(ConfigError, match="another training run .*settings"):
-        train(style_image, data, output, CONFIG, TrainSettings(**{**SETTINGS.__dict__, "lr": 5e-3}))
+        train(style_image, data, output, TRAIN_CONFIG, TrainSettings(**{**SETTINGS.__dict__, "lr": 5e-3}))
 
 
 def test_crops_are_reproducible_from_the_generator_state(data):
@@ -172,6 +171,18 @@ def test_the_model_name_must_end_in_safetensors(tmp_path, runner, data, style_im
 
 def test_previews_are_written_every_n_steps(tmp_path, data, style_image):
     settings = TrainSettings(**{**SETTINGS.__dict__, "steps": 4, "preview_every": 2})
-    result = train(style_image, data, tmp_path / "m.safetensors", CONFIG, settings)
+    result = train(style_image, data, tmp_path / "m.safetensors", TRAIN_CONFIG, settings)
     assert [p.name for p in result.previews] == ["preview_000002.png", "preview_000004.png"]
     assert all(p.is_file() for p in result.previews)
+
+
+def test_preview_every_0_writes_no_preview(tmp_path):
+    """The help says 0 disables previews: not even the last step gets one."""
+    config = load_config(None, {"weights": "random", "style_layers": "relu1_1,relu2_1", "content_layers": "relu2_1"})
+    settings = TrainSettings(steps=2, batch_size=2, crop_size=32, width=8, blocks=1, checkpoint_every=0,
+                             preview_every=0)
+    output = tmp_path / "m.safetensors"
+    result = train(make_image(tmp_path / "style.png", size=(40, 40)), photos(tmp_path / "photos", 4), output,
+                   config, settings)
+    assert result.previews == [] and output.is_file()
+    assert not list(work_folder(output).glob("preview_*.png")) if work_folder(output).exists() else True

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from fastnets import tiny_model
+from helpers import free_port
 from nstcli.cli.main import nst
 from nstcli.fast import builtin
 from nstcli.ui import server
@@ -37,9 +36,7 @@ def test_nst_ui_hands_the_models_folder_to_the_page(tmp_path, runner, monkeypatc
 
     monkeypatch.setattr(server.subprocess, "Popen", Server)
     monkeypatch.setattr(server, "require_streamlit", lambda: None)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     result = runner.invoke(nst, ["ui", "--port", str(port), "--models", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert started[0][MODELS_ENV] == str(tmp_path.resolve())

@@ -12,7 +12,7 @@ pytest.importorskip("av")
 pytest.importorskip("cv2")
 
 from clips import jump_frames, make_clip, pan_frames  # noqa: E402
-from conftest import error_line, make_image  # noqa: E402
+from helpers import error_line, make_image  # noqa: E402
 from fastnets import tiny_model  # noqa: E402
 from nstcli.cli.main import nst  # noqa: E402
 from nstcli.fast.video import stylize_video  # noqa: E402

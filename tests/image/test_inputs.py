@@ -12,13 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
-from nstcli.stylize import single
+from helpers import FAST, error_line, make_image, no_network
 from nstcli import api
 from nstcli.cli.main import nst
 from nstcli.errors import ImageError
 from nstcli.image.io import load_image
-
-from conftest import FAST, error_line, make_image
+from nstcli.image import io as images
 
 # A run that stops right after the targets are computed: enough to check the output's shape.
 NO_STEPS = [*FAST, "--steps", "0"]
@@ -89,7 +88,7 @@ BAD_KINDS = ["missing", "folder", "empty", "text", "truncated-jpeg", "truncated-
 @pytest.mark.parametrize("kind", BAD_KINDS)
 def test_bad_image_one_line_exit_1(runner, tmp_path, monkeypatch, kind, role):
     """It refuses each kind of unusable image with exit 1 and one line naming it, before loading VGG19."""
-    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    no_network(monkeypatch)
     good = make_image(tmp_path / "good.png")
     bad, message = bad_image(kind, tmp_path)
     content, style = (bad, good) if role == "content" else (good, bad)
@@ -269,7 +268,7 @@ def test_small_image_is_scaled_up(runner, tmp_path, style):
 ])
 def test_elongated_image_refused_with_size_that_works(runner, tmp_path, monkeypatch, role, shape, size, hint):
     """It refuses an image whose short side would fall below 16 px, naming a --size that works."""
-    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    no_network(monkeypatch)
     thin = make_image(tmp_path / "thin.png", size=shape, seed=5)
     good = make_image(tmp_path / "good.png")
     content, style = (thin, good) if role == "content" else (good, thin)
@@ -331,3 +330,80 @@ def test_unreadable_or_too_big_to_decode(runner, tmp_path, style, monkeypatch, r
     assert result.exit_code == 1
     assert error_line(result) == f"Error: image {content} {message}"
     assert not out.exists()
+
+
+EPS = textwrap.dedent("""\
+    %!PS-Adobe-3.0 EPSF-3.0
+    %%BoundingBox: 0 0 32 32
+    %%EndComments
+    newpath 0 0 moveto 32 32 lineto stroke
+    showpage
+    %%EOF
+    """).encode()
+
+
+def test_postscript_named_jpg_is_not_decoded(tmp_path, monkeypatch):
+    """It refuses a PostScript file named .jpg without asking Ghostscript (or any program) to read it."""
+    started = []
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: started.append(a) or pytest.fail("program started"))
+    monkeypatch.setattr(subprocess, "check_call", lambda *a, **k: started.append(a) or pytest.fail("program"))
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(EPS)
+    with pytest.raises(ImageError) as info:
+        images.open_image(path)
+    assert str(info.value) == (f"image {path} is not an image Pillow can read; give a PNG, JPEG, WebP, TIFF, "
+                               "BMP or GIF file")
+    assert started == []
+
+
+@pytest.mark.parametrize("fmt, suffix", [("PNG", ".png"), ("JPEG", ".jpg"), ("WEBP", ".webp"), ("TIFF", ".tif"),
+                                         ("BMP", ".bmp"), ("GIF", ".gif")])
+def test_documented_formats_still_open(tmp_path, fmt, suffix):
+    """It still opens every documented input format."""
+    from PIL import Image
+
+    path = tmp_path / f"x{suffix}"
+    Image.open(make_image(tmp_path / "src.png")).save(path, format=fmt)
+    assert images.open_image(path).size == (48, 32)
+
+
+def test_a_ppm_image_is_refused(tmp_path):
+    """It refuses a format Pillow reads but the README does not list (PPM)."""
+    from PIL import Image
+
+    path = tmp_path / "x.png"
+    Image.open(make_image(tmp_path / "src.png")).save(path, format="PPM")
+    with pytest.raises(ImageError, match="is not an image Pillow can read"):
+        images.open_image(path)
+
+
+def _deny_reading(monkeypatch, denied: Path):
+    """Make `denied` unreadable the way os.access reports it (tests run as root, which reads anything)."""
+    real = os.access
+
+    def access(path, how, *args, **kwargs):
+        if how & os.R_OK and os.path.abspath(path) == str(denied):
+            return False
+        return real(path, how, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+
+
+def test_unreadable_image_is_a_run_failure(runner, content, style, tmp_path, monkeypatch):
+    """It reports an unreadable image in its own words with exit 1, not click's usage error."""
+    _deny_reading(monkeypatch, style)
+    result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "o.png"), *FAST])
+    assert result.exit_code == 1
+    assert error_line(result) == f"Error: image {style} cannot be read (permission denied)"
+
+
+def test_unreadable_image_fails_only_its_batch_item(runner, content, style, tmp_path, monkeypatch):
+    """It fails only the unreadable input's item in nst batch; the other item is written."""
+    other = make_image(tmp_path / "other.png", seed=4)
+    _deny_reading(monkeypatch, other)
+    out = tmp_path / "out"
+    result = runner.invoke(nst, ["batch", str(content), str(other), "--style", str(style), "-o", str(out), *FAST])
+    assert result.exit_code == 1
+    assert (out / "content__style.png").is_file() and not (out / "other__style.png").exists()
+    assert f"failed: {other} with style {style}: image {other} cannot be read (permission denied)" in result.stderr
+    assert "batch: 1 done, 0 skipped, 1 failed of 2 items" in result.stderr

@@ -25,7 +25,7 @@ import pytest
 import nstcli
 from nstcli.jobs.shards import shard_of
 
-from conftest import make_image
+from helpers import free_port, make_image
 
 pytestmark = pytest.mark.e2e  # a SLURM cluster and GNU parallel, started here
 
@@ -102,12 +102,6 @@ def json_rows(*files: Path) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------ SLURM
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class OneNodeSlurm:

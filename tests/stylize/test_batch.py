@@ -6,17 +6,16 @@ import re
 import pytest
 from PIL import Image
 
+from helpers import FAST, error_line, make_image, no_network
 from nstcli.stylize import single
 from nstcli import api
 from nstcli.optim import engine
 from nstcli.network import weights as weights_module
-from nstcli.jobs.shards import parse_shard, shard_of
-from nstcli.stylize.batch import plan_batch
+from nstcli.jobs.shards import shard_of
+from nstcli.stylize.batch_plan import plan_batch
 from nstcli.network import load as network_module
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config
-
-from conftest import FAST, error_line, make_image
 
 
 def photo_folder(folder, count=3):
@@ -120,7 +119,7 @@ def test_shards_partition_any_plan(tmp_path, style):
 @pytest.mark.parametrize("spec", ["0/2", "3/2", "1/0", "two/4", "1/2/3", ""])
 def test_bad_shard_is_a_usage_error(runner, style, tmp_path, spec, monkeypatch):
     """It refuses a malformed --shard with exit 2 before loading anything."""
-    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    no_network(monkeypatch)
     photo_folder(tmp_path / "photos", count=1)
     result = batch(runner, tmp_path / "photos", "--style", style, "-o", tmp_path / "out", "--shard", spec)
     assert result.exit_code == 2
@@ -235,7 +234,7 @@ def test_recursive_keeps_subfolders(tmp_path, style):
 
 def test_name_collision_is_refused_before_work(runner, style, tmp_path, monkeypatch):
     """It refuses, with exit 2 and both names, two inputs that would write the same output file."""
-    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    no_network(monkeypatch)
     photos = tmp_path / "photos"
     jpg = make_image(photos / "x.jpg")
     png = make_image(photos / "x.png")
@@ -264,7 +263,7 @@ def test_files_styles_and_format(runner, tmp_path):
 @pytest.mark.parametrize("case", ["no images", "missing input", "output is input", "missing style"])
 def test_bad_arguments_stop_before_work(runner, style, tmp_path, monkeypatch, case):
     """It stops before loading the network when the arguments cannot make a batch."""
-    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    no_network(monkeypatch)
     photos = tmp_path / "photos"
     photos.mkdir()
     if case != "no images":
@@ -320,7 +319,7 @@ def test_reused_style_gives_the_same_image(content, style):
 
 def test_style_blend_is_refused(runner, style, tmp_path, monkeypatch):
     """It has no --style-blend, and refuses blend weights from a config file, which a batch would ignore."""
-    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    no_network(monkeypatch)
     photo_folder(tmp_path / "photos", count=1)
     flag = batch(runner, tmp_path / "photos", "--style", style, "-o", tmp_path / "out", "--style-blend", "1")
     assert flag.exit_code == 2
@@ -335,71 +334,9 @@ def test_style_blend_is_refused(runner, style, tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
-SCHEDULER_VARIABLES = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_MAX",
-                       "SLURM_ARRAY_TASK_COUNT", "JOB_COMPLETION_INDEX")
-
-
-@pytest.mark.parametrize("spec, env, expected", [
-    ("auto", {"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "3",
-              "SLURM_ARRAY_TASK_COUNT": "3"}, (2, 3)),
-    ("auto", {"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "7"}, (1, 8)),
-    ("auto", {"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_COUNT": "4"}, (4, 4)),
-    ("AUTO", {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "5", "SLURM_ARRAY_TASK_MAX": "6"}, (1, 2)),
-    ("auto/8", {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "3", "SLURM_ARRAY_TASK_MAX": "5",
-                "SLURM_ARRAY_TASK_COUNT": "2"}, (5, 8)),
-    ("auto/4", {"JOB_COMPLETION_INDEX": "0"}, (1, 4)),
-    ("auto / 4", {"JOB_COMPLETION_INDEX": "3"}, (4, 4)),
-    ("all/3", {}, (None, 3)),
-])
-def test_shard_auto_reads_the_scheduler(spec, env, expected):
-    """It takes K and N from a SLURM array or a Kubernetes Indexed Job's index (N given), and all/N for plans."""
-    assert parse_shard(spec, env, allow_all=True) == expected
-
-
-@pytest.mark.parametrize("spec, env, message", [
-    ("auto", {}, "--shard auto found no scheduler index: neither SLURM_ARRAY_TASK_ID (sbatch --array) nor "
-                 "JOB_COMPLETION_INDEX (a Kubernetes Indexed Job, with --shard auto/N) is set; outside a "
-                 "scheduler give --shard K/N"),
-    ("auto", {"JOB_COMPLETION_INDEX": "2"}, "--shard auto: JOB_COMPLETION_INDEX is 2 (a Kubernetes Indexed Job), "
-                                            "which does not tell the pod the number of completions; give it: "
-                                            "--shard auto/N with N the Job's completions"),
-    ("auto/2", {"JOB_COMPLETION_INDEX": "2"}, "--shard auto/2: JOB_COMPLETION_INDEX is 2, not 0..1; make N the "
-                                              "Job's completions"),
-    ("auto/3", {"SLURM_ARRAY_TASK_ID": "0"}, "--shard auto/3: SLURM_ARRAY_TASK_ID is 0, not 1..3; number the "
-                                             "array from 1 (sbatch --array=1-3)"),
-    ("auto", {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "8",
-              "SLURM_ARRAY_TASK_COUNT": "3"},
-     "--shard auto: the SLURM array has 3 tasks numbered 1 to 8 with gaps; submit a plain range "
-     "(--array=1-N), or number the tasks 1..N and give the count: --shard auto/N"),
-    ("auto", {"SLURM_ARRAY_TASK_ID": "3"}, "--shard auto: SLURM_ARRAY_TASK_ID is 3 but the array's size is not "
-                                           "known from SLURM_ARRAY_TASK_MIN/MAX/COUNT; give it: --shard auto/N"),
-    ("auto", {"SLURM_ARRAY_TASK_ID": "x"}, "--shard auto: SLURM_ARRAY_TASK_ID='x' is not a whole number; it is "
-                                           "set by the scheduler, so check the job's environment"),
-    ("auto/0", {"JOB_COMPLETION_INDEX": "0"}, "--shard 'auto/0': N must be at least 1; give the number of tasks, "
-                                              "e.g. --shard auto/8"),
-    ("all/3", {}, "--shard 'all/3' only goes with --plan (to list every item with its shard); to run every "
-                  "item, drop --shard"),
-    ("all", {}, "--shard 'all' needs the number of shards: --shard all/N"),
-    ("all/0", {}, "--shard 'all/0': N must be at least 1; give the number of tasks, e.g. --shard all/8"),
-])
-def test_shard_auto_without_a_usable_index_is_a_usage_error(runner, style, tmp_path, monkeypatch, spec, env,
-                                                            message):
-    """It stops with exit 2 and says which variable is missing or wrong, before loading anything."""
-    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
-    for name in SCHEDULER_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    photo_folder(tmp_path / "photos", count=1)
-    result = batch(runner, tmp_path / "photos", "--style", style, "-o", tmp_path / "out", "--shard", spec)
-    assert result.exit_code == 2
-    assert error_line(result) == f"Error: {message}"
-    assert not (tmp_path / "out").exists()
-
-
 def plan_folder(tmp_path, monkeypatch):
     """Three photos, one of them already done; computing anything fails the test."""
-    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    no_network(monkeypatch)
     monkeypatch.setattr(single, "stylize", lambda *a, **k: pytest.fail("stylized"))
     photos, out = tmp_path / "photos", tmp_path / "out"
     photo_folder(photos, count=3)
@@ -471,7 +408,7 @@ def test_finished_batch_loads_nothing(runner, style, tmp_path, monkeypatch):
     out = tmp_path / "out"
     first = batch(runner, photos, "--style", style, "-o", out)
     assert first.exit_code == 0, first.output
-    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    no_network(monkeypatch)
     monkeypatch.setattr(single, "PreparedStyle", lambda *a, **k: pytest.fail("style opened"))
     again = batch(runner, photos, "--style", style, "-o", out, "--json")
     assert again.exit_code == 0, again.output
@@ -499,3 +436,14 @@ def test_interrupt_just_after_the_save_counts_the_item_done(runner, style, tmp_p
     assert [(row["output"], row["status"]) for row in json_lines(result)] == [(str(out / "p0__style.png"), "done")]
     assert "batch: 1 done, 0 skipped, 0 failed of 3 items, 2 not run" in result.stderr.splitlines()
     assert [p.name for p in out.iterdir()] == ["p0__style.png"]
+
+
+def test_batch_over_the_memory_budget_leaves_no_output_folder(runner, style, tmp_path, monkeypatch):
+    """It refuses a batch over --max-memory with exit 2 before loading the network or making -o's folder."""
+    no_network(monkeypatch)
+    make_image(tmp_path / "photos" / "a.png")
+    result = runner.invoke(nst, ["batch", str(tmp_path / "photos"), "--style", str(style), "-o",
+                                 str(tmp_path / "out"), *FAST, "--max-memory", "1MB"])
+    assert result.exit_code == 2
+    assert error_line(result).startswith("Error: --size 32 does not fit the 1 MB --max-memory allows even in tiles")
+    assert not (tmp_path / "out").exists()

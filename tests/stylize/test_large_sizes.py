@@ -9,7 +9,7 @@ from nstcli.image.io import style_side
 from nstcli.stylize.sizes import scale_sizes, steps_per_scale
 from nstcli.stylize.styles import PreparedStyle
 
-from conftest import make_image
+from helpers import make_image
 
 BASE = dict(weights="random", checkpoint_every=0)
 

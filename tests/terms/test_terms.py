@@ -21,7 +21,7 @@ from nstcli.terms.gram import GramStyle, gram_matrix
 from nstcli.terms.tv import TotalVariation
 from nstcli.network.weights import random_state_dict
 
-from conftest import FAST
+from helpers import FAST
 
 BASE = dict(weights="random", checkpoint_every=0, start_size=None)
 
@@ -219,7 +219,7 @@ def test_replicate_padding_on_the_first_convolution_only():
 
 def test_adam_betas_checked(runner, content, style, tmp_path):
     """It refuses Adam betas that are not two numbers in [0, 1)."""
-    from conftest import error_line
+    from helpers import error_line
 
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "o.png"), *FAST,
                                  "--adam-betas", "0.9"])

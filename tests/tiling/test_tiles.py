@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
-from conftest import error_line, half_masks, make_image
 from PIL import Image
 
+from helpers import FAST, error_line, half_masks, make_image, no_network
 from nstcli.stylize import single
 from nstcli import api
 from nstcli.network import memory
@@ -320,3 +320,33 @@ def test_a_batch_runs_tiled(runner, big, style, tmp_path):
     assert result.exit_code == 0, result.output
     assert len(result.stdout.splitlines()) == 1  # one JSON line for the one item
     assert Image.open(out / "big__style.png").size == (128, 96)
+
+
+@pytest.mark.parametrize("size, budget, end", [
+    ("32", "1MB", "32x21 px scale, which then runs whole and needs about 840 MB, more than the 1 MB --max-memory "
+                  "allows; not even the smallest tiles fit: raise --max-memory or lower --size"),
+    ("1024", "2GB", "1024x683 px scale, which then runs whole and needs about 2.5 GB, more than the 2.0 GB "
+                    "--max-memory allows; give --tile 544 or less, or leave it out"),
+])
+def test_tile_larger_than_the_image_keeps_the_memory_check(runner, content, style, tmp_path, monkeypatch, size,
+                                                           budget, end):
+    """It refuses --tile 4096 over a budget the whole scale exceeds (it would run untiled), exit 2."""
+    no_network(monkeypatch)
+    result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(tmp_path / "out.png"), *FAST,
+                                 "--size", size, "--start-size", "none", "--tile", "4096", "--max-memory", budget])
+    assert result.exit_code == 2
+    assert error_line(result) == f"Error: --tile 4096 is at least the {end}"
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_forced_tile_with_wasserstein_masks_names_tile(runner, style, tmp_path, monkeypatch):
+    """It names --tile, not --max-memory, when forced tiles meet masks with the Wasserstein loss (exit 2)."""
+    no_network(monkeypatch)
+    photo = make_image(tmp_path / "photo.png", size=(64, 64), seed=1)
+    left, right = half_masks(tmp_path / "masks", size=(64, 64))
+    result = runner.invoke(nst, ["stylize", str(photo), str(style), str(style), "-o", str(tmp_path / "out.png"),
+                                 *FAST, "--size", "64", "--tile", "32", "--style-loss", "wasserstein",
+                                 "--style-mask", str(left), "--style-mask", str(right)])
+    assert result.exit_code == 2
+    assert error_line(result) == ("Error: --tile 32 would run the 64x64 px scale in tiles, which runs with masks "
+                                  "with --style-loss wasserstein cannot use yet; drop --tile (or give --tile 0)")

@@ -20,7 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import error_line, make_image
+from helpers import error_line, free_port, make_image
 from nstcli.cli.main import nst
 from nstcli.config.fields import FIELDS, Config
 from nstcli.optim.engine import StepReport
@@ -86,12 +86,6 @@ def fake_popen(monkeypatch):
     monkeypatch.setattr(server.subprocess, "Popen", popen)
     monkeypatch.setattr(server, "require_streamlit", lambda: None)
     return options
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # --- nst ui ---------------------------------------------------------------------------------------
@@ -553,12 +547,12 @@ def test_page_reports_a_bug_in_one_line(page, monkeypatch, capsys):
 
 def test_page_shows_weights_problems_on_load(page, monkeypatch):
     """It shows a failed weights download on the page when it opens, with what to do."""
-    from nstcli.network import weights
+    from nstcli.network import download
 
-    def offline(url, destination, progress=True):
+    def offline(url, destination, watchers=()):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(weights, "fetch", offline)
+    monkeypatch.setattr(download, "fetch", offline)
     monkeypatch.setenv(server.CONFIG_ENV, server.config_to_env(Config(weights="imagenet", device="cpu")))
     at = page.run()
     assert not at.exception

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from clips import audio_only_file, audio_packets, jump_frames, make_clip, pan_frames, write_clip
-from conftest import error_line, make_image
+from helpers import error_line, make_image, video
 from nstcli.stylize import single
 from nstcli import api
 from nstcli.video.formats import frame_name
@@ -23,10 +23,6 @@ FAST = ["--weights", "random", "--size", "32", "--steps", "3", "--quiet"]
 VIDEO_FAST = [*FAST, "--frame-steps", "2"]
 
 
-def run(runner, *args):
-    return runner.invoke(nst, ["video", *map(str, args)])
-
-
 def pixels(path):
     with Image.open(path) as image:
         return np.asarray(image.convert("RGB"), dtype=np.int16)
@@ -35,7 +31,7 @@ def pixels(path):
 def test_video_in_video_out_keeps_frames_rate_and_audio(runner, tmp_path, style):
     """It writes an MP4 with the input's frame count, rate and audio packets, and removes its work folder."""
     source = make_clip(tmp_path / "clip.mp4", frames=4, rate=12, audio_seconds=0.4)
-    result = run(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
+    result = video(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(tmp_path / "out.mp4")
     clip = open_clip(tmp_path / "out.mp4")
@@ -50,7 +46,7 @@ def test_folder_in_folder_out(runner, tmp_path, style):
     frames.mkdir()
     for index, image in enumerate(pan_frames(tmp_path, frames=3, size=(64, 42))):
         image.save(frames / f"f{index + 1}.png")
-    result = run(runner, frames, style, "-o", f"{tmp_path / 'styled'}/", *VIDEO_FAST)
+    result = video(runner, frames, style, "-o", f"{tmp_path / 'styled'}/", *VIDEO_FAST)
     assert result.exit_code == 0, result.output
     written = sorted(path.name for path in (tmp_path / "styled").glob("*.png"))
     assert written == ["frame_000001.png", "frame_000002.png", "frame_000003.png"]
@@ -60,7 +56,7 @@ def test_folder_in_folder_out(runner, tmp_path, style):
 def test_json_prints_one_object(runner, tmp_path, style):
     """It prints output, frames, seconds and the mean temporal error as one JSON object."""
     source = make_clip(tmp_path / "clip.mkv", frames=3)
-    result = run(runner, source, style, "-o", tmp_path / "out.mkv", *VIDEO_FAST, "--json")
+    result = video(runner, source, style, "-o", tmp_path / "out.mkv", *VIDEO_FAST, "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["output"] == str(tmp_path / "out.mkv") and summary["frames"] == 3
@@ -87,7 +83,7 @@ def test_static_clip_stays_still(runner, tmp_path, style):
     frames.mkdir()
     for index in range(3):
         still.save(frames / f"{index}.png")
-    result = run(runner, frames, style, "-o", tmp_path / "styled", *FAST, "--frame-steps", "0", "--json")
+    result = video(runner, frames, style, "-o", tmp_path / "styled", *FAST, "--frame-steps", "0", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["temporal_error"] == pytest.approx(0.0, abs=1e-6)
     first = pixels(tmp_path / "styled" / "frame_000001.png")
@@ -114,17 +110,17 @@ def test_resume_after_interruption_gives_the_same_frames(runner, tmp_path, style
     """It exits 130 keeping finished frames, says how to resume, and the re-run matches an uninterrupted run."""
     source = make_clip(tmp_path / "clip.mp4", frames=5)
     flags = [*FAST, "--frame-steps", "3"]
-    assert run(runner, source, style, "-o", tmp_path / "whole", *flags).exit_code == 0
+    assert video(runner, source, style, "-o", tmp_path / "whole", *flags).exit_code == 0
 
     real = _interrupt_at_call(monkeypatch, 3)
-    interrupted = run(runner, source, style, "-o", tmp_path / "parts", *flags)
+    interrupted = video(runner, source, style, "-o", tmp_path / "parts", *flags)
     assert interrupted.exit_code == 130
     assert error_line(interrupted) == (f"Error: interrupted at frame 3 of 5; 2 of 5 frames are kept in "
                                        f"{tmp_path / 'parts'}; run the same command again to continue")
     assert sorted(path.name for path in (tmp_path / "parts").glob("*.png")) == ["frame_000001.png", "frame_000002.png"]
 
     monkeypatch.setattr(single, "stylize", real)
-    resumed = run(runner, source, style, "-o", tmp_path / "parts", *flags, "--json")
+    resumed = video(runner, source, style, "-o", tmp_path / "parts", *flags, "--json")
     assert resumed.exit_code == 0, resumed.output
     assert json.loads(resumed.stdout)["resumed_from"] == 2
     for index in range(5):
@@ -136,12 +132,12 @@ def test_interrupted_video_output_is_not_written(runner, tmp_path, style, monkey
     """It leaves no output video after Ctrl-C, only the finished frames in OUT_frames/, and then finishes it."""
     source = make_clip(tmp_path / "clip.mp4", frames=3)
     real = _interrupt_at_call(monkeypatch, 2)
-    result = run(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
+    result = video(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
     assert result.exit_code == 130
     assert not (tmp_path / "out.mp4").exists()
     assert sorted(path.name for path in (tmp_path / "out_frames").glob("*.png")) == ["frame_000001.png"]
     monkeypatch.setattr(single, "stylize", real)
-    assert run(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST).exit_code == 0
+    assert video(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST).exit_code == 0
     assert open_clip(tmp_path / "out.mp4").frames == 3
 
 
@@ -149,8 +145,8 @@ def test_work_folder_of_another_run_is_not_mixed_in(runner, tmp_path, style, mon
     """It refuses to continue frames made with other settings (exit 2) instead of mixing them."""
     source = make_clip(tmp_path / "clip.mp4", frames=3)
     _interrupt_at_call(monkeypatch, 2)
-    assert run(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST).exit_code == 130
-    result = run(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST, "--style-weight", "5")
+    assert video(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST).exit_code == 130
+    result = video(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST, "--style-weight", "5")
     assert result.exit_code == 2
     assert error_line(result) == (f"Error: {tmp_path / 'out_frames'} holds frames of another run (different config); "
                                   "delete it, or re-run with the same settings to continue it")
@@ -163,7 +159,7 @@ def test_not_a_video(runner, tmp_path, style):
     """It exits 1 naming a file PyAV cannot read."""
     path = tmp_path / "clip.mp4"
     path.write_text("not a video")
-    result = run(runner, path, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
+    result = video(runner, path, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
     assert result.exit_code == 1
     assert error_line(result).startswith(f"Error: video {path} is not a video PyAV can read")
     assert not (tmp_path / "out.mp4").exists()
@@ -172,7 +168,7 @@ def test_not_a_video(runner, tmp_path, style):
 def test_no_video_stream(runner, tmp_path, style):
     """It exits 1 for an audio-only file."""
     path = audio_only_file(tmp_path, "sound.m4a")
-    result = run(runner, path, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
+    result = video(runner, path, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
     assert result.exit_code == 1
     assert error_line(result) == f"Error: {path} has no video stream; give a video file or a folder of images"
 
@@ -180,7 +176,7 @@ def test_no_video_stream(runner, tmp_path, style):
 def test_zero_frames(runner, tmp_path, style):
     """It exits 1 for an empty folder of frames."""
     (tmp_path / "frames").mkdir()
-    result = run(runner, tmp_path / "frames", style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
+    result = video(runner, tmp_path / "frames", style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
     assert result.exit_code == 1
     assert error_line(result).startswith(f"Error: folder {tmp_path / 'frames'} holds no frames")
 
@@ -191,7 +187,7 @@ def test_folder_mixing_sizes(runner, tmp_path, style):
     make_image(frames / "1.png", size=(48, 32))
     make_image(frames / "2.png", size=(48, 32))
     make_image(frames / "10.png", size=(40, 32))
-    result = run(runner, frames, style, "-o", tmp_path / "styled", *VIDEO_FAST)
+    result = video(runner, frames, style, "-o", tmp_path / "styled", *VIDEO_FAST)
     assert result.exit_code == 1
     assert error_line(result) == (f"Error: frame {frames / '10.png'} is 40x32 but 1.png is 48x32; "
                                   "every frame of a folder must have the same size")
@@ -201,7 +197,7 @@ def test_folder_mixing_sizes(runner, tmp_path, style):
 def test_frames_too_small_for_the_layers(runner, tmp_path, style):
     """It exits 1 when the frames' short side would vanish before the deepest layer."""
     source = write_clip(tmp_path / "thin.mp4", [Image.new("RGB", (64, 8), (200, 100, 50))] * 2)
-    result = run(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
+    result = video(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
     assert result.exit_code == 1
     assert error_line(result) == (f"Error: frames of {source} would be 32x4 px at --size 32; the layers used need "
                                   "at least 16 px on the short side: use --size 128 or more")
@@ -210,7 +206,7 @@ def test_frames_too_small_for_the_layers(runner, tmp_path, style):
 def test_unknown_output_extension(runner, tmp_path, style):
     """It exits 2 for an output extension with no known container."""
     source = make_clip(tmp_path / "clip.mp4", frames=2)
-    result = run(runner, source, style, "-o", tmp_path / "out.xyz", *VIDEO_FAST)
+    result = video(runner, source, style, "-o", tmp_path / "out.xyz", *VIDEO_FAST)
     assert result.exit_code == 2
     assert error_line(result).startswith(f"Error: output {tmp_path / 'out.xyz'} has extension '.xyz' with no "
                                          "known video container")
@@ -220,7 +216,7 @@ def test_folder_output_that_is_a_file(runner, tmp_path, style):
     """It exits 2 when the folder named for PNG frames is an existing file."""
     source = make_clip(tmp_path / "clip.mp4", frames=2)
     (tmp_path / "styled").write_text("a file")
-    result = run(runner, source, style, "-o", f"{tmp_path / 'styled'}/", *VIDEO_FAST)
+    result = video(runner, source, style, "-o", f"{tmp_path / 'styled'}/", *VIDEO_FAST)
     assert result.exit_code == 2
     assert error_line(result).startswith(f"Error: output {tmp_path / 'styled'} is a file, not a folder")
     assert (tmp_path / "styled").read_text() == "a file"
@@ -230,7 +226,7 @@ def test_output_that_is_the_input(runner, tmp_path, style):
     """It exits 2 rather than overwrite the clip it reads."""
     source = make_clip(tmp_path / "clip.mp4", frames=2)
     before = source.read_bytes()
-    result = run(runner, source, style, "-o", source, *VIDEO_FAST)
+    result = video(runner, source, style, "-o", source, *VIDEO_FAST)
     assert result.exit_code == 2
     assert error_line(result) == (f"Error: output {source} is also an input; writing it would replace that input: "
                                   "choose another -o")
@@ -243,7 +239,7 @@ def test_work_folder_that_is_the_input(runner, tmp_path, style):
     frames.mkdir()
     for index, image in enumerate(pan_frames(tmp_path, frames=2)):
         image.save(frames / f"{index}.png")
-    result = run(runner, frames, style, "-o", tmp_path / "clip.mp4", *VIDEO_FAST)
+    result = video(runner, frames, style, "-o", tmp_path / "clip.mp4", *VIDEO_FAST)
     assert result.exit_code == 2
     assert error_line(result) == (f"Error: the work folder {frames} of output {tmp_path / 'clip.mp4'} is an input; "
                                   "choose another -o")
@@ -252,7 +248,7 @@ def test_work_folder_that_is_the_input(runner, tmp_path, style):
 def test_options_of_single_images_do_not_apply(runner, tmp_path, style):
     """It refuses --checkpoint-every (a per-image option) with exit 2."""
     source = make_clip(tmp_path / "clip.mp4", frames=2)
-    result = run(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST, "--checkpoint-every", "5")
+    result = video(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST, "--checkpoint-every", "5")
     assert result.exit_code == 2
     assert error_line(result).startswith("Error: --checkpoint-every does not apply to 'nst video'")
 
@@ -260,7 +256,7 @@ def test_options_of_single_images_do_not_apply(runner, tmp_path, style):
 def test_audio_the_container_cannot_hold(runner, tmp_path, style):
     """It exits 2 before stylising when the output container cannot carry the input's audio."""
     source = make_clip(tmp_path / "clip.mp4", frames=2, audio_seconds=0.3)
-    result = run(runner, source, style, "-o", tmp_path / "out.webm", *VIDEO_FAST)
+    result = video(runner, source, style, "-o", tmp_path / "out.webm", *VIDEO_FAST)
     assert result.exit_code == 2
     assert error_line(result) == (f"Error: output {tmp_path / 'out.webm'} cannot hold the aac audio of {source}; "
                                   "use .mkv (any audio) or .mp4")
@@ -283,7 +279,7 @@ def test_no_space_left_while_writing_frames(runner, tmp_path, style, monkeypatch
         return real_replace(src, dst)
 
     monkeypatch.setattr(nstcli.image.io.os, "replace", replace)
-    result = run(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
+    result = video(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
     assert result.exit_code == 1
     frames = tmp_path / "out_frames"
     assert error_line(result) == (f"Error: cannot write {frames / 'frame_000002.png'} (No space left on device); "
@@ -296,7 +292,7 @@ def test_no_space_left_while_writing_frames(runner, tmp_path, style, monkeypatch
 def test_missing_style_fails_before_any_frame(runner, tmp_path):
     """It exits 1 naming a missing style image and creates no work folder."""
     source = make_clip(tmp_path / "clip.mp4", frames=2)
-    result = run(runner, source, tmp_path / "nope.jpg", "-o", tmp_path / "out.mp4", *VIDEO_FAST)
+    result = video(runner, source, tmp_path / "nope.jpg", "-o", tmp_path / "out.mp4", *VIDEO_FAST)
     assert result.exit_code == 1
     assert str(tmp_path / "nope.jpg") in error_line(result)
     assert not (tmp_path / "out_frames").exists()
@@ -314,7 +310,7 @@ def test_what_the_flow_loses_starts_from_the_frame_itself(runner, tmp_path, styl
     """It starts a later frame from the frame's own content where the object jumped further than the
     flow follows, and from the previous result carried along the flow elsewhere."""
     source = _jump_folder(tmp_path, frames=2)
-    result = run(runner, source, style, "-o", f"{tmp_path / 'out'}/", "--weights", "random", "--size", "64",
+    result = video(runner, source, style, "-o", f"{tmp_path / 'out'}/", "--weights", "random", "--size", "64",
                  "--steps", "3", "--frame-steps", "0", "--quiet")
     assert result.exit_code == 0, result.output
     second = pixels(tmp_path / "out" / "frame_000002.png")
@@ -331,7 +327,7 @@ def test_save_motion_writes_what_each_frame_was_built_from(runner, tmp_path, sty
     """It writes the flow, mask, warped previous result and start image of frames 2..n into
     OUT_motion/ beside the output, at the frame size, and nothing of the kind without the flag."""
     source = _jump_folder(tmp_path)
-    result = run(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST, "--save-motion")
+    result = video(runner, source, style, "-o", tmp_path / "out.mp4", *VIDEO_FAST, "--save-motion")
     assert result.exit_code == 0, result.output
     written = sorted(path.name for path in (tmp_path / "out_motion").iterdir())
     assert written == [f"{kind}_{index:06d}.png" for kind in ("flow", "mask", "start", "warped") for index in (2, 3)]
@@ -339,6 +335,6 @@ def test_save_motion_writes_what_each_frame_was_built_from(runner, tmp_path, sty
     assert sizes == {open_clip(tmp_path / "out.mp4").size}
     mask = pixels(tmp_path / "out_motion" / "mask_000002.png")
     assert set(np.unique(mask)) <= {0, 128, 255} and (mask == 255).mean() > 0.5 and (mask < 255).any()
-    plain = run(runner, source, style, "-o", f"{tmp_path / 'frames'}/", *VIDEO_FAST)
+    plain = video(runner, source, style, "-o", f"{tmp_path / 'frames'}/", *VIDEO_FAST)
     assert plain.exit_code == 0, plain.output
     assert not (tmp_path / "frames_motion").exists() and not (tmp_path / "out_frames").exists()

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from clips import audio_only_file, audio_packets, make_clip, pan_frames, write_clip
-from conftest import make_image
+from helpers import VIDEO_FAST, make_image, video
 from nstcli.video import formats, reader, writer
 from nstcli.errors import ConfigError, ImageError
 
@@ -228,3 +228,34 @@ def test_animated_gif_input(tmp_path):
     clip = reader.open_clip(path)
     assert (clip.frames, clip.rate) == (4, 10)
     assert len(list(reader.read_frames(clip))) == 4
+
+
+def test_truncated_clip_says_what_was_lost(runner, style, tmp_path):
+    """It warns naming the frames declared and read when a clip is cut short, and writes what was read."""
+    whole = make_clip(tmp_path / "whole.mp4", frames=8, faststart=True)
+    with av.open(str(whole)) as container:
+        positions = [packet.pos for packet in container.demux(container.streams.video[0]) if packet.size]
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[:positions[1] + 10])  # the first frame and a few bytes of the second
+    result = video(runner, cut, style, "-o", tmp_path / "out", *VIDEO_FAST)
+    assert result.exit_code == 0, result.output
+    assert (f"Warning: video {cut} declares 8 frames but only 1 could be read (the file is cut short or damaged); "
+            "the output has 1") in result.stderr.splitlines()
+    assert sorted(path.name for path in (tmp_path / "out").glob("*.png")) == ["frame_000001.png"]
+
+
+def test_rotated_phone_clip_comes_out_upright(runner, style, tmp_path):
+    """It turns a clip stored landscape with a 90-degree display rotation upright, as EXIF is for stills."""
+    stored = Image.new("RGB", (64, 48), (0, 0, 255))
+    stored.paste((255, 0, 0), (0, 0, 32, 48))  # stored: red left half, blue right half
+    # Turned 90 degrees counter-clockwise for display: the left edge ends at the bottom.
+    path = write_clip(tmp_path / "phone.mp4", [stored, stored], rotation=90)
+    assert reader.open_clip(path).size == (48, 64)
+    result = video(runner, path, style, "-o", tmp_path / "out", *VIDEO_FAST, "--steps", "0", "--frame-steps", "0")
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "out" / "frame_000001.png") as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
+    assert pixels.shape[:2] == (32, 24)  # portrait
+    top, bottom = pixels[:10].mean(axis=(0, 1)), pixels[-10:].mean(axis=(0, 1))
+    assert top[2] > 200 and top[0] < 60  # blue on top
+    assert bottom[0] > 200 and bottom[2] < 60  # red at the bottom

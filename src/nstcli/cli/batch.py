@@ -66,7 +66,8 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, p
         raise ConfigError(f"--quiet and --progress {progress} contradict each other; give one of them")
     config = build_config(config_file, values)
     from nstcli.jobs.shards import parse_shard
-    from nstcli.stylize.batch import BatchSummary, plan_batch, plan_status, run_batch
+    from nstcli.stylize.batch import BatchSummary, run_batch
+    from nstcli.stylize.batch_plan import plan_batch, plan_status
 
     shard = parse_shard(shard, allow_all=plan) if shard is not None else None
     # Planning reads folder listings only: a missing input or a clash is reported before torch loads.
@@ -81,11 +82,12 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, p
         click.echo(show.plan_summary(listed, shard), err=True)
         return
     check_weights_path(config)
-    from nstcli.cli.progress import ProgressBar
+    from nstcli.cli.progress import DownloadBar, ProgressBar
 
     progress = "none" if quiet else progress
     per_image = (lambda item: [ProgressBar(item.name, position=1, leave=False)]) if progress == "steps" else None
-    run = run_batch(items, config, overwrite=overwrite, callbacks=per_image)
+    run = run_batch(items, config, overwrite=overwrite, callbacks=per_image,
+                    watchers=[DownloadBar()] if progress != "none" else [])
     summary = BatchSummary(planned=len(run), shard=shard)
     bar = show.BatchProgress(len(run)) if progress != "none" else None
     try:

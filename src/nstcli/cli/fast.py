@@ -89,12 +89,12 @@ def train_command(style, data, output, steps, batch_size, crop_size, lr, style_s
         check_input_file(preview)
     check_weights_path(config)
     from nstcli.fast.train import TrainSettings, train
-    from nstcli.cli.progress import ProgressBar
+    from nstcli.cli.progress import DownloadBar, ProgressBar
 
     settings = TrainSettings(steps=steps, batch_size=batch_size, crop_size=crop_size, lr=lr, style_size=style_size,
                              width=int(width), blocks=blocks, precision=precision.lower(),
                              checkpoint_every=checkpoint_every, preview_every=preview_every)
-    callbacks = [] if quiet else [ProgressBar("train")]
+    callbacks = [] if quiet else [ProgressBar("train"), DownloadBar()]
     result = train(style, data, output, config=config, settings=settings, callbacks=callbacks, preview=preview)
     emit(result.summary(), as_json)
 

@@ -96,9 +96,9 @@ def check_before_computing(output: str, inputs, config) -> None:
 
 
 def check_weights_path(config) -> None:
-    from nstcli.network.weights import NAMED
+    from nstcli.network.sources import NAMED
 
     if config.weights not in NAMED:
-        from nstcli.network.weights import check_weights_file
+        from nstcli.network.weight_files import check_weights_file
 
         check_weights_file(config.weights)

@@ -11,7 +11,8 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 
-from nstcli.stylize.batch import BatchSummary, PlannedItem
+from nstcli.stylize.batch import BatchSummary
+from nstcli.stylize.batch_plan import PlannedItem
 from nstcli.reports import Callback, StepReport
 
 # ---------------------------------------------------------------------------------------------
@@ -109,6 +110,35 @@ def plan_summary(plan: Sequence[PlannedItem], shard: tuple[int | None, int] | No
     left = [str(k) for k in range(1, count + 1) if todo_in[k]]
     parts.append(f"shards with work left: {','.join(left) if left else 'none'}")
     return "; ".join([line, *parts])
+
+
+# ---------------------------------------------------------------------------------------------
+# A first run's weights download (and nst weights fetch): the bar over bytes
+# ---------------------------------------------------------------------------------------------
+
+
+class DownloadBar(Callback):
+    """A tqdm bar on stderr while the VGG19 weights arrive (548 MB on a first run without them),
+    cleared when the download ends. Opened by the first report, so a download that fails to start
+    draws nothing before its error."""
+
+    def __init__(self):
+        self.bar = None
+        self.received = 0
+
+    def on_download(self, received: int, total: int | None) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="B", unit_scale=True, desc="VGG19 weights", leave=False)
+            self.received = 0
+        self.bar.update(received - self.received)
+        self.received = received
+
+    def on_download_end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 # ---------------------------------------------------------------------------------------------

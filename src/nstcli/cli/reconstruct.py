@@ -50,9 +50,9 @@ def _reconstruct(kind, image, output, layers, all_layers, as_json, quiet, config
     config = build_config(config_file, values)
     check_before_computing(output, [image], config)
     from nstcli import api
-    from nstcli.cli.progress import ProgressBar
+    from nstcli.cli.progress import DownloadBar, ProgressBar
 
-    callbacks = [] if quiet else [ProgressBar(f"reconstruct {kind}")]
+    callbacks = [] if quiet else [ProgressBar(f"reconstruct {kind}"), DownloadBar()]
     result = api.reconstruct(kind, image, output, layer_list, config=config, callbacks=callbacks,
                              all_layers=all_layers)
     emit(result.summary(), as_json)

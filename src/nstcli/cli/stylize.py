@@ -76,9 +76,9 @@ def stylize(content, styles, output, no_clobber, as_json, quiet, config_file, st
     if masks is not None:
         masks.check_usage(styles, output, style_loss=config.style_loss, style_blend=config.style_blend)
     from nstcli import api
-    from nstcli.cli.progress import ProgressBar
+    from nstcli.cli.progress import DownloadBar, ProgressBar
 
-    callbacks = [] if quiet else [ProgressBar()]
+    callbacks = [] if quiet else [ProgressBar(), DownloadBar()]
     result = api.stylize(content, styles, output, config=config, callbacks=callbacks, no_clobber=no_clobber,
                          masks=masks)
     emit(result.summary(), as_json)

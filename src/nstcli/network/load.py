@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 
 from nstcli.network import weights as weights_module
+from nstcli.network.sources import NAMED, canonical
+from nstcli.reports import Callback
 from nstcli.config.fields import Config
 from nstcli.network.features import VGGFeatures
 from nstcli.runtime import resolve_device, resolve_precision
@@ -29,20 +31,22 @@ def _cached_network(weights: str, seed: int, pooling: str, padding: str, layers:
 
 
 def load_network(config: Config, device: torch.device | None = None, layers: Sequence[str] | None = None,
-                 precision: str | None = None) -> VGGFeatures:
+                 precision: str | None = None, callbacks: Sequence[Callback] = ()) -> VGGFeatures:
     """The frozen VGG19 trunk for `config` (or for `layers`), loaded once per process and reused.
 
     `precision` is the run's resolved precision (runtime.resolve_precision); None resolves
     `config.precision` on `device`. The network's `precision` attribute says which it got.
+    `callbacks` hear the weights' download, when this machine has yet to fetch them (`on_download`).
     """
     device = device or resolve_device(config.device)
     precision = precision or resolve_precision(config.precision, device)
-    weights = weights_module.canonical(config.weights)
-    if weights not in weights_module.NAMED:
+    weights = canonical(config.weights)
+    if weights not in NAMED:
         weights = str(Path(weights).expanduser().resolve())
     # Random weights depend on the seed; loaded ones do not, so do not key the cache on it.
     seed = config.seed if weights == "random" else 0
     layers = tuple(layers) if layers is not None else tuple(layers_needed(config))
+    weights_module.make_available(weights, callbacks)  # outside the cache: a run's watchers are no key
     return _cached_network(weights, seed, config.pooling, config.padding, layers, str(device),
                            config.input_convention, precision)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from nstcli.network import weights as weights_module
+from nstcli.network.sources import describe
 from nstcli.optim.callbacks import CheckpointSaver, LossLog, checkpoint_folder
 from nstcli.config.fields import Config
 from nstcli.optim.engine import Callback, NonFiniteLoss, StopRun
@@ -130,7 +130,7 @@ class Run:
             seconds=time.perf_counter() - self.started,
             losses={key: value for key, value in last.items() if key not in ("step", "scale")},
             device=str(device),
-            weights=weights_module.describe(self.settings.weights),
+            weights=describe(self.settings.weights),
             precision=precision,
             sizes=list(self.sizes),
             checkpoints=[path for _, path in self.saver.saved] if self.saver else [],

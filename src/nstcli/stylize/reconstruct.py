@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from nstcli.network import weights as weights_module
+from nstcli.network.sources import warn_if_random
 from nstcli.optim.callbacks import check_checkpoint_folder, replaced_beside
 from nstcli.config.fields import Config
 from nstcli.optim.engine import Callback, optimize
@@ -37,7 +37,8 @@ FIGURE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 def _reconstruct_one(kind: str, image: torch.Tensor, layers: Sequence[str], config: Config,
                      device: torch.device, precision: str, run: Run, first_step: int, total: int) -> torch.Tensor:
-    network = load_network(config, device, layers=sorted(layers, key=LAYER_INDEX.__getitem__), precision=precision)
+    network = load_network(config, device, layers=sorted(layers, key=LAYER_INDEX.__getitem__), precision=precision,
+                           callbacks=run.watchers)
     features = features_of(network, image)
     # Normalised as stylize's terms are (config's loss_normalization): with the original VGG19's raw
     # magnitudes a Gram loss is ~10^12 and conv1_1 weighs nothing beside conv5_1 in a style figure.
@@ -92,7 +93,7 @@ def reconstruct(
     sized = fit_to_size(image, source, config.size, max(min_side(config, run) for run in runs))
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
-    weights_module.warn_if_random(config.weights)
+    warn_if_random(config.weights)
     target = prepare(pil_to_tensor(sized), device)
     torch.manual_seed(config.seed)
 

@@ -26,8 +26,8 @@ from nstcli.image.io import (
     save_image,
 )
 from nstcli.image.sheets import save_extras
-from nstcli.network import weights as weights_module
 from nstcli.network.load import layers_needed, load_network, min_side
+from nstcli.network.sources import warn_if_random
 from nstcli.optim.callbacks import check_checkpoint_folder, replaced_beside
 from nstcli.optim.engine import Callback
 from nstcli.optim.run import Run, RunSettings, StylizeResult, out_of_memory_as_run_error
@@ -128,15 +128,16 @@ def stylize(
     schedule = Schedule(*plan_scales(config, content_image.size, style, device, extra_terms=extra_terms is not None,
                                      masks=masks))
     precision = resolve_precision(config.precision, device)
-    weights_module.warn_if_random(config.weights)
-    network = load_network(config, device, precision=precision)
+    warn_if_random(config.weights)
+    need = min_side(config)
+    network = load_network(config, device, precision=precision, callbacks=callbacks)
     torch.manual_seed(config.seed)
     settings = config.pick(RunSettings)
     run = Run(settings, output, callbacks)
     for watcher in run.watchers:
         watcher.on_schedule(list(zip(schedule.steps, schedule.shapes)))
-    painting = CoarseToFine(network, content_image, style, config.pick(LossSettings), settings, config.style_scale,
-                            min_side(config), device, masks, extra_terms)
+    painting = CoarseToFine(network, content_image, style, config.pick(LossSettings), settings, config.style_scale, need,
+                            device, masks, extra_terms)
     total = sum(schedule.steps)
     image = run.execute(total, lambda: painting.paint(schedule, run, init),
                         save_to=output if save_on_interrupt else None, no_clobber=no_clobber)

@@ -30,7 +30,7 @@ from nstcli.ui.inputs import (  # noqa: E402
     EXAMPLE_CONTENT, EXAMPLE_STYLE, UPLOAD_TYPES, accept_upload, as_upload, thumbnail)
 from nstcli.ui.live import LivePreview  # noqa: E402
 from nstcli.ui.server import config_from_env, config_to_env  # noqa: E402
-from nstcli.network.weights import describe  # noqa: E402
+from nstcli.network.sources import describe  # noqa: E402
 
 UPLOAD = "Upload my own"
 EXAMPLES = "Use the bundled examples"

@@ -39,6 +39,7 @@ from PIL import Image
 from nstcli.config.fields import VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config
 from nstcli.errors import ImageError, Interrupted, NSTWarning, PrecisionWarning, RandomWeightsWarning
 from nstcli.image.io import pil_to_tensor, save_image
+from nstcli.reports import notify
 from nstcli.stylize import single
 from nstcli.stylize.coarse_to_fine import initial_image
 from nstcli.terms.temporal import TemporalTerm, temporal_error
@@ -78,14 +79,6 @@ def _quantised(image: torch.Tensor) -> torch.Tensor:
 def _frame_loss(losses: dict) -> float:
     """The objective without the temporal term: what the frame would score in `nst stylize`."""
     return float(losses.get("loss", 0.0)) - float(losses.get("temporal", 0.0))
-
-
-def _notify(callbacks, event: str, *args) -> None:
-    # Plain engine callbacks may watch a video's steps too; they just have no frame events.
-    for callback in callbacks:
-        method = getattr(callback, event, None)
-        if method is not None:
-            method(*args)
 
 
 class _FrameLoop:
@@ -146,7 +139,7 @@ class _FrameLoop:
         self.log[index] = row
         report = FrameReport(index=index, total=self.plan.clip.frames, seconds=row["seconds"], loss=row["loss"],
                              temporal_error=error)
-        _notify(self.callbacks, "on_frame", report)
+        notify(self.callbacks, "on_frame", report)
 
     def run(self) -> None:
         frames = read_frames(self.plan.clip, self.plan.size)
@@ -206,7 +199,7 @@ def stylize_video(
     created = not folder.exists()
     finished = resume.prepare_work(folder, fingerprint, output)
     loop = _FrameLoop(plan, folder, finished, resume.read_log(folder), callbacks, save_motion)
-    _notify(callbacks, "on_video_start", clip.frames, finished)
+    notify(callbacks, "on_video_start", clip.frames, finished)
     try:
         loop.run()
         if loop.read < clip.frames:
@@ -216,7 +209,7 @@ def stylize_video(
                           f"(the file is cut short or damaged); the output has {loop.read}", NSTWarning, stacklevel=2)
             clip = dataclasses.replace(clip, frames=loop.read)
         if plan.video is not None:
-            _notify(callbacks, "on_encode", output)
+            notify(callbacks, "on_encode", output)
             write_video(plan.video, clip, resume.saved_frames(folder, loop.finished))
             shutil.rmtree(folder, ignore_errors=True)
     except BaseException as exc:
@@ -229,7 +222,7 @@ def stylize_video(
             raise
         raise error from None
     finally:
-        _notify(callbacks, "on_video_end")
+        notify(callbacks, "on_video_end")
 
     log = loop.log
     errors = [log[i]["temporal_error"] for i in range(1, loop.finished)

@@ -19,6 +19,7 @@ from PIL import Image
 
 from nstcli import paths
 from nstcli.config.fields import Config, as_dict
+from nstcli.digests import feed_file
 from nstcli.errors import ConfigError, ImageError
 from nstcli.image.io import atomic_write, pil_to_tensor
 from nstcli.stylize.styles import PreparedStyle
@@ -38,9 +39,7 @@ def _digest(paths: Sequence[Path]) -> str:
     for path in paths:
         digest.update(path.name.encode("utf-8", "surrogateescape") + b"\0")
         try:
-            with open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
+            feed_file(digest, path)
         except OSError as exc:
             raise ImageError(f"{path} cannot be read ({exc.strerror or exc})") from None
     return digest.hexdigest()
