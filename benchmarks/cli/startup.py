@@ -77,11 +77,33 @@ def import_time_of_cli() -> float:
     raise RuntimeError("nstcli.cli.main not in the import time report")
 
 
+def compare_trees(other: Path, repeats: int) -> None:
+    """`nst --help` from this checkout and from `other`, interleaved: the only fair way on a machine whose
+    speed drifts."""
+    trees = {"this checkout": common.ROOT / "src", str(other): other / "src"}
+    for flags in (["--help"], ["stylize", "--help"]):
+        times: dict[str, list[float]] = {name: [] for name in trees}
+        for round_ in range(repeats + 1):
+            for name, src in trees.items():
+                seconds = wall([sys.executable, "-m", "nstcli", *flags], env={**os.environ, "PYTHONPATH": str(src)})
+                if round_:  # the first round warms the file cache
+                    times[name].append(seconds)
+        medians = {name: common.median(values) for name, values in times.items()}
+        this, that = medians.values()
+        print(common.table(["nst " + " ".join(flags), "median s", "min s"],
+                           [[name, medians[name], min(times[name])] for name in trees]))
+        print(f"this checkout / {other}: {this / that:.3f}\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--against", type=Path, default=None, help="another checkout to compare start-up with")
     args = parser.parse_args()
     print(common.machine())
+    if args.against is not None:
+        compare_trees(args.against.resolve(), args.repeats)
+        return
     command = nst_command()
     modules = subprocess.run([sys.executable, "-c", CLI_MODULES], check=True, capture_output=True,
                              text=True).stdout.strip().splitlines()[-1]  # after the help text

@@ -1,7 +1,7 @@
 """Quality of a fast style network against `nst stylize`'s defaults, on photos it was not trained on.
 
 usage: python benchmarks/fast/fast_quality.py --model MODEL --style STYLE PHOTO [PHOTO ...] [--size 384]
-       [--stylized DIR] [--judge PATH/judge.py] [--figure docs/fast.png] [--stylize-args "..."]
+       [--stylized DIR] [--judge PATH/judge.py] [--figure docs/fast.jpg] [--stylize-args "..."]
 
 For each photo: `nst apply MODEL` at --size, and `nst stylize PHOTO STYLE` with its defaults (or the
 file DIR/<stem>_stylize.png when --stylized holds one from an earlier run: stylize takes minutes a

@@ -4,7 +4,7 @@ model file is (`nst apply starry photo.jpg`, `nst video --model starry`, `nst ex
 Each is an ordinary model file in `styles/` (package data), stored in fp16 to halve its size, and is
 read by `modelfile` with the same checks as any other. A path that exists always wins over a name, so
 a file called `starry` in the current folder is still that file. How each was trained, on which
-photos, and the licences: README, "Built-in styles", and `styles/SOURCES.md`.
+photos, and the licences: docs/fast.md, "Built-in styles", and `styles/SOURCES.md`.
 """
 
 from __future__ import annotations

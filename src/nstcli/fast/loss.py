@@ -15,8 +15,7 @@ from nstcli.fast.precision import autocast
 from nstcli.image.io import prepare
 from nstcli.reports import Callback
 from nstcli.terms.base import evaluate
-from nstcli.terms.content import Content
-from nstcli.terms.objective import content_layer_weights
+from nstcli.terms.builder import content_term_of
 
 
 class Perceptual:
@@ -53,7 +52,7 @@ class Perceptual:
         for i in range(batch):
             own = {name: targets[name][i:i + 1] for name in self.config.content_layers}
             # Normalised by this photo's own targets (loss_normalization), as stylize does per content image.
-            content_term = Content(own, self.config.content_weight, content_layer_weights(self.loss, own))
+            content_term = content_term_of(self.loss, own)
             one = {name: value[i:i + 1] for name, value in features.items()}
             sample_total, sample_values = evaluate([content_term, self.style, *self.pixels], one,
                                                    output[i:i + 1].float())

@@ -129,14 +129,15 @@ def stylize(
                                      masks=masks))
     precision = resolve_precision(config.precision, device)
     warn_if_random(config.weights)
+    need = min_side(config)
     network = load_network(config, device, precision=precision, callbacks=callbacks)
     torch.manual_seed(config.seed)
     settings = config.pick(RunSettings)
     run = Run(settings, output, callbacks)
     for watcher in run.watchers:
         watcher.on_schedule(list(zip(schedule.steps, schedule.shapes)))
-    painting = CoarseToFine(network, content_image, style, config.pick(LossSettings), settings, config.style_scale,
-                            min_side(config), device, masks, extra_terms)
+    painting = CoarseToFine(network, content_image, style, config.pick(LossSettings), settings, config.style_scale, need,
+                            device, masks, extra_terms)
     total = sum(schedule.steps)
     image = run.execute(total, lambda: painting.paint(schedule, run, init),
                         save_to=output if save_on_interrupt else None, no_clobber=no_clobber)

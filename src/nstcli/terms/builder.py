@@ -92,6 +92,12 @@ def content_term(loss: LossSettings, network: VGGFeatures, target: torch.Tensor,
     else:
         features = features_of(network, target)
         targets = {name: features[name] for name in loss.content_layers}
+    return content_term_of(loss, targets, mask)
+
+
+def content_term_of(loss: LossSettings, targets: Features, mask: torch.Tensor | None = None) -> Term:
+    """The content term of target features already computed (fast/loss.py has a batch's), normalised
+    by those targets."""
     if mask is None:
         return Content(targets, loss.content_weight, content_layer_weights(loss, targets))
     from nstcli.terms.masked_content import MaskedContent
