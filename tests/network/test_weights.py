@@ -140,20 +140,23 @@ def test_the_library_draws_no_download_bar(fake_download, isolated_cache, capfd)
     assert capfd.readouterr() == ("", "")
 
 
+class DownloadWatcher:
+    """Records what a download tells its watchers (the skins draw a bar from the same calls)."""
+
+    def __init__(self):
+        self.heard = []
+
+    def on_download(self, received, total):
+        self.heard.append((received, total))
+
+    def on_download_end(self):
+        self.heard.append("end")
+
+
 def test_download_progress_goes_to_the_watchers(fake_download, isolated_cache, tmp_path):
     """It tells every watcher the bytes received, from 0 up to the file's size, then that it ended."""
 
-    class Watcher:
-        def __init__(self):
-            self.heard = []
-
-        def on_download(self, received, total):
-            self.heard.append((received, total))
-
-        def on_download_end(self):
-            self.heard.append("end")
-
-    watcher = Watcher()
+    watcher = DownloadWatcher()
     download.download("torchvision", [watcher])
     size = (tmp_path / "vgg19-fake.pth").stat().st_size
     assert watcher.heard[0] == (0, size) and watcher.heard[-2:] == [(size, size), "end"]
@@ -427,17 +430,7 @@ def test_download_with_a_huge_content_length_still_downloads(tmp_path, monkeypat
     class Response(io.BytesIO):
         headers = {"Content-Length": "9" * 5000}
 
-    class Watcher:
-        def __init__(self):
-            self.heard = []
-
-        def on_download(self, received, total):
-            self.heard.append((received, total))
-
-        def on_download_end(self):
-            self.heard.append("end")
-
-    watcher = Watcher()
+    watcher = DownloadWatcher()
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: Response(b"weights"))
     download.fetch("https://example.invalid/vgg19.pth", tmp_path / "vgg19.pth", [watcher])
     assert (tmp_path / "vgg19.pth").read_bytes() == b"weights"
