@@ -38,6 +38,10 @@ class Callback:
     def on_step(self, report: StepReport) -> None:
         pass
 
+    def on_scale_end(self, scale: int, ran: int, given: int, stopped: str) -> None:
+        """A scale of the run ended after `ran` of its `given` steps; `stopped` says why
+        (optim/stopping.py: "steps", or "plateau" when its loss had stopped improving)."""
+
     def on_end(self) -> None:
         pass
 

@@ -204,6 +204,12 @@ class ProgressBar(Callback):
         self.bar.set_postfix_str(f"{postfix} · {terms}" if terms else postfix, refresh=False)
         self.bar.update(self._cost(report.size) if self.schedule else 1)
 
+    def on_scale_end(self, scale: int, ran: int, given: int, stopped: str) -> None:
+        # A scale that stopped on a plateau leaves its unrun steps' work on the bar: count it as done,
+        # so the bar still reaches the end and its estimate of the time left stays honest.
+        if self.bar is not None and ran < given and scale < len(self.schedule):
+            self.bar.update((given - ran) * self._cost(self.schedule[scale][1]))
+
     def on_end(self) -> None:
         if self.bar is not None:
             self.bar.close()

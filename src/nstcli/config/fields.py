@@ -42,6 +42,13 @@ class Config:
         "scales paint, the large ones add detail without repainting the photo over the strokes; empty runs "
         "`steps` at every scale.",
         optional=True, minimum=16, maximum=16384, metavar="PX"))
+    stop_window: int = _key(20, Spec(
+        int, "A scale stops before its `steps` once its lowest loss fell by less than stop_tolerance over this "
+        "many steps (`steps` stays the most a scale may run); 0 never stops early.", minimum=0,
+        maximum=MAX_STEPS))
+    stop_tolerance: float = _key(0.01, Spec(
+        float, "The fraction of the loss a scale must still shed over stop_window steps to go on; 0 never "
+        "stops early.", minimum=0.0, maximum=1.0))
     optimizer: str = _key("lbfgs", Spec(str, "Optimiser.", choices=OPTIMIZERS))
     adam_betas: tuple[float, ...] = _key((0.9, 0.999), Spec(
         float, "Adam's two moment decays, comma-separated (each in [0, 1)).", many=True, optional=True))

@@ -21,6 +21,7 @@ import torch
 from nstcli.errors import RunError
 from nstcli.network.features import VGGFeatures
 from nstcli.optim.optimizers import IterateAverage, OptimizerSettings, carried_state, make_optimizer
+from nstcli.optim.stopping import PLATEAU, RAN_OUT, Plateau
 from nstcli.reports import Callback, StepReport  # noqa: F401 (re-exported: watchers import them from here too)
 from nstcli.runtime import tune_for
 from nstcli.terms.base import Term, evaluate
@@ -33,6 +34,8 @@ class ScaleResult:
     image: torch.Tensor  # (1, 3, H, W), detached
     state: dict | None = None
     terms: dict[str, float] = field(default_factory=dict)  # the last step's values
+    steps: int = 0  # the steps it ran: fewer than it was given when it stopped on a plateau
+    stopped: str = RAN_OUT  # why it ended (optim/stopping.py)
 
 
 class NonFiniteLoss(RunError):
@@ -126,13 +129,15 @@ def optimize(
     average: float = 0.0,
     state: dict | None = None,
     last: bool = False,
+    plateau: Plateau | None = None,
 ) -> ScaleResult:
     """Minimise the sum of `terms` over the pixels of `init` for `steps` steps.
 
     Returns the lowest-loss image evaluated or, with `average` > 0, the running average of the
     iterates with that decay. `state` continues Adam from a previous scale (see optimizers.py).
     `last` returns the last iterate instead: for a visit of one step (tiling/run.py), the best image
-    evaluated would be the one it started from.
+    evaluated would be the one it started from. `plateau` ends the scale early once its loss has
+    stopped improving (optim/stopping.py); the result says how many steps ran and why it ended.
     """
     tune_for(init.device)
     precision = getattr(network, "precision", "fp32")
@@ -150,6 +155,8 @@ def optimize(
     lowest = Lowest(pixels)
     closure = Evaluation(network, terms, pixels, lowest)
     step = first_step - 1
+    lowest_so_far: list[float] = []  # the lowest loss after each step, for the plateau rule
+    stopped = RAN_OUT
     try:
         for step in range(first_step, first_step + steps):
             opt.step(closure)
@@ -176,7 +183,12 @@ def optimize(
                                 scale=scale, size=(last_good.shape[-2], last_good.shape[-1]), precision=precision)
             for callback in callbacks:
                 callback.on_step(report)
+            lowest_so_far.append(lowest.loss)
+            if plateau is not None and plateau.reached(lowest_so_far):
+                stopped = PLATEAU
+                break
     except KeyboardInterrupt:
         raise StopRun(last_good.clone(), step) from None
     image = chosen_image(pixels, lowest, averaged, last)
-    return ScaleResult(image.permute(0, 3, 1, 2), carried_state(opt, pixels), last_terms)
+    return ScaleResult(image.permute(0, 3, 1, 2), carried_state(opt, pixels), last_terms,
+                       steps=step - first_step + 1, stopped=stopped)

@@ -18,6 +18,7 @@ from nstcli.optim.engine import Callback, NonFiniteLoss, StopRun
 from nstcli.errors import Interrupted, RunError
 from nstcli.image.io import save_image
 from nstcli.optim.optimizers import OptimizerSettings
+from nstcli.optim.stopping import Plateau
 
 
 @dataclass
@@ -35,6 +36,7 @@ class StylizeResult:
     log: list[dict] = field(default_factory=list)
     extras: list[Path] = field(default_factory=list)  # contact sheet, loss curve
     tiling: list[dict | None] = field(default_factory=list)  # per scale: None, or its tiles (tiling/plan.py)
+    scale_steps: list[dict] = field(default_factory=list)  # per scale: steps given, steps run, why it ended
     peak_memory: int | None = None  # bytes: the process's peak resident set (CPU) or the GPU's peak allocated
 
     def summary(self) -> dict:
@@ -54,6 +56,7 @@ class StylizeResult:
             "scales": [[int(h), int(w)] for h, w in self.sizes],
             "extras": [str(p) for p in self.extras],
             "tiling": list(self.tiling),
+            "scale_steps": list(self.scale_steps),
             "peak_memory_mb": round(self.peak_memory / 2**20) if self.peak_memory else None,
         }
 
@@ -68,6 +71,8 @@ class RunSettings:
     init: str
     optimizer: str
     learning_rate: float
+    stop_window: int
+    stop_tolerance: float
     adam_betas: tuple[float, ...]
     average: float
     checkpoint_every: int
@@ -78,6 +83,11 @@ class RunSettings:
     @property
     def optimizer_settings(self) -> OptimizerSettings:
         return OptimizerSettings(self.optimizer, self.learning_rate, tuple(self.adam_betas))
+
+    @property
+    def plateau(self) -> Plateau | None:
+        rule = Plateau(self.stop_window, self.stop_tolerance)
+        return rule if rule.active else None
 
 
 class Run:
@@ -98,6 +108,7 @@ class Run:
         self.watchers: list[Callback] = [self.log] + ([self.saver] if self.saver else []) + list(callbacks)
         self.sizes: list[tuple[int, int]] = []
         self.tiling: list[dict | None] = []
+        self.scale_steps: list[dict] = []  # {"given", "ran", "stopped"} of every scale run so far
 
     def execute(self, total: int, work: Callable[[], object], *, save_to: Path | None = None,
                 no_clobber: bool = False):
@@ -137,6 +148,7 @@ class Run:
             log=self.log.rows,
             extras=list(extras),
             tiling=list(self.tiling),
+            scale_steps=list(self.scale_steps),
             peak_memory=peak_memory(device),
         )
 

@@ -16,6 +16,7 @@ from nstcli.network.features import VGGFeatures
 from nstcli.optim.engine import optimize
 from nstcli.optim.optimizers import resize_state
 from nstcli.optim.run import Run, RunSettings
+from nstcli.reports import notify
 from nstcli.stylize.masks import SpatialControl
 from nstcli.stylize.styles import PreparedStyle
 from nstcli.terms.base import Term
@@ -107,8 +108,11 @@ class CoarseToFine:
                 scale = optimize_tiled(self.network, start, terms, adam_settings(optimizer), tile=tile,
                                        align=self.need, **common)
             else:
-                scale = optimize(self.network, start, terms, optimizer, average=self.settings.average, **common)
-            image, state, first = scale.image, scale.state, first + count
+                scale = optimize(self.network, start, terms, optimizer, average=self.settings.average,
+                                 plateau=self.settings.plateau, **common)
+            run.scale_steps.append({"given": count, "ran": scale.steps, "stopped": scale.stopped})
+            notify(run.watchers, "on_scale_end", index, scale.steps, count, scale.stopped)
+            image, state, first = scale.image, scale.state, first + scale.steps
         if self.loss.preserve_color == "luminance":
             image = colour.recombine(image, content)
         return image

@@ -146,7 +146,8 @@ def stylize(
     if output is not None:
         save_image(image, output, no_clobber=no_clobber)
         extras = save_extras(output, run.saver, run.log, sheet=settings.contact_sheet, curve=settings.loss_curve)
-    return run.result(image, output, total, device, extras, precision=precision)
+    ran = sum(scale["ran"] for scale in run.scale_steps)  # fewer than `total` where a scale stopped on a plateau
+    return run.result(image, output, ran, device, extras, precision=precision)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -111,4 +111,4 @@ def optimize_tiled(network: VGGFeatures, init: torch.Tensor, terms: Sequence[Ter
         # Ctrl-C inside a tile: the whole image as it stands is what there is to save.
         raise StopRun(image.permute(0, 3, 1, 2).clone(), step - 1 if step >= first_step else step) from None
     carried = {"step": torch.tensor(counted), "exp_avg": moments[0], "exp_avg_sq": moments[1]}
-    return ScaleResult(image.permute(0, 3, 1, 2), carried, last)
+    return ScaleResult(image.permute(0, 3, 1, 2), carried, last, steps=steps)

@@ -1,0 +1,36 @@
+"""When a scale has stopped improving: the plateau rule that ends a scale before its `steps`.
+
+A scale's loss falls fast at first and then crawls; the crawl repaints little (its images look alike
+by eye) while each step still costs a full forward and backward. The rule watches the lowest loss
+seen so far, not the last one: L-BFGS without a line search zig-zags, so the last loss can rise for a
+step while the run still improves. It stops when that lowest loss fell by less than `tolerance` (a
+fraction of it) over the last `window` steps. How `window` and `tolerance` were chosen:
+benchmarks/README.md, "Time to the picture".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Why a scale ended, as `--json` reports it.
+RAN_OUT = "steps"  # it ran every step it was given
+PLATEAU = "plateau"  # its loss stopped improving first
+
+
+@dataclass(frozen=True)
+class Plateau:
+    """Stop once the lowest loss fell by less than `tolerance` x itself over the last `window` steps."""
+
+    window: int
+    tolerance: float
+
+    @property
+    def active(self) -> bool:
+        return self.window > 0 and self.tolerance > 0
+
+    def reached(self, lowest: list[float]) -> bool:
+        """`lowest[i]` is the lowest loss after step i + 1 of this scale (never increasing)."""
+        if not self.active or len(lowest) <= self.window:
+            return False
+        before, now = lowest[-1 - self.window], lowest[-1]
+        return before - now < self.tolerance * abs(before)
