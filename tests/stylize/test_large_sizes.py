@@ -29,10 +29,11 @@ def test_taper_gives_fewer_steps_above_its_side():
     assert steps_per_scale(config.replace(start_size=1024), [1024, 1536]) == [150, 50]
 
 
-def test_default_schedule_tapers_only_above_512():
-    """The defaults at 512 px run as before; at 2048 px the large scales are shorter."""
+def test_default_schedule_tapers_every_later_scale():
+    """The first scale runs `steps`; every later one at most steps x 256 / side; at 2048 px the large
+    scales are shorter still."""
     config = load_config(None, {"size": 512})
-    assert steps_per_scale(config, scale_sizes(config)) == [config.steps] * len(scale_sizes(config))
+    assert steps_per_scale(config, scale_sizes(config)) == [config.steps, round(config.steps / 2)]
     big = config.replace(size=2048)
     counts = steps_per_scale(big, scale_sizes(big))
     assert counts[-1] < counts[0] and counts == sorted(counts, reverse=True)

@@ -21,7 +21,7 @@ def test_writes_output_with_content_aspect_and_checkpoints(runner, content, styl
     """It writes the output at --size with the content's aspect ratio, and checkpoints every 100 steps."""
     out = tmp_path / "out.png"
     result = runner.invoke(nst, ["stylize", str(content), str(style), "-o", str(out), "--weights", "random",
-                                 "--steps", "200", "--size", "24", "--quiet"])
+                                 "--steps", "200", "--size", "24", "--stop-tolerance", "0", "--quiet"])
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{out}\n"
     assert Image.open(out).size == (24, 16)  # content is 48x32

@@ -36,7 +36,7 @@ class Config:
     first_steps: int | None = _key(None, Spec(
         int, "Steps at the first (coarsest) scale; empty means `steps`.", optional=True, minimum=0,
         maximum=MAX_STEPS))
-    taper_from: int | None = _key(512, Spec(
+    taper_from: int | None = _key(256, Spec(
         int, "Coarse-to-fine: scales after the first whose longest side is above this get proportionally fewer "
         "steps (steps x taper_from / side), as jcjohnson/neural-style's large-output script does: the coarse "
         "scales paint, the large ones add detail without repainting the photo over the strokes; empty runs "
@@ -46,7 +46,7 @@ class Config:
         int, "A scale stops before its `steps` once its lowest loss fell by less than stop_tolerance over this "
         "many steps (`steps` stays the most a scale may run); 0 never stops early.", minimum=0,
         maximum=MAX_STEPS))
-    stop_tolerance: float = _key(0.01, Spec(
+    stop_tolerance: float = _key(0.05, Spec(
         float, "The fraction of the loss a scale must still shed over stop_window steps to go on; 0 never "
         "stops early.", minimum=0.0, maximum=1.0))
     optimizer: str = _key("lbfgs", Spec(str, "Optimiser.", choices=OPTIMIZERS))
@@ -87,7 +87,7 @@ class Config:
     style_scale: float = _key(1.0, Spec(
         float, "Style image size relative to the output (longest sides): below 1 gives finer brush strokes, "
         "above 1 coarser ones.", minimum=0.05, maximum=8.0))
-    start_size: int | None = _key(192, Spec(
+    start_size: int | None = _key(256, Spec(
         int, "Coarse-to-fine: optimise first at this longest side, then upsample by scale_factor up to size, "
         "running `steps` steps at each scale; none (or at least size) means a single scale.", optional=True,
         minimum=16, maximum=16384))

@@ -71,7 +71,9 @@ def plan_video(source: Path, styles, output: Path, config: Config, frame_steps: 
     # The first frame as `nst stylize` would do it (at the frame size actually used); later frames a
     # single scale at full size, warm-started, with no checkpoints of their own.
     first_config = config.replace(size=max(size), checkpoint_every=0)
-    later_config = first_config.replace(steps=frame_steps, start_size=None, first_steps=None)
+    # Later frames run their few steps in full (no plateau stop): a frame that stopped early would keep
+    # more of the frame before it than its neighbours do, which shows as flicker.
+    later_config = first_config.replace(steps=frame_steps, start_size=None, first_steps=None, stop_tolerance=0.0)
     # Every frame's scales and tiles (and the memory budget) are checked now, as single.stylize would at
     # frames 1 and 2.
     device = resolve_device(config.device)
