@@ -170,9 +170,9 @@ class Floor:
     nothing but the network is computed.
     """
 
-    def __init__(self, state, layers, content: torch.Tensor, channels_last: bool = True):
+    def __init__(self, state, layers, content: torch.Tensor, channels_last: bool = True, precision: str = "fp32"):
         layout = torch.channels_last if channels_last else torch.contiguous_format
-        self.network = VGGFeatures(state, layers).to(memory_format=layout)
+        self.network = VGGFeatures(state, layers, precision=precision).to(memory_format=layout)
         self.image = content.clone().contiguous(memory_format=layout).requires_grad_(True)
 
     def step(self) -> None:

@@ -41,6 +41,7 @@ PAIRS = {
     "golden_gate-matisse": ("golden_gate.jpg", "woman-with-hat-matisse.jpg"),
     "pitt-starry": ("brad_pitt.jpg", "starry_night.jpg"),
     "hoover-seated": ("hoovertowernight.jpg", "seated-nude.jpg"),
+    "hoover-starry": ("hoovertowernight.jpg", "starry_night_google.jpg"),  # --config large's pair
     "examples": (ROOT / "examples" / "content.jpg", ROOT / "examples" / "style.jpg"),
 }
 

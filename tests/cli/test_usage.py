@@ -46,7 +46,7 @@ def test_stylize_help_shows_defaults_and_every_output_extension(runner):
     """It shows the defaults of size, steps, start size and checkpoint interval, and .tiff for -o."""
     text = " ".join(runner.invoke(nst, ["stylize", "--help"]).stdout.split())
     text = text[text.index("Options:"):]  # past the description, which mentions --checkpoint-every too
-    for flag, default in [("--size", "384"), ("--steps", "150"), ("--start-size", "256"),
+    for flag, default in [("--size", "384"), ("--steps", "150"), ("--start-size", "192"),
                           ("--checkpoint-every", "100"), ("--optimizer", "lbfgs")]:
         after = text[text.index(f"{flag} "):]
         assert f"[default: {default}]" in after[: after.index(" --", 3)], flag

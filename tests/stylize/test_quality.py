@@ -44,14 +44,17 @@ def test_coarse_to_fine_scales(content, style):
 
 
 def test_defaults_are_two_scales_and_none_gives_one():
-    """The defaults run at most 150 steps at 256 px, then steps x 256 / side at each larger scale (100 at
-    384 px; 75 and 38 at 512 and 1024 px); `none` or a large start is one scale."""
-    assert (Config().steps, single.scale_sizes(Config())) == (150, [256, 384])
-    assert steps_per_scale(Config(), [256, 384]) == [150, 100]
+    """The defaults halve the size down to no less than 192 px, run at most 150 steps at that first scale,
+    then steps x 256 / side at each larger one (100 at 384 px; 75 and 38 at 512 and 1024 px); `none` or a
+    large start is one scale."""
+    assert (Config().steps, single.scale_sizes(Config())) == (150, [192, 384])
+    assert steps_per_scale(Config(), [192, 384]) == [150, 100]
+    assert single.scale_sizes(Config(size=512)) == [256, 512]
     assert single.scale_sizes(Config(size=1024)) == [256, 512, 1024]
+    assert single.scale_sizes(Config(size=3620)) == [226, 452, 905, 1810, 3620]
     assert steps_per_scale(Config(size=1024), [256, 512, 1024]) == [150, 75, 38]
     assert single.scale_sizes(Config(size=128)) == [128]
-    assert single.scale_sizes(Config(size=256)) == [256]
+    assert single.scale_sizes(Config(size=192)) == [192]
     assert single.scale_sizes(load_config(None, {"start_size": "none"})) == [384]  # as --start-size none
 
 

@@ -87,13 +87,15 @@ class Config:
     style_scale: float = _key(1.0, Spec(
         float, "Style image size relative to the output (longest sides): below 1 gives finer brush strokes, "
         "above 1 coarser ones.", minimum=0.05, maximum=8.0))
-    start_size: int | None = _key(256, Spec(
-        int, "Coarse-to-fine: optimise first at this longest side, then upsample by scale_factor up to size, "
-        "running `steps` steps at each scale; none (or at least size) means a single scale.", optional=True,
+    start_size: int | None = _key(192, Spec(
+        int, "Coarse-to-fine: the smallest first scale (longest side). The scales are size, size / scale_factor, "
+        "... down to no less than this (scales_from size: a first scale of 192 to 384 px with the defaults), or "
+        "this, this x scale_factor, ... up to size (scales_from start); none (or at least size) means a single "
+        "scale.", optional=True,
         minimum=16, maximum=16384))
     scale_factor: float = _key(2.0, Spec(
         float, "Coarse-to-fine: how much each scale grows over the previous one.", minimum=1.1, maximum=8.0))
-    scales_from: str = _key("start", Spec(
+    scales_from: str = _key("size", Spec(
         str, "Coarse-to-fine: grow the scales from start_size by scale_factor (ending at size), or shrink "
         "them from size by scale_factor down to no less than start_size.", choices=SCALE_ANCHORS))
     preserve_color: str = _key("none", Spec(
