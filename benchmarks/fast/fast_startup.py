@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -60,13 +61,22 @@ def nst_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "nstcli"]
 
 
-def wall(command: list[str], source: Path | None = None) -> float:
+CPU_SECONDS: dict[str, list[float]] = {}
+
+
+def wall(command: list[str], source: Path | None = None, key: str | None = None) -> float:
+    """The command's wall time; its CPU time (user + system, all threads) goes to CPU_SECONDS[key]."""
     env = dict(os.environ)
     if source is not None:
         env["PYTHONPATH"] = str(source)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, env=env)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if key is not None:
+        CPU_SECONDS.setdefault(key, []).append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return seconds
 
 
 def cpu_flags() -> str:
@@ -127,31 +137,35 @@ def main() -> None:
         for label in sources:
             times[f"{label}one photo"], times[f"{label}folder"] = [], []
         for round_ in range(args.rounds):
-            times["import torch"].append(wall([sys.executable, "-c", "import torch"]))
+            times["import torch"].append(wall([sys.executable, "-c", "import torch"], key="import torch"))
             for label, source in sources.items():
                 times[f"{label}one photo"].append(wall([*nst, "apply", model, str(photo), "-o",
-                                                        str(folder / "out.png"), "--overwrite", "--quiet"], source))
+                                                        str(folder / "out.png"), "--overwrite", "--quiet"], source,
+                                                        f"{label}one photo"))
                 out = folder / f"out_{round_}_{len(label)}"
                 times[f"{label}folder"].append(wall([*nst, "apply", model, str(photos), "-o", str(out), "--quiet"],
-                                                    source))
+                                                    source, f"{label}folder"))
                 shutil.rmtree(out)
             print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
         phases = subprocess.run([sys.executable, "-c", PHASES, model, str(photo), str(folder / "phases.png")],
                                 check=True, capture_output=True, text=True)
         split = json.loads(phases.stdout.splitlines()[-1])
     print(f"load average {os.getloadavg()[0]:.1f} at end")
-    floor = statistics.median(times["import torch"])
-    print(f"\nmodel {model}, photo {args.size} px, {args.rounds} rounds (medians)\n")
-    print("| measurement | seconds |")
-    print("|---|---|")
-    print(f"| python -c 'import torch' | {floor:.2f} |")
+    print(f"\nmodel {model}, photo {args.size} px, {args.rounds} rounds (medians); CPU: user + system time of "
+          "all the process's threads, which other jobs on the machine change far less than the wall time\n")
+    print("| measurement | wall s | CPU s |")
+    print("|---|---|---|")
+    floor, floor_cpu = (statistics.median(found["import torch"]) for found in (times, CPU_SECONDS))
+    print(f"| python -c 'import torch' | {floor:.2f} | {floor_cpu:.2f} |")
     for label in sources:
         one, many = (statistics.median(times[f"{label}{key}"]) for key in ("one photo", "folder"))
-        per_image = (many - one) / (args.images - 1) if args.images > 1 else float("nan")
-        print(f"| {label}nst apply MODEL photo.jpg -o out.png | {one:.2f} |")
-        print(f"| {label}the same minus import torch | {one - floor:.2f} |")
-        print(f"| {label}nst apply MODEL folder/ ({args.images} images) | {many:.2f} |")
-        print(f"| {label}per image in the folder, (folder - one) / {args.images - 1} | {per_image:.3f} |")
+        one_cpu, many_cpu = (statistics.median(CPU_SECONDS[f"{label}{key}"]) for key in ("one photo", "folder"))
+        per = args.images - 1 if args.images > 1 else float("nan")
+        print(f"| {label}nst apply MODEL photo.jpg -o out.png | {one:.2f} | {one_cpu:.2f} |")
+        print(f"| {label}the same minus import torch | {one - floor:.2f} | {one_cpu - floor_cpu:.2f} |")
+        print(f"| {label}nst apply MODEL folder/ ({args.images} images) | {many:.2f} | {many_cpu:.2f} |")
+        print(f"| {label}per image in the folder, (folder - one) / {args.images - 1} | {(many - one) / per:.3f} | "
+              f"{(many_cpu - one_cpu) / per:.3f} |")
     print("\n| phase of one process | seconds |")
     print("|---|---|")
     for name, seconds in split.items():

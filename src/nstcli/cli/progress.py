@@ -27,12 +27,9 @@ def print_result(line: str) -> None:
     """A result (a written path, a JSON line) on stdout, on a line of its own: the bars on stderr are
     cleared first and drawn again under it, so on a terminal it does not end a bar's line and wrap."""
     import click
+    from tqdm import tqdm
 
-    bars = sys.modules.get("tqdm")
-    if bars is None:  # no bar was ever drawn in this process (one photo): nothing to clear, and no tqdm to import
-        click.echo(line)
-        return
-    with bars.tqdm.external_write_mode(file=sys.stdout):
+    with tqdm.external_write_mode(file=sys.stdout):
         click.echo(line)
 
 
