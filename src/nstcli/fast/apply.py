@@ -250,6 +250,8 @@ def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | Non
     a reader thread decodes the next and a writer thread encodes and writes the previous result
     (Pillow's decoders and zlib release the GIL). Results still come in the items' order, each
     once its file is written, and a failure is still the item's own.
+    (open_image gathers Pillow's warnings with warnings.catch_warnings,
+    which is process-wide; the network's pass, the one thing running beside a read, issues none.)
     """
     from concurrent.futures import ThreadPoolExecutor
 
