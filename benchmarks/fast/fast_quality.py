@@ -7,7 +7,9 @@ For each photo: `nst apply MODEL` at --size, and `nst stylize PHOTO STYLE` with 
 file DIR/<stem>_stylize.png when --stylized holds one from an earlier run: stylize takes minutes a
 photo); then the judge (`../shared/tools/judge.py`: content and style errors with the original VGG19
 on layers neither method optimises) on both, and the ratios fast / stylize. --figure writes the
-photos, stylize's results and the network's side by side with their errors.
+photos, stylize's results and the network's side by side with their errors. The grid column is
+fast_grid.py's figure for the network's output (the stronger of periods 2 and 4 px; 1 to 6 for a
+photo, tens where a regular texture is visible at 100 %).
 """
 
 from __future__ import annotations
@@ -108,13 +110,16 @@ def main() -> None:
         print(f"{photo.name}: {errors}", flush=True)
     if not args.judge.exists():
         print(f"(no judge at {args.judge}: errors not computed)")
+    from fast_grid import grid_strength  # benchmarks/fast/ is on sys.path when run as a script
+
     print("\n| photo | stylize content | stylize style | fast content | fast style | content ratio | style ratio "
-          "| stylize s | apply s |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, errors, slow_seconds, fast_seconds in table:
+          "| grid | stylize s | apply s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for (name, errors, slow_seconds, fast_seconds), (_, _, fast, _, _) in zip(table, shown):
+        grid = max(grid_strength(fast).values())
         (sc, ss), (fc, fs) = errors if errors else ((float("nan"),) * 2, (float("nan"),) * 2)
         print(f"| {name} | {sc:.4f} | {ss:.4f} | {fc:.4f} | {fs:.4f} | {fc / sc if sc else float('nan'):.2f} | "
-              f"{fs / ss if ss else float('nan'):.2f} | {'' if slow_seconds is None else f'{slow_seconds:.0f}'} | "
+              f"{fs / ss if ss else float('nan'):.2f} | {grid:.1f} | {'' if slow_seconds is None else f'{slow_seconds:.0f}'} | "
               f"{fast_seconds:.1f} |")
     if args.figure:
         figure(args.figure, shown)

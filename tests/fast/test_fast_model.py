@@ -36,7 +36,43 @@ def test_a_model_file_round_trips_with_its_header(tmp_path, model):
     assert torch.equal(net(image), again(image))
     header = json.loads(model.read_bytes()[8:8 + struct.unpack("<Q", model.read_bytes()[:8])[0]])
     meta = json.loads(header["__metadata__"]["nstcli"])
-    assert meta["format"] == "nstcli-fast-style" and meta["architecture"] == {"width": 8, "blocks": 1}
+    assert meta["format"] == "nstcli-fast-style" and meta["architecture"] == {"width": 8, "blocks": 1,
+                                                                              "upsample": "bilinear"}
+
+
+def _rewrite_header(path: Path, change) -> Path:
+    """The same tensors under a header that `change(meta)` edited (as an older nstcli wrote it)."""
+    from safetensors.torch import load_file, save_file
+
+    data = path.read_bytes()
+    header = json.loads(data[8:8 + struct.unpack("<Q", data[:8])[0]])
+    meta = json.loads(header["__metadata__"]["nstcli"])
+    change(meta)
+    save_file(load_file(str(path)), str(path), metadata={"nstcli": json.dumps(meta)})
+    return path
+
+
+def test_a_version_1_file_loads_with_the_nearest_neighbour_upsampling_it_was_trained_with(tmp_path, model):
+    def as_version_1(meta):
+        meta["version"] = 1
+        del meta["architecture"]["upsample"]
+
+    old = _rewrite_header(tiny_model(tmp_path / "old.safetensors"), as_version_1)
+    net, info = modelfile.load(old)
+    assert info.version == 1 and info.architecture == Architecture(8, 1, "nearest")
+    modes = [m.mode for m in net.modules() if isinstance(m, torch.nn.Upsample)]
+    assert modes == ["nearest", "nearest"]
+    new, _ = modelfile.load(model)
+    assert [m.mode for m in new.modules() if isinstance(m, torch.nn.Upsample)] == ["bilinear", "bilinear"]
+    image = torch.rand(1, 3, 24, 24)
+    assert not torch.equal(net(image), new(image))  # same tensors, different upsampling
+
+
+def test_an_unknown_upsampling_is_a_damaged_header(tmp_path):
+    bad = _rewrite_header(tiny_model(tmp_path / "odd.safetensors"),
+                          lambda meta: meta["architecture"].update(upsample="cubic"))
+    with pytest.raises(ModelError, match="damaged header.*upsample must be one of bilinear, nearest"):
+        modelfile.load(bad)
 
 
 def _safetensors_without_our_header(path):
@@ -136,6 +172,20 @@ def test_apply_a_folder_resumes_and_shards(tmp_path, runner, model):
     assert (out / "sub" / "deeper.png").is_file()
 
 
+def test_apply_yields_results_in_order_each_after_its_file_is_written(tmp_path, model):
+    folder = photos(tmp_path / "in", 5)
+    (folder / "photo_2.png").write_text("nope")
+    items = fast_apply.plan([folder], tmp_path / "out")
+    items[3].output.parent.mkdir(parents=True)
+    make_image(items[3].output, seed=9)  # done by an earlier run: skipped
+    seen = []
+    for result in fast_apply.run(model, items):
+        seen.append((result.item.name, result.status))
+        assert result.item.output.is_file() == (result.status in ("done", "skipped"))
+    assert seen == [("photo_0.png", "done"), ("photo_1.png", "done"), ("photo_2.png", "failed"),
+                    ("photo_3.png", "skipped"), ("photo_4.png", "done")]
+
+
 def test_apply_reports_a_bad_photo_and_goes_on(tmp_path, runner, model):
     folder = photos(tmp_path / "in", 2)
     (folder / "broken.png").write_text("nope")
@@ -184,7 +234,9 @@ def test_tiles_normalised_by_the_whole_image_are_closer_than_per_tile_norms(mode
         for left, right in fast_apply._spans(200, 96, 12):
             with torch.no_grad():
                 alone[..., top:bottom, left:right] = net(photo[..., top:bottom, left:right]).clamp(0, 1)
-    assert (tiled - whole).abs().mean() < 0.6 * (alone - whole).abs().mean()
+    # Measured: 0.063 against 0.108 with nearest-neighbour upsampling, 0.067 against 0.105 with bilinear
+    # (the rest is the shrunk image's statistics against the whole one's).
+    assert (tiled - whole).abs().mean() < 0.7 * (alone - whole).abs().mean()
     assert (tiled - whole).abs().mean() < 0.08
 
 

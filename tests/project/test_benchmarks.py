@@ -30,6 +30,7 @@ TINY = {
     "stylize/masks.py": ["--size", "48", "--steps", "1", "--figure", "masks.png"],
     "ui/ui_speed.py": ["--size", "32", "--steps", "2", "--rounds", "1", "--driver", "apptest"],
     "fast/fast_apply.py": ["--widths", "8", "--blocks", "1", "--repeats", "1", "--sizes", "32x48", "--no-bf16"],
+    "fast/fast_grid.py": [str(BENCHMARKS.parent / "examples" / "content.jpg")],
     "fast/fast_startup.py": ["--size", "64", "--images", "2", "--rounds", "1"],
     "fast/fast_train_step.py": ["--width", "8", "--blocks", "1", "--batch", "1", "--crop", "32", "--rounds", "1",
                            "--steps", "1", "--train-steps", "1"],

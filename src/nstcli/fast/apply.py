@@ -231,10 +231,30 @@ def check_outputs(items: Sequence[ApplyItem], overwrite: bool = False) -> None:
         prepare_folder(folder)
 
 
+def _status(item: ApplyItem, overwrite: bool) -> ApplyResult | None:
+    """The result of an item that is not to be computed (skipped, or blocked by a folder); None to compute it."""
+    if item.output.is_dir():  # not a result from an earlier run: a re-run must not count it as done
+        return ApplyResult(item, "failed", 0.0, f"{item.output} is a folder, not an image; move it away and "
+                                                "run the same command again")
+    if item.output.exists() and not overwrite:
+        return ApplyResult(item, "skipped")
+    return None
+
+
 def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | None = None, strength: float = 1.0,
         preserve_color: bool = False, tile: int | None = None, precision: str = "auto", device: str = "auto",
         overwrite: bool = False) -> Iterator[ApplyResult]:
-    """Stylise each item (model loaded once, before the first); a bad photo fails only its own item."""
+    """Stylise each item (model loaded once, before the first); a bad photo fails only its own item.
+
+    A pipeline, so that the network never waits for the disk: while the network runs on one photo,
+    a reader thread decodes the next and a writer thread encodes and writes the previous result
+    (Pillow's decoders and zlib release the GIL). Results still come in the items' order, each
+    once its file is written, and a failure is still the item's own.
+    (open_image gathers Pillow's warnings with warnings.catch_warnings,
+    which is process-wide; the network's pass, the one thing running beside a read, issues none.)
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from nstcli.fast.precision import resolve_precision
     from nstcli.runtime import resolve_device
 
@@ -243,25 +263,65 @@ def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | Non
     precision = resolve_precision(precision, torch_device)
     check_outputs(items, overwrite)
     net, _ = load_model(model, torch_device)
-    for item in items:
-        if item.output.is_dir():  # not a result from an earlier run: a re-run must not count it as done
-            yield ApplyResult(item, "failed", 0.0, f"{item.output} is a folder, not an image; move it away and "
-                                                   "run the same command again")
-            continue
-        if item.output.exists() and not overwrite:
-            yield ApplyResult(item, "skipped")
-            continue
-        started = time.perf_counter()
+    todo = [index for index, item in enumerate(items) if _status(item, overwrite) is None]
+    reader, writer = ThreadPoolExecutor(1, "nst-read"), ThreadPoolExecutor(1, "nst-write")
+    reads: dict[int, object] = {}
+    pending = None  # (item, started, the write's future) of the result being written
+
+    def prefetch(after: int) -> None:
+        following = next((index for index in todo if index > after), None)
+        if following is not None and following not in reads:
+            reads[following] = reader.submit(load_image, items[following].source, size)
+
+    def written() -> ApplyResult:
+        item, started, future = pending
         try:
-            check_output_path(item.output)
-            content = load_image(item.source, size)
-            image = stylize_image(net, content, strength=strength, preserve_color=preserve_color, tile=tile,
-                                  precision=precision, device=torch_device)
-            save_image(image, item.output)
+            future.result()
         except ImageError as exc:
-            yield ApplyResult(item, "failed", time.perf_counter() - started, str(exc))
-            continue
-        except KeyboardInterrupt:
-            raise Interrupted(f"interrupted during {item.source}; its output was not written; run the same "
-                              "command again to resume") from None
-        yield ApplyResult(item, "done", time.perf_counter() - started)
+            return ApplyResult(item, "failed", time.perf_counter() - started, str(exc))
+        return ApplyResult(item, "done", time.perf_counter() - started)
+
+    current = None
+    try:
+        for index, item in enumerate(items):
+            current = item
+            status = _status(item, overwrite)
+            if status is not None:
+                reads.pop(index, None)
+                if pending is not None:
+                    yield written()
+                    pending = None
+                yield status
+                continue
+            started = time.perf_counter()
+            loading = reads.pop(index, None)
+            try:
+                check_output_path(item.output)
+                content = loading.result() if loading is not None else load_image(item.source, size)
+                prefetch(index)
+                image = stylize_image(net, content, strength=strength, preserve_color=preserve_color, tile=tile,
+                                      precision=precision, device=torch_device)
+            except ImageError as exc:
+                prefetch(index)
+                failed = ApplyResult(item, "failed", time.perf_counter() - started, str(exc))
+                if pending is not None:
+                    yield written()
+                    pending = None
+                yield failed
+                continue
+            if pending is not None:
+                yield written()
+            pending = (item, started, writer.submit(save_image, image, item.output))
+        if pending is not None:
+            current = pending[0]
+            yield written()
+            pending = None
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted during {current.source if current else 'the first image'}; its output "
+                          "was not written; run the same command again to resume") from None
+    finally:
+        # A write under way finishes (atomically: the file is whole or absent); reads not needed are dropped.
+        for future in reads.values():
+            future.cancel()
+        reader.shutdown(wait=True, cancel_futures=True)
+        writer.shutdown(wait=True)

@@ -25,7 +25,7 @@ from PIL import Image
 from nstcli import paths
 from nstcli.jobs.inputs import IMAGE_EXTENSIONS
 from nstcli.errors import ConfigError, ImageError, NSTWarning, first_line
-from nstcli.image.io import INPUT_FORMATS, open_image, pil_to_tensor
+from nstcli.image.io import INPUT_FORMATS, open_image, pil_to_tensor, register_formats
 
 MIN_IMAGES = 4
 CACHE_FACTOR = 1.5
@@ -60,6 +60,7 @@ def _header_problem(path: Path) -> str | None:
             return "not a regular file"
         if path.stat().st_size == 0:
             return "empty (0 bytes)"
+        register_formats()
         with Image.open(path, formats=INPUT_FORMATS) as image:
             image.size  # noqa: B018 - reading the header is the check
     except Exception as exc:  # Pillow raises many kinds for hostile files; all mean "not a photo"

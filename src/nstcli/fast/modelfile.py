@@ -5,9 +5,12 @@ shape and byte range, plus a string-to-string `__metadata__`), then the raw tens
 one runs no code, unlike a pickled `torch.save` file. nstcli's metadata is one entry, `nstcli`,
 holding a JSON object:
 
-    {"format": "nstcli-fast-style", "version": 1,
-     "architecture": {"width": 32, "blocks": 5},
+    {"format": "nstcli-fast-style", "version": 2,
+     "architecture": {"width": 32, "blocks": 5, "upsample": "bilinear"},
      "style": "starry_night", "training": {...the settings of `nst train`...}}
+
+Version 1 files have no `upsample`: their networks upsample by nearest neighbour, which their
+weights were trained for, and they still load so (network.py says why new ones are bilinear).
 
 The header is read and checked before any tensor is, so a file that is not a model (a photo, a
 PyTorch checkpoint, a truncated download) is reported in one line naming what it looks like.
@@ -27,7 +30,9 @@ from nstcli.fast import builtin
 from nstcli.fast.network import Architecture
 
 FORMAT = "nstcli-fast-style"
-VERSION = 1
+VERSION = 2
+# What a file's architecture holds when its version predates the key.
+ARCHITECTURE_BEFORE = {1: {"upsample": "nearest"}}
 EXTENSION = ".safetensors"
 # A model's JSON header is a few kilobytes; a larger declared length means this is not one.
 MAX_HEADER = 1_000_000
@@ -108,7 +113,7 @@ def read_header(path: str | os.PathLike) -> tuple[ModelInfo, dict]:
     if problem:
         raise ModelError(f"model {path} has a damaged header ({problem}); train it again")
     try:
-        arch = Architecture(**meta["architecture"]).check()
+        arch = Architecture(**{**ARCHITECTURE_BEFORE.get(version, {}), **meta["architecture"]}).check()
         info = ModelInfo(arch, meta.get("style", ""), dict(meta.get("training") or {}), version)
     except Exception as exc:
         raise ModelError(f"model {path} has a damaged header ({first_line(exc, 120)})") from None
@@ -150,8 +155,10 @@ def _meta_problem(meta: dict) -> str | None:
     architecture = meta.get("architecture")
     if not isinstance(architecture, dict):
         return f"architecture is {type(architecture).__name__}, not an object"
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in architecture.values()):
-        return "architecture's values are not whole numbers"
+    if not all(isinstance(v, int) and not isinstance(v, bool) for k, v in architecture.items() if k != "upsample"):
+        return "architecture's sizes are not whole numbers"
+    if not isinstance(architecture.get("upsample", ""), str):
+        return "architecture's upsample is not a string"
     if not isinstance(meta.get("style", ""), str):
         return "style is not a string"
     if not isinstance(meta.get("training") or {}, dict):

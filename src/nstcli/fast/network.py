@@ -6,9 +6,16 @@ avoid its artefacts:
   network serve photos of any brightness;
 - reflection padding instead of zeros, so the borders are not darkened (the network never sees a
   black frame it would learn to paint over);
-- nearest-neighbour upsampling followed by a convolution instead of a transposed convolution (Odena,
-  Dumoulin & Olah 2016, "Deconvolution and checkerboard artifacts"): a strided transposed convolution
-  overlaps unevenly and leaves a checkerboard.
+- upsampling followed by a convolution instead of a transposed convolution (Odena, Dumoulin & Olah
+  2016, "Deconvolution and checkerboard artifacts"): a strided transposed convolution overlaps
+  unevenly and leaves a checkerboard. The upsampling is bilinear: after a nearest-neighbour x2, a 3x3
+  convolution meets (a, a, b) at even pixels and (a, b, b) at odd ones, two different effective
+  kernels, and the networks trained that way learnt to use the difference as texture: a regular grid
+  of period 2 and 4 px over the whole picture (the power at those frequencies was 100 to 200 times its
+  neighbours' in `nst apply starry`'s output; benchmarks/README.md, "Built-in styles"). Bilinear
+  weights vary smoothly with the position, so a parity texture costs the network a large kernel
+  difference instead of none. Model files of format version 1 (before this) keep nearest, which
+  their weights were trained for: `Architecture.upsample` is in every header.
 
 Layout for `width` w: 9x9 conv (w) -> 3x3 stride 2 (2w) -> 3x3 stride 2 (4w) -> `blocks` residual
 blocks (4w) -> upsample + 3x3 (2w) -> upsample + 3x3 (w) -> 9x9 conv to RGB. Johnson's network is
@@ -31,6 +38,7 @@ from torch import nn
 from nstcli.errors import ConfigError
 
 WIDTHS = (8, 16, 24, 32, 48, 64)
+UPSAMPLES = ("bilinear", "nearest")
 MAX_BLOCKS = 10
 # Two stride-2 convolutions: sides that are multiples of this come back at the same size.
 MULTIPLE = 4
@@ -42,8 +50,11 @@ class Architecture:
 
     width: int = 32
     blocks: int = 5
+    upsample: str = "bilinear"
 
     def check(self) -> "Architecture":
+        if self.upsample not in UPSAMPLES:
+            raise ConfigError(f"upsample must be one of {', '.join(UPSAMPLES)}, got {self.upsample!r}")
         if self.width not in WIDTHS:
             raise ConfigError(f"--width must be one of {', '.join(map(str, WIDTHS))}, got {self.width}")
         if not 1 <= self.blocks <= MAX_BLOCKS:
@@ -91,8 +102,12 @@ class ConvLayer(nn.Sequential):
 
 
 class ConvNormReLU(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, upsample: bool = False):
-        layers: list[nn.Module] = [nn.Upsample(scale_factor=2, mode="nearest")] if upsample else []
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, upsample: str | None = None):
+        layers: list[nn.Module] = []
+        if upsample == "nearest":
+            layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+        elif upsample is not None:
+            layers.append(nn.Upsample(scale_factor=2, mode=upsample, align_corners=False))
         layers += [ConvLayer(c_in, c_out, kernel, stride), InstanceNorm(c_out), nn.ReLU(inplace=True)]
         super().__init__(*layers)
 
@@ -125,7 +140,8 @@ class TransformNet(nn.Module):
         w = architecture.width
         self.down = nn.Sequential(ConvNormReLU(3, w, 9), ConvNormReLU(w, 2 * w, 3, 2), ConvNormReLU(2 * w, 4 * w, 3, 2))
         self.res = nn.Sequential(*(ResidualBlock(4 * w) for _ in range(architecture.blocks)))
-        self.up = nn.Sequential(ConvNormReLU(4 * w, 2 * w, 3, upsample=True), ConvNormReLU(2 * w, w, 3, upsample=True))
+        mode = architecture.upsample
+        self.up = nn.Sequential(ConvNormReLU(4 * w, 2 * w, 3, upsample=mode), ConvNormReLU(2 * w, w, 3, upsample=mode))
         self.out = ConvLayer(w, 3, 9)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
