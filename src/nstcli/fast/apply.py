@@ -26,7 +26,7 @@ from nstcli import paths
 from nstcli.network import memory
 from nstcli.jobs.inputs import IMAGE_EXTENSIONS, find_contents
 from nstcli.jobs.shards import shard_of
-from nstcli.errors import ConfigError, ImageError, Interrupted
+from nstcli.errors import ConfigError, ImageError, Interrupted, WriteError
 from nstcli.fast import builtin, modelfile
 from nstcli.fast.network import MULTIPLE, TransformNet
 from nstcli.fast.precision import autocast
@@ -261,6 +261,9 @@ def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | Non
         except ImageError as exc:
             yield ApplyResult(item, "failed", time.perf_counter() - started, str(exc))
             continue
+        except WriteError as exc:  # the next items would meet the same full disk or folder: stop
+            raise WriteError(f"{exc}; stopped there: finished outputs are kept and running the same command again "
+                             "skips them", exc.path, exc.errno) from None
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted during {item.source}; its output was not written; run the same "
                               "command again to resume") from None
