@@ -162,3 +162,138 @@ def test_the_cases_are_counted():
     """Every key gets every hostile value both ways (the count the closing note gives)."""
     assert len(CASES_YAML) == len(SPECS) * len(YAML_VALUES) and len(CASES_FLAGS) == len(SPECS) * len(FLAG_VALUES)
     assert set(SPECS) == set(FIELDS)
+
+
+# --- contradictions between options that exist today ---------------------------------------------
+
+RUN = ["--weights", "random", "--size", "32", "--steps", "2", "--quiet", "--checkpoint-every", "0"]
+# (name, command line with {c} content, {s} and {t} style images, {m} and {n} masks, {o} output,
+# {v} a clip, {k} a model, {f} a folder of photos, {d} an output folder). Each must work (exit 0) or
+# be refused with one line and exit 2, never the catch-all; EXPECTED says which it does today.
+CONTRADICTIONS = {
+    "masks with tiles": "stylize {c} {s} {t} -o {o} --style-mask {m} --style-mask {n} --tile 32 --size 64",
+    "masks with tiles, wasserstein": "stylize {c} {s} {t} -o {o} --style-mask {m} --style-mask {n} --tile 32 "
+                                     "--size 64 --style-loss wasserstein",
+    "masks with --preserve-color luminance": "stylize {c} {s} {t} -o {o} --style-mask {m} --style-mask {n} "
+                                             "--preserve-color luminance",
+    "masks with --preserve-color histogram": "stylize {c} {s} {t} -o {o} --style-mask {m} --style-mask {n} "
+                                             "--preserve-color histogram",
+    "masks with --style-blend": "stylize {c} {s} {t} -o {o} --style-mask {m} --style-mask {n} --style-blend 0.5,0.5",
+    "fewer masks than styles": "stylize {c} {s} {t} -o {o} --style-mask {m}",
+    "a mask with one style": "stylize {c} {s} -o {o} --style-mask {m}",
+    "content mask with tiles": "stylize {c} {s} -o {o} --content-mask {m} --tile 32 --size 64",
+    "content mask with --preserve-color": "stylize {c} {s} -o {o} --content-mask {m} --preserve-color histogram",
+    "content mask with --init noise": "stylize {c} {s} -o {o} --content-mask {m} --init noise",
+    "regions without colours": "stylize {c} {s} {t} -o {o} --style-regions {m}",
+    "colours without regions": "stylize {c} {s} {t} -o {o} --region-colors '#ffffff,#000000'",
+    "regions and masks": "stylize {c} {s} {t} -o {o} --style-regions {m} --region-colors '#ffffff,#000000' "
+                         "--style-mask {m} --style-mask {n}",
+    "source masks with tiles": "stylize {c} {s} -o {o} --style-mask {m} --style-source-mask {n} --tile 32 --size 64",
+    "source masks without where": "stylize {c} {s} -o {o} --style-source-mask {m}",
+    "several styles with --preserve-color": "stylize {c} {s} {t} -o {o} --preserve-color luminance",
+    "several styles, blend miscounted": "stylize {c} {s} {t} -o {o} --style-blend 1",
+    "one style with --style-blend": "stylize {c} {s} -o {o} --style-blend 0.5,0.5",
+    "contact sheet without checkpoints": "stylize {c} {s} -o {o} --contact-sheet --checkpoint-every 0",
+    "layer weights miscounted": "stylize {c} {s} -o {o} --style-layer-weights 1,2",
+    "tiles with lbfgs": "stylize {c} {s} -o {o} --tile 32 --size 64 --optimizer lbfgs",
+    "--tile 0 over --max-memory": "stylize {c} {s} -o {o} --tile 0 --max-memory 1KB",
+    "start size above size": "stylize {c} {s} -o {o} --start-size 64 --first-steps 1",
+    "scales from size with no start size": "stylize {c} {s} -o {o} --scales-from size --start-size=",
+    "--preserve-color with --init style": "stylize {c} {s} -o {o} --preserve-color luminance --init style",
+    "adam options with lbfgs": "stylize {c} {s} -o {o} --adam-betas 0.5,0.6 --average 0.9",
+    "--quiet with --json": "stylize {c} {s} -o {o} --quiet --json",
+    "batch masks with several styles": "batch {f} --style {s} --style {t} -o {d} --style-masks {f}",
+    "batch content masks with tiles": "batch {f} --style {s} -o {d} --content-masks {f} --tile 32 --size 64",
+    "batch --quiet with --progress": "batch {f} --style {s} -o {d} --quiet --progress steps",
+    "video with several styles": "video {v} {s} {t} -o {o_mp4} --frame-steps 1",
+    "video with several styles and --preserve-color": "video {v} {s} {t} -o {o_mp4} --frame-steps 1 "
+                                                      "--preserve-color luminance",
+    "video with --style-blend": "video {v} {s} {t} -o {o_mp4} --frame-steps 1 --style-blend 0.9,0.1",
+    "video with tiles": "video {v} {s} -o {o_mp4} --frame-steps 1 --tile 32 --size 64",
+    "video with a model and a style": "video {v} {s} -o {o_mp4} --model {k}",
+    "video with a model and stylize keys": "video {v} -o {o_mp4} --model {k} --style-weight 5",
+    "video with a per-image option": "video {v} {s} -o {o_mp4} --contact-sheet",
+}
+# What each does today: 0, it works; 2, refused before any work with one line.
+EXPECTED = {
+    "masks with tiles": 0,
+    "masks with tiles, wasserstein": 2,
+    "masks with --preserve-color luminance": 0,
+    "masks with --preserve-color histogram": 0,
+    "masks with --style-blend": 2,
+    "fewer masks than styles": 2,
+    "a mask with one style": 0,
+    "content mask with tiles": 0,
+    "content mask with --preserve-color": 0,
+    "content mask with --init noise": 0,
+    "regions without colours": 2,
+    "colours without regions": 2,
+    "regions and masks": 2,
+    "source masks with tiles": 0,
+    "source masks without where": 2,
+    "several styles with --preserve-color": 0,
+    "several styles, blend miscounted": 2,
+    "one style with --style-blend": 2,
+    "contact sheet without checkpoints": 2,
+    "layer weights miscounted": 2,
+    "tiles with lbfgs": 0,
+    "--tile 0 over --max-memory": 2,
+    "start size above size": 0,
+    "scales from size with no start size": 0,
+    "--preserve-color with --init style": 0,
+    "adam options with lbfgs": 0,
+    "--quiet with --json": 0,
+    "batch masks with several styles": 0,
+    "batch content masks with tiles": 0,
+    "batch --quiet with --progress": 2,
+    "video with several styles": 0,
+    "video with several styles and --preserve-color": 0,
+    "video with --style-blend": 0,
+    "video with tiles": 2,
+    "video with a model and a style": 2,
+    "video with a model and stylize keys": 2,
+    "video with a per-image option": 2,
+}
+# What does not apply to `nst video` (checkpoints, sheets) is refused there; the fast RUN flags drop it.
+VIDEO_RUN = ["--weights", "random", "--size", "32", "--steps", "1", "--quiet"]
+
+
+@pytest.fixture
+def scene(tmp_path):
+    folder = tmp_path / "photos"
+    make_image(folder / "a.png", size=(48, 32), seed=3)
+    left, right = half_masks(tmp_path / "masks")
+    make_image(tmp_path / "other_style.png", size=(40, 40), seed=5)
+    return {"m": left, "n": right, "t": tmp_path / "other_style.png", "f": folder, "d": tmp_path / "results",
+            "o": tmp_path / "out.png", "o_mp4": tmp_path / "out.mp4"}
+
+
+@pytest.mark.parametrize("name", list(CONTRADICTIONS))
+def test_contradictory_options_work_or_say_why(runner, tmp_path, content, style, scene, name):
+    """Each combination works (exit 0) or is refused with one line and a documented exit code."""
+    import shlex
+
+    line = CONTRADICTIONS[name]
+    command = line.split()[0]
+    if command == "video":
+        pytest.importorskip("av")
+        pytest.importorskip("cv2")
+        from clips import make_clip
+        from fastnets import tiny_model
+
+        scene["v"] = make_clip(tmp_path / "clip.mp4", frames=2)
+        scene["k"] = tiny_model(tmp_path / "tiny.safetensors")
+        extra = VIDEO_RUN if "--model" not in line else ["--quiet"]
+    else:
+        extra = RUN
+    words = shlex.split(line.format(c=content, s=style, **scene))
+    # The fast settings first: the case's own options (a larger --size for tiles) come later and win.
+    result = runner.invoke(nst, [words[0], *extra, *words[1:]])
+    assert result.exception is None or isinstance(result.exception, SystemExit), (name, result.exception)
+    assert result.exit_code == EXPECTED[name], (name, result.stderr)
+    if result.exit_code == 0:
+        return
+    message = error_line(result)
+    assert not message.startswith("Error: unexpected"), message
+    for written in (scene["o"], scene["o_mp4"]):
+        assert not written.exists(), name
