@@ -90,6 +90,22 @@ def test_a_writer_that_wraps_the_failure_still_tells_the_reason(tmp_path, monkey
     assert leftovers(tmp_path) == [] and not target.exists()
 
 
+def test_a_writer_that_carries_on_past_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    """It never renames a file into place after one of its writes failed, even if the writer ignored it."""
+    target = tmp_path / "x.bin"
+    DiskFills(monkeypatch, target)
+
+    def careless_writer(handle):
+        try:
+            handle.write(b"z" * 1000)
+        except OSError:
+            pass
+
+    with pytest.raises(WriteError, match=FULL):
+        writes.write_file(target, careless_writer)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_writers_own_error_is_not_taken_for_a_disk_fault(tmp_path):
     """It passes on an error the writer raised without a failed write (a bug or bad data), and cleans up."""
     with pytest.raises(ValueError, match="bad data"):
@@ -151,8 +167,8 @@ def test_train_preview_write_fails(runner, tmp_path, monkeypatch):
     DiskFills(monkeypatch, folder / "preview_000004.png")
     result, output, _ = _train(runner, tmp_path, "--steps", "6", "--checkpoint-every", "3", "--preview-every", "2")
     assert result.exit_code == 1
-    assert error_line(result) == (f"Error: cannot write {folder / 'preview_000004.png'} ({FULL}); free some space "
-                                  f"or choose another -o path; the checkpoint of step 3 is kept in "
+    assert error_line(result) == (f"Error: cannot write {folder / 'preview_000004.png'} ({FULL}); free some space; "
+                                  f"the checkpoint of step 3 is kept in "
                                   f"{folder / CHECKPOINT}: run the same command again to continue from it")
     assert sorted(path.name for path in folder.iterdir()) == [CHECKPOINT, "preview_000002.png"]
 

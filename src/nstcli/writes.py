@@ -144,6 +144,8 @@ def atomic_file(path: PathLike, *, what: str = "", elsewhere: str | None = OTHER
                 # OSError underneath is the reason.
                 raise describe(path, sink.failure, what=what, elsewhere=elsewhere) from None
             raise
+        if sink.failure is not None:  # a writer that carried on past a failed write: the file is incomplete
+            raise describe(path, sink.failure, what=what, elsewhere=elsewhere)
         try:
             os.fsync(fd)  # a full disk may refuse the data only now, and a rename must not precede it
             closed = True

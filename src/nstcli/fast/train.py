@@ -217,7 +217,8 @@ class _Training:
             picture = self.net(self.shown).float().clamp(0, 1)
         self.net.train()
         make_folder(self.folder, what="work folder")
-        self.previews.append(save_image(picture, self.folder / f"preview_{self.step:06d}.png"))
+        # elsewhere=None: another -o would be another work folder, without this run's checkpoint.
+        self.previews.append(save_image(picture, self.folder / f"preview_{self.step:06d}.png", elsewhere=None))
 
     def one_step(self, callbacks: Sequence[Callback]) -> None:
         """One batch: the update, its log row, a preview and a checkpoint when due, the report."""
