@@ -4,9 +4,11 @@
     python docs/generate.py --check  exit 1 if a committed block differs from the code
 
 A generated block sits between `<!-- generated: WHAT -->` and `<!-- end generated -->`; WHAT is
-`config table` or `nst COMMAND --help`. Both come from what the CLI itself is built from: the config
-table from `config/specs.py`'s specs and `config/fields.py`'s defaults, the help from the click
-commands, rendered 100 columns wide. tests/project/test_docs.py runs the check.
+`config table`, `nst COMMAND --help` or `readme figure`. The first two come from what the CLI itself is
+built from: the config table from `config/specs.py`'s specs and `config/fields.py`'s defaults, the
+help from the click commands, rendered 100 columns wide; the README figure's caption comes from the
+settings benchmarks/stylize/readme_figure.py recorded beside the figure. tests/project/test_docs.py
+runs the check.
 """
 
 from __future__ import annotations
@@ -69,9 +71,37 @@ def help_text(command: str) -> str:
     return "```text\n" + result.output.rstrip() + "\n```\n"
 
 
+def readme_figure() -> str:
+    """The README figure's caption, from the record benchmarks/stylize/readme_figure.py wrote beside it."""
+    import json
+
+    record = json.loads((DOCS / "readme_figure.json").read_text(encoding="utf-8"))
+    config = record["config"]
+    pairs = " and ".join(f"`{run['content']}` x `{run['style']}`" for run in record["pairs"])
+    judged = [run for run in record["pairs"] if "judge" in run]
+    judge = ""
+    if judged:
+        judge = ("; under each result the judge's content / style error (lower is better: "
+                 + ", ".join(f"{run['judge']['content_error']} / {run['judge']['style_error']}" for run in judged) + ")")
+    layers = config["style_layer_weights"]
+    balance = ("every style layer weighted 1 but relu5_1 (0.015)" if layers is None
+               else "style layer weights " + ",".join(map(str, layers)))
+    scales = (f"from {config['start_size']} px by x{config['scale_factor']}" if config["start_size"] else "one scale")
+    seconds = ", ".join(f"{run['seconds']:.0f} s" for run in record["pairs"])
+    changed = "" if not record["overrides"] else f" (NOT the defaults: {record['overrides']})"
+    return (f"*{pairs} with `nst stylize`'s defaults{changed}: {config['size']} px, {config['steps']} "
+            f"{config['optimizer'].upper() if config['optimizer'] == 'lbfgs' else config['optimizer']} steps per scale "
+            f"{scales}, content weight {config['content_weight']:g}, style weight {config['style_weight']:g} "
+            f"({config['style_loss']}), {balance}, the {config['weights']} VGG19{judge}. Made by "
+            f"`{record['made_by']}` ({seconds} on {record['machine'].split(',')[0]}), which records every setting "
+            "in `docs/readme_figure.json`; a test fails when they differ from the defaults.*\n")
+
+
 def render(what: str) -> str:
     if what == "config table":
         return config_table()
+    if what == "readme figure":
+        return readme_figure()
     if what.startswith("nst ") and what.endswith(" --help"):
         return help_text(what)
     raise ValueError(f"unknown generated block {what!r}")
@@ -82,7 +112,8 @@ def regenerate(text: str) -> str:
 
 
 def pages() -> list[Path]:
-    return sorted(path for path in DOCS.glob("*.md") if BLOCK.search(path.read_text(encoding="utf-8")))
+    candidates = [*DOCS.glob("*.md"), DOCS.parent / "README.md"]
+    return sorted(path for path in candidates if BLOCK.search(path.read_text(encoding="utf-8")))
 
 
 def main(argv: list[str]) -> int:
