@@ -75,26 +75,34 @@ def readme_figure() -> str:
     """The README figure's caption, from the record benchmarks/stylize/readme_figure.py wrote beside it."""
     import json
 
-    record = json.loads((DOCS / "readme_figure.json").read_text(encoding="utf-8"))
+    path = DOCS / "readme_figure.json"
+    if not path.is_file():
+        return "*(The figure is not made yet: run `python benchmarks/stylize/readme_figure.py`.)*\n"
+    record = json.loads(path.read_text(encoding="utf-8"))
     config = record["config"]
     pairs = " and ".join(f"`{run['content']}` x `{run['style']}`" for run in record["pairs"])
     judged = [run for run in record["pairs"] if "judge" in run]
     judge = ""
     if judged:
-        judge = ("; under each result the judge's content / style error (lower is better: "
-                 + ", ".join(f"{run['judge']['content_error']} / {run['judge']['style_error']}" for run in judged) + ")")
+        judge = ("; under each result the judge's content / style error, "
+                 + " and ".join(f"{run['judge']['content_error']:.2f} / {run['judge']['style_error']:.2f}"
+                                for run in judged) + " (lower is better)")
     layers = config["style_layer_weights"]
-    balance = ("every style layer weighted 1 but relu5_1 (0.015)" if layers is None
-               else "style layer weights " + ",".join(map(str, layers)))
-    scales = (f"from {config['start_size']} px by x{config['scale_factor']}" if config["start_size"] else "one scale")
-    seconds = ", ".join(f"{run['seconds']:.0f} s" for run in record["pairs"])
-    changed = "" if not record["overrides"] else f" (NOT the defaults: {record['overrides']})"
-    return (f"*{pairs} with `nst stylize`'s defaults{changed}: {config['size']} px, {config['steps']} "
-            f"{config['optimizer'].upper() if config['optimizer'] == 'lbfgs' else config['optimizer']} steps per scale "
-            f"{scales}, content weight {config['content_weight']:g}, style weight {config['style_weight']:g} "
-            f"({config['style_loss']}), {balance}, the {config['weights']} VGG19{judge}. Made by "
-            f"`{record['made_by']}` ({seconds} on {record['machine'].split(',')[0]}), which records every setting "
-            "in `docs/readme_figure.json`; a test fails when they differ from the defaults.*\n")
+    balance = (f"style layers {', '.join(config['style_layers'])}" +
+               (" at their default weights" if layers is None else f" weighted {', '.join(map(str, layers))}"))
+    scales = (f"from {config['start_size']} px up by x{config['scale_factor']:g}" if config["start_size"]
+              else "at one scale")
+    optimizer = {"lbfgs": "L-BFGS", "adam": "Adam"}.get(config["optimizer"], config["optimizer"])
+    seconds = " and ".join(f"{run['seconds']:.0f} s" for run in record["pairs"])
+    cpu = record["machine"].split(",")[0]
+    settings = ("`nst stylize`'s defaults" if not record["overrides"]
+                else f"`nst stylize`'s defaults but {record['overrides']} (not what the README should show)")
+    return (f"*{pairs} with {settings}: {config['size']} px, {config['steps']} {optimizer} steps per scale "
+            f"{scales}, content weight {config['content_weight']:g} at {', '.join(config['content_layers'])}, "
+            f"style weight {config['style_weight']:g} ({config['style_loss']}), {balance}, the {config['weights']} "
+            f"VGG19{judge}. Made by `{record['made_by']}` ({seconds} of wall time on a shared {cpu}), which "
+            "records every setting in `docs/readme_figure.json`; a test fails when they differ from the "
+            "defaults.*\n")
 
 
 def render(what: str) -> str:
