@@ -4,9 +4,11 @@
     python docs/generate.py --check  exit 1 if a committed block differs from the code
 
 A generated block sits between `<!-- generated: WHAT -->` and `<!-- end generated -->`; WHAT is
-`config table` or `nst COMMAND --help`. Both come from what the CLI itself is built from: the config
-table from `config/specs.py`'s specs and `config/fields.py`'s defaults, the help from the click
-commands, rendered 100 columns wide. tests/project/test_docs.py runs the check.
+`config table`, `nst COMMAND --help` or `readme figure`. The first two come from what the CLI itself is
+built from: the config table from `config/specs.py`'s specs and `config/fields.py`'s defaults, the
+help from the click commands, rendered 100 columns wide; the README figure's caption comes from the
+settings benchmarks/stylize/readme_figure.py recorded beside the figure. tests/project/test_docs.py
+runs the check.
 """
 
 from __future__ import annotations
@@ -69,9 +71,45 @@ def help_text(command: str) -> str:
     return "```text\n" + result.output.rstrip() + "\n```\n"
 
 
+def readme_figure() -> str:
+    """The README figure's caption, from the record benchmarks/stylize/readme_figure.py wrote beside it."""
+    import json
+
+    path = DOCS / "readme_figure.json"
+    if not path.is_file():
+        return "*(The figure is not made yet: run `python benchmarks/stylize/readme_figure.py`.)*\n"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    config = record["config"]
+    pairs = " and ".join(f"`{run['content']}` x `{run['style']}`" for run in record["pairs"])
+    judged = [run for run in record["pairs"] if "judge" in run]
+    judge = ""
+    if judged:
+        judge = ("; under each result the judge's content / style error, "
+                 + " and ".join(f"{run['judge']['content_error']:.2f} / {run['judge']['style_error']:.2f}"
+                                for run in judged) + " (lower is better)")
+    layers = config["style_layer_weights"]
+    balance = (f"style layers {', '.join(config['style_layers'])}" +
+               (" at their default weights" if layers is None else f" weighted {', '.join(map(str, layers))}"))
+    scales = (f"from {config['start_size']} px up by x{config['scale_factor']:g}" if config["start_size"]
+              else "at one scale")
+    optimizer = {"lbfgs": "L-BFGS", "adam": "Adam"}.get(config["optimizer"], config["optimizer"])
+    seconds = " and ".join(f"{run['seconds']:.0f} s" for run in record["pairs"])
+    cpu = record["machine"].split(",")[0]
+    settings = ("`nst stylize`'s defaults" if not record["overrides"]
+                else f"`nst stylize`'s defaults but {record['overrides']} (not what the README should show)")
+    return (f"*{pairs} with {settings}: {config['size']} px, {config['steps']} {optimizer} steps per scale "
+            f"{scales}, content weight {config['content_weight']:g} at {', '.join(config['content_layers'])}, "
+            f"style weight {config['style_weight']:g} ({config['style_loss']}), {balance}, the {config['weights']} "
+            f"VGG19{judge}. Made by `{record['made_by']}` ({seconds} of wall time on a shared {cpu}), which "
+            "records every setting in `docs/readme_figure.json`; a test fails when they differ from the "
+            "defaults.*\n")
+
+
 def render(what: str) -> str:
     if what == "config table":
         return config_table()
+    if what == "readme figure":
+        return readme_figure()
     if what.startswith("nst ") and what.endswith(" --help"):
         return help_text(what)
     raise ValueError(f"unknown generated block {what!r}")
@@ -82,7 +120,8 @@ def regenerate(text: str) -> str:
 
 
 def pages() -> list[Path]:
-    return sorted(path for path in DOCS.glob("*.md") if BLOCK.search(path.read_text(encoding="utf-8")))
+    candidates = [*DOCS.glob("*.md"), DOCS.parent / "README.md"]
+    return sorted(path for path in candidates if BLOCK.search(path.read_text(encoding="utf-8")))
 
 
 def main(argv: list[str]) -> int:

@@ -70,7 +70,7 @@ def test_unwritable_folder_found_by_trying(runner, content, style, tmp_path, mon
             raise PermissionError(13, "Permission denied")
         return real_mkstemp(*args, dir=dir, **kwargs)
 
-    monkeypatch.setattr(images.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
     result = stylize(runner, content, style, folder / "out.png", *FAST)
     assert result.exit_code == 1
     assert error_line(result) == (f"Error: output folder {folder} is not writable (Permission denied); "
@@ -163,11 +163,11 @@ def test_failed_write_leaves_no_file(runner, content, style, tmp_path, monkeypat
             raise OSError(28, "No space left on device")
         return real_replace(source, target)
 
-    monkeypatch.setattr(images.os, "replace", disk_full)
+    monkeypatch.setattr(os, "replace", disk_full)
     out = tmp_path / "out.png"
     result = stylize(runner, content, style, out, *NO_STEPS)
     assert result.exit_code == 1
-    assert error_line(result) == f"Error: cannot write {out} (No space left on device)"
+    assert error_line(result) == f"Error: cannot write {out} (No space left on device); free some space or choose another -o path"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["content.png", "style.png"]
 
 

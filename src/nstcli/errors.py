@@ -29,6 +29,19 @@ class MissingPackage(NSTError):
     """An optional package (a pip extra) a command needs is not installed (exit 1, as a missing weights package)."""
 
 
+class WriteError(NSTError):
+    """A file cannot be written: the disk is full, the folder is read-only, not ours, or gone (exit 1).
+
+    `path` is the file (or folder) and `errno` the operating system's reason, so a caller can say
+    what its run keeps (a checkpoint, finished frames) and a batch can stop rather than fail every item.
+    """
+
+    def __init__(self, message: str, path=None, errno: int | None = None):
+        super().__init__(message)
+        self.path = path
+        self.errno = errno
+
+
 class RunError(NSTError):
     """The optimisation itself failed (non-finite loss, out of memory)."""
 

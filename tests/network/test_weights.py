@@ -352,14 +352,14 @@ def test_unwritable_cache_is_found_before_downloading(runner, monkeypatch, tmp_p
 def test_cache_write_failure_after_download(runner, fake_download, monkeypatch, isolated_cache):
     """It reports a cache that cannot be written after a good download, and leaves no files behind."""
 
-    def disk_full(state, target):
-        raise OSError(28, "No space left on device")
+    from faults import DiskFills
 
-    monkeypatch.setattr(torch, "save", disk_full)
+    DiskFills(monkeypatch, isolated_cache / sources.CACHE_FILE)  # the disk fills up while the cache is written
     result = runner.invoke(nst, ["weights", "fetch", "torchvision"])
     assert result.exit_code == 1
     assert error_line(result) == (f"Error: cannot write the weights cache {isolated_cache / sources.CACHE_FILE} "
-                                  "(No space left on device); set NSTCLI_CACHE to a writable folder")
+                                  "(No space left on device); free some space or set NSTCLI_CACHE to a writable "
+                                  "folder")
     assert list(isolated_cache.iterdir()) == []
 
 

@@ -47,6 +47,7 @@ TINY = {
                          "--args", "--weights random --steps 2 --checkpoint-every 0", "--out", "out",
                          "--crop-size", "16", "--width", "64", "--figure", "large.png"],
     "stylize/real_weights.py": ["--size", "32", "--steps", "2", "--out", "out", "--figure", "real.png"],
+    "stylize/readme_figure.py": ["--size", "32", "--steps", "2", "--weights", "random", "--figure", "readme.png"],
 }
 
 

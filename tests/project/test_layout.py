@@ -14,10 +14,10 @@ PACKAGE = ROOT / "src" / "nstcli"
 ARCHITECTURE = ROOT / "docs" / "ARCHITECTURE.md"
 
 # Bottom to top: a module may import its own family and the families below it, never one above.
-# The base is what every family uses (errors, paths, outputs, runtime, reports, extras, digests).
+# The base is what every family uses (errors, paths, outputs, writes, runtime, reports, extras, digests).
 FAMILIES = ["base", "image", "jobs", "config", "network", "terms", "optim", "tiling", "stylize", "video", "fast",
             "api", "ui", "cli", "__main__"]
-BASE = {"__init__", "errors", "paths", "outputs", "runtime", "reports", "extras", "digests"}
+BASE = {"__init__", "errors", "paths", "outputs", "writes", "runtime", "reports", "extras", "digests"}
 
 
 def module_of(path: Path) -> str:

@@ -283,7 +283,7 @@ def test_no_space_left_while_writing_frames(runner, tmp_path, style, monkeypatch
     assert result.exit_code == 1
     frames = tmp_path / "out_frames"
     assert error_line(result) == (f"Error: cannot write {frames / 'frame_000002.png'} (No space left on device); "
-                                  f"free some space: 1 of 3 frames are kept in {frames}; run the same command "
+                                  f"free some space; 1 of 3 frames are kept in {frames}; run the same command "
                                   "again to continue")
     assert not (tmp_path / "out.mp4").exists()
     assert sorted(path.name for path in frames.glob("*.png")) == ["frame_000001.png"]

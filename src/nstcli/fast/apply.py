@@ -26,7 +26,7 @@ from nstcli import paths
 from nstcli.network import memory
 from nstcli.jobs.inputs import IMAGE_EXTENSIONS, find_contents
 from nstcli.jobs.shards import shard_of
-from nstcli.errors import ConfigError, ImageError, Interrupted
+from nstcli.errors import ConfigError, ImageError, Interrupted, WriteError
 from nstcli.fast import builtin, modelfile
 from nstcli.fast.network import MULTIPLE, TransformNet
 from nstcli.fast.precision import autocast
@@ -279,6 +279,9 @@ def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | Non
             future.result()
         except ImageError as exc:
             return ApplyResult(item, "failed", time.perf_counter() - started, str(exc))
+        except WriteError as exc:  # the next items would meet the same full disk or folder: stop
+            raise WriteError(f"{exc}; stopped there: finished outputs are kept and running the same command again "
+                             "skips them", exc.path, exc.errno) from None
         return ApplyResult(item, "done", time.perf_counter() - started)
 
     current = None

@@ -25,7 +25,7 @@ import torch
 
 from nstcli import paths
 from nstcli.errors import ConfigError, first_line
-from nstcli.image.io import atomic_write
+from nstcli import writes
 from nstcli.digests import sha256_of
 
 CHECKPOINT = "checkpoint.pt"
@@ -50,9 +50,13 @@ def fingerprint(style: Path, listing: list[list], loss_keys: dict, settings: dic
 
 
 def save(folder: Path, state: dict) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / CHECKPOINT
-    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+    """Write the checkpoint atomically: a failed write leaves the previous one whole."""
+    import io
+
+    # In memory first: torch's zip writer reports a failed write as a C++ assertion, not an OSError.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return writes.write_file(folder / CHECKPOINT, buffer.getbuffer(), elsewhere=None)
 
 
 def _damaged(path: Path, what: str) -> ConfigError:

@@ -20,7 +20,7 @@ from nstcli.extras import require
 from nstcli.errors import ModelError, first_line
 from nstcli.fast import modelfile
 from nstcli.fast.network import Clamped
-from nstcli.image.io import atomic_write
+from nstcli.writes import write_file
 
 OPSET = 17
 
@@ -49,8 +49,7 @@ def export(model: str | os.PathLike, output: str | os.PathLike, sample_side: int
     except Exception as exc:
         raise ModelError(f"exporting {model} to ONNX failed ({first_line(exc, 160)})") from exc
     data = _with_metadata(buffer.getvalue(), info)
-    return atomic_write(output, lambda tmp: Path(tmp).write_bytes(data),
-                        error=lambda exc: ModelError(f"cannot write {output} ({exc.strerror or exc})"))
+    return write_file(output, data)
 
 
 def _with_metadata(data: bytes, info: modelfile.ModelInfo) -> bytes:

@@ -166,18 +166,20 @@ def _meta_problem(meta: dict) -> str | None:
     return None
 
 
-def save(path: str | os.PathLike, state: dict, info: ModelInfo, storage: str = "fp32") -> Path:
-    """Write `state` (the network's tensors, stored as `storage`: fp32, fp16 or bf16) and `info` atomically."""
+def save(path: str | os.PathLike, state: dict, info: ModelInfo, storage: str = "fp32", **how) -> Path:
+    """Write `state` (the network's tensors, stored as `storage`: fp32, fp16 or bf16) and `info` atomically
+    (`how`: writes.write_file's, what a failed write suggests)."""
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import save as serialise
 
-    from nstcli.image.io import atomic_write
+    from nstcli.writes import write_file
 
     dtype = getattr(torch, STORAGE[storage])
     tensors = {name: value.detach().to(dtype).cpu().contiguous() for name, value in state.items()}
     metadata = {"nstcli": json.dumps(info.header(), sort_keys=True)}
-    return atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=metadata),
-                        error=lambda exc: ModelError(f"cannot write {path} ({exc.strerror or exc})"))
+    # Serialised in memory (a model is a few MB): safetensors writing to a path itself reports a full
+    # disk as its own SafetensorError; the bytes written here give the OSError.
+    return write_file(Path(path), serialise(tensors, metadata=metadata), **how)
 
 
 def load(path: str | os.PathLike, device="cpu"):

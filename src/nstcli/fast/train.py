@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from nstcli.config.fields import Config, as_dict
-from nstcli.errors import ConfigError, Interrupted, RunError
+from nstcli.errors import ConfigError, Interrupted, RunError, WriteError
 from nstcli.fast import checkpoint as checkpoints
 from nstcli.fast import dataset as datasets
 from nstcli.fast import modelfile
@@ -44,6 +44,7 @@ from nstcli.fast.precision import autocast, resolve_precision
 from nstcli.image.io import load_image, open_image, pil_to_tensor, prepare, resize_longest, save_image
 from nstcli.outputs import check_output, prepare_folder
 from nstcli.reports import Callback, StepReport, notify
+from nstcli.writes import make_folder
 
 # Config keys that shape the loss (and so the trained weights); the others do not apply to training.
 LOSS_KEYS = ("content_weight", "style_weight", "tv_weight", "tv_stencil", "loss_normalization", "style_loss",
@@ -174,6 +175,7 @@ class _Training:
             self.step, self.log = checkpoints.restore(state, folder / CHECKPOINT, self.net, self.optimiser,
                                                       self.generator)
         self.resumed_from = self.step
+        self.saved_step = self.step if state is not None else None  # the step of the checkpoint on disk
         self.crops = datasets.Crops(files, settings.crop_size, self.generator)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)  # warned once by train()
@@ -184,18 +186,39 @@ class _Training:
         self.consistent = True  # False while the weights are being updated: a checkpoint then would be half a step
 
     def checkpoint(self) -> Path:
-        return checkpoints.save(self.folder, {
-            "fingerprint": self.fingerprint, "step": self.step, "net": self.net.state_dict(),
-            "optimiser": self.optimiser.state_dict(), "generator": self.generator.get_state(), "log": self.log,
-            "photos": self.listing})
+        make_folder(self.folder, what="work folder")
+        try:
+            path = checkpoints.save(self.folder, {
+                "fingerprint": self.fingerprint, "step": self.step, "net": self.net.state_dict(),
+                "optimiser": self.optimiser.state_dict(), "generator": self.generator.get_state(), "log": self.log,
+                "photos": self.listing})
+        except WriteError:
+            try:  # a work folder holding nothing would only be in the way
+                self.folder.rmdir()
+            except OSError:
+                pass
+            raise
+        self.saved_step = self.step
+        return path
+
+    def kept(self) -> str:
+        """What a run stopped by a failed write leaves to continue from (a failed write keeps the previous file)."""
+        if self.saved_step is None or not (self.folder / CHECKPOINT).is_file():
+            return "no checkpoint was kept, so the next run starts over"
+        return (f"the checkpoint of step {self.saved_step} is kept in {self.folder / CHECKPOINT}: run the same "
+                "command again to continue from it")
+
+    def stopped_by(self, error: WriteError) -> WriteError:
+        return WriteError(f"{error}; {self.kept()}", error.path, error.errno)
 
     def save_preview(self) -> None:
         self.net.eval()
         with torch.no_grad(), autocast(self.device, self.precision):
             picture = self.net(self.shown).float().clamp(0, 1)
         self.net.train()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.previews.append(save_image(picture, self.folder / f"preview_{self.step:06d}.png"))
+        make_folder(self.folder, what="work folder")
+        # elsewhere=None: another -o would be another work folder, without this run's checkpoint.
+        self.previews.append(save_image(picture, self.folder / f"preview_{self.step:06d}.png", elsewhere=None))
 
     def one_step(self, callbacks: Sequence[Callback]) -> None:
         """One batch: the update, its log row, a preview and a checkpoint when due, the report."""
@@ -238,9 +261,14 @@ class _Training:
                     self.one_step(callbacks)
                     if stop.requested:
                         raise KeyboardInterrupt
+        except WriteError as exc:
+            raise self.stopped_by(exc) from None
         except KeyboardInterrupt:
             if self.consistent and self.step > self.resumed_from:
-                where = f"; saved a checkpoint in {self.checkpoint()}"
+                try:
+                    where = f"; saved a checkpoint in {self.checkpoint()}"
+                except WriteError as exc:
+                    raise self.stopped_by(exc) from None
             elif (self.folder / CHECKPOINT).exists():
                 where = f"; the last checkpoint is {self.folder / CHECKPOINT}"
             else:
@@ -280,7 +308,19 @@ def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.Pa
                 "images": len(files), "config": fingerprint["config"],
                 "style_file": style.name, "style_sha256": fingerprint["style_sha256"]}
     info = modelfile.ModelInfo(run.net.architecture, style.stem, training)
-    modelfile.save(output, run.net.state_dict(), info)
+    try:
+        # Another -o would be another work folder: what helps is room or permission where it is.
+        modelfile.save(output, run.net.state_dict(), info, elsewhere=None)
+    except WriteError as exc:
+        if run.saved_step != run.step:
+            try:  # the finished training is worth keeping: a re-run then only writes the model
+                run.checkpoint()
+            except WriteError:
+                pass
+        if run.saved_step == run.step and (folder / CHECKPOINT).is_file():
+            raise WriteError(f"{exc}; the finished training is kept in {folder / CHECKPOINT}: run the same command "
+                             "again to write the model", exc.path, exc.errno) from None
+        raise run.stopped_by(exc) from None
     (folder / CHECKPOINT).unlink(missing_ok=True)
     last = run.log[-1] if run.log else {}
     return TrainResult(output=output, steps=run.step, seconds=time.perf_counter() - started,

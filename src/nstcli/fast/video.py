@@ -38,6 +38,7 @@ from nstcli.video.output import check_output, motion_folder, write_motion
 from nstcli.video.reader import open_clip, read_frames
 from nstcli.video.reports import FrameReport, VideoResult
 from nstcli.video.writer import write_video
+from nstcli.writes import make_folder
 
 PathLike = str | os.PathLike
 DEFAULT_BLEND = 0.6
@@ -103,7 +104,7 @@ def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: 
     count = 0
     try:
         if folder:
-            output.mkdir(parents=True, exist_ok=True)
+            make_folder(output, what="output folder")
             for index, image in frames():
                 save_image(image, output / frame_name(index))
                 count = index + 1

@@ -5,8 +5,9 @@
   RGB; transparent pixels composited onto white (style transfer has no alpha to optimise); the first
   frame of an animation.
 - Resized with Lanczos so the longest side is `size` (aspect ratio kept).
-- Written atomically: to a temporary file in the target folder, then renamed, so a crash or Ctrl-C
-  never leaves a half-written image behind; the file gets the permissions any program would give it.
+- Written atomically through writes.py: to a temporary file in the target folder, then renamed, so
+  a full disk, a crash or Ctrl-C never leaves a half-written image behind, and a failed write is one
+  WriteError naming the file; the file gets the permissions any program would give it.
 - torch is imported only by the functions that make or take tensors, so the CLI can check paths
   before paying for it.
 """
@@ -17,7 +18,6 @@ import functools
 import importlib
 import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +27,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from nstcli import paths
 from nstcli.errors import ConfigError, ImageError, first_line
 # refuse_overwriting_inputs lives with the other output checks; callers still import it from here.
-from nstcli.outputs import check_name, check_output, mode_for, refuse_overwriting_inputs  # noqa: F401
+from nstcli.outputs import check_name, check_output, refuse_overwriting_inputs  # noqa: F401
+from nstcli.writes import write_file
 
 if TYPE_CHECKING:
     import torch
@@ -261,48 +262,16 @@ def check_output_path(path: str | os.PathLike, no_clobber: bool = False) -> Path
     return check_output(path, OUTPUT_FORMATS, "out.png", no_clobber=no_clobber)
 
 
-def atomic_write(path: Path, write, no_clobber: bool = False, error=None) -> Path:
-    """Call write(tmp_path) then rename over `path`; the temporary never outlives a failure.
+def save_image(tensor: torch.Tensor, path: str | os.PathLike, no_clobber: bool = False, **how) -> Path:
+    """Write a result image atomically; JPEG and WebP at quality 95 (Pillow's default 75 blurs texture).
 
-    With `no_clobber` the temporary is hard-linked instead, which fails if `path` appeared while
-    the run was computing rather than replacing it. `error(os_error)` builds the exception raised
-    when writing fails (default: an ImageError naming `path`).
-    """
-    path = Path(path)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent or ".")
-    os.close(handle)
-    try:
-        write(tmp)
-        os.chmod(tmp, mode_for(path))  # mkstemp's 0600 would keep the result from whoever it is for
-        if no_clobber:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise
-            except OSError:  # a file system without hard links: check, then rename
-                if path.exists():
-                    raise FileExistsError(path) from None
-                os.replace(tmp, path)
-        else:
-            os.replace(tmp, path)
-    except FileExistsError:
-        raise ImageError(f"output {path} already exists; remove it or drop --no-clobber") from None
-    except OSError as exc:
-        raise (error(exc) if error else ImageError(f"cannot write {path} ({exc.strerror or exc})")) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def save_image(tensor: torch.Tensor, path: str | os.PathLike, no_clobber: bool = False) -> Path:
-    """Write a result image atomically; JPEG and WebP at quality 95 (Pillow's default 75 blurs texture)."""
+    `how`: what a failed write suggests instead (writes.write_file's `elsewhere`, `what`)."""
     path = Path(path)
     fmt = output_format(path)
     image = tensor_to_pil(tensor)
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     register_formats()
-    return atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **options), no_clobber=no_clobber)
+    return write_file(path, lambda handle: image.save(handle, format=fmt, **options), no_clobber=no_clobber, **how)
 
 
 def save_checkpoint(tensor: torch.Tensor, path: str | os.PathLike) -> Path:
@@ -311,4 +280,5 @@ def save_checkpoint(tensor: torch.Tensor, path: str | os.PathLike) -> Path:
 
     path = Path(path)
     fmt = output_format(path)
-    return atomic_write(path, lambda tmp: tv_save_image(tensor.detach().float().cpu().clamp(0, 1), tmp, format=fmt))
+    picture = tensor.detach().float().cpu().clamp(0, 1)
+    return write_file(path, lambda handle: tv_save_image(picture, handle, format=fmt))

@@ -116,17 +116,17 @@ def remove_stale_extras(output: str | os.PathLike, written: Sequence[os.PathLike
 
 def save_extras(output, saver, log, *, sheet: bool, curve: bool) -> list:
     """The optional contact sheet of checkpoints (`sheet`) and the loss curve (`curve`), beside the output."""
-    from nstcli.image.io import atomic_write
+    from nstcli.writes import write_file
 
     written = []
     if sheet and saver and saver.saved:
         frames = [Image.open(path).convert("RGB") for _, path in saver.saved]
         picture = labelled_sheet(frames, [f"step {step}" for step, _ in saver.saved])
         path = progress_sheet_path(output)
-        written.append(atomic_write(path, lambda tmp: picture.save(tmp, format="PNG")))
+        written.append(write_file(path, lambda handle: picture.save(handle, format="PNG")))
     if curve and log.rows:
         drawn = loss_curve(log.rows)
         path = loss_curve_path(output)
-        written.append(atomic_write(path, lambda tmp: drawn.save(tmp, format="PNG")))
+        written.append(write_file(path, lambda handle: drawn.save(handle, format="PNG")))
     remove_stale_extras(output, written)
     return written

@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nstcli.errors import WeightsError
-from nstcli.image.io import atomic_write
+from nstcli import writes
 from nstcli.network.conventions import CAFFE
 from nstcli.network.sources import ORIGINAL, TORCHVISION_NAME, cached_path
 from nstcli.network.weight_files import detect_convention, read_file
@@ -16,19 +15,20 @@ from nstcli.network.weight_files import detect_convention, read_file
 if TYPE_CHECKING:
     import torch
 
+CACHE_ELSEWHERE = "set NSTCLI_CACHE to a writable folder"
+
 
 def save_to_cache(state: dict[str, torch.Tensor], target: Path) -> None:
+    import io
+
     import torch
 
-    def cannot(exc: OSError) -> WeightsError:
-        return WeightsError(f"cannot write the weights cache {target} ({exc.strerror or exc}); "
-                            "set NSTCLI_CACHE to a writable folder")
-
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise cannot(exc) from None
-    atomic_write(target, lambda tmp: torch.save(state, tmp), error=cannot)
+    writes.make_folder(target.parent, what="weights cache", elsewhere=CACHE_ELSEWHERE)
+    # Serialised in memory first: torch reports a write that fails inside its zip writer as a C++
+    # assertion; the bytes written here give the OSError itself.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    writes.write_file(target, buffer.getbuffer(), what="the weights cache", elsewhere=CACHE_ELSEWHERE)
 
 
 

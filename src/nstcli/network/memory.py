@@ -34,10 +34,12 @@ LBFGS_HISTORY_BYTES = 1 << 30  # as optimizers.lbfgs_history caps it
 TILE_HEADROOM = 0.9
 
 def describe(size: float) -> str:
-    """Bytes as people read them: '7.6 GB', '850 MB'."""
+    """Bytes as people read them: '7.6 GB', '850 MB', '1 kB' (a --max-memory of 1KB is not "1 MB")."""
     if size >= 10**9:
         return f"{size / 10**9:.1f} GB"
-    return f"{max(1, round(size / 10**6))} MB"
+    if size < 10**6 - 500:
+        return f"{max(1, round(size / 10**3))} kB"
+    return f"{round(size / 10**6)} MB"
 
 
 def pooling_depth(layer: str) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nstcli.reports import Callback, StepReport
 from nstcli.image.io import save_checkpoint
+from nstcli.writes import make_folder
 
 
 def checkpoint_folder(output: str | Path) -> Path:
@@ -51,7 +52,10 @@ class CheckpointSaver(Callback):
 
     def on_step(self, report: StepReport) -> None:
         if self.every and report.step % self.every == 0:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            if not self.saved:
+                # Made once, by the first save: a folder removed during the run is then an error
+                # (the contact sheet reads every checkpoint back), not silently made again.
+                make_folder(self.folder, what="checkpoint folder")
             path = save_checkpoint(report.image, self.folder / self.name(report.step))
             self.saved.append((report.step, path))
 

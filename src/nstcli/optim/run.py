@@ -15,7 +15,7 @@ from nstcli.network.sources import describe
 from nstcli.optim.callbacks import CheckpointSaver, LossLog, checkpoint_folder
 from nstcli.config.fields import Config
 from nstcli.optim.engine import Callback, NonFiniteLoss, StopRun
-from nstcli.errors import Interrupted, RunError
+from nstcli.errors import Interrupted, RunError, WriteError
 from nstcli.image.io import save_image
 from nstcli.optim.optimizers import OptimizerSettings
 from nstcli.optim.stopping import Plateau
@@ -127,6 +127,11 @@ class Run:
         except NonFiniteLoss as exc:
             kept = f"; the last good checkpoint is {self.saver.last}" if self.saver and self.saver.last else ""
             raise RunError(f"{exc}{kept}") from None
+        except WriteError as exc:
+            if self.saver and self.saver.last and exc.path != self.saver.last:
+                raise WriteError(f"{exc}; the checkpoints written before it are kept, the last is {self.saver.last}",
+                                 exc.path, exc.errno) from None
+            raise
         finally:
             for callback in self.watchers:
                 callback.on_end()

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from nstcli.config.fields import Config
-from nstcli.errors import ConfigError, ImageError, Interrupted, RandomWeightsWarning, RunError
+from nstcli.errors import ConfigError, ImageError, Interrupted, RandomWeightsWarning, RunError, WriteError
 from nstcli.image.io import check_output_path
 from nstcli.stylize.batch_plan import BatchItem
 
@@ -152,6 +152,11 @@ def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResu
             result = ItemResult(item, "done", time.perf_counter() - started, precision=done.precision)
         except (ImageError, RunError) as exc:
             result = ItemResult(item, "failed", time.perf_counter() - started, str(exc))
+        except WriteError as exc:
+            # A full disk or an unwritable folder would fail every item after this one, each after
+            # minutes of computing: stop, keeping what is finished.
+            raise WriteError(f"{exc}; the batch stopped there: finished outputs are kept and running the same "
+                             "command again skips them", exc.path, exc.errno) from None
         except (Interrupted, KeyboardInterrupt):
             if _identity(item.output) not in (None, before):
                 # Stopped after the (atomic) save, while stylize was finishing up: the output is

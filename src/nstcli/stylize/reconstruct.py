@@ -17,8 +17,9 @@ from nstcli.optim.callbacks import check_checkpoint_folder, replaced_beside
 from nstcli.config.fields import Config
 from nstcli.optim.engine import Callback, optimize
 from nstcli.errors import ConfigError
-from nstcli.image.io import atomic_write, check_output_path, open_image, output_format, pil_to_tensor, prepare
+from nstcli.image.io import check_output_path, open_image, output_format, pil_to_tensor, prepare
 from nstcli.image.io import refuse_overwriting_inputs, save_image, tensor_to_pil
+from nstcli.writes import write_file
 from nstcli.network.load import load_network, min_side
 from nstcli.terms.objective import content_layer_weights, features_of, gram_layer_weights
 from nstcli.optim.optimizers import OptimizerSettings
@@ -119,7 +120,7 @@ def reconstruct(
         sheet = sheets.labelled_sheet([tensor_to_pil(target)] + [tensor_to_pil(r) for r in results], labels)
         image_out = pil_to_tensor(sheet)
         if output is not None:
-            atomic_write(output, lambda tmp: sheet.save(tmp, format=output_format(output)))
+            write_file(output, lambda handle: sheet.save(handle, format=output_format(output)))
     else:
         image_out = results[0]
         if output is not None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from nstcli.errors import ImageError
+from nstcli.errors import ImageError, WriteError
 from nstcli.image.io import open_image
+from nstcli.writes import write_file
 
 EXAMPLES = Path(__file__).with_name("examples")
 EXAMPLE_CONTENT = EXAMPLES / "content.jpg"
@@ -34,7 +35,10 @@ def accept_upload(name: str, data: bytes, folder: Path, stem: str, max_bytes: in
         raise ImageError(f"upload '{name}' is {len(data) / 2**20:.1f} MB, more than the "
                          f"{max_bytes / 2**20:.0f} MB limit; shrink it first")
     path = Path(folder) / f"{stem}{_safe_suffix(name)}"
-    path.write_bytes(data)
+    try:
+        write_file(path, data, elsewhere=None)
+    except WriteError as exc:  # the page shows image problems beside the uploader
+        raise ImageError(as_upload(str(exc), {path: name})) from None
     try:
         open_image(path)
     except ImageError as exc:

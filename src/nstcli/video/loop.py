@@ -37,7 +37,7 @@ import torch
 from PIL import Image
 
 from nstcli.config.fields import VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config
-from nstcli.errors import ImageError, Interrupted, NSTWarning, PrecisionWarning, RandomWeightsWarning
+from nstcli.errors import ImageError, Interrupted, NSTWarning, PrecisionWarning, RandomWeightsWarning, WriteError
 from nstcli.image.io import pil_to_tensor, save_image
 from nstcli.reports import notify
 from nstcli.stylize import single
@@ -130,7 +130,7 @@ class _FrameLoop:
         self.previous_result = _quantised(result.image)
         error = float(temporal_error(self.previous_result, *held_to)) if held_to is not None else None
         self.precision = result.precision
-        save_image(self.previous_result, self.folder / frame_name(index))
+        save_image(self.previous_result, self.folder / frame_name(index), elsewhere=None)  # kept: another -o starts over
         self.previous_content = frame
         self.finished = index + 1
         row = {"index": index, "seconds": round(time.perf_counter() - started, 4),
@@ -164,8 +164,8 @@ def _library_error(exc: BaseException, loop: _FrameLoop, output: Path, folder: P
     if isinstance(exc, (Interrupted, KeyboardInterrupt)):
         where = f"while encoding {output}" if loop.finished >= total else f"at frame {loop.index + 1} of {total}"
         return Interrupted(f"interrupted {where}; {kept}")
-    if isinstance(exc, ImageError) and ("No space left" in str(exc) or "Disk quota" in str(exc)):
-        return ImageError(f"{exc}; free some space: {kept}")
+    if isinstance(exc, WriteError):
+        return WriteError(f"{exc}; {kept}", exc.path, exc.errno)
     if isinstance(exc, OSError):
         return ImageError(f"cannot write into {folder} ({exc.strerror or exc}); {kept}")
     return None
@@ -210,7 +210,8 @@ def stylize_video(
             clip = dataclasses.replace(clip, frames=loop.read)
         if plan.video is not None:
             notify(callbacks, "on_encode", output)
-            write_video(plan.video, clip, resume.saved_frames(folder, loop.finished))
+            # Another -o would be another work folder: its frames would be made again.
+            write_video(plan.video, clip, resume.saved_frames(folder, loop.finished), elsewhere=None)
             shutil.rmtree(folder, ignore_errors=True)
     except BaseException as exc:
         if loop.finished == 0:

@@ -14,6 +14,7 @@ import torch
 
 from nstcli.errors import ConfigError
 from nstcli.image.io import refuse_overwriting_inputs, save_image
+from nstcli.writes import make_folder
 from nstcli.outputs import prepare_folder
 from nstcli.video.formats import frame_name, is_folder_output
 from nstcli.video.reader import Clip
@@ -75,7 +76,7 @@ def write_motion(folder: Path, index: int, motion, warped: torch.Tensor, start: 
     """
     from nstcli.video.flow import flow_picture
 
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder, what="motion folder")  # pictures never read back: made again if removed
     number = frame_name(index).removeprefix("frame_")
     consistent = motion.consistent if motion.consistent is not None else motion.mask
     mask = np.where(motion.mask, 1.0, np.where(consistent, 0.5, 0.0)).astype(np.float32)

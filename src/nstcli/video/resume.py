@@ -21,7 +21,8 @@ from nstcli import paths
 from nstcli.config.fields import Config, as_dict
 from nstcli.digests import feed_file
 from nstcli.errors import ConfigError, ImageError
-from nstcli.image.io import atomic_write, pil_to_tensor
+from nstcli.image.io import pil_to_tensor
+from nstcli import writes
 from nstcli.stylize.styles import PreparedStyle
 from nstcli.video.formats import frame_name
 from nstcli.video.reader import Clip, frame_files
@@ -95,15 +96,13 @@ def prepare_work(folder: Path, fingerprint: dict, output: Path) -> int:
         finished = min(finished, fingerprint["input_frames"])
         for index in range(finished):
             _check_frame(folder, folder / frame_name(index), tuple(fingerprint["frame_size"]))
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if finished == 0:  # a new run, or one that left no frame: this run's record
+    writes.make_folder(folder, what="work folder")
+    if finished == 0:  # a new run, or one that left no frame: this run's record
+        try:
             (folder / FRAME_LOG).unlink(missing_ok=True)
-            text = json.dumps(fingerprint, indent=1)
-            atomic_write(manifest, lambda tmp: Path(tmp).write_text(text))
-    except OSError as exc:
-        raise ImageError(f"cannot create the work folder {folder} ({exc.strerror or exc}); "
-                         "choose another -o path") from None
+        except OSError as exc:
+            raise writes.describe(folder / FRAME_LOG, exc) from None
+        writes.write_file(manifest, json.dumps(fingerprint, indent=1).encode())
     return finished
 
 
@@ -142,8 +141,8 @@ def read_log(folder: Path) -> dict[int, dict]:
 
 
 def append_log(folder: Path, row: dict) -> None:
-    with open(folder / FRAME_LOG, "a") as handle:
-        handle.write(json.dumps(row) + "\n")
+    with writes.stream_into(folder / FRAME_LOG, append=True, elsewhere=None) as handle:
+        handle.write((json.dumps(row) + "\n").encode())
 
 def load_frame(path: Path) -> torch.Tensor:
     with Image.open(path) as image:

@@ -3,14 +3,14 @@
 The container comes from the extension; the video is encoded with H.264 where PyAV's FFmpeg has an
 encoder for it (else MPEG-4 Part 2), at the input's frame rate, with the input's audio stream copied
 packet for packet (never re-encoded). Memory does not grow with the clip's length. The file is
-written under a temporary name and renamed at the end, so no half-written output survives a failure.
+written through writes.py, under a temporary name renamed at the end, so no half-written output
+survives a failure and a full disk is one line.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,7 +19,7 @@ from pathlib import Path
 from PIL import Image
 
 from nstcli.errors import ConfigError, ImageError
-from nstcli.outputs import mode_for
+from nstcli.writes import atomic_file
 from nstcli.video.formats import ENCODERS, container_for
 from nstcli.video.pyav import av_module, ffmpeg_reason, open_container
 from nstcli.video.reader import Clip
@@ -145,20 +145,20 @@ class _AudioCopier:
         self.source.close()
 
 
-def write_video(plan: VideoOutput, clip: Clip, frames: Iterable[Image.Image]) -> Path:
+def write_video(plan: VideoOutput, clip: Clip, frames: Iterable[Image.Image], **how) -> Path:
     """Encode frames (all the same size) into plan.path at the clip's rate, copying its audio.
 
     Written to a temporary file beside the output and renamed once complete: a failure or Ctrl-C
-    leaves the previous file (or none), never a truncated video.
+    leaves the previous file (or none), never a truncated video. `how`: what a failed write suggests
+    instead (writes.atomic_file's `elsewhere`).
     """
     av = av_module()
     path = plan.path
-    folder = path.parent if str(path.parent) else Path(".")
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=folder)
-    os.close(handle)
     count = 0
     try:
-        with av.open(tmp, mode="w", format=plan.container) as output:
+        # PyAV writes into writes.py's file object, so a full disk is the OSError behind PyAV's own
+        # callback error, told as every other failed write is.
+        with atomic_file(path, **how) as sink, av.open(sink, mode="w", format=plan.container) as output:
             stream = output.add_stream(plan.encoder, rate=clip.rate)
             audio = _AudioCopier(clip, output) if plan.copy_audio else None
             # Frames are numbered in 1/rate steps from the input's first-frame offset, which keeps
@@ -186,13 +186,6 @@ def write_video(plan: VideoOutput, clip: Clip, frames: Iterable[Image.Image]) ->
             finally:
                 if audio is not None:
                     audio.close()
-        os.chmod(tmp, mode_for(path))  # mkstemp's 0600 would keep the video from whoever it is for
-        os.replace(tmp, path)
     except av.error.FFmpegError as exc:
         raise ImageError(f"cannot write {path} ({ffmpeg_reason(exc)})") from None
-    except OSError as exc:
-        raise ImageError(f"cannot write {path} ({exc.strerror or exc})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
