@@ -69,6 +69,7 @@ class RunSettings:
     optimizer: str
     learning_rate: float
     adam_betas: tuple[float, ...]
+    pyramid_levels: int
     average: float
     checkpoint_every: int
     contact_sheet: bool
@@ -77,7 +78,7 @@ class RunSettings:
 
     @property
     def optimizer_settings(self) -> OptimizerSettings:
-        return OptimizerSettings(self.optimizer, self.learning_rate, tuple(self.adam_betas))
+        return OptimizerSettings(self.optimizer, self.learning_rate, tuple(self.adam_betas), self.pyramid_levels)
 
 
 class Run:

@@ -90,7 +90,7 @@ class CoarseToFine:
         return initial_image(self.settings.init, target, first_style, self.settings.seed)
 
     def paint(self, schedule: Schedule, run: Run, init: torch.Tensor | None = None) -> torch.Tensor:
-        """Every scale in turn; the final image (recoloured with the content's colours under `luminance`)."""
+        """Every scale in turn; the final image (recoloured with the content's colours under `luminance` or `oklab`)."""
         image, state, content, first = init, None, None, 1
         total = sum(schedule.steps)
         optimizer = self.settings.optimizer_settings
@@ -111,4 +111,6 @@ class CoarseToFine:
             image, state, first = scale.image, scale.state, first + count
         if self.loss.preserve_color == "luminance":
             image = colour.recombine(image, content)
+        elif self.loss.preserve_color == "oklab":
+            image = colour.oklab_chroma(image, content)
         return image
