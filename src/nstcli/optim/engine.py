@@ -134,11 +134,6 @@ def optimize(
     `last` returns the last iterate instead: for a visit of one step (tiling/run.py), the best image
     evaluated would be the one it started from.
     """
-    if settings.pyramid_levels:
-        from nstcli.optim.pyramid import optimize_pyramid
-
-        return optimize_pyramid(network, init, terms, settings, steps=steps, callbacks=callbacks,
-                                first_step=first_step, total_steps=total_steps, scale=scale, average=average)
     tune_for(init.device)
     precision = getattr(network, "precision", "fp32")
     # The optimised tensor is stored NHWC and contiguous; its NCHW view is then channels_last, which

@@ -15,6 +15,7 @@ from nstcli.image.io import pil_to_tensor, prepare, resize_longest, resize_tenso
 from nstcli.network.features import VGGFeatures
 from nstcli.optim.engine import optimize
 from nstcli.optim.optimizers import resize_state
+from nstcli.optim.pyramid import optimize_pyramid
 from nstcli.optim.run import Run, RunSettings
 from nstcli.stylize.masks import SpatialControl
 from nstcli.stylize.styles import PreparedStyle
@@ -106,6 +107,10 @@ class CoarseToFine:
             if tile:  # the same scale, tile by tile with Adam (tiling/run.py)
                 scale = optimize_tiled(self.network, start, terms, adam_settings(optimizer), tile=tile,
                                        align=self.need, **common)
+            elif optimizer.pyramid_levels:  # the image as a Laplacian pyramid (optim/pyramid.py)
+                del common["state"]  # a new Adam per scale: moments of coefficients do not resize
+                scale = optimize_pyramid(self.network, start, terms, optimizer, average=self.settings.average,
+                                         **common)
             else:
                 scale = optimize(self.network, start, terms, optimizer, average=self.settings.average, **common)
             image, state, first = scale.image, scale.state, first + count
