@@ -29,7 +29,7 @@ next to one given 0.75 offers a third as many candidates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -87,19 +87,31 @@ def evenly_spaced(count: int, keep: int, device=None) -> torch.Tensor:
     return torch.linspace(0, count - 1, keep, device=device).round().long()
 
 
+def style_columns(features: Features, layer_weights: Mapping[str, float], shape: Sequence[int]) -> torch.Tensor:
+    """One style image's (M_i, D) hypercolumns, from its features and its pixel shape (H, W)."""
+    return hypercolumns(features, layer_weights, grid_for(shape)).detach()
+
+
+def pooled(columns: Iterable[torch.Tensor | None], blend: Sequence[float],
+           max_columns: int = MAX_STYLE_COLUMNS) -> torch.Tensor:
+    """The (M, D) set to search: each style's columns (None where its blend weight is 0), a style below the
+    largest weight keeping that share of them, the whole thinned evenly to at most `max_columns`."""
+    largest = max(blend)
+    parts = []
+    for rows, share in zip(columns, blend):
+        if share == 0 or rows is None:
+            continue
+        keep = max(1, round(rows.shape[0] * share / largest))
+        parts.append(rows[evenly_spaced(rows.shape[0], keep, rows.device)])
+    bank = torch.cat(parts)
+    return bank[evenly_spaced(bank.shape[0], max_columns, bank.device)]
+
+
 def style_bank(style_features: Sequence[Features], blend: Sequence[float], layer_weights: Mapping[str, float],
                shapes: Sequence[tuple[int, int]], max_columns: int = MAX_STYLE_COLUMNS) -> torch.Tensor:
     """The pooled (M, D) style hypercolumns to search, from each style image's features and pixel shape."""
-    largest = max(blend)
-    parts = []
-    for features, share, shape in zip(style_features, blend, shapes):
-        if share == 0:
-            continue
-        columns = hypercolumns(features, layer_weights, grid_for(shape)).detach()
-        keep = max(1, round(columns.shape[0] * share / largest))
-        parts.append(columns[evenly_spaced(columns.shape[0], keep, columns.device)])
-    bank = torch.cat(parts)
-    return bank[evenly_spaced(bank.shape[0], max_columns, bank.device)]
+    return pooled((style_columns(features, layer_weights, shape) if share else None
+                   for features, share, shape in zip(style_features, blend, shapes)), blend, max_columns)
 
 
 class NeighbourStyle(Term):

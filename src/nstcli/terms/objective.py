@@ -90,6 +90,16 @@ def features_of(network: VGGFeatures, image: torch.Tensor) -> Features:
 def style_term_for(loss: LossSettings, network: VGGFeatures, styles: Sequence[torch.Tensor],
                    blend: Sequence[float]) -> Term:
     """The style term of `styles` (one forward each; styles with blend weight 0 are not computed)."""
+    if loss.style_loss == "neighbours":
+        from nstcli.terms.neighbours import NeighbourStyle, pooled, style_columns
+
+        # One style's feature maps at a time, kept only as its hypercolumns: four rotations' maps of every
+        # layer at 1024 px would be gigabytes, their hypercolumns on the quarter grid a small part of it.
+        weights = style_layer_weights(loss)
+        columns = (style_columns(features_of(network, style), weights, style.shape[-2:]) if share else None
+                   for style, share in zip(styles, blend))
+        return NeighbourStyle(pooled(columns, blend), weights, loss.style_weight,
+                              content_mix=loss.neighbour_content_mix, refresh=loss.neighbour_refresh)
     features = [features_of(network, style) if share else {} for style, share in zip(styles, blend)]
     return style_term(loss, features, blend, [tuple(style.shape[-2:]) for style in styles])
 
