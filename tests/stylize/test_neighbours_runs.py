@@ -121,3 +121,18 @@ def test_oklab_round_trip_and_chroma_from_the_content():
     assert torch.allclose(lab_result[:, 0], lab_output[:, 0], atol=0.02)
     correlation = torch.corrcoef(torch.stack([lab_result[:, 1].flatten(), lab_content[:, 1].flatten()]))[0, 1]
     assert correlation > 0.9
+
+
+def test_a_neighbour_run_over_the_memory_budget_is_refused_before_any_work(runner, content, style, tmp_path,
+                                                                           monkeypatch):
+    # The network's estimate fits 4 GB at 1024 px; with the search's hypercolumns and style set it does
+    # not, and the search cannot run in tiles.
+    no_network(monkeypatch)
+    big = make_image(tmp_path / "big.png", size=(1024, 682), seed=3)
+    out = tmp_path / "out.png"
+    result = runner.invoke(nst, ["stylize", str(big), str(style), "-o", str(out), *FAST, "--config", "neighbours",
+                                 "--size", "1024", "--max-memory", "4GB"])
+    assert result.exit_code == 2, result.output
+    assert error_line(result).startswith("Error: --size 1024 with --style-loss neighbours needs about ")
+    assert "more than the 4.0 GB --max-memory allows" in error_line(result)
+    assert not out.exists()

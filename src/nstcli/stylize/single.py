@@ -75,7 +75,37 @@ def plan_scales(config: Config, content_size: tuple[int, int], style: PreparedSt
                               f"with {what} cannot use yet; drop --tile (or give --tile 0)")
         raise ConfigError(f"--size {config.size} needs tiles, which runs with {what} cannot use yet; lower "
                           "--size or raise --max-memory")
+    if config.style_loss == "neighbours":
+        check_neighbour_memory(config, shapes, steps, style, device)
     return sizes, shapes, steps, tiling
+
+
+def check_neighbour_memory(config: Config, shapes, steps, style: PreparedStyle, device: torch.device) -> None:
+    """The neighbour term's own memory (terms/neighbours.search_bytes) on top of the network's, checked
+    against the budget before any work: the term runs whole scales only, so a run it would not fit is
+    refused (ConfigError) rather than started."""
+    from nstcli.network import memory
+    from nstcli.network.load import layers_needed
+    from nstcli.terms.neighbours import search_bytes
+    from nstcli.tiling.plan import style_shape
+
+    budget = config.max_memory if config.max_memory is not None else memory.available_bytes(device)
+    if budget is None:
+        return
+    width = sum(memory.channels(layer) for layer in config.style_layers)
+    turns = len(config.style_rotations)
+    for shape, count in zip(shapes, steps):
+        styles = [style_shape([size], max(shape), config.style_scale) for size in [i.size for i in style.images()]]
+        need = memory.untiled_need(shape, max(styles, key=lambda s: s[0] * s[1]), layers_needed(config),
+                                   config.content_layers, config.optimizer, count, device.type).total
+        need += search_bytes(shape, styles * turns, width)
+        if need > budget:
+            height, width_px = shape
+            allowed = (f"the {memory.describe(budget)} --max-memory allows" if config.max_memory is not None
+                       else f"the {memory.describe(budget)} free on the {device.type} (--max-memory)")
+            raise ConfigError(f"--size {config.size} with --style-loss neighbours needs about {memory.describe(need)} "
+                              f"at its {width_px}x{height} px scale, more than {allowed}, and the neighbour search "
+                              "cannot run in tiles; lower --size or raise --max-memory")
 
 
 def untileable_settings(config: Config) -> str | None:

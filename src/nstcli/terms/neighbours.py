@@ -161,3 +161,13 @@ class NeighbourStyle(Term):
             self.search(current)
         self.calls += 1
         return self.weight * neighbour_loss(current, self.targets)
+
+
+def search_bytes(shape: Sequence[int], style_shapes: Sequence[Sequence[int]], width: int) -> int:
+    """What the term holds beyond the network's own memory at a scale of (H, W): the content's and
+    the image's hypercolumns (with the latter's gradient and centred copy), the style set (and its
+    centred copy), one chunk of distances. `width` is D, the hypercolumn's length (float32 throughout)."""
+    h, w = grid_for(shape)
+    columns = min(MAX_STYLE_COLUMNS, sum(gh * gw for gh, gw in (grid_for(s) for s in style_shapes)))
+    return 4 * (4 * h * w * width + 2 * columns * width) + CHUNK_BYTES
+
