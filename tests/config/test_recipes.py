@@ -245,3 +245,23 @@ def test_wasserstein_recipe_runs_end_to_end(tmp_path, runner):
     assert summary["steps"] == 5 and summary["scales"] == [[23, 34], [32, 48]]
     assert set(summary["loss"]) >= {"content", "style", "tv"}
     assert Image.open(out).size == (48, 32)
+
+
+def test_neighbours_recipe_is_nnsts_setup_on_vgg19():
+    """configs/neighbours.yaml: NNST's objective and optimiser, with VGG19's counterpart of its VGG16 layers."""
+    config = load_config(CONFIGS / "neighbours.yaml")
+    assert config.style_loss == "neighbours" and config.content_weight == 0.0
+    assert not any(layer.startswith("relu5") for layer in config.style_layers)  # block 5 left out, as NNST
+    assert config.neighbour_content_mix == 0.75  # NNST's alpha
+    assert config.style_rotations == (0, 90, 180, 270)
+    assert (config.optimizer, config.lr, config.pyramid_levels) == ("adam", 0.002, 8)
+
+
+def test_neighbours_recipe_runs_end_to_end(tmp_path, runner):
+    out = tmp_path / "out.png"
+    result = runner.invoke(nst, ["stylize", str(CONFIGS.parent / "examples" / "content.jpg"),
+                                 str(CONFIGS.parent / "examples" / "style.jpg"),
+                                 "-o", str(out), "--config", "neighbours", "--weights", "random", "--size", "48",
+                                 "--steps", "2", "--quiet", "--checkpoint-every", "0"])
+    assert result.exit_code == 0, result.output
+    assert out.exists()

@@ -46,6 +46,8 @@ TINY = {
                          str(BENCHMARKS.parent / "examples" / "style.jpg"), "--size", "48",
                          "--args", "--weights random --steps 2 --checkpoint-every 0", "--out", "out",
                          "--crop-size", "16", "--width", "64", "--figure", "large.png"],
+    "stylize/neighbours.py": ["--inputs", "in", "--pairs", "examples", "--size", "32", "--out", "out",
+                              "--args", "--weights random --steps 2"],
     "stylize/real_weights.py": ["--size", "32", "--steps", "2", "--out", "out", "--figure", "real.png"],
     "stylize/readme_figure.py": ["--size", "32", "--steps", "2", "--weights", "random", "--figure", "readme.png"],
 }

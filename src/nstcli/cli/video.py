@@ -142,6 +142,9 @@ def _video_with_model(source, styles, output, model, blend, fps, save_motion, as
     if config.preserve_color == "histogram":
         raise ConfigError("--preserve-color histogram recolours the style image, which a trained network no longer "
                           "has; use luminance")
+    if config.preserve_color == "oklab":
+        # The fast path recolours by luminance only; silently dropping oklab would give the style's colours.
+        raise ConfigError("--preserve-color oklab is not offered with --model; use luminance")
     from nstcli.fast.modelfile import read_header
 
     read_header(model)

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 from nstcli.config.files import read_yaml
 from nstcli.config.parse import show, value_of
-from nstcli.config.specs import (COLOUR_MODES, DEVICES, INITS, INPUT_CONVENTIONS, LOSS_NORMALIZATIONS, MAX_STEPS,
-                                 OPTIMIZERS, PADDINGS, POOLINGS, PRECISIONS, SCALE_ANCHORS, STYLE_LOSSES,
+from nstcli.config.specs import (COLOUR_MODES, CONTENT_LOSSES, DEVICES, INITS, INPUT_CONVENTIONS, LOSS_NORMALIZATIONS, MAX_STEPS,
+                                 OPTIMIZERS, PADDINGS, POOLINGS, PRECISIONS, SCALE_ANCHORS, STYLE_LOSSES, STYLE_ROTATIONS,
                                  TV_STENCILS, Spec, _key)
 from nstcli.errors import ConfigError
 
@@ -50,6 +50,10 @@ class Config:
         float, "The fraction of the loss a scale must still shed over stop_window steps to go on; 0 never "
         "stops early.", minimum=0.0, maximum=1.0))
     optimizer: str = _key("lbfgs", Spec(str, "Optimiser.", choices=OPTIMIZERS))
+    pyramid_levels: int = _key(0, Spec(
+        int, "Optimise the image as a Laplacian pyramid of this many levels (Adam only; NNST uses 8): a "
+        "step then moves coarse and fine detail alike, so large strokes form early; 0 optimises the pixels.",
+        minimum=0, maximum=12))
     adam_betas: tuple[float, ...] = _key((0.9, 0.999), Spec(
         float, "Adam's two moment decays, comma-separated (each in [0, 1)).", many=True, optional=True))
     average: float = _key(0.0, Spec(
@@ -70,8 +74,22 @@ class Config:
         "network (README, Losses); none: the raw formulas, as the recipes reproducing other tools use.",
         choices=LOSS_NORMALIZATIONS))
     style_loss: str = _key("gram", Spec(
-        str, "Style statistics matched: Gram matrices (Gatys et al.) or channel means and covariances under "
-        "the Wasserstein-2 distance.", choices=STYLE_LOSSES))
+        str, "Style statistics matched: Gram matrices (Gatys et al.), channel means and covariances under "
+        "the Wasserstein-2 distance, or neighbours: every position's hypercolumn of the style layers pulled "
+        "towards its nearest style hypercolumn (Kolkin et al. 2022, Neural Neighbor Style Transfer).",
+        choices=STYLE_LOSSES))
+    neighbour_content_mix: float = _key(0.75, Spec(
+        float, "neighbours: the content's share in what the nearest style hypercolumns are searched for (the "
+        "rest is the current image's); NNST's alpha. 1 searches for the photo's own, 0 for the image's.",
+        minimum=0.0, maximum=1.0))
+    neighbour_refresh: int = _key(0, Spec(
+        int, "neighbours: search the nearest style hypercolumns again every N steps of a scale; 0 searches once "
+        "per scale, at its first step (as NNST).", minimum=0, maximum=MAX_STEPS, metavar="STEPS"))
+    content_loss: str = _key("features", Spec(
+        str, "What content keeps: the photo's feature maps at the content layers (Gatys et al.), or "
+        "self-similarity: the pattern of cosine distances between the positions of its content-layer "
+        "hypercolumns (Kolkin et al. 2019, STROTSS), which keeps layout without the photo's texture.",
+        choices=CONTENT_LOSSES))
     content_layers: tuple[str, ...] = _key(("relu4_2",), Spec(
         str, "Layers whose feature maps define content, comma-separated.", many=True))
     style_layers: tuple[str, ...] = _key(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), Spec(
@@ -84,6 +102,10 @@ class Config:
     style_blend: tuple[float, ...] | None = _key(None, Spec(
         float, "Weights of several style images, comma-separated, one per style (e.g. 0.7,0.3); empty means "
         "equal.", many=True, optional=True))
+    style_rotations: tuple[float, ...] = _key((0,), Spec(
+        int, "Read the style image also turned by these angles in degrees (any of 0, 90, 180, 270, "
+        "comma-separated; NNST reads 0,90,180,270): more strokes and edges in more directions to match, each "
+        "turn a share of the style's blend weight.", many=True, metavar="DEGREES"))
     style_scale: float = _key(1.0, Spec(
         float, "Style image size relative to the output (longest sides): below 1 gives finer brush strokes, "
         "above 1 coarser ones.", minimum=0.05, maximum=8.0))
@@ -99,8 +121,10 @@ class Config:
         str, "Coarse-to-fine: grow the scales from start_size by scale_factor (ending at size), or shrink "
         "them from size by scale_factor down to no less than start_size.", choices=SCALE_ANCHORS))
     preserve_color: str = _key("none", Spec(
-        str, "Keep the content's colours: luminance (transfer luminance only, Gatys et al. 2016) or histogram "
-        "(recolour the style image to the content's colour statistics first).", choices=COLOUR_MODES))
+        str, "Keep the content's colours: luminance (transfer luminance only, Gatys et al. 2016), histogram "
+        "(recolour the style image to the content's colour statistics first), or oklab (the result's OkLab "
+        "chroma replaced by the content's, brought to the result's own colour spread, as NNST colourises).",
+        choices=COLOUR_MODES))
     init: str = _key("content", Spec(
         str, "Starting image: the content image, uniform noise, or the style image.", choices=INITS))
     seed: int = _key(0, Spec(
@@ -192,6 +216,15 @@ def _check_together(values: dict[str, Any]) -> None:
         raise ConfigError(
             f"'style_layer_weights' has {len(weights)} values but 'style_layers' has "
             f"{len(values['style_layers'])} layers; give one weight per style layer")
+    rotations = values.get("style_rotations")
+    if (not rotations or any(r not in STYLE_ROTATIONS for r in rotations)
+            or len(set(rotations)) != len(rotations)):
+        raise ConfigError(f"'style_rotations' must be distinct angles among {', '.join(map(str, STYLE_ROTATIONS))}, "
+                          f"comma-separated, e.g. 0,90,180,270, got {show(rotations)}")
+    values["style_rotations"] = tuple(int(r) for r in rotations)
+    if values.get("pyramid_levels") and values.get("optimizer") != "adam":
+        raise ConfigError("'pyramid_levels' needs 'optimizer' adam (L-BFGS here optimises the pixels "
+                          "themselves); set optimizer to adam or pyramid_levels to 0")
     if values.get("contact_sheet") and not values.get("checkpoint_every"):
         # The sheet is made of the checkpoints: without any, it would silently not be written.
         raise ConfigError("'contact_sheet' shows the checkpoints, but 'checkpoint_every' is 0; "

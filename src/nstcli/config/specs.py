@@ -16,8 +16,11 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # A trained network runs fp32 or under bf16 autocast: the fast networks offer no fp16.
 FAST_PRECISIONS = ("auto", "fp32", "bf16")
 POOLINGS = ("max", "avg")
-COLOUR_MODES = ("none", "luminance", "histogram")
-STYLE_LOSSES = ("gram", "wasserstein")
+COLOUR_MODES = ("none", "luminance", "histogram", "oklab")
+STYLE_LOSSES = ("gram", "wasserstein", "neighbours")
+CONTENT_LOSSES = ("features", "self-similarity")
+# Quarter turns only: the style image is read turned, not resampled, so nothing is lost at the corners.
+STYLE_ROTATIONS = (0, 90, 180, 270)
 TV_STENCILS = ("forward", "ninepoint", "interior")
 PADDINGS = ("zeros", "replicate")
 SCALE_ANCHORS = ("start", "size")

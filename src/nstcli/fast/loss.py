@@ -27,6 +27,12 @@ class Perceptual:
         from nstcli.terms.objective import pixel_terms, style_term_for
         from nstcli.terms.settings import LossSettings
 
+        from nstcli.errors import ConfigError
+
+        if config.style_loss == "neighbours":
+            # Its targets are searched for each image being painted: a network trained on crops has none.
+            raise ConfigError("--style-loss neighbours matches each painted image's own positions and cannot "
+                              "train a fast style network; use --style-loss gram or wasserstein")
         self.config = config
         self.loss = config.pick(LossSettings)
         self.device = device

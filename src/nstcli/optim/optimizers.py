@@ -17,6 +17,7 @@ class OptimizerSettings:
     name: str  # "lbfgs" or "adam"
     lr: float
     betas: tuple[float, float] = (0.9, 0.999)  # Adam only
+    pyramid_levels: int = 0  # Adam only: optimise a Laplacian pyramid of the image (optim/pyramid.py)
 
 
 def lbfgs_history(values: int) -> int:

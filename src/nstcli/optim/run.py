@@ -74,6 +74,7 @@ class RunSettings:
     stop_window: int
     stop_tolerance: float
     adam_betas: tuple[float, ...]
+    pyramid_levels: int
     average: float
     checkpoint_every: int
     contact_sheet: bool
@@ -82,7 +83,7 @@ class RunSettings:
 
     @property
     def optimizer_settings(self) -> OptimizerSettings:
-        return OptimizerSettings(self.optimizer, self.learning_rate, tuple(self.adam_betas))
+        return OptimizerSettings(self.optimizer, self.learning_rate, tuple(self.adam_betas), self.pyramid_levels)
 
     @property
     def plateau(self) -> Plateau | None:

@@ -15,6 +15,7 @@ from nstcli.image.io import pil_to_tensor, prepare, resize_longest, resize_tenso
 from nstcli.network.features import VGGFeatures
 from nstcli.optim.engine import optimize
 from nstcli.optim.optimizers import resize_state
+from nstcli.optim.pyramid import optimize_pyramid
 from nstcli.optim.run import Run, RunSettings
 from nstcli.reports import notify
 from nstcli.stylize.masks import SpatialControl
@@ -91,7 +92,7 @@ class CoarseToFine:
         return initial_image(self.settings.init, target, first_style, self.settings.seed)
 
     def paint(self, schedule: Schedule, run: Run, init: torch.Tensor | None = None) -> torch.Tensor:
-        """Every scale in turn; the final image (recoloured with the content's colours under `luminance`)."""
+        """Every scale in turn; the final image (recoloured with the content's colours under `luminance` or `oklab`)."""
         image, state, content, first = init, None, None, 1
         total = sum(schedule.steps)
         optimizer = self.settings.optimizer_settings
@@ -107,6 +108,10 @@ class CoarseToFine:
             if tile:  # the same scale, tile by tile with Adam (tiling/run.py)
                 scale = optimize_tiled(self.network, start, terms, adam_settings(optimizer), tile=tile,
                                        align=self.need, **common)
+            elif optimizer.pyramid_levels:  # the image as a Laplacian pyramid (optim/pyramid.py)
+                del common["state"]  # a new Adam per scale: moments of coefficients do not resize
+                scale = optimize_pyramid(self.network, start, terms, optimizer, average=self.settings.average,
+                                         **common)
             else:
                 scale = optimize(self.network, start, terms, optimizer, average=self.settings.average,
                                  plateau=self.settings.plateau, **common)
@@ -115,4 +120,6 @@ class CoarseToFine:
             image, state, first = scale.image, scale.state, first + scale.steps
         if self.loss.preserve_color == "luminance":
             image = colour.recombine(image, content)
+        elif self.loss.preserve_color == "oklab":
+            image = colour.oklab_chroma(image, content)
         return image

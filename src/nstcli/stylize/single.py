@@ -64,8 +64,10 @@ def plan_scales(config: Config, content_size: tuple[int, int], style: PreparedSt
     # Which scales run in tiles, from the memory they need: decided (or refused) before any work.
     tiling = plan_tiles(config.pick(TileSettings), shapes, [image.size for image in style.images()], steps, device,
                         layers=layers_needed(config), align=need)
-    if any(tiling) and (extra_terms or (masks is not None and masks.guides_styles and config.style_loss != "gram")):
-        what = "extra terms (video)" if extra_terms else "masks with --style-loss wasserstein"
+    untileable = untileable_settings(config)
+    if any(tiling) and (extra_terms or untileable or (masks is not None and masks.guides_styles
+                                                       and config.style_loss != "gram")):
+        what = ("extra terms (video)" if extra_terms else untileable or "masks with --style-loss wasserstein")
         if config.tile:
             # The tiles were asked for: only --tile can undo them (a larger budget changes nothing).
             height, width = shapes[[bool(t) for t in tiling].index(True)]
@@ -73,7 +75,64 @@ def plan_scales(config: Config, content_size: tuple[int, int], style: PreparedSt
                               f"with {what} cannot use yet; drop --tile (or give --tile 0)")
         raise ConfigError(f"--size {config.size} needs tiles, which runs with {what} cannot use yet; lower "
                           "--size or raise --max-memory")
+    if config.style_loss == "neighbours":
+        check_neighbour_memory(config, shapes, steps, style, device)
     return sizes, shapes, steps, tiling
+
+
+def check_neighbour_memory(config: Config, shapes, steps, style: PreparedStyle, device: torch.device) -> None:
+    """The neighbour term's own memory (terms/neighbours.search_bytes) on top of the network's, checked
+    against the budget before any work: the term runs whole scales only, so a run it would not fit is
+    refused (ConfigError) rather than started."""
+    from nstcli.network import memory
+    from nstcli.network.load import layers_needed
+    from nstcli.terms.neighbours import search_bytes
+    from nstcli.tiling.plan import style_shape
+
+    budget = config.max_memory if config.max_memory is not None else memory.available_bytes(device)
+    if budget is None:
+        return
+    width = sum(memory.channels(layer) for layer in config.style_layers)
+    turns = len(config.style_rotations)
+    for shape, count in zip(shapes, steps):
+        styles = [style_shape([size], max(shape), config.style_scale) for size in [i.size for i in style.images()]]
+        need = memory.untiled_need(shape, max(styles, key=lambda s: s[0] * s[1]), layers_needed(config),
+                                   config.content_layers, config.optimizer, count, device.type).total
+        need += search_bytes(shape, styles * turns, width)
+        if need > budget:
+            height, width_px = shape
+            allowed = (f"the {memory.describe(budget)} --max-memory allows" if config.max_memory is not None
+                       else f"the {memory.describe(budget)} free on the {device.type} (--max-memory)")
+            raise ConfigError(f"--size {config.size} with --style-loss neighbours needs about {memory.describe(need)} "
+                              f"at its {width_px}x{height} px scale, more than {allowed}, and the neighbour search "
+                              "cannot run in tiles; lower --size or raise --max-memory")
+
+
+def untileable_settings(config: Config) -> str | None:
+    """What in `config` a scale run in tiles cannot do, said as a flag, or None.
+
+    The neighbour search and the self-similarity matrix compare every position of the image with
+    every other (or with the whole style): a tile sees only its own; the pyramid spans the whole image.
+    """
+    if config.style_loss == "neighbours":
+        return "--style-loss neighbours"
+    if config.content_loss == "self-similarity":
+        return "--content-loss self-similarity"
+    if config.pyramid_levels:
+        return "--pyramid-levels"
+    return None
+
+
+def check_combinations(config: Config, masks: SpatialControl | None) -> None:
+    """Settings that do not make sense with the masks given (ConfigError, exit 2)."""
+    if masks is None:
+        return
+    if masks.guides_styles and len(config.style_rotations) > 1:
+        raise ConfigError("--style-rotations reads each style turned, which style masks cannot follow (a mask "
+                          "is drawn for the style as it is); drop the masks or give --style-rotations 0")
+    if masks.content_mask_path is not None and config.content_loss != "features":
+        raise ConfigError(f"--content-mask weighs the content's feature maps; --content-loss {config.content_loss} "
+                          "has no masked form: drop --content-mask or use --content-loss features")
 
 
 def check_inputs(content: PathLike | Image.Image, style: PreparedStyle, output: PathLike | None, config: Config,
@@ -90,6 +149,7 @@ def check_inputs(content: PathLike | Image.Image, style: PreparedStyle, output: 
     content_image = content if isinstance(content, Image.Image) else open_image(content)
     content_name = "the content frame" if isinstance(content, Image.Image) else content
     fit_to_size(content_name, content_image, config.size, need)
+    check_combinations(config, masks)
     if masks is not None:
         masks.check(style.paths, output, content_image.size, style_loss=config.style_loss,
                     style_blend=config.style_blend)

@@ -64,12 +64,36 @@ class PreparedStyle:
         """The style term at `size`, computed once per network, size and the settings it depends on."""
         # The key holds the network object itself, so it stays alive and cannot be mistaken for another.
         key = (network, size, needed, str(device), loss.style_loss, loss.style_layers, loss.style_layer_weights,
-               loss.style_weight, loss.loss_normalization)
+               loss.style_weight, loss.loss_normalization, loss.style_rotations, loss.neighbour_content_mix,
+               loss.neighbour_refresh)
         if key not in self._terms:
-            self._terms[key] = style_term_for(loss, network, self.tensors(size, needed, device), self.blend)
+            images, blend = rotated(self.tensors(size, needed, device), self.blend, loss.style_rotations)
+            self._terms[key] = style_term_for(loss, network, images, blend)
         return self._terms[key]
 
     def at(self, loss: LossSettings, network: VGGFeatures, size: int, needed: int, device: torch.device) -> Styles:
-        """These styles at `size`, as terms/builder.py takes them: made on demand, their term cached."""
-        return Styles(lambda: self.tensors(size, needed, device), self.blend,
+        """These styles at `size`, as terms/builder.py takes them: made on demand (each turned by every one
+        of `style_rotations`), their term cached."""
+        blend = rotated_blend(self.blend, loss.style_rotations)
+        return Styles(lambda: rotated(self.tensors(size, needed, device), self.blend, loss.style_rotations)[0], blend,
                       lambda: self.term(loss, network, size, needed, device))
+
+
+def rotated_blend(blend: Sequence[float], rotations: Sequence[int]) -> list[float]:
+    """Each style's blend weight shared equally among its turns, in rotated()'s order."""
+    return [share / len(rotations) for share in blend for _ in rotations]
+
+
+def rotated(images: Sequence[torch.Tensor], blend: Sequence[float],
+            rotations: Sequence[int]) -> tuple[list[torch.Tensor], list[float]]:
+    """(images, blend) with every style image also turned by each angle (degrees, counter-clockwise).
+
+    A painting's strokes run in a few directions; reading it turned offers the objective the same
+    strokes in the other directions too (NNST reads 90, 180 and 270 degrees besides), so a photo's
+    edges find strokes that follow them. Quarter turns lose no pixel.
+    """
+    if tuple(rotations) == (0,):
+        return list(images), list(blend)
+    out = [torch.rot90(image, angle // 90, dims=(-2, -1)).contiguous() if angle else image
+           for image in images for angle in rotations]
+    return out, rotated_blend(blend, rotations)

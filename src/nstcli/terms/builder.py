@@ -63,17 +63,23 @@ def build_objective(loss: LossSettings, network: VGGFeatures, content: torch.Ten
     """(content target, terms) of one scale: the content term, the style terms, the pixel terms."""
     recoloured = None
     target = content
-    if loss.preserve_color != "none":
+    if loss.recolours_targets:
         # The style is recoloured to match this content image, so its targets are this run's own.
         target, recoloured = colour.colour_targets(loss.preserve_color, content, styles.tensors())
         target, recoloured = prepare(target, content.device), [prepare(s, content.device) for s in recoloured]
-    terms = [content_term(loss, network, target, guides.content if guides else None, window)]
+    # One forward of the content serves the content term and the neighbour term's search.
+    content_features = features_of(network, target) if window is None else None
+    terms = [content_term(loss, network, target, guides.content if guides else None, window, content_features)]
     style_images = (lambda: recoloured) if recoloured is not None else styles.tensors
     if guides is not None and guides.style is not None:
         terms += guided_style_terms(loss, network, style_images(), guides)
     elif window is None or window.whole_style:
         use_cache = recoloured is None and styles.cached is not None
-        terms.append(styles.cached() if use_cache else style_term_for(loss, network, style_images(), styles.blend))
+        style = styles.cached() if use_cache else style_term_for(loss, network, style_images(), styles.blend)
+        # A term whose targets depend on the content (neighbours) is bound to this scale's; the
+        # cached one is left as it was, for the next content image.
+        bind = getattr(style, "for_content", None)
+        terms.append(bind(content_features, target.shape) if bind is not None and content_features else style)
     elif loss.style_loss != "gram":
         terms.append(style_term_for(loss, network, style_images(), styles.blend))
     else:
@@ -85,12 +91,13 @@ def build_objective(loss: LossSettings, network: VGGFeatures, content: torch.Ten
 
 
 def content_term(loss: LossSettings, network: VGGFeatures, target: torch.Tensor, mask: torch.Tensor | None = None,
-                 window: Window | None = None) -> Term:
-    """The content term of `target`, weighted by `mask` where given (each cut to a tile by its `at`)."""
+                 window: Window | None = None, features: Features | None = None) -> Term:
+    """The content term of `target`, weighted by `mask` where given (each cut to a tile by its `at`);
+    `features` are the target's own, when already computed."""
     if window is not None:
         targets = window.features(target, loss.content_layers)
     else:
-        features = features_of(network, target)
+        features = features if features is not None else features_of(network, target)
         targets = {name: features[name] for name in loss.content_layers}
     return content_term_of(loss, targets, mask)
 
@@ -98,6 +105,12 @@ def content_term(loss: LossSettings, network: VGGFeatures, target: torch.Tensor,
 def content_term_of(loss: LossSettings, targets: Features, mask: torch.Tensor | None = None) -> Term:
     """The content term of target features already computed (fast/loss.py has a batch's), normalised
     by those targets."""
+    if loss.content_loss == "self-similarity":
+        from nstcli.terms.self_similarity import SelfSimilarity
+
+        if mask is not None:
+            raise ValueError("the self-similarity content term has no masked form")
+        return SelfSimilarity.from_features(targets, loss.content_weight)
     if mask is None:
         return Content(targets, loss.content_weight, content_layer_weights(loss, targets))
     from nstcli.terms.masked_content import MaskedContent

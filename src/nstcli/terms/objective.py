@@ -54,8 +54,19 @@ def normalised_wasserstein(loss: LossSettings, term):
     return term
 
 
-def style_term(loss: LossSettings, style_features: Sequence[Features], blend: Sequence[float]) -> Term:
-    """The style term `style_loss` names, its targets blended from every style image's features."""
+def style_term(loss: LossSettings, style_features: Sequence[Features], blend: Sequence[float],
+               shapes: Sequence[tuple[int, int]] | None = None) -> Term:
+    """The style term `style_loss` names, its targets blended from every style image's features.
+
+    `shapes` are the style images' (H, W), which the neighbour term's hypercolumn grid is cut from."""
+    if loss.style_loss == "neighbours":
+        from nstcli.terms.neighbours import NeighbourStyle
+
+        if shapes is None:
+            raise ValueError("the neighbour style term needs the style images' shapes")
+        return NeighbourStyle.from_features(style_features, blend, shapes, style_layer_weights(loss),
+                                            loss.style_weight, content_mix=loss.neighbour_content_mix,
+                                            refresh=loss.neighbour_refresh)
     if loss.style_loss == "wasserstein":
         from nstcli.terms.wasserstein import WassersteinStyle
 
@@ -79,8 +90,18 @@ def features_of(network: VGGFeatures, image: torch.Tensor) -> Features:
 def style_term_for(loss: LossSettings, network: VGGFeatures, styles: Sequence[torch.Tensor],
                    blend: Sequence[float]) -> Term:
     """The style term of `styles` (one forward each; styles with blend weight 0 are not computed)."""
+    if loss.style_loss == "neighbours":
+        from nstcli.terms.neighbours import NeighbourStyle, pooled, style_columns
+
+        # One style's feature maps at a time, kept only as its hypercolumns: four rotations' maps of every
+        # layer at 1024 px would be gigabytes, their hypercolumns on the quarter grid a small part of it.
+        weights = style_layer_weights(loss)
+        columns = (style_columns(features_of(network, style), weights, style.shape[-2:]) if share else None
+                   for style, share in zip(styles, blend))
+        return NeighbourStyle(pooled(columns, blend), weights, loss.style_weight,
+                              content_mix=loss.neighbour_content_mix, refresh=loss.neighbour_refresh)
     features = [features_of(network, style) if share else {} for style, share in zip(styles, blend)]
-    return style_term(loss, features, blend)
+    return style_term(loss, features, blend, [tuple(style.shape[-2:]) for style in styles])
 
 
 def pixel_terms(loss: LossSettings) -> list[Term]:
