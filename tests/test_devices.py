@@ -119,7 +119,7 @@ def test_batch_on_the_device(tmp_path, runner, style):
     assert [json.loads(line)["status"] for line in result.stdout.splitlines()] == ["done", "done"]
     watcher = OnDevice()
     items = plan_batch([photos], [style], tmp_path / "again")
-    done = list(run_batch(items, load_config(None, {**QUICK, "device": DEVICE}), callbacks=lambda item: [watcher]))
+    done = list(run_batch(items, load_config(None, {**QUICK, "device": DEVICE}), callbacks=[watcher]))
     assert [item.status for item in done] == ["done", "done"] and watcher.devices == {DEVICE}
 
 

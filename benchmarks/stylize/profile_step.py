@@ -33,6 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, where common.py is
 import common
 from nstcli import api
+from nstcli.network.load import layers_needed
 from nstcli.optim import engine
 from nstcli.optim.callbacks import LossLog
 from nstcli.config.fields import Config
@@ -161,7 +162,7 @@ def main() -> None:
     rows = []
     for size in sizes:
         config, network, content, objective = build(size)
-        floor = common.Floor(common.random_weights(), api.layers_needed(config), content)
+        floor = common.Floor(common.random_weights(), layers_needed(config), content)
         floor.step()
         floor_time = common.median(common.timed(floor.step, args.repeats))
         parts = {"loss terms": loss_terms_timer(network, content, objective, 10 * args.repeats),

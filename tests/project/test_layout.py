@@ -97,3 +97,23 @@ def test_every_module_is_named_in_the_architecture():
     paths = {str(path.relative_to(PACKAGE)) for path in MODULES.values()}
     assert sorted(paths - named) == []
     assert sorted(path for path in named - paths if not path.startswith(("tests/", "benchmarks/"))) == []
+
+
+SKINS = ("cli", "ui")
+
+
+def past_the_api(graph: dict[str, set[str]]) -> list[str]:
+    """Imports from a skin (cli/, ui/) into the library that do not go through nstcli.api."""
+    allowed = {"nstcli", "nstcli.api"}  # the package itself hands on only its version
+    return sorted(f"{module} -> {target}" for module, targets in graph.items() if family(module) in SKINS
+                  for target in targets if family(target) not in SKINS and target not in allowed)
+
+
+def test_the_skins_call_the_library_only_through_the_api():
+    assert past_the_api(GRAPH) == []
+
+
+def test_a_skin_reaching_past_the_api_is_reported():
+    graph = {"nstcli.cli.batch": {"nstcli.api", "nstcli.stylize.batch", "nstcli.cli.options"},
+             "nstcli.ui.app": {"nstcli.errors"}, "nstcli.video.loop": {"nstcli.stylize.single"}}
+    assert past_the_api(graph) == ["nstcli.cli.batch -> nstcli.stylize.batch", "nstcli.ui.app -> nstcli.errors"]

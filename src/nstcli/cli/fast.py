@@ -8,8 +8,8 @@ import click
 
 from nstcli.cli.options import (DEVICE_CHOICE, PATH, PRECISION_CHOICE, build_config, check_weights_path,
                                config_options, emit, quiet_option)
-from nstcli.config.fields import SPECS
-from nstcli.config.specs import MAX_STEPS
+from nstcli import api
+from nstcli.api import MAX_STEPS, SPECS
 
 # The config keys that shape training's perceptual loss, as stylize uses them. steps, lr and
 # checkpoint_every mean something else here (network updates, Adam on weights) and are train's own.
@@ -22,9 +22,7 @@ TRAIN_STYLE_WEIGHT = 10.0
 def _file_keys(config_file) -> set[str]:
     if config_file is None:
         return set()
-    from nstcli.config.files import read_yaml
-
-    return {str(key).replace("-", "_") for key in read_yaml(config_file)}
+    return {str(key).replace("-", "_") for key in api.read_yaml(config_file)}
 
 MODEL_SUFFIX = ".safetensors"
 
@@ -75,27 +73,23 @@ def train_command(style, data, output, steps, batch_size, crop_size, lr, style_s
     except that --style-weight defaults to 10 here (a network does not start from the photo).
     Stopped by Ctrl-C or SIGTERM it saves a checkpoint (exit 130); the same command continues it.
     """
-    from nstcli.image.io import check_input_file
-    from nstcli.outputs import check_name
-
-    check_name(output, (MODEL_SUFFIX,), "model" + MODEL_SUFFIX)  # the rest of -o is checked by train()
+    api.check_name(output, (MODEL_SUFFIX,), "model" + MODEL_SUFFIX)  # the rest of -o is checked by train()
     config = build_config(config_file, values)
     if values.get("style_weight") is None and "style_weight" not in _file_keys(config_file):
         # A network cannot start from the photo as stylize's pixels do, so it needs less style weight to
         # keep the photo's content: train's own default, with the same normalised terms.
         config = config.replace(style_weight=TRAIN_STYLE_WEIGHT)
-    check_input_file(style)
+    api.check_input_file(style)
     if preview is not None:
-        check_input_file(preview)
+        api.check_input_file(preview)
     check_weights_path(config)
-    from nstcli.fast.train import TrainSettings, train
     from nstcli.cli.progress import DownloadBar, ProgressBar
 
-    settings = TrainSettings(steps=steps, batch_size=batch_size, crop_size=crop_size, lr=lr, style_size=style_size,
+    settings = api.TrainSettings(steps=steps, batch_size=batch_size, crop_size=crop_size, lr=lr, style_size=style_size,
                              width=int(width), blocks=blocks, precision=precision.lower(),
                              checkpoint_every=checkpoint_every, preview_every=preview_every)
     callbacks = [] if quiet else [ProgressBar("train"), DownloadBar()]
-    result = train(style, data, output, config=config, settings=settings, callbacks=callbacks, preview=preview)
+    result = api.train(style, data, output, config=config, settings=settings, callbacks=callbacks, preview=preview)
     emit(result.summary(), as_json)
 
 
@@ -144,22 +138,18 @@ def apply_command(model, inputs, output, size, strength, preserve_color, tile, p
     One input file and -o NAME.png writes that file; otherwise -o is a folder getting
     OUT/<name>.<format> per image. Outputs that exist are skipped, so the same command resumes.
     """
-    from nstcli.jobs.shards import parse_shard
-    from nstcli.fast import apply as fast_apply
-    from nstcli.fast.modelfile import read_header
-
-    read_header(model)  # a wrong file is one line before any photo is looked at
-    shard_spec = parse_shard(shard) if shard is not None else None
-    items = fast_apply.plan(inputs, output, fmt=fmt, shard=shard_spec, model=model)
-    fast_apply.check_outputs(items, overwrite)
+    api.read_model_header(model)  # a wrong file is one line before any photo is looked at
+    shard_spec = api.parse_shard(shard) if shard is not None else None
+    items = api.plan_apply(inputs, output, fmt=fmt, shard=shard_spec, model=model)
+    api.check_apply_outputs(items, overwrite)
     from nstcli.cli.progress import ApplyProgress, print_result
 
     bar = ApplyProgress(len(items)) if not quiet and len(items) > 1 else None
     counts = {"done": 0, "skipped": 0, "failed": 0}
     failed = []
     try:
-        for result in fast_apply.run(model, items, size=size, strength=strength, preserve_color=preserve_color,
-                                     tile=tile, precision=precision, device=device, overwrite=overwrite):
+        for result in api.apply(model, items, size=size, strength=strength, preserve_color=preserve_color,
+                                tile=tile, precision=precision, device=device, overwrite=overwrite):
             counts[result.status] += 1
             if result.status == "failed":
                 failed.append(result)
@@ -179,11 +169,9 @@ def apply_command(model, inputs, output, size, strength, preserve_color, tile, p
         for result in failed:
             click.echo(f"failed: {result.item.source}: {result.error}", err=True)
     if failed:
-        from nstcli.errors import RunError
-
         if len(items) == 1:
-            raise RunError(failed[0].error)
-        raise RunError(f"{len(failed)} of {len(items)} images failed (listed above); fix or remove them and run "
+            raise api.RunError(failed[0].error)
+        raise api.RunError(f"{len(failed)} of {len(items)} images failed (listed above); fix or remove them and run "
                        "the same command again: finished outputs are skipped")
 
 
@@ -196,9 +184,7 @@ def export_command(model, output):
 
     Needs: pip install 'nstcli[export]'.
     """
-    from nstcli.fast.export import export
-
-    click.echo(str(export(model, output)))
+    click.echo(str(api.export(model, output)))
 
 
 @click.command("styles")
@@ -206,11 +192,8 @@ def export_command(model, output):
 def styles_command(as_json):
     """List the built-in styles: names that nst apply, nst video --model, nst export and the page take
     wherever a model file is asked for (nst apply starry photo.jpg -o out.png)."""
-    from nstcli.fast import builtin
-    from nstcli.fast.modelfile import read_header
-
-    for style in builtin.available():
-        info, _ = read_header(style.path)  # the same checks as any model file
+    for style in api.builtin_styles():
+        info, _ = api.read_model_header(style.path)  # the same checks as any model file
         row = {"name": style.name, "painting": style.painting, "artist": style.artist, "year": style.year,
                "width": info.architecture.width, "steps": info.training.get("steps"),
                "bytes": style.path.stat().st_size, "path": str(style.path)}

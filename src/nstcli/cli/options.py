@@ -7,9 +7,8 @@ import json
 
 import click
 
-from nstcli.config.fields import FIELDS, SPECS, flag_name, load_config
-from nstcli.config.files import recipe_names
-from nstcli.config.specs import DEVICES, FAST_PRECISIONS
+from nstcli import api
+from nstcli.api import DEVICES, FAST_PRECISIONS, FIELDS, SPECS, flag_name, load_config, recipe_names
 
 # Paths are plain text to click: nstcli checks them itself, with its own messages and exit codes
 # (an unreadable image is a failed run, exit 1, and in a batch fails only its own items).
@@ -86,19 +85,13 @@ def check_before_computing(output: str, inputs, config) -> None:
     Usage errors in -o (a folder, an unknown extension, an input's own path) exit 2; inputs that
     cannot be read and a weights path that is not a file exit 1.
     """
-    from nstcli.image.io import check_input_file, check_output_name, refuse_overwriting_inputs
-
-    check_output_name(output)
-    refuse_overwriting_inputs(output, inputs)
+    api.check_output_name(output)
+    api.refuse_overwriting_inputs(output, inputs)
     for path in inputs:
-        check_input_file(path)
+        api.check_input_file(path)
     check_weights_path(config)
 
 
 def check_weights_path(config) -> None:
-    from nstcli.network.sources import NAMED
-
-    if config.weights not in NAMED:
-        from nstcli.network.weight_files import check_weights_file
-
-        check_weights_file(config.weights)
+    if config.weights not in api.NAMED:
+        api.check_weights_file(config.weights)

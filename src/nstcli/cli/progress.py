@@ -10,10 +10,12 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from nstcli.stylize.batch import BatchSummary
-from nstcli.stylize.batch_plan import PlannedItem
-from nstcli.reports import Callback, StepReport
+from nstcli.api import Callback, StepReport
+
+if TYPE_CHECKING:
+    from nstcli.api import BatchSummary, PlannedItem
 
 # ---------------------------------------------------------------------------------------------
 # nst batch: the bar over items, the closing summary, and the --plan listing
@@ -166,6 +168,10 @@ class ProgressBar(Callback):
 
     def on_schedule(self, schedule: list[tuple[int, tuple[int, int]]]) -> None:
         self.schedule = list(schedule)
+
+    def on_item(self, name: str) -> None:
+        """In a batch, each image's bar is named after its output."""
+        self.description = name
 
     def on_start(self, total_steps: int) -> None:
         self.total_steps = total_steps

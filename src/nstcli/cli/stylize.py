@@ -48,9 +48,9 @@ def spatial_control(style_masks, style_regions, region_colors, source_masks, con
     """The run's masks, or None when no mask option was given."""
     if not (style_masks or style_regions or region_colors or source_masks or content_mask):
         return None
-    from nstcli.stylize.masks import SpatialControl
+    from nstcli import api
 
-    return SpatialControl(style_masks, regions=style_regions, region_colors=region_colors,
+    return api.SpatialControl(style_masks, regions=style_regions, region_colors=region_colors,
                           source_masks=source_masks, content_mask=content_mask)
 
 

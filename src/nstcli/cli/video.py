@@ -5,9 +5,8 @@ from __future__ import annotations
 import click
 
 from nstcli.cli.options import PATH, build_config, check_weights_path, config_options, emit, quiet_option
-from nstcli.config.fields import FIELDS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, flag_name
-from nstcli.config.specs import MAX_STEPS
-from nstcli.errors import ConfigError
+from nstcli import api
+from nstcli.api import FIELDS, MAX_STEPS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, ConfigError, flag_name
 
 VIDEO_EXAMPLES = """
 \b
@@ -26,13 +25,11 @@ class FrameRate(click.ParamType):
     name = "rate"
 
     def convert(self, value, param, ctx):
-        from nstcli.video.formats import MAX_RATE, MIN_RATE, frame_rate
-
         try:
-            return frame_rate(value)
+            return api.frame_rate(value)
         except (TypeError, ValueError, OverflowError):
-            self.fail(f"{str(value)!r} is not a frame rate; give frames per second from {float(MIN_RATE):g} to "
-                      f"{MAX_RATE}, e.g. 25 or 29.97", param, ctx)
+            self.fail(f"{str(value)!r} is not a frame rate; give frames per second from {float(api.MIN_RATE):g} "
+                      f"to {api.MAX_RATE}, e.g. 25 or 29.97", param, ctx)
 
 
 class FiniteFloat(click.ParamType):
@@ -108,18 +105,15 @@ def video_command(source, styles, output, model, blend, frame_steps, temporal_we
     if blend is not None:
         raise ConfigError("--blend goes with --model; without it frames are optimised with --temporal-weight")
     config = build_config(config_file, values)
-    from nstcli.image.io import check_input_file, refuse_overwriting_inputs
-
     # The source is a file or a folder of frames: video.reader checks it; the rest as for stylize.
-    refuse_overwriting_inputs(output, [source, *styles])
+    api.refuse_overwriting_inputs(output, [source, *styles])
     for path in styles:
-        check_input_file(path)
+        api.check_input_file(path)
     check_weights_path(config)
     from nstcli.cli.progress import DownloadBar, FrameProgressBar
-    from nstcli.video.loop import stylize_video
 
     callbacks = [] if quiet else [FrameProgressBar(), DownloadBar()]
-    result = stylize_video(source, styles, output, config, frame_steps=frame_steps, temporal_weight=temporal_weight,
+    result = api.video(source, styles, output, config, frame_steps=frame_steps, temporal_weight=temporal_weight,
                            callbacks=callbacks, folder_rate=fps, save_motion=save_motion)
     emit(result.summary(), as_json)
 
@@ -142,15 +136,13 @@ def _video_with_model(source, styles, output, model, blend, fps, save_motion, as
     if config.preserve_color == "histogram":
         raise ConfigError("--preserve-color histogram recolours the style image, which a trained network no longer "
                           "has; use luminance")
-    from nstcli.fast.modelfile import read_header
-
-    read_header(model)
-    from nstcli.fast.video import DEFAULT_BLEND, stylize_video
+    api.read_model_header(model)
     from nstcli.cli.progress import FrameProgressBar
 
     callbacks = [] if quiet else [FrameProgressBar()]
-    result = stylize_video(source, model, output, size=config.size if values.get("size") is not None else None,
-                           blend=DEFAULT_BLEND if blend is None else blend,
-                           preserve_color=config.preserve_color == "luminance", device=config.device,
-                           callbacks=callbacks, folder_rate=fps, save_motion=save_motion)
+    result = api.video_with_model(source, model, output,
+                                  size=config.size if values.get("size") is not None else None,
+                                  blend=api.DEFAULT_BLEND if blend is None else blend,
+                                  preserve_color=config.preserve_color == "luminance", device=config.device,
+                                  callbacks=callbacks, folder_rate=fps, save_motion=save_motion)
     emit(result.summary(), as_json)

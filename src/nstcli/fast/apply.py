@@ -31,6 +31,7 @@ from nstcli.fast import builtin, modelfile
 from nstcli.fast.network import MULTIPLE, TransformNet
 from nstcli.fast.precision import autocast
 from nstcli.outputs import prepare_folder
+from nstcli.reports import Callback, notify
 from nstcli.image.io import (OUTPUT_FORMATS, check_output_name, check_output_path, load_image, prepare,
                            refuse_overwriting_inputs, save_image)
 
@@ -164,6 +165,18 @@ def stylize_image(net: TransformNet, content: torch.Tensor, *, strength: float =
     return finish(styled.cpu(), content.float().cpu(), strength, preserve_color)
 
 
+def apply_to_file(model: str | os.PathLike, content: str | os.PathLike, *, size: int | None = None,
+                  strength: float = 1.0, preserve_color: bool = False, device: torch.device | str = "cpu"):
+    """(image, the model's header) of one photo file through `model`, in the precision `auto` picks."""
+    from nstcli.fast.precision import resolve_precision
+
+    net, info = load_model(model, device)
+    photo = load_image(content, size)
+    image = stylize_image(net, photo, strength=strength, preserve_color=preserve_color, device=device,
+                          precision=resolve_precision("auto", next(net.parameters()).device))
+    return image, info
+
+
 @dataclass(frozen=True)
 class ApplyItem:
     source: Path
@@ -233,8 +246,10 @@ def check_outputs(items: Sequence[ApplyItem], overwrite: bool = False) -> None:
 
 def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | None = None, strength: float = 1.0,
         preserve_color: bool = False, tile: int | None = None, precision: str = "auto", device: str = "auto",
-        overwrite: bool = False) -> Iterator[ApplyResult]:
-    """Stylise each item (model loaded once, before the first); a bad photo fails only its own item."""
+        overwrite: bool = False, callbacks: Sequence[Callback] = ()) -> Iterator[ApplyResult]:
+    """Stylise each item (model loaded once, before the first); a bad photo fails only its own item.
+
+    `callbacks` hear each item's start (`on_item`)."""
     from nstcli.fast.precision import resolve_precision
     from nstcli.runtime import resolve_device
 
@@ -252,6 +267,7 @@ def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | Non
             yield ApplyResult(item, "skipped")
             continue
         started = time.perf_counter()
+        notify(callbacks, "on_item", item.name)
         try:
             check_output_path(item.output)
             content = load_image(item.source, size)

@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
 from nstcli.config.fields import Config
 from nstcli.errors import ConfigError, ImageError, Interrupted, RandomWeightsWarning, RunError
 from nstcli.image.io import check_output_path
+from nstcli.reports import Callback, notify
 from nstcli.stylize.batch_plan import BatchItem
-
-if TYPE_CHECKING:  # planning imports no torch, so the CLI reports a bad path at once
-    from nstcli.reports import Callback
 
 
 @dataclass
@@ -63,13 +60,12 @@ def run_batch(
     config: Config = Config(),
     *,
     overwrite: bool = False,
-    callbacks: Callable[[BatchItem], Sequence[Callback]] | None = None,
-    watchers: Sequence[Callback] = (),
+    callbacks: Sequence[Callback] = (),
 ) -> BatchRun:
     """Load the network and open the styles now, so what would fail every item fails here; then run lazily.
 
-    `callbacks(item)` gives the engine callbacks for one item (e.g. a per-image progress bar);
-    `watchers` hear what the batch does once, before any item (the weights' download).
+    `callbacks` hear the weights' download (once, before any item), each item's start (`on_item`)
+    and its engine steps (e.g. a per-image progress bar).
     """
     # Imported here, not at the top: planning (nst batch --plan) needs none of the network code.
     from nstcli.stylize import single
@@ -104,7 +100,7 @@ def run_batch(
     precision = resolve_precision(config.precision, device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)
-        single.load_network(config, device, precision=precision, callbacks=watchers)  # cached: every item reuses it
+        single.load_network(config, device, precision=precision, callbacks=callbacks)  # cached: every item reuses it
     return BatchRun(items, _results(items, prepared, config, overwrite, callbacks))
 
 
@@ -146,9 +142,9 @@ def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResu
                 if item.style not in prepared:
                     # Only when all its outputs were there as the batch started and one has gone since.
                     prepared[item.style] = single.PreparedStyle(item.style)
+                notify(callbacks, "on_item", item.name)
                 done = single.stylize(item.content, prepared[item.style], item.output, config=config,
-                                   callbacks=list(callbacks(item)) if callbacks else (), save_on_interrupt=False,
-                                   masks=item.masks())
+                                      callbacks=callbacks, save_on_interrupt=False, masks=item.masks())
             result = ItemResult(item, "done", time.perf_counter() - started, precision=done.precision)
         except (ImageError, RunError) as exc:
             result = ItemResult(item, "failed", time.perf_counter() - started, str(exc))

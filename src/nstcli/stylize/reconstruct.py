@@ -7,6 +7,7 @@ set of layers: what comes back is all those layers constrain. `all_layers` runs 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 
@@ -125,3 +126,9 @@ def reconstruct(
         if output is not None:
             save_image(image_out, output)
     return run.result(image_out, output, total, device, precision=precision)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio in dB between two images in [0, 1]: how close a reconstruction came."""
+    mse = torch.mean((a.float().cpu() - b.float().cpu()) ** 2).item()
+    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)

@@ -8,7 +8,6 @@ coarse_to_fine.py, which has terms/builder.py build each scale's terms and runs 
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -148,8 +147,3 @@ def stylize(
         extras = save_extras(output, run.saver, run.log, sheet=settings.contact_sheet, curve=settings.loss_curve)
     return run.result(image, output, total, device, extras, precision=precision)
 
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Peak signal-to-noise ratio in dB between two images in [0, 1]."""
-    mse = torch.mean((a.float().cpu() - b.float().cpu()) ** 2).item()
-    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
