@@ -109,3 +109,15 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
+
+
+def standard_terms(loss, network, content, styles, blend=None):
+    """Content, style and pixel terms of one scale straight from tensors (no caching, no colour
+    handling), for tests that drive the engine themselves: terms/builder.py's build_objective."""
+    import dataclasses
+
+    from nstcli.terms.builder import Styles, build_objective
+
+    blend = list(blend) if blend is not None else [1.0 / len(styles)] * len(styles)
+    plain = dataclasses.replace(loss, preserve_color="none")
+    return build_objective(plain, network, content, Styles(lambda: list(styles), blend))[1]

@@ -29,7 +29,7 @@ from nstcli.optim import engine
 from nstcli.config.fields import Config
 from nstcli.network.features import VGGFeatures
 from nstcli.image.io import prepare
-from nstcli.terms.builder import standard_terms
+from common import standard_terms
 from nstcli.terms.settings import LossSettings
 from nstcli.optim.optimizers import OptimizerSettings
 

@@ -35,7 +35,7 @@ from nstcli.stylize import single  # noqa: E402
 from nstcli import api
 from nstcli.network.load import min_side
 from nstcli.config.fields import load_config
-from nstcli.optim.engine import Callback
+from nstcli.reports import Callback
 from nstcli.errors import Interrupted
 from nstcli.image.io import open_image, pil_to_tensor, prepare, resize_longest
 from nstcli.stylize.styles import PreparedStyle

@@ -40,7 +40,7 @@ from nstcli.optim import engine
 from nstcli.config.fields import Config
 from nstcli.network.features import VGGFeatures
 from nstcli.image.io import prepare, save_image
-from nstcli.terms.builder import standard_terms
+from common import standard_terms
 from nstcli.terms.settings import LossSettings
 from nstcli.runtime import cpu_has_native_bf16
 from nstcli.terms.base import evaluate

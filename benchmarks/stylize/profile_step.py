@@ -38,7 +38,7 @@ from nstcli.optim import engine
 from nstcli.optim.callbacks import LossLog
 from nstcli.config.fields import Config
 from nstcli.image.io import prepare
-from nstcli.terms.builder import standard_terms
+from common import standard_terms
 from nstcli.terms.settings import LossSettings
 from nstcli.optim.optimizers import OptimizerSettings
 from nstcli.cli.progress import ProgressBar

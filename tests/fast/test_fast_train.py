@@ -185,4 +185,4 @@ def test_preview_every_0_writes_no_preview(tmp_path):
     result = train(make_image(tmp_path / "style.png", size=(40, 40)), photos(tmp_path / "photos", 4), output,
                    config, settings)
     assert result.previews == [] and output.is_file()
-    assert not list(work_folder(output).glob("preview_*.png")) if work_folder(output).exists() else True
+    assert list(work_folder(output).glob("preview_*.png")) == []

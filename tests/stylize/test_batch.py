@@ -13,7 +13,6 @@ from nstcli.optim import engine
 from nstcli.network import weights as weights_module
 from nstcli.jobs.shards import shard_of
 from nstcli.stylize.batch_plan import plan_batch
-from nstcli.network import load as network_module
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config
 
@@ -150,7 +149,7 @@ def test_json_lines(runner, style, tmp_path):
     assert rows[1]["output"] == str(out / "p0__style.png") and rows[1]["error"] is None
 
 
-def test_network_and_style_targets_built_once(runner, style, tmp_path, monkeypatch):
+def test_network_and_style_targets_built_once(runner, style, tmp_path, monkeypatch, fresh_network_cache):
     """It loads the network once per batch and computes each style's Gram matrices once, not per item."""
     photos = tmp_path / "photos"
     photo_folder(photos)
@@ -168,7 +167,6 @@ def test_network_and_style_targets_built_once(runner, style, tmp_path, monkeypat
 
     monkeypatch.setattr(weights_module, "load_source", counting_load)
     monkeypatch.setattr(engine.VGGFeatures, "forward", counting_forward)
-    network_module._cached_network.cache_clear()
 
     result = runner.invoke(nst, ["batch", str(photos), "--style", str(style), "--style", str(other),
                                  "-o", str(tmp_path / "out"), "--weights", "random", "--size", "32",

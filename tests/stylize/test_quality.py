@@ -12,7 +12,7 @@ from nstcli.image import colour
 from nstcli.image.io import open_image, pil_to_tensor, resize_longest
 from nstcli.stylize.reconstruct import psnr
 from nstcli.stylize import styles as styles_module
-from nstcli.optim.callbacks import Callback
+from nstcli.reports import Callback
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config, load_config
 

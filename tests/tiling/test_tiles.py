@@ -17,7 +17,7 @@ from nstcli.tiling import grid, window
 from nstcli.tiling.plan import TileSettings, plan as plan_tiles
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config, load_config
-from nstcli.optim.engine import Callback
+from nstcli.reports import Callback
 from nstcli.errors import ConfigError, Interrupted
 from nstcli.network.load import layers_needed, load_network, min_side
 from nstcli.terms.objective import features_of

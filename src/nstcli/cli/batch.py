@@ -6,6 +6,7 @@ import json
 
 import click
 
+from nstcli.cli import progress as show
 from nstcli.cli.options import PATH, build_config, check_weights_path, config_options, quiet_option
 from nstcli import api
 from nstcli.api import FIELDS, ConfigError
@@ -69,8 +70,6 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, p
     # Planning reads folder listings only: a missing input or a clash is reported before torch loads.
     items = api.plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard,
                        content_masks=content_masks, style_masks=style_masks)
-    from nstcli.cli import progress as show  # imports torch (the step bar is an engine callback)
-
     if plan:
         listed = api.plan_status(items, shard[1] if shard else None, overwrite=overwrite)
         for planned in listed:
@@ -78,12 +77,10 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, p
         click.echo(show.plan_summary(listed, shard), err=True)
         return
     check_weights_path(config)
-    from nstcli.cli.progress import DownloadBar, ProgressBar
-
     progress = "none" if quiet else progress
-    watchers = [] if progress == "none" else [DownloadBar()]
+    watchers = [] if progress == "none" else [show.DownloadBar()]
     if progress == "steps":
-        watchers.append(ProgressBar(position=1, leave=False))  # named after each item as it starts
+        watchers.append(show.ProgressBar(position=1, leave=False))  # named after each item as it starts
     run = api.batch(items, config, overwrite=overwrite, callbacks=watchers)
     summary = api.BatchSummary(planned=len(run), shard=shard)
     bar = show.BatchProgress(len(run)) if progress != "none" else None

@@ -1,7 +1,7 @@
 """What the `nst` command draws on the terminal: progress bars and summary lines, all on stderr.
 
 The library reports data (step reports, batch results and counts, plans); this module, used only
-by cli.py, turns them into text. Bars redraw often on a terminal and rarely into a log file (a
+by cli/, turns them into text. Bars redraw often on a terminal and rarely into a log file (a
 cluster job's stderr), which would otherwise get a line per redraw.
 """
 

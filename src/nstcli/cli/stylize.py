@@ -74,7 +74,7 @@ def stylize(content, styles, output, no_clobber, as_json, quiet, config_file, st
     check_before_computing(output, [content, *styles], config)
     masks = spatial_control(style_masks, style_regions, region_colors, source_masks, content_mask)
     if masks is not None:
-        masks.check_usage(styles, output, style_loss=config.style_loss, style_blend=config.style_blend)
+        masks.check_usage(styles, output, style_blend=config.style_blend)
     from nstcli import api
     from nstcli.cli.progress import DownloadBar, ProgressBar
 

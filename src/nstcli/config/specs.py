@@ -46,7 +46,7 @@ class Spec:
     maximum: float | None = None
     positive: bool = False  # strictly above 0 (a minimum of 0 would allow 0 itself)
     metavar: str | None = None  # the flag's placeholder, when the type's own is not telling enough
-    size: bool = False  # a str key holding an amount of memory ("6GB"), kept as bytes (memory.parse_size)
+    size: bool = False  # a str key holding an amount of memory ("6GB"), kept as bytes (parse.py's parse_size)
 
     @property
     def expected(self) -> str:

@@ -72,7 +72,7 @@ def train_step(net: TransformNet, optimiser: torch.optim.Optimizer, loss: Percep
     several times its value): benchmarks/fast/fast_train_step.py measures both. A non-finite loss is not
     stepped on: the caller stops.
     """
-    # The crops arrive channels_last (images.prepare), which VGG19 wants. The transformation network
+    # The crops arrive channels_last (image/io.py's prepare), which VGG19 wants. The transformation network
     # took 0.76 x the time in that layout in fp32 but 1.5 x in bf16 autocast (benchmarks/fast/fast_train_step.py):
     # under bf16 it gets them in the standard layout.
     with autocast(batch.device, precision):

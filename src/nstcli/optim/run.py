@@ -14,7 +14,8 @@ import torch
 from nstcli.network.sources import describe
 from nstcli.optim.callbacks import CheckpointSaver, LossLog, checkpoint_folder
 from nstcli.config.fields import Config
-from nstcli.optim.engine import Callback, NonFiniteLoss, StopRun
+from nstcli.optim.engine import NonFiniteLoss, StopRun
+from nstcli.reports import Callback
 from nstcli.errors import Interrupted, RunError
 from nstcli.image.io import save_image
 from nstcli.optim.optimizers import OptimizerSettings

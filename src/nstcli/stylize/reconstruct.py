@@ -16,18 +16,17 @@ import torch
 from nstcli.network.sources import warn_if_random
 from nstcli.optim.callbacks import check_checkpoint_folder, replaced_beside
 from nstcli.config.fields import Config
-from nstcli.optim.engine import Callback, optimize
+from nstcli.optim.engine import optimize
+from nstcli.reports import Callback
 from nstcli.errors import ConfigError
 from nstcli.image.io import atomic_write, check_output_path, open_image, output_format, pil_to_tensor, prepare
 from nstcli.image.io import refuse_overwriting_inputs, save_image, tensor_to_pil
 from nstcli.network.load import load_network, min_side
-from nstcli.terms.objective import content_layer_weights, features_of, gram_layer_weights
+from nstcli.terms.builder import reconstruction_term
 from nstcli.optim.optimizers import OptimizerSettings
 from nstcli.optim.run import Run, RunSettings, StylizeResult, out_of_memory_as_run_error
 from nstcli.runtime import resolve_device, resolve_precision
 from nstcli.stylize.sizes import fit_to_size
-from nstcli.terms.content import Content
-from nstcli.terms.gram import GramStyle, blended_grams
 from nstcli.terms.settings import LossSettings
 from nstcli.config.layers import LAYER_INDEX, check_layers
 
@@ -40,16 +39,7 @@ def _reconstruct_one(kind: str, image: torch.Tensor, layers: Sequence[str], conf
                      device: torch.device, precision: str, run: Run, first_step: int, total: int) -> torch.Tensor:
     network = load_network(config, device, layers=sorted(layers, key=LAYER_INDEX.__getitem__), precision=precision,
                            callbacks=run.watchers)
-    features = features_of(network, image)
-    # Normalised as stylize's terms are (config's loss_normalization): with the original VGG19's raw
-    # magnitudes a Gram loss is ~10^12 and conv1_1 weighs nothing beside conv5_1 in a style figure.
-    if kind == "content":
-        targets = {name: features[name] for name in layers}
-        term = Content(targets, 1.0, content_layer_weights(config.pick(LossSettings), targets))
-    else:
-        targets = blended_grams([features], [1.0], layers)
-        term = GramStyle(targets, gram_layer_weights(config.pick(LossSettings), targets, {name: 1.0 for name in layers}),
-                         1.0)
+    term = reconstruction_term(kind, config.pick(LossSettings), network, image, layers)
     # White noise start, as in the paper's figure: what the layers constrain is all that comes back.
     generator = torch.Generator().manual_seed(config.seed)
     init = torch.rand(image.shape, generator=generator).to(device)

@@ -28,7 +28,7 @@ from nstcli.image.sheets import save_extras
 from nstcli.network.load import layers_needed, load_network, min_side
 from nstcli.network.sources import warn_if_random
 from nstcli.optim.callbacks import check_checkpoint_folder, replaced_beside
-from nstcli.optim.engine import Callback
+from nstcli.reports import Callback
 from nstcli.optim.run import Run, RunSettings, StylizeResult, out_of_memory_as_run_error
 from nstcli.runtime import resolve_device, resolve_precision
 from nstcli.stylize.coarse_to_fine import CoarseToFine, ExtraTerms, Schedule
@@ -90,8 +90,7 @@ def check_inputs(content: PathLike | Image.Image, style: PreparedStyle, output: 
     content_name = "the content frame" if isinstance(content, Image.Image) else content
     fit_to_size(content_name, content_image, config.size, need)
     if masks is not None:
-        masks.check(style.paths, output, content_image.size, style_loss=config.style_loss,
-                    style_blend=config.style_blend)
+        masks.check(style.paths, output, content_image.size, style_blend=config.style_blend)
     style_final = max(1, round(config.size * config.style_scale))
     for path, image in zip(style.paths, style.images()):
         fit_to_size(path, image, style_final, need, scale=config.style_scale)

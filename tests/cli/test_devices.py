@@ -1,5 +1,5 @@
 """Every command on one device: the CPU in CI, a GPU with `NSTCLI_TEST_DEVICE=cuda python -m pytest
-tests/test_devices.py` (README, "On a GPU").
+tests/cli/test_devices.py` (README, "On a GPU").
 
 The same tests run on either. On an accelerator each run is compared with the same run on the CPU
 (tiny inputs, a few steps: the results must be close, not equal, since the kernels differ), the
