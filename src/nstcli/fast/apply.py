@@ -30,7 +30,9 @@ from nstcli.errors import ConfigError, ImageError, Interrupted
 from nstcli.fast import builtin, modelfile
 from nstcli.fast.network import MULTIPLE, TransformNet
 from nstcli.fast.precision import autocast
+from nstcli.config.specs import FAST_PRECISIONS
 from nstcli.outputs import prepare_folder
+from nstcli.runtime import resolve_precision
 from nstcli.reports import Callback, notify
 from nstcli.image.io import (OUTPUT_FORMATS, check_output_name, check_output_path, load_image, prepare,
                            refuse_overwriting_inputs, save_image)
@@ -168,12 +170,10 @@ def stylize_image(net: TransformNet, content: torch.Tensor, *, strength: float =
 def apply_to_file(model: str | os.PathLike, content: str | os.PathLike, *, size: int | None = None,
                   strength: float = 1.0, preserve_color: bool = False, device: torch.device | str = "cpu"):
     """(image, the model's header) of one photo file through `model`, in the precision `auto` picks."""
-    from nstcli.fast.precision import resolve_precision
-
     net, info = load_model(model, device)
     photo = load_image(content, size)
     image = stylize_image(net, photo, strength=strength, preserve_color=preserve_color, device=device,
-                          precision=resolve_precision("auto", next(net.parameters()).device))
+                          precision=resolve_precision("auto", next(net.parameters()).device, FAST_PRECISIONS))
     return image, info
 
 
@@ -250,12 +250,11 @@ def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | Non
     """Stylise each item (model loaded once, before the first); a bad photo fails only its own item.
 
     `callbacks` hear each item's start (`on_item`)."""
-    from nstcli.fast.precision import resolve_precision
     from nstcli.runtime import resolve_device
 
     strength = check_strength(strength)
     torch_device = resolve_device(device)
-    precision = resolve_precision(precision, torch_device)
+    precision = resolve_precision(precision, torch_device, FAST_PRECISIONS)
     check_outputs(items, overwrite)
     net, _ = load_model(model, torch_device)
     for item in items:

@@ -40,7 +40,9 @@ from nstcli.fast import modelfile
 from nstcli.fast.checkpoint import CHECKPOINT
 from nstcli.fast.loss import Perceptual, train_step
 from nstcli.fast.network import Architecture, TransformNet
-from nstcli.fast.precision import autocast, resolve_precision
+from nstcli.fast.precision import autocast
+from nstcli.config.specs import FAST_PRECISIONS
+from nstcli.runtime import resolve_precision
 from nstcli.image.io import load_image, open_image, pil_to_tensor, prepare, resize_longest, save_image
 from nstcli.outputs import check_output, prepare_folder
 from nstcli.reports import Callback, StepReport, notify
@@ -266,7 +268,7 @@ def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.Pa
     files = datasets.find_images(data)
     datasets.check_count(files, data)
     device = resolve_device(config.device)
-    precision = resolve_precision(settings.precision, device)
+    precision = resolve_precision(settings.precision, device, FAST_PRECISIONS)
     fingerprint, listing = _fingerprint(style, data, files, settings, config)
     state = checkpoints.load(folder, fingerprint, listing, style, data)
     warn_if_random(config.weights)

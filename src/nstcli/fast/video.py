@@ -30,7 +30,8 @@ from pathlib import Path
 
 from nstcli.errors import ConfigError, Interrupted
 from nstcli.fast.apply import check_strength, load_model, stylize_image
-from nstcli.fast.precision import resolve_precision
+from nstcli.config.specs import FAST_PRECISIONS
+from nstcli.runtime import resolve_precision
 from nstcli.image.io import pil_to_tensor, save_image, tensor_to_pil
 from nstcli.terms.temporal import temporal_error
 from nstcli.video.formats import FOLDER_RATE, frame_name, frame_size
@@ -56,7 +57,7 @@ def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: 
         raise ConfigError(f"--blend must be at least 0 and below 1, got {blend}")
     strength = check_strength(strength)
     torch_device = resolve_device(device)
-    precision = resolve_precision(precision, torch_device)
+    precision = resolve_precision(precision, torch_device, FAST_PRECISIONS)
     clip = open_clip(source, folder_rate=Fraction(folder_rate).limit_denominator(1001))
     # -o as `nst video` checks it, before the network is loaded; a video file is written under a
     # temporary name, so there is no work folder.
