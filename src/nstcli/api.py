@@ -28,7 +28,7 @@ from nstcli.extras import require
 from nstcli.jobs.shards import parse_shard
 from nstcli.network.sources import NAMED, canonical, describe
 from nstcli.network.weight_files import check_weights_file
-from nstcli.outputs import check_name
+from nstcli.outputs import IMAGE_FORMATS, check_name
 from nstcli.reports import Callback, StepReport
 from nstcli.runtime import prefer_sleeping_openmp_threads, resolve_device, resolve_precision
 
@@ -46,7 +46,7 @@ _ON_USE = {
     "plan_batch": ("nstcli.stylize.batch_plan", "plan_batch"),
     "plan_status": ("nstcli.stylize.batch_plan", "plan_status"),
     "PlannedItem": ("nstcli.stylize.batch_plan", "PlannedItem"),
-    "BatchSummary": ("nstcli.stylize.batch", "BatchSummary"),
+    "ItemSummary": ("nstcli.jobs.items", "ItemSummary"),
     # nst video (by optimisation, or through a trained network)
     "video": ("nstcli.video.loop", "stylize_video"),
     "video_with_model": ("nstcli.fast.video", "stylize_video"),
@@ -80,7 +80,7 @@ __all__ = [
     "FIELDS", "SPECS", "VIDEO_FRAME_STEPS", "VIDEO_TEMPORAL_WEIGHT", "Config", "as_dict", "flag_name", "load_config", "read_yaml", "recipe_names", "check_layers", "DEVICES",
     "FAST_PRECISIONS", "MAX_STEPS", "OPTIMIZERS", "ConfigError", "ImageError", "Interrupted", "ModelError",
     "NSTError", "NSTWarning", "RunError", "WeightsError", "first_line", "require", "parse_shard", "NAMED",
-    "canonical", "describe", "check_weights_file", "check_name", "Callback", "StepReport", "prefer_sleeping_openmp_threads",
+    "canonical", "describe", "check_weights_file", "IMAGE_FORMATS", "check_name", "Callback", "StepReport", "prefer_sleeping_openmp_threads",
     "resolve_device", "resolve_precision", *_ON_USE,
 ]
 

@@ -9,7 +9,7 @@ import click
 from nstcli.cli import progress as show
 from nstcli.cli.options import PATH, build_config, check_weights_path, config_options, quiet_option
 from nstcli import api
-from nstcli.api import FIELDS, ConfigError
+from nstcli.api import FIELDS, IMAGE_FORMATS, ConfigError
 
 # A batch uses each style on its own, so there is nothing to blend.
 BATCH_KEYS = tuple(name for name in FIELDS if name != "style_blend")
@@ -35,7 +35,7 @@ Examples:
 @click.option("-o", "--output", "outdir", required=True, type=PATH, help="Output folder, created if missing.")
 @click.option("-r", "--recursive", is_flag=True, help="Descend into subfolders (kept under the output folder).")
 @click.option("--format", "fmt", default="png", show_default=True,
-              type=click.Choice(["png", "jpg", "jpeg", "webp", "tif", "tiff"], case_sensitive=False),
+              type=click.Choice(IMAGE_FORMATS, case_sensitive=False),
               help="Output format.")
 @click.option("--overwrite", is_flag=True, help="Redo items whose output exists (default: skip them).")
 @click.option("--shard", default=None, metavar="K/N|auto|auto/N",
@@ -69,7 +69,7 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, p
     shard = api.parse_shard(shard, allow_all=plan) if shard is not None else None
     # Planning reads folder listings only: a missing input or a clash is reported before torch loads.
     items = api.plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard,
-                       content_masks=content_masks, style_masks=style_masks)
+                           content_masks=content_masks, style_masks=style_masks)
     if plan:
         listed = api.plan_status(items, shard[1] if shard else None, overwrite=overwrite)
         for planned in listed:
@@ -82,21 +82,5 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, p
     if progress == "steps":
         watchers.append(show.ProgressBar(position=1, leave=False))  # named after each item as it starts
     run = api.batch(items, config, overwrite=overwrite, callbacks=watchers)
-    summary = api.BatchSummary(planned=len(run), shard=shard)
-    bar = show.BatchProgress(len(run)) if progress != "none" else None
-    try:
-        for result in run:
-            summary.add(result)
-            if bar:
-                bar.update(summary)
-            if as_json:
-                show.print_result(json.dumps(result.summary()))
-            elif result.status == "done":
-                show.print_result(str(result.item.output))
-    finally:  # also on Ctrl-C: say what was finished before the error line
-        if bar:
-            bar.close()
-        for line in show.batch_summary_lines(summary):
-            click.echo(line, err=True)
-    if summary.failed:
-        raise api.RunError(show.batch_failure(summary))
+    summary = api.ItemSummary(planned=len(run), shard=shard)
+    show.run_items("batch", run, summary, "item", bar=progress != "none", as_json=as_json)

@@ -9,7 +9,7 @@ import click
 from nstcli.cli.options import (DEVICE_CHOICE, PATH, PRECISION_CHOICE, build_config, check_weights_path,
                                config_options, emit, quiet_option)
 from nstcli import api
-from nstcli.api import MAX_STEPS, SPECS
+from nstcli.api import IMAGE_FORMATS, MAX_STEPS, SPECS
 
 # The config keys that shape training's perceptual loss, as stylize uses them. steps, lr and
 # checkpoint_every mean something else here (network updates, Adam on weights) and are train's own.
@@ -122,7 +122,7 @@ Examples:
 @click.option("--device", type=DEVICE_CHOICE, default="auto", show_default=True,
               help=SPECS["device"].help)
 @click.option("--format", "fmt", default="png", show_default=True,
-              type=click.Choice(["png", "jpg", "jpeg", "webp", "tif", "tiff"], case_sensitive=False),
+              type=click.Choice(IMAGE_FORMATS, case_sensitive=False),
               help="Output format when -o is a folder.")
 @click.option("--overwrite", is_flag=True, help="Redo outputs that exist (default: skip them, so a re-run resumes).")
 @click.option("--shard", default=None, metavar="K/N|auto|auto/N", help="Run only the K-th of N disjoint parts "
@@ -142,37 +142,14 @@ def apply_command(model, inputs, output, size, strength, preserve_color, tile, p
     shard_spec = api.parse_shard(shard) if shard is not None else None
     items = api.plan_apply(inputs, output, fmt=fmt, shard=shard_spec, model=model)
     api.check_apply_outputs(items, overwrite)
-    from nstcli.cli.progress import ApplyProgress, print_result
+    from nstcli.cli import progress as show
 
-    bar = ApplyProgress(len(items)) if not quiet and len(items) > 1 else None
-    counts = {"done": 0, "skipped": 0, "failed": 0}
-    failed = []
-    try:
-        for result in api.apply(model, items, size=size, strength=strength, preserve_color=preserve_color,
-                                tile=tile, precision=precision, device=device, overwrite=overwrite):
-            counts[result.status] += 1
-            if result.status == "failed":
-                failed.append(result)
-            if bar:
-                bar.update(counts)
-            if as_json:
-                print_result(json.dumps(result.summary()))
-            elif result.status == "done":
-                print_result(str(result.item.output))
-    finally:
-        if bar:
-            bar.close()
-        if len(items) > 1 or failed:
-            where = f" in shard {shard_spec[0]}/{shard_spec[1]}" if shard_spec else ""
-            click.echo(f"apply: {counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed "
-                       f"of {len(items)}{where}", err=True)
-        for result in failed:
-            click.echo(f"failed: {result.item.source}: {result.error}", err=True)
-    if failed:
-        if len(items) == 1:
-            raise api.RunError(failed[0].error)
-        raise api.RunError(f"{len(failed)} of {len(items)} images failed (listed above); fix or remove them and run "
-                       "the same command again: finished outputs are skipped")
+    summary = api.ItemSummary(planned=len(items), shard=shard_spec)
+    results = api.apply(model, items, size=size, strength=strength, preserve_color=preserve_color, tile=tile,
+                        precision=precision, device=device, overwrite=overwrite)
+    # One image is one result: no bar, and no counts unless it failed.
+    show.run_items("apply", results, summary, "image", bar=not quiet and len(items) > 1, as_json=as_json,
+                   counts=len(items) > 1)
 
 
 @click.command("export")

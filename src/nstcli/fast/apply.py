@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from nstcli import paths
 from nstcli.network import memory
 from nstcli.jobs.inputs import IMAGE_EXTENSIONS, find_contents
+from nstcli.jobs.items import ItemResult
 from nstcli.jobs.shards import shard_of
 from nstcli.errors import ConfigError, ImageError, Interrupted
 from nstcli.fast import builtin, modelfile
@@ -183,17 +184,12 @@ class ApplyItem:
     output: Path
     name: str  # output relative to the output folder ('/'-separated): what shards hash
 
+    @property
+    def label(self) -> str:
+        return str(self.source)
 
-@dataclass
-class ApplyResult:
-    item: ApplyItem
-    status: str  # done, skipped or failed
-    seconds: float = 0.0
-    error: str | None = None
-
-    def summary(self) -> dict:
-        return {"input": str(self.item.source), "output": str(self.item.output), "status": self.status,
-                "seconds": round(self.seconds, 4), "error": self.error}
+    def fields(self) -> dict[str, str]:
+        return {"input": str(self.source), "output": str(self.output)}
 
 
 def single_output(inputs: Sequence[str], output: str) -> bool:
@@ -246,7 +242,7 @@ def check_outputs(items: Sequence[ApplyItem], overwrite: bool = False) -> None:
 
 def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | None = None, strength: float = 1.0,
         preserve_color: bool = False, tile: int | None = None, precision: str = "auto", device: str = "auto",
-        overwrite: bool = False, callbacks: Sequence[Callback] = ()) -> Iterator[ApplyResult]:
+        overwrite: bool = False, callbacks: Sequence[Callback] = ()) -> Iterator[ItemResult]:
     """Stylise each item (model loaded once, before the first); a bad photo fails only its own item.
 
     `callbacks` hear each item's start (`on_item`)."""
@@ -259,11 +255,11 @@ def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | Non
     net, _ = load_model(model, torch_device)
     for item in items:
         if item.output.is_dir():  # not a result from an earlier run: a re-run must not count it as done
-            yield ApplyResult(item, "failed", 0.0, f"{item.output} is a folder, not an image; move it away and "
+            yield ItemResult(item, "failed", 0.0, f"{item.output} is a folder, not an image; move it away and "
                                                    "run the same command again")
             continue
         if item.output.exists() and not overwrite:
-            yield ApplyResult(item, "skipped")
+            yield ItemResult(item, "skipped")
             continue
         started = time.perf_counter()
         notify(callbacks, "on_item", item.name)
@@ -274,9 +270,9 @@ def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | Non
                                   precision=precision, device=torch_device)
             save_image(image, item.output)
         except ImageError as exc:
-            yield ApplyResult(item, "failed", time.perf_counter() - started, str(exc))
+            yield ItemResult(item, "failed", time.perf_counter() - started, str(exc))
             continue
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted during {item.source}; its output was not written; run the same "
                               "command again to resume") from None
-        yield ApplyResult(item, "done", time.perf_counter() - started)
+        yield ItemResult(item, "done", time.perf_counter() - started)

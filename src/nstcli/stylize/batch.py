@@ -1,4 +1,4 @@
-"""Many content images x many styles in one process: run a planned batch (batch_plan.py), sum it up.
+"""Many content images x many styles in one process: run a planned batch (batch_plan.py), item by item.
 
 Starting `nst stylize` once per file pays for Python, torch and the network every time. A batch
 loads the network once and builds each style's Gram matrices once (`single.PreparedStyle`), then
@@ -15,31 +15,16 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from nstcli.config.fields import Config
 from nstcli.errors import ConfigError, ImageError, Interrupted, RandomWeightsWarning, RunError
 from nstcli.image.io import check_output_path
+from nstcli.jobs.items import ItemResult
 from nstcli.reports import Callback, notify
 from nstcli.stylize.batch_plan import BatchItem
 
-
-@dataclass
-class ItemResult:
-    """What happened to one item: done, skipped (its output existed) or failed (with the reason)."""
-
-    item: BatchItem
-    status: str
-    seconds: float = 0.0
-    error: str | None = None
-    precision: str | None = None  # of the network that made a done item ("fp32", "bf16", ...)
-
-    def summary(self) -> dict:
-        """A JSON-ready description (one line of `nst batch --json`)."""
-        return {"input": str(self.item.content), "style": str(self.item.style),
-                "output": str(self.item.output), "status": self.status,
-                "seconds": round(self.seconds, 3), "error": self.error, "precision": self.precision}
 
 @dataclass
 class BatchRun:
@@ -130,7 +115,7 @@ def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResu
 
     for item in items:
         if item.output.exists() and not overwrite:
-            yield ItemResult(item, "skipped")
+            yield ItemResult(item, "skipped", details={"precision": None})
             continue
         started = time.perf_counter()
         before = _identity(item.output)
@@ -145,14 +130,14 @@ def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResu
                 notify(callbacks, "on_item", item.name)
                 done = single.stylize(item.content, prepared[item.style], item.output, config=config,
                                       callbacks=callbacks, save_on_interrupt=False, masks=item.masks())
-            result = ItemResult(item, "done", time.perf_counter() - started, precision=done.precision)
+            result = ItemResult(item, "done", time.perf_counter() - started, details={"precision": done.precision})
         except (ImageError, RunError) as exc:
-            result = ItemResult(item, "failed", time.perf_counter() - started, str(exc))
+            result = ItemResult(item, "failed", time.perf_counter() - started, str(exc), {"precision": None})
         except (Interrupted, KeyboardInterrupt):
             if _identity(item.output) not in (None, before):
                 # Stopped after the (atomic) save, while stylize was finishing up: the output is
                 # complete and a re-run skips it, so it counts as done.
-                yield ItemResult(item, "done", time.perf_counter() - started)
+                yield ItemResult(item, "done", time.perf_counter() - started, details={"precision": None})
                 raise Interrupted(f"interrupted just after writing {item.output}; run the same command "
                                   "again to resume") from None
             raise Interrupted(f"interrupted during {item.content} with style {item.style}; its output was "
@@ -167,26 +152,3 @@ def _identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return status.st_ino, status.st_mtime_ns
-
-
-@dataclass
-class BatchSummary:
-    """Counts as results come in (the CLI turns them into the closing lines)."""
-
-    planned: int
-    shard: tuple[int, int] | None = None
-    done: int = 0
-    skipped: int = 0
-    failed: list[ItemResult] = field(default_factory=list)
-
-    def add(self, result: ItemResult) -> None:
-        if result.status == "done":
-            self.done += 1
-        elif result.status == "skipped":
-            self.skipped += 1
-        else:
-            self.failed.append(result)
-
-    @property
-    def finished(self) -> int:
-        return self.done + self.skipped + len(self.failed)
