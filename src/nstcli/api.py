@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import importlib
 
-from nstcli.config.fields import (FIELDS, SPECS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config, as_dict, flag_name,
-                                 load_config)
+from nstcli.config.fields import FIELDS, SPECS, Config, as_dict, flag_name, load_config
+from nstcli.config.commands import TRAIN_CONFIG_DEFAULTS, ApplySettings, TrainSettings, VideoSettings
+from nstcli.config.commands import specs as setting_specs
 from nstcli.config.files import read_yaml, recipe_names
 from nstcli.config.layers import check_layers
 from nstcli.config.specs import DEVICES, FAST_PRECISIONS, MAX_STEPS, OPTIMIZERS
@@ -50,13 +51,11 @@ _ON_USE = {
     # nst video (by optimisation, or through a trained network)
     "video": ("nstcli.video.loop", "stylize_video"),
     "video_with_model": ("nstcli.fast.video", "stylize_video"),
-    "DEFAULT_BLEND": ("nstcli.fast.video", "DEFAULT_BLEND"),
     "frame_rate": ("nstcli.video.formats", "frame_rate"),
     "MIN_RATE": ("nstcli.video.formats", "MIN_RATE"),
     "MAX_RATE": ("nstcli.video.formats", "MAX_RATE"),
     # nst train, nst apply, nst export, nst styles
     "train": ("nstcli.fast.train", "train"),
-    "TrainSettings": ("nstcli.fast.train", "TrainSettings"),
     "apply": ("nstcli.fast.apply", "run"),
     "plan_apply": ("nstcli.fast.apply", "plan"),
     "check_apply_outputs": ("nstcli.fast.apply", "check_outputs"),
@@ -77,7 +76,8 @@ _ON_USE = {
 }
 
 __all__ = [
-    "FIELDS", "SPECS", "VIDEO_FRAME_STEPS", "VIDEO_TEMPORAL_WEIGHT", "Config", "as_dict", "flag_name", "load_config", "read_yaml", "recipe_names", "check_layers", "DEVICES",
+    "FIELDS", "SPECS", "Config", "as_dict", "flag_name", "load_config", "read_yaml", "recipe_names", "TRAIN_CONFIG_DEFAULTS", "ApplySettings", "TrainSettings",
+    "VideoSettings", "setting_specs", "check_layers", "DEVICES",
     "FAST_PRECISIONS", "MAX_STEPS", "OPTIMIZERS", "ConfigError", "ImageError", "Interrupted", "ModelError",
     "NSTError", "NSTWarning", "RunError", "WeightsError", "first_line", "require", "parse_shard", "NAMED",
     "canonical", "describe", "check_weights_file", "IMAGE_FORMATS", "check_name", "Callback", "StepReport", "prefer_sleeping_openmp_threads",

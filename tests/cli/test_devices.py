@@ -21,6 +21,7 @@ from PIL import Image
 from helpers import half_masks, make_image
 
 from fastnets import tiny_model
+from nstcli.config.commands import ApplySettings
 from nstcli.cli.main import nst
 from nstcli.config.fields import load_config
 from nstcli.image.io import load_image
@@ -135,7 +136,7 @@ def test_video_on_the_device(tmp_path, runner, style):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["frames"] == 3 and len(list((tmp_path / "out").glob("*.png"))) == 3
     model = tiny_model(tmp_path / "tiny.safetensors")
-    results = {device: stylize_video(frames, model, tmp_path / f"fast_{device}", device=device)
+    results = {device: stylize_video(frames, model, tmp_path / f"fast_{device}", ApplySettings(device=device))
                for device in {DEVICE, "cpu"}}
     assert results[DEVICE].frames == 3
     assert_close_to_cpu(tmp_path / f"fast_{DEVICE}" / "frame_000003.png", tmp_path / "fast_cpu" / "frame_000003.png")

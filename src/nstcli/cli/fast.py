@@ -6,8 +6,8 @@ import json
 
 import click
 
-from nstcli.cli.options import (DEVICE_CHOICE, PATH, PRECISION_CHOICE, build_config, check_weights_path,
-                               config_options, emit, quiet_option)
+from nstcli.cli.options import (PATH, build_config, check_weights_path, config_options, emit, quiet_option,
+                               setting_options)
 from nstcli import api
 from nstcli.api import IMAGE_FORMATS, MAX_STEPS, SPECS
 
@@ -16,13 +16,6 @@ from nstcli.api import IMAGE_FORMATS, MAX_STEPS, SPECS
 TRAIN_KEYS = ("content_weight", "style_weight", "tv_weight", "tv_stencil", "loss_normalization", "style_loss",
               "content_layers", "style_layers", "style_layer_weights", "weights", "input_convention", "pooling",
               "padding", "seed", "device")
-TRAIN_STYLE_WEIGHT = 10.0
-
-
-def _file_keys(config_file) -> set[str]:
-    if config_file is None:
-        return set()
-    return {str(key).replace("-", "_") for key in api.read_yaml(config_file)}
 
 MODEL_SUFFIX = ".safetensors"
 
@@ -41,32 +34,12 @@ Examples:
 @click.option("--data", required=True, type=PATH, metavar="DIR",
               help="Folder of photos to train on (searched recursively; PNG, JPEG, WebP, TIFF, BMP, GIF).")
 @click.option("-o", "--output", required=True, type=PATH, help="Model file to write (.safetensors).")
-@click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=2000, show_default=True,
-              help="Network updates (each on one batch of crops).")
-@click.option("--batch-size", type=click.IntRange(1, 256), default=4, show_default=True, help="Crops per update.")
-@click.option("--crop-size", type=click.IntRange(32, 2048), default=256, show_default=True,
-              help="Side of the square random crops, px.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
-              help="Adam's learning rate on the network's weights.")
-@click.option("--style-size", type=click.IntRange(32, 4096), default=None,
-              help="Longest side the style image is seen at (default 1.5 x --crop-size): smaller gives "
-                   "larger brush strokes.")
-@click.option("--width", type=click.Choice(["8", "16", "24", "32", "48", "64"]), default="32", show_default=True,
-              help="Channels of the network's first layer (Johnson et al.: 32); 16 runs about 3x faster.")
-@click.option("--blocks", type=click.IntRange(1, 10), default=5, show_default=True, help="Residual blocks.")
-@click.option("--precision", type=PRECISION_CHOICE, default="auto", show_default=True,
-              help="auto: bf16 where the hardware computes it natively (VGG19 and the network's convolutions; "
-                   "weights, Adam and the loss sums stay fp32), else fp32.")
-@click.option("--checkpoint-every", type=click.IntRange(0, MAX_STEPS), default=200, show_default=True,
-              help="Save a resumable checkpoint every N steps into MODEL_training/ (also on Ctrl-C); 0: only on Ctrl-C.")
-@click.option("--preview-every", type=click.IntRange(0, MAX_STEPS), default=100, show_default=True,
-              help="Write MODEL_training/preview_STEP.png every N steps; 0 disables.")
+@setting_options(api.TrainSettings)
 @click.option("--preview", type=PATH, default=None, help="Photo the previews show (default: the first training photo).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout.")
 @quiet_option
-@config_options(TRAIN_KEYS, shown={"style_weight": TRAIN_STYLE_WEIGHT})
-def train_command(style, data, output, steps, batch_size, crop_size, lr, style_size, width, blocks, precision,
-                  checkpoint_every, preview_every, preview, as_json, quiet, config_file, **values):
+@config_options(TRAIN_KEYS, shown=api.TRAIN_CONFIG_DEFAULTS)
+def train_command(style, data, output, preview, as_json, quiet, config_file, **values):
     """Train a fast style network for STYLE on the photos in --data; write it to -o MODEL.
 
     The loss is stylize's (same content/style layers and weights, style loss, TV, VGG19 weights),
@@ -74,20 +47,14 @@ def train_command(style, data, output, steps, batch_size, crop_size, lr, style_s
     Stopped by Ctrl-C or SIGTERM it saves a checkpoint (exit 130); the same command continues it.
     """
     api.check_name(output, (MODEL_SUFFIX,), "model" + MODEL_SUFFIX)  # the rest of -o is checked by train()
-    config = build_config(config_file, values)
-    if values.get("style_weight") is None and "style_weight" not in _file_keys(config_file):
-        # A network cannot start from the photo as stylize's pixels do, so it needs less style weight to
-        # keep the photo's content: train's own default, with the same normalised terms.
-        config = config.replace(style_weight=TRAIN_STYLE_WEIGHT)
+    settings = api.TrainSettings(**{name: values.pop(name) for name in api.setting_specs(api.TrainSettings)})
+    config = build_config(config_file, values, defaults=api.TRAIN_CONFIG_DEFAULTS)
     api.check_input_file(style)
     if preview is not None:
         api.check_input_file(preview)
     check_weights_path(config)
     from nstcli.cli.progress import DownloadBar, ProgressBar
 
-    settings = api.TrainSettings(steps=steps, batch_size=batch_size, crop_size=crop_size, lr=lr, style_size=style_size,
-                             width=int(width), blocks=blocks, precision=precision.lower(),
-                             checkpoint_every=checkpoint_every, preview_every=preview_every)
     callbacks = [] if quiet else [ProgressBar("train"), DownloadBar()]
     result = api.train(style, data, output, config=config, settings=settings, callbacks=callbacks, preview=preview)
     emit(result.summary(), as_json)
@@ -109,18 +76,7 @@ Examples:
 @click.argument("inputs", nargs=-1, required=True, type=PATH)
 @click.option("-o", "--output", required=True, type=PATH,
               help="Output image for one input file; otherwise an output folder (subfolders kept).")
-@click.option("--size", type=click.IntRange(16, 16384), default=None,
-              help="Longest side of the output, px (default: the input's own size).")
-@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-              help="Blend with the photo: 1 is the network's output, 0 the photo.")
-@click.option("--preserve-color", is_flag=True, help="Keep the photo's colours (luminance from the result).")
-@click.option("--tile", type=click.IntRange(0, 16384), default=None, metavar="PX",
-              help="Run images larger than PX in overlapping tiles; default: only when memory requires; 0 never.")
-@click.option("--precision", type=PRECISION_CHOICE, default="auto", show_default=True,
-              help="bf16 autocasts the convolutions; auto picks it where the hardware computes it natively "
-                   "(CPUs with AVX512_BF16 or AMX, recent GPUs), else fp32.")
-@click.option("--device", type=DEVICE_CHOICE, default="auto", show_default=True,
-              help=SPECS["device"].help)
+@setting_options(api.ApplySettings)
 @click.option("--format", "fmt", default="png", show_default=True,
               type=click.Choice(IMAGE_FORMATS, case_sensitive=False),
               help="Output format when -o is a folder.")
@@ -129,8 +85,7 @@ Examples:
               "(as nst batch; auto reads a SLURM array or Kubernetes index).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line per image on stdout.")
 @quiet_option
-def apply_command(model, inputs, output, size, strength, preserve_color, tile, precision, device, fmt, overwrite,
-                  shard, as_json, quiet):
+def apply_command(model, inputs, output, fmt, overwrite, shard, as_json, quiet, **values):
     """Stylise INPUTS (image files and folders) with a trained MODEL in one pass each.
 
     MODEL is a .safetensors file from nst train or a built-in style's name (nst styles lists them).
@@ -145,8 +100,7 @@ def apply_command(model, inputs, output, size, strength, preserve_color, tile, p
     from nstcli.cli import progress as show
 
     summary = api.ItemSummary(planned=len(items), shard=shard_spec)
-    results = api.apply(model, items, size=size, strength=strength, preserve_color=preserve_color, tile=tile,
-                        precision=precision, device=device, overwrite=overwrite)
+    results = api.apply(model, items, api.ApplySettings(**values), overwrite=overwrite)
     # One image is one result: no bar, and no counts unless it failed.
     show.run_items("apply", results, summary, "image", bar=not quiet and len(items) > 1, as_json=as_json,
                    counts=len(items) > 1)

@@ -8,14 +8,12 @@ import json
 import click
 
 from nstcli import api
-from nstcli.api import DEVICES, FAST_PRECISIONS, FIELDS, SPECS, flag_name, load_config, recipe_names
+from nstcli.api import FIELDS, SPECS, flag_name, load_config, recipe_names
 
 # Paths are plain text to click: nstcli checks them itself, with its own messages and exit codes
 # (an unreadable image is a failed run, exit 1, and in a batch fails only its own items).
 PATH = click.Path(readable=False)
 OUTPUT_HELP = "Output image (.png .jpg .jpeg .webp .tif .tiff)."
-PRECISION_CHOICE = click.Choice(FAST_PRECISIONS, case_sensitive=False)
-DEVICE_CHOICE = click.Choice(DEVICES)
 
 
 def _shown_default(name: str, shown: dict | None = None) -> str:
@@ -63,13 +61,73 @@ def config_options(keys=None, shown=None):
     return decorate
 
 
+class FiniteFloat(click.ParamType):
+    """A float option with a lower bound that also refuses nan and inf (FloatRange lets nan through:
+    every comparison with it is false)."""
+
+    name = "float"
+
+    def __init__(self, minimum: float = 0.0):
+        self.minimum = minimum
+
+    def convert(self, value, param, ctx):
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{str(value)!r} is not a number", param, ctx)
+        if not math.isfinite(number) or number < self.minimum:
+            self.fail(f"{str(value)!r} is not a finite number of at least {self.minimum:g}", param, ctx)
+        return number
+
+
+def _click_type(spec):
+    """The click type of a command setting's Spec: its range (shown in --help) or its choices."""
+    if spec.choices:
+        return click.Choice(spec.choices, case_sensitive=False)
+    if spec.type is int:
+        return click.IntRange(spec.minimum, spec.maximum)
+    if spec.positive:
+        return click.FloatRange(min=0, min_open=True)
+    if spec.maximum is not None:
+        return click.FloatRange(spec.minimum, spec.maximum, max_open=spec.below)
+    return FiniteFloat(spec.minimum)
+
+
+def setting_options(settings, unset=()):
+    """One option per field of a command's settings (config/commands.py): `--batch-size` <-> batch_size.
+
+    Each defaults to the field's default, shown in --help, except the fields in `unset`, which default
+    to "not given" (None) so the command can tell whether the flag was typed.
+    """
+    import dataclasses
+
+    def decorate(function):
+        for field in reversed(dataclasses.fields(settings)):
+            spec = field.metadata["spec"]
+            flag = flag_name(field.name)
+            if spec.type is bool:
+                option = click.option(flag, field.name, is_flag=True, help=spec.help)
+            elif field.name in unset:
+                option = click.option(flag, field.name, type=_click_type(spec), default=None, metavar=spec.metavar,
+                                      help=spec.help)
+            else:
+                option = click.option(flag, field.name, type=_click_type(spec), default=field.default,
+                                      show_default=True, metavar=spec.metavar, help=spec.help)
+            function = option(function)
+        return function
+
+    return decorate
+
+
 def quiet_option(function):
     return click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr.")(function)
 
 
-def build_config(config_file, values: dict):
+def build_config(config_file, values: dict, defaults: dict | None = None):
     given = {key: value for key, value in values.items() if key in FIELDS and value is not None}
-    return load_config(config_file, given, from_flags=True)
+    return load_config(config_file, given, from_flags=True, defaults=defaults)
 
 
 def emit(result_summary: dict, as_json: bool) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from nstcli.cli.options import PATH, build_config, check_weights_path, config_options, emit, quiet_option
+from nstcli.cli.options import (PATH, build_config, check_weights_path, config_options, emit, quiet_option,
+                               setting_options)
 from nstcli import api
-from nstcli.api import FIELDS, MAX_STEPS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, ConfigError, flag_name
+from nstcli.api import FIELDS, ConfigError, flag_name
 
 VIDEO_EXAMPLES = """
 \b
@@ -32,27 +33,6 @@ class FrameRate(click.ParamType):
                       f"to {api.MAX_RATE}, e.g. 25 or 29.97", param, ctx)
 
 
-class FiniteFloat(click.ParamType):
-    """A float option with a lower bound that also refuses nan and inf (FloatRange lets nan through:
-    every comparison with it is false)."""
-
-    name = "float"
-
-    def __init__(self, minimum: float = 0.0):
-        self.minimum = minimum
-
-    def convert(self, value, param, ctx):
-        import math
-
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{str(value)!r} is not a number", param, ctx)
-        if not math.isfinite(number) or number < self.minimum:
-            self.fail(f"{str(value)!r} is not a finite number of at least {self.minimum:g}", param, ctx)
-        return number
-
-
 # Checkpoints, contact sheets and loss curves belong to one image's run, not to a clip's frames.
 VIDEO_KEYS = tuple(name for name in FIELDS if name not in ("checkpoint_every", "contact_sheet", "loss_curve"))
 
@@ -67,15 +47,7 @@ VIDEO_KEYS = tuple(name for name in FIELDS if name not in ("checkpoint_every", "
               help="A network from nst train, or a built-in style's name (nst styles), instead of STYLE: one "
                    "pass per frame, blended along the optical flow for stability (--size defaults to the clip's "
                    "own).")
-@click.option("--blend", type=click.FloatRange(0, 1, max_open=True), default=None, metavar="X",
-              help="With --model: how much of the previous frame, carried along the flow, each frame keeps "
-                   "where the flow is reliable (default 0.6; 0 applies the network frame by frame).")
-@click.option("--frame-steps", type=click.IntRange(0, MAX_STEPS), default=VIDEO_FRAME_STEPS, show_default=True,
-              metavar="N", help="Steps for every frame after the first, which starts from the previous one "
-                                "(the first gets --steps, coarse-to-fine).")
-@click.option("--temporal-weight", type=FiniteFloat(0.0), default=VIDEO_TEMPORAL_WEIGHT, show_default=True,
-              metavar="X", help="Weight of the temporal term keeping each frame close to the previous one "
-                                "carried along the motion; 0 turns it off.")
+@setting_options(api.VideoSettings, unset=("blend",))
 @click.option("--fps", type=FrameRate(), default="25", show_default=True, metavar="X",
               help="Frame rate of the output video when the input is a folder of images (29.97 is NTSC's "
                    "30000/1001).")
@@ -113,7 +85,8 @@ def video_command(source, styles, output, model, blend, frame_steps, temporal_we
     from nstcli.cli.progress import DownloadBar, FrameProgressBar
 
     callbacks = [] if quiet else [FrameProgressBar(), DownloadBar()]
-    result = api.video(source, styles, output, config, frame_steps=frame_steps, temporal_weight=temporal_weight,
+    settings = api.VideoSettings(frame_steps=frame_steps, temporal_weight=temporal_weight)
+    result = api.video(source, styles, output, config, settings,
                            callbacks=callbacks, folder_rate=fps, save_motion=save_motion)
     emit(result.summary(), as_json)
 
@@ -140,9 +113,9 @@ def _video_with_model(source, styles, output, model, blend, fps, save_motion, as
     from nstcli.cli.progress import FrameProgressBar
 
     callbacks = [] if quiet else [FrameProgressBar()]
-    result = api.video_with_model(source, model, output,
-                                  size=config.size if values.get("size") is not None else None,
-                                  blend=api.DEFAULT_BLEND if blend is None else blend,
-                                  preserve_color=config.preserve_color == "luminance", device=config.device,
-                                  callbacks=callbacks, folder_rate=fps, save_motion=save_motion)
+    settings = api.ApplySettings(size=config.size if values.get("size") is not None else None,
+                                 preserve_color=config.preserve_color == "luminance", device=config.device)
+    result = api.video_with_model(source, model, output, settings,
+                                  blend=api.VideoSettings.blend if blend is None else blend, callbacks=callbacks,
+                                  folder_rate=fps, save_motion=save_motion)
     emit(result.summary(), as_json)

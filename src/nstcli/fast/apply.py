@@ -31,6 +31,7 @@ from nstcli.errors import ConfigError, ImageError, Interrupted
 from nstcli.fast import builtin, modelfile
 from nstcli.fast.network import MULTIPLE, TransformNet
 from nstcli.fast.precision import autocast
+from nstcli.config.commands import ApplySettings, checked
 from nstcli.config.specs import FAST_PRECISIONS
 from nstcli.outputs import prepare_folder
 from nstcli.runtime import resolve_precision
@@ -152,12 +153,6 @@ def finish(styled: torch.Tensor, content: torch.Tensor, strength: float = 1.0,
     return styled.clamp(0, 1)
 
 
-def check_strength(strength: float) -> float:
-    if not 0 <= strength <= 1:
-        raise ConfigError(f"--strength must be between 0 and 1, got {strength}")
-    return float(strength)
-
-
 def stylize_image(net: TransformNet, content: torch.Tensor, *, strength: float = 1.0, preserve_color: bool = False,
                   tile: int | None = None, precision: str = "fp32", device=None) -> torch.Tensor:
     """A (1, 3, H, W) photo in [0, 1] -> the stylised image on the CPU, fp32."""
@@ -240,17 +235,16 @@ def check_outputs(items: Sequence[ApplyItem], overwrite: bool = False) -> None:
         prepare_folder(folder)
 
 
-def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | None = None, strength: float = 1.0,
-        preserve_color: bool = False, tile: int | None = None, precision: str = "auto", device: str = "auto",
+def run(model: str | os.PathLike, items: Sequence[ApplyItem], settings: ApplySettings = ApplySettings(), *,
         overwrite: bool = False, callbacks: Sequence[Callback] = ()) -> Iterator[ItemResult]:
     """Stylise each item (model loaded once, before the first); a bad photo fails only its own item.
 
     `callbacks` hear each item's start (`on_item`)."""
     from nstcli.runtime import resolve_device
 
-    strength = check_strength(strength)
-    torch_device = resolve_device(device)
-    precision = resolve_precision(precision, torch_device, FAST_PRECISIONS)
+    settings = checked(settings)
+    torch_device = resolve_device(settings.device)
+    precision = resolve_precision(settings.precision, torch_device, FAST_PRECISIONS)
     check_outputs(items, overwrite)
     net, _ = load_model(model, torch_device)
     for item in items:
@@ -265,9 +259,9 @@ def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | Non
         notify(callbacks, "on_item", item.name)
         try:
             check_output_path(item.output)
-            content = load_image(item.source, size)
-            image = stylize_image(net, content, strength=strength, preserve_color=preserve_color, tile=tile,
-                                  precision=precision, device=torch_device)
+            content = load_image(item.source, settings.size)
+            image = stylize_image(net, content, strength=settings.strength, preserve_color=settings.preserve_color,
+                                  tile=settings.tile, precision=precision, device=torch_device)
             save_image(image, item.output)
         except ImageError as exc:
             yield ItemResult(item, "failed", time.perf_counter() - started, str(exc))
