@@ -77,10 +77,11 @@ SCHEDULER_VARIABLES = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARR
 
 
 def no_network(monkeypatch):
-    """Loading the network fails the test: a usage error must cost no computing."""
-    from nstcli.stylize import single
+    """Loading the network fails the test: a usage error must cost no computing. Every load (a run's,
+    a batch's before its first item) reaches the network through the per-process cache."""
+    from nstcli.network import load
 
-    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(load, "_cached_network", lambda *a, **k: pytest.fail("network loaded"))
 
 
 def scheduler_environment(monkeypatch, **variables):

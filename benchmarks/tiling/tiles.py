@@ -77,7 +77,7 @@ import common, torch
 from nstcli import api
 from nstcli.config.fields import Config
 from nstcli.image.io import load_image, open_image, pil_to_tensor, prepare, resize_longest
-from nstcli.network.load import load_network
+from nstcli.stylize.single_plan import load_network_for as load_network
 from common import standard_terms
 from nstcli.terms.objective import features_of
 from nstcli.terms.settings import LossSettings
@@ -103,7 +103,8 @@ from nstcli import api
 from nstcli.network import memory
 from nstcli.config.fields import Config
 from nstcli.optim.engine import optimize as optimise
-from nstcli.network.load import layers_needed, load_network
+from nstcli.network.load import layers_needed
+from nstcli.stylize.single_plan import load_network_for as load_network
 from nstcli.optim.run import RunSettings
 from common import standard_terms
 from nstcli.terms.settings import LossSettings

@@ -63,7 +63,8 @@ from nstcli.config.fields import Config  # noqa: E402
 from nstcli.errors import RandomWeightsWarning  # noqa: E402
 from nstcli.video.flow import FlowEstimator  # noqa: E402
 from nstcli.image.io import pil_to_tensor, prepare, tensor_to_pil  # noqa: E402
-from nstcli.network.load import load_network, min_side  # noqa: E402
+from nstcli.network.load import layers_needed, min_side  # noqa: E402
+from nstcli.stylize.single_plan import load_network_for as load_network  # noqa: E402
 from nstcli.terms.builder import content_term  # noqa: E402
 from nstcli.terms.settings import LossSettings  # noqa: E402
 from nstcli.stylize.styles import PreparedStyle  # noqa: E402
@@ -173,7 +174,7 @@ class Objective:
         self.device = torch.device("cpu")
         self.network = load_network(config, self.device)
         self.style = style
-        self.need = min_side(config)
+        self.need = min_side(layers_needed(config))
 
     @torch.no_grad()
     def __call__(self, content: torch.Tensor, image: torch.Tensor) -> float:

@@ -41,7 +41,7 @@ _ON_USE = {
     "PreparedStyle": ("nstcli.stylize.styles", "PreparedStyle"),
     "SpatialControl": ("nstcli.stylize.masks", "SpatialControl"),
     "reconstruct": ("nstcli.stylize.reconstruct", "reconstruct"),
-    "load_network": ("nstcli.network.load", "load_network"),
+    "load_network": ("nstcli.stylize.single_plan", "load_network_for"),
     # nst batch
     "batch": ("nstcli.stylize.batch", "run_batch"),
     "plan_batch": ("nstcli.stylize.batch_plan", "plan_batch"),
@@ -76,12 +76,19 @@ _ON_USE = {
 }
 
 __all__ = [
-    "FIELDS", "SPECS", "Config", "as_dict", "flag_name", "load_config", "read_yaml", "recipe_names", "TRAIN_CONFIG_DEFAULTS", "ApplySettings", "TrainSettings",
-    "VideoSettings", "setting_specs", "check_layers", "DEVICES",
-    "FAST_PRECISIONS", "MAX_STEPS", "OPTIMIZERS", "ConfigError", "ImageError", "Interrupted", "ModelError",
-    "NSTError", "NSTWarning", "RunError", "WeightsError", "first_line", "require", "parse_shard", "NAMED",
-    "canonical", "describe", "check_weights_file", "IMAGE_FORMATS", "check_name", "Callback", "StepReport", "prefer_sleeping_openmp_threads",
-    "resolve_device", "resolve_precision", *_ON_USE,
+    # settings: stylize's keys, and the commands' own
+    "Config", "FIELDS", "SPECS", "as_dict", "flag_name", "load_config", "read_yaml", "recipe_names", "check_layers",
+    "TrainSettings", "ApplySettings", "VideoSettings", "TRAIN_CONFIG_DEFAULTS", "setting_specs",
+    "DEVICES", "FAST_PRECISIONS", "MAX_STEPS", "OPTIMIZERS", "IMAGE_FORMATS",
+    # the library's errors
+    "NSTError", "ConfigError", "ImageError", "Interrupted", "ModelError", "RunError", "WeightsError", "NSTWarning",
+    "first_line",
+    # watchers
+    "Callback", "StepReport",
+    # checks made before any work, and where a run computes
+    "check_name", "check_weights_file", "parse_shard", "require", "NAMED", "canonical", "describe",
+    "prefer_sleeping_openmp_threads", "resolve_device", "resolve_precision",
+    *_ON_USE,
 ]
 
 

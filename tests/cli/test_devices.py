@@ -219,7 +219,8 @@ def test_the_memory_estimate_is_within_30_percent_of_what_cuda_allocates(tmp_pat
     counted from after the network is loaded (its weights are not part of a scale's need)."""
     from nstcli import api
     from nstcli.network import memory
-    from nstcli.network.load import layers_needed, load_network
+    from nstcli.network.load import layers_needed
+    from nstcli.stylize.single_plan import load_network_for as load_network
 
     size = 512
     content = make_image(tmp_path / "content.png", size=(size, size * 3 // 4), seed=1)

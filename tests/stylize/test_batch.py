@@ -8,6 +8,7 @@ from PIL import Image
 
 from helpers import FAST, error_line, make_image, no_network
 from nstcli.stylize import single
+from nstcli.stylize import styles as styles_module
 from nstcli import api
 from nstcli.optim import engine
 from nstcli.network import weights as weights_module
@@ -407,7 +408,7 @@ def test_finished_batch_loads_nothing(runner, style, tmp_path, monkeypatch):
     first = batch(runner, photos, "--style", style, "-o", out)
     assert first.exit_code == 0, first.output
     no_network(monkeypatch)
-    monkeypatch.setattr(single, "PreparedStyle", lambda *a, **k: pytest.fail("style opened"))
+    monkeypatch.setattr(styles_module, "PreparedStyle", lambda *a, **k: pytest.fail("style opened"))
     again = batch(runner, photos, "--style", style, "-o", out, "--json")
     assert again.exit_code == 0, again.output
     assert [row["status"] for row in json_lines(again)] == ["skipped", "skipped"]

@@ -185,7 +185,7 @@ def test_masks_are_normalised_over_the_styles():
 
 def test_a_mask_reaches_each_layer_at_its_resolution():
     """It has exactly the shape of the network's feature map at every style layer, odd sizes included."""
-    from nstcli.network.load import load_network
+    from nstcli.stylize.single_plan import load_network_for as load_network
 
     config = Config(weights="random")
     network = load_network(config, torch.device("cpu"))

@@ -23,7 +23,7 @@ class Perceptual:
 
     def __init__(self, config: Config, style: torch.Tensor, device: torch.device, precision: str = "fp32",
                  callbacks: Sequence[Callback] = ()):
-        from nstcli.network.load import layers_needed, load_network
+        from nstcli.stylize.single_plan import load_network_for
         from nstcli.terms.objective import pixel_terms, style_term_for
         from nstcli.terms.settings import LossSettings
 
@@ -32,7 +32,7 @@ class Perceptual:
         self.device = device
         self.precision = precision
         # The run's precision, not config.precision: `nst train --precision fp32` means fp32 throughout.
-        self.network = load_network(config, device, layers_needed(config), precision=precision, callbacks=callbacks)
+        self.network = load_network_for(config, device, precision=precision, callbacks=callbacks)
         # No autocast here: VGG19 holds its own bf16 copy and hands back fp32 activations, so the Gram
         # matrices and every loss sum are fp32 (benchmarks/fast/fast_train_step.py measures what bf16 sums cost).
         self.style = style_term_for(self.loss, self.network, [prepare(style, device)], [1.0])

@@ -53,9 +53,11 @@ def run_batch(
     and its engine steps (e.g. a per-image progress bar).
     """
     # Imported here, not at the top: planning (nst batch --plan) needs none of the network code.
-    from nstcli.stylize import single
     from nstcli.network.sources import warn_if_random
     from nstcli.runtime import resolve_device, resolve_precision
+    from nstcli.network.load import load_network
+    from nstcli.stylize.single_plan import network_settings
+    from nstcli.stylize.styles import PreparedStyle
 
     items = list(items)
     # Each style is used on its own, so blend weights (from a --config file; nst batch has no
@@ -67,12 +69,15 @@ def run_batch(
         # Everything is done (e.g. a re-submitted array task whose items another run finished):
         # nothing to load, and ImageNet weights are half a gigabyte to read.
         return BatchRun(items, _results(items, {}, config, overwrite, callbacks))
+    # Where and in what precision every item runs, decided once for the batch (the precision's warning
+    # said here, not per item).
     device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
     todo = [item for item in items if overwrite or not item.output.exists()]
-    prepared: dict[Path, single.PreparedStyle] = {}
+    prepared: dict[Path, PreparedStyle] = {}
     for item in todo:
         if item.style not in prepared:
-            prepared[item.style] = single.PreparedStyle(item.style)
+            prepared[item.style] = PreparedStyle(item.style)
             prepared[item.style].images()
     # A budget or tiling the run would refuse is a usage error of the whole batch: said now, before
     # the output folder exists or the network is loaded, not at the first item.
@@ -81,20 +86,20 @@ def run_batch(
     check_output_path(items[0].outdir / PurePosixPath(items[0].name).name)
     # Say it once for the batch, here (as for the precision); the per-item runs below are told not to
     # repeat either.
-    warn_if_random(config.weights)
-    precision = resolve_precision(config.precision, device)
+    network = network_settings(config)
+    warn_if_random(network.weights)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)
-        single.load_network(config, device, precision=precision, callbacks=callbacks)  # cached: every item reuses it
+        load_network(network, device, precision, callbacks)  # cached: every item reuses it
     return BatchRun(items, _results(items, prepared, config, overwrite, callbacks))
 
 
 def _check_plans(items: Sequence[BatchItem], prepared, config: Config, device) -> None:
-    """single.plan_scales for every item from its content's header (no pixel decoded); ConfigError if any
+    """single_plan.plan_scales for every item from its content's header (no pixel decoded); ConfigError if any
     is refused. An unreadable content image is left to fail its own item later."""
     from PIL import Image
 
-    from nstcli.stylize import single
+    from nstcli.stylize.single_plan import plan_scales
 
     seen = set()
     for item in items:
@@ -106,12 +111,13 @@ def _check_plans(items: Sequence[BatchItem], prepared, config: Config, device) -
         key = (size, item.style, item.style_mask is not None)
         if key not in seen:
             seen.add(key)
-            single.plan_scales(config, size, prepared[item.style], device, masks=item.masks())
+            plan_scales(config, size, prepared[item.style], device, masks=item.masks())
 
 
 def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResult]:
-    from nstcli.stylize import single
     from nstcli.errors import PrecisionWarning
+    from nstcli.stylize import single
+    from nstcli.stylize.styles import PreparedStyle
 
     for item in items:
         if item.output.exists() and not overwrite:
@@ -126,7 +132,7 @@ def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResu
                 warnings.simplefilter("ignore", PrecisionWarning)
                 if item.style not in prepared:
                     # Only when all its outputs were there as the batch started and one has gone since.
-                    prepared[item.style] = single.PreparedStyle(item.style)
+                    prepared[item.style] = PreparedStyle(item.style)
                 notify(callbacks, "on_item", item.name)
                 done = single.stylize(item.content, prepared[item.style], item.output, config=config,
                                       callbacks=callbacks, save_on_interrupt=False, masks=item.masks())
