@@ -7,9 +7,10 @@ import json
 import click
 
 from nstcli.cli import progress as show
-from nstcli.cli.options import PATH, build_config, check_weights_path, config_options, quiet_option
+from nstcli.cli.options import (PATH, build_config, check_weights_path, config_options, format_option, output_option,
+                               quiet_option)
 from nstcli import api
-from nstcli.api import FIELDS, IMAGE_FORMATS, ConfigError
+from nstcli.api import FIELDS, ConfigError
 
 # A batch uses each style on its own, so there is nothing to blend.
 BATCH_KEYS = tuple(name for name in FIELDS if name != "style_blend")
@@ -32,11 +33,9 @@ Examples:
 @click.argument("inputs", nargs=-1, required=True, type=PATH)
 @click.option("-s", "--style", "styles", multiple=True, required=True, type=PATH,
               help="Style image; repeat for several (every input gets every style).")
-@click.option("-o", "--output", "outdir", required=True, type=PATH, help="Output folder, created if missing.")
+@output_option("Output folder, created if missing.", dest="outdir")
 @click.option("-r", "--recursive", is_flag=True, help="Descend into subfolders (kept under the output folder).")
-@click.option("--format", "fmt", default="png", show_default=True,
-              type=click.Choice(IMAGE_FORMATS, case_sensitive=False),
-              help="Output format.")
+@format_option("Output format.")
 @click.option("--overwrite", is_flag=True, help="Redo items whose output exists (default: skip them).")
 @click.option("--shard", default=None, metavar="K/N|auto|auto/N",
               help="Run only the K-th of N disjoint parts of the items. auto: K and N from a SLURM array "

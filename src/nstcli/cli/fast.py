@@ -6,10 +6,9 @@ import json
 
 import click
 
-from nstcli.cli.options import (PATH, build_config, check_weights_path, config_options, emit, quiet_option,
-                               setting_options)
 from nstcli import api
-from nstcli.api import IMAGE_FORMATS, MAX_STEPS, SPECS
+from nstcli.cli.options import (PATH, build_config, check_weights_path, config_options, emit, format_option,
+                               output_option, quiet_option, setting_options)
 
 # The config keys that shape training's perceptual loss, as stylize uses them. steps, lr and
 # checkpoint_every mean something else here (network updates, Adam on weights) and are train's own.
@@ -33,7 +32,7 @@ Examples:
 @click.argument("style", type=PATH)
 @click.option("--data", required=True, type=PATH, metavar="DIR",
               help="Folder of photos to train on (searched recursively; PNG, JPEG, WebP, TIFF, BMP, GIF).")
-@click.option("-o", "--output", required=True, type=PATH, help="Model file to write (.safetensors).")
+@output_option("Model file to write (.safetensors).")
 @setting_options(api.TrainSettings)
 @click.option("--preview", type=PATH, default=None, help="Photo the previews show (default: the first training photo).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout.")
@@ -74,12 +73,9 @@ Examples:
 @click.command("apply", epilog=APPLY_EXAMPLES)
 @click.argument("model", type=PATH)
 @click.argument("inputs", nargs=-1, required=True, type=PATH)
-@click.option("-o", "--output", required=True, type=PATH,
-              help="Output image for one input file; otherwise an output folder (subfolders kept).")
+@output_option("Output image for one input file; otherwise an output folder (subfolders kept).")
 @setting_options(api.ApplySettings)
-@click.option("--format", "fmt", default="png", show_default=True,
-              type=click.Choice(IMAGE_FORMATS, case_sensitive=False),
-              help="Output format when -o is a folder.")
+@format_option("Output format when -o is a folder.")
 @click.option("--overwrite", is_flag=True, help="Redo outputs that exist (default: skip them, so a re-run resumes).")
 @click.option("--shard", default=None, metavar="K/N|auto|auto/N", help="Run only the K-th of N disjoint parts "
               "(as nst batch; auto reads a SLURM array or Kubernetes index).")
@@ -108,7 +104,7 @@ def apply_command(model, inputs, output, fmt, overwrite, shard, as_json, quiet, 
 
 @click.command("export")
 @click.argument("model", type=PATH)
-@click.option("-o", "--output", required=True, type=PATH, help="ONNX file to write (.onnx).")
+@output_option("ONNX file to write (.onnx).")
 def export_command(model, output):
     """Write a trained MODEL (a file, or a built-in style's name) as ONNX (input and output: float32
     1x3xHxW RGB in [0, 1], any H and W).

@@ -8,7 +8,7 @@ import json
 import click
 
 from nstcli import api
-from nstcli.api import FIELDS, SPECS, flag_name, load_config, recipe_names
+from nstcli.api import FIELDS, IMAGE_FORMATS, SPECS, flag_name, load_config, recipe_names
 
 # Paths are plain text to click: nstcli checks them itself, with its own messages and exit codes
 # (an unreadable image is a failed run, exit 1, and in a batch fails only its own items).
@@ -119,6 +119,17 @@ def setting_options(settings, unset=()):
         return function
 
     return decorate
+
+
+def output_option(help_text: str = OUTPUT_HELP, dest: str = "output"):
+    """-o/--output, which every command that writes requires (what it names is the command's help)."""
+    return click.option("-o", "--output", dest, required=True, type=PATH, help=help_text)
+
+
+def format_option(help_text: str):
+    """--format: the output image format of a job writing into a folder."""
+    return click.option("--format", "fmt", default="png", show_default=True,
+                        type=click.Choice(IMAGE_FORMATS, case_sensitive=False), help=help_text)
 
 
 def quiet_option(function):

@@ -135,12 +135,23 @@ def plan_summary(plan: Sequence[PlannedItem], shard: tuple[int | None, int] | No
     return "; ".join([line, *parts])
 
 
+class _OneBar(Callback):
+    """A watcher that draws one tqdm bar at a time: opened by its first report, closed at its end."""
+
+    bar = None
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 # ---------------------------------------------------------------------------------------------
 # A first run's weights download (and nst weights fetch): the bar over bytes
 # ---------------------------------------------------------------------------------------------
 
 
-class DownloadBar(Callback):
+class DownloadBar(_OneBar):
     """A tqdm bar on stderr while the VGG19 weights arrive (548 MB on a first run without them),
     cleared when the download ends. Opened by the first report, so a download that fails to start
     draws nothing before its error."""
@@ -159,9 +170,7 @@ class DownloadBar(Callback):
         self.received = received
 
     def on_download_end(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+        self.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,7 +178,7 @@ class DownloadBar(Callback):
 # ---------------------------------------------------------------------------------------------
 
 
-class ProgressBar(Callback):
+class ProgressBar(_OneBar):
     """A tqdm bar on stderr: step / total, the scale, and every term the run has in the postfix.
 
     Under coarse-to-fine a step at 384 px costs four times one at 192 px, so a bar that counted
@@ -231,12 +240,10 @@ class ProgressBar(Callback):
         self.bar.update(self._cost(report.size) if self.schedule else 1)
 
     def on_end(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+        self.close()
 
 
-class FrameProgressBar(Callback):
+class FrameProgressBar(_OneBar):
     """`nst video`'s bar on stderr: frame i / n, seconds per frame and the time left (tqdm's rate and ETA).
 
     Frames kept from an earlier run count as done from the start. The postfix shows the step
@@ -278,6 +285,4 @@ class FrameProgressBar(Callback):
             self.bar.set_postfix_str(f"encoding {output}")
 
     def on_video_end(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+        self.close()

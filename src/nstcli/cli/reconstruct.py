@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nstcli.cli.options import (OUTPUT_HELP, PATH, build_config, check_before_computing, config_options, emit,
+from nstcli.cli.options import (PATH, build_config, check_before_computing, config_options, emit, output_option,
                                quiet_option)
 from nstcli import api
 from nstcli.api import ConfigError
@@ -66,7 +66,7 @@ def _command(kind: str, flag: str, metavar: str, layers_help: str, all_help: str
     decorators = [
         reconstruct.command(kind, epilog=RECONSTRUCT_EXAMPLES),
         click.argument("image", type=PATH),
-        click.option("-o", "--output", required=True, type=PATH, help=OUTPUT_HELP),
+        output_option(),
         click.option(flag, "layers", default=None, metavar=metavar, help=layers_help),
         click.option("--all", "all_layers", is_flag=True, help=all_help),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout."),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nstcli.cli.options import (OUTPUT_HELP, PATH, build_config, check_before_computing, config_options, emit,
+from nstcli.cli.options import (PATH, build_config, check_before_computing, config_options, emit, output_option,
                                quiet_option)
 
 STYLIZE_EXAMPLES = """
@@ -57,7 +57,7 @@ def spatial_control(style_masks, style_regions, region_colors, source_masks, con
 @click.command(epilog=STYLIZE_EXAMPLES)
 @click.argument("content", type=PATH)
 @click.argument("styles", nargs=-1, required=True, type=PATH)
-@click.option("-o", "--output", required=True, type=PATH, help=OUTPUT_HELP)
+@output_option()
 @click.option("--no-clobber", is_flag=True, help="Refuse to replace an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout.")
 @quiet_option

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from nstcli.cli.options import (PATH, build_config, check_weights_path, config_options, emit, quiet_option,
-                               setting_options)
+from nstcli.cli.options import (PATH, build_config, check_weights_path, config_options, emit, output_option,
+                               quiet_option, setting_options)
 from nstcli import api
 from nstcli.api import FIELDS, ConfigError, flag_name
 
@@ -40,9 +40,8 @@ VIDEO_KEYS = tuple(name for name in FIELDS if name not in ("checkpoint_every", "
 @click.command("video", epilog=VIDEO_EXAMPLES)
 @click.argument("source", type=PATH)
 @click.argument("styles", nargs=-1, required=False, type=PATH)
-@click.option("-o", "--output", required=True, type=PATH,
-              help="Output video (.mp4 .m4v .mov .mkv .webm .avi .gif), or a folder for numbered PNG frames "
-                   "(a name ending in / or without an extension).")
+@output_option("Output video (.mp4 .m4v .mov .mkv .webm .avi .gif), or a folder for numbered PNG frames (a "
+               "name ending in / or without an extension).")
 @click.option("--model", type=PATH, default=None,
               help="A network from nst train, or a built-in style's name (nst styles), instead of STYLE: one "
                    "pass per frame, blended along the optical flow for stability (--size defaults to the clip's "

@@ -203,15 +203,13 @@ class _Training:
         report = StepReport(step=self.step, total=settings.steps, loss=row["loss"],
                             terms={name: row[name] for name in values}, image=out[:1].detach(),
                             size=tuple(batch.shape[-2:]))
-        for callback in callbacks:
-            callback.on_step(report)
+        notify(callbacks, "on_step", report)
         if settings.checkpoint_every and self.step % settings.checkpoint_every == 0 and self.step < settings.steps:
             self.checkpoint()
 
     def run(self, callbacks: Sequence[Callback]) -> None:
         """Steps until `settings.steps`; Ctrl-C or SIGTERM ends the current step, saves a checkpoint and stops."""
-        for callback in callbacks:
-            callback.on_start(self.settings.steps)
+        notify(callbacks, "on_start", self.settings.steps)
         notify(callbacks, "on_resume", self.step)
         stop = _Stop()
         try:
@@ -231,8 +229,7 @@ class _Training:
             raise Interrupted(f"interrupted at step {self.step} of {self.settings.steps}{where}; run the same "
                               "command again to continue") from None
         finally:
-            for callback in callbacks:
-                callback.on_end()
+            notify(callbacks, "on_end")
 
 
 def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.PathLike, config: Config = Config(),

@@ -28,12 +28,13 @@ from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
-from nstcli.errors import ConfigError, Interrupted
+from nstcli.errors import Interrupted
 from nstcli.fast.apply import load_model, stylize_image
 from nstcli.config.commands import ApplySettings, VideoSettings, checked
 from nstcli.config.specs import FAST_PRECISIONS
 from nstcli.runtime import resolve_precision
 from nstcli.image.io import pil_to_tensor, save_image, tensor_to_pil
+from nstcli.reports import notify
 from nstcli.terms.temporal import temporal_error
 from nstcli.video.formats import FOLDER_RATE, frame_name, frame_size
 from nstcli.video.output import check_output, motion_folder, write_motion
@@ -67,8 +68,7 @@ def stylize_video(source: PathLike, model: PathLike, output: PathLike, settings:
     estimator = FlowEstimator()  # also at blend 0: the temporal error is measured either way
     errors: list[float] = []
     log: list[dict] = []
-    for callback in callbacks:
-        getattr(callback, "on_video_start", lambda *a: None)(clip.frames, 0)
+    notify(callbacks, "on_video_start", clip.frames, 0)
 
     def frames():
         previous_content = previous_result = None
@@ -95,8 +95,7 @@ def stylize_video(source: PathLike, model: PathLike, output: PathLike, settings:
                 log.append(row)
                 report = FrameReport(index=index, total=clip.frames, seconds=row["seconds"], loss=0.0,
                                      temporal_error=error)
-                for callback in callbacks:
-                    getattr(callback, "on_frame", lambda *a: None)(report)
+                notify(callbacks, "on_frame", report)
                 yield index, styled
         finally:
             reader.close()
@@ -120,7 +119,6 @@ def stylize_video(source: PathLike, model: PathLike, output: PathLike, settings:
         raise Interrupted(f"interrupted at frame {count + 1} of {clip.frames}; nothing was written to {output}; "
                           "run the same command again") from None
     finally:
-        for callback in callbacks:
-            getattr(callback, "on_video_end", lambda: None)()
+        notify(callbacks, "on_video_end")
     return VideoResult(output=output, frames=count, seconds=time.perf_counter() - started,
                        temporal_error=sum(errors) / len(errors) if errors else None, resumed_from=0, frame_log=log)
