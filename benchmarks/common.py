@@ -25,7 +25,7 @@ from nstcli.image.io import open_image, pil_to_tensor  # noqa: E402
 from nstcli.network.weights import random_state_dict  # noqa: E402
 from nstcli import api  # noqa: E402
 from nstcli.config.fields import Config  # noqa: E402
-from nstcli.optim.engine import Callback  # noqa: E402
+from nstcli.reports import Callback  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
 CONTENT = ROOT / "examples" / "content.jpg"
@@ -332,3 +332,15 @@ def begin() -> None:
     torch.manual_seed(SEED)
     print(machine())
 
+
+
+def standard_terms(loss, network, content, styles, blend=None):
+    """Content, style and pixel terms of one scale straight from tensors (no caching, no colour
+    handling), for scripts that drive the engine themselves: terms/builder.py's build_objective."""
+    import dataclasses
+
+    from nstcli.terms.builder import Styles, build_objective
+
+    blend = list(blend) if blend is not None else [1.0 / len(styles)] * len(styles)
+    plain = dataclasses.replace(loss, preserve_color="none")
+    return build_objective(plain, network, content, Styles(lambda: list(styles), blend))[1]

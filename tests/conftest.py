@@ -28,6 +28,18 @@ def isolated_cache(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def fresh_network_cache():
+    """The per-process network cache emptied before the test and after it: a test that changes how
+    weights load (a fake download, a counting loader) must neither find a network loaded otherwise nor
+    leave its own behind for the next test."""
+    from nstcli.network import load
+
+    load._cached_network.cache_clear()
+    yield
+    load._cached_network.cache_clear()
+
+
+@pytest.fixture
 def content(tmp_path) -> Path:
     return make_image(tmp_path / "content.png", size=(48, 32), seed=1)
 

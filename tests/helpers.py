@@ -77,10 +77,11 @@ SCHEDULER_VARIABLES = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARR
 
 
 def no_network(monkeypatch):
-    """Loading the network fails the test: a usage error must cost no computing."""
-    from nstcli.stylize import single
+    """Loading the network fails the test: a usage error must cost no computing. Every load (a run's,
+    a batch's before its first item) reaches the network through the per-process cache."""
+    from nstcli.network import load
 
-    monkeypatch.setattr(single, "load_network", lambda *a, **k: pytest.fail("network loaded"))
+    monkeypatch.setattr(load, "_cached_network", lambda *a, **k: pytest.fail("network loaded"))
 
 
 def scheduler_environment(monkeypatch, **variables):
@@ -109,3 +110,15 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
+
+
+def standard_terms(loss, network, content, styles, blend=None):
+    """Content, style and pixel terms of one scale straight from tensors (no caching, no colour
+    handling), for tests that drive the engine themselves: terms/builder.py's build_objective."""
+    import dataclasses
+
+    from nstcli.terms.builder import Styles, build_objective
+
+    blend = list(blend) if blend is not None else [1.0 / len(styles)] * len(styles)
+    plain = dataclasses.replace(loss, preserve_color="none")
+    return build_objective(plain, network, content, Styles(lambda: list(styles), blend))[1]

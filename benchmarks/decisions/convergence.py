@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from nstcli import api
-from nstcli.optim.callbacks import Callback
+from nstcli.reports import Callback
 from nstcli.config.fields import Config
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -31,7 +31,7 @@ from nstcli import api
 from nstcli.optim import engine
 from nstcli.config.fields import Config
 from nstcli.image.io import prepare
-from nstcli.terms.builder import standard_terms
+from common import standard_terms
 from nstcli.terms.settings import LossSettings
 from nstcli.terms.base import evaluate
 

@@ -24,12 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, whe
 import common  # first: it sets up OpenMP before torch loads (as `nst` does)
 
 import torch
-from nstcli import api
+from nstcli.network.load import layers_needed
 from nstcli.optim import engine
 from nstcli.config.fields import Config
 from nstcli.network.features import VGGFeatures
 from nstcli.image.io import prepare
-from nstcli.terms.builder import standard_terms
+from common import standard_terms
 from nstcli.terms.settings import LossSettings
 from nstcli.optim.optimizers import OptimizerSettings
 
@@ -37,7 +37,7 @@ from nstcli.optim.optimizers import OptimizerSettings
 def measure(size: int, repeats: int, steps: int, precision: str, wasserstein: bool = True) -> dict[str, float]:
     cpu = torch.device("cpu")
     config = Config(weights="random", optimizer="adam")
-    layers = api.layers_needed(config)
+    layers = layers_needed(config)
     network = VGGFeatures(common.random_weights(), layers, precision=precision).to(memory_format=torch.channels_last)
     content, style = (prepare(image, cpu) for image in common.example_images(size))
     floor_image = content.clone().contiguous(memory_format=torch.channels_last).requires_grad_(True)

@@ -41,9 +41,9 @@ import common
 size, steps = {size}, {steps}
 state = common.random_weights()
 content, style = common.example_images(size)
-from nstcli import api
+from nstcli.network.load import layers_needed
 from nstcli.config.fields import Config
-floor = common.Floor(state, api.layers_needed(Config()), content)
+floor = common.Floor(state, layers_needed(Config()), content)
 floor.step()
 floor_times = common.timed(floor.step, steps)
 tool = common.ToolRun(size, steps)

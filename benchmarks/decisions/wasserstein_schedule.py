@@ -33,8 +33,9 @@ import torch
 
 from nstcli.stylize import single  # noqa: E402
 from nstcli import api
+from nstcli.network.load import layers_needed, min_side
 from nstcli.config.fields import load_config
-from nstcli.optim.engine import Callback
+from nstcli.reports import Callback
 from nstcli.errors import Interrupted
 from nstcli.image.io import open_image, pil_to_tensor, prepare, resize_longest
 from nstcli.stylize.styles import PreparedStyle
@@ -52,7 +53,7 @@ class LossAt:
     def __init__(self, config):
         device = torch.device("cpu")
         self.network = api.load_network(config, device)
-        need = api.min_side(config)
+        need = min_side(layers_needed(config))
         content = prepare(pil_to_tensor(resize_longest(open_image(common.CONTENT), config.size)), device)
         loss = config.pick(LossSettings)
         styles = PreparedStyle(common.STYLE).at(loss, self.network, round(config.size * config.style_scale), need,

@@ -27,7 +27,8 @@ import torch  # noqa: E402
 from nstcli.fast import modelfile  # noqa: E402
 from nstcli.fast.apply import stylize_image  # noqa: E402
 from nstcli.fast.network import Architecture, TransformNet  # noqa: E402
-from nstcli.fast.precision import resolve_precision  # noqa: E402
+from nstcli.config.specs import FAST_PRECISIONS  # noqa: E402
+from nstcli.runtime import resolve_precision  # noqa: E402
 
 SIZES = {"512 px (512x384)": (384, 512), "1080p (1920x1080)": (1080, 1920)}
 
@@ -67,7 +68,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"CPU: {cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"--precision auto -> {resolve_precision('auto', torch.device('cpu'))}")
+          f"--precision auto -> {resolve_precision('auto', torch.device('cpu'), FAST_PRECISIONS)}")
     rows = []
     for width in (int(w) for w in args.widths.split(",")):
         torch.manual_seed(0)

@@ -45,8 +45,8 @@ net, _ = apply.load_model(sys.argv[1])
 marks.append(time.perf_counter())
 photo = load_image(sys.argv[2])
 marks.append(time.perf_counter())
-from nstcli.fast.precision import resolve_precision
-image = apply.stylize_image(net, photo, precision=resolve_precision("auto", torch.device("cpu")))
+from nstcli.runtime import resolve_precision
+image = apply.stylize_image(net, photo, precision=resolve_precision("auto", torch.device("cpu"), ("auto", "fp32", "bf16")))
 marks.append(time.perf_counter())
 save_image(image, sys.argv[3])
 marks.append(time.perf_counter())

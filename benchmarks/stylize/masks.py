@@ -47,7 +47,7 @@ from nstcli import api  # noqa: E402
 from nstcli.config.fields import Config  # noqa: E402
 from nstcli.image.io import open_image, pil_to_tensor, resize_longest, save_image, tensor_to_pil  # noqa: E402
 from nstcli.stylize.masks import SpatialControl  # noqa: E402
-from nstcli.network.load import load_network  # noqa: E402
+from nstcli.stylize.single_plan import load_network_for as load_network  # noqa: E402
 from nstcli.terms.gram import gram_matrix  # noqa: E402
 from nstcli.errors import RandomWeightsWarning  # noqa: E402
 

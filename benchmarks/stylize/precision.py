@@ -35,12 +35,12 @@ import common  # first: it sets up OpenMP before torch loads (as `nst` does)
 
 import torch
 from nstcli.optim.run import RunSettings  # noqa: E402
-from nstcli import api
+from nstcli.network.load import layers_needed
 from nstcli.optim import engine
 from nstcli.config.fields import Config
 from nstcli.network.features import VGGFeatures
 from nstcli.image.io import prepare, save_image
-from nstcli.terms.builder import standard_terms
+from common import standard_terms
 from nstcli.terms.settings import LossSettings
 from nstcli.runtime import cpu_has_native_bf16
 from nstcli.terms.base import evaluate
@@ -75,7 +75,7 @@ def floor_step(network, image):
 
 
 def floor(sizes, repeats):
-    layers = api.layers_needed(Config())
+    layers = layers_needed(Config())
     state = common.random_weights()
     fp32 = VGGFeatures(state, layers).to(memory_format=torch.channels_last)
     copy = VGGFeatures(state, layers, precision="bf16").to(memory_format=torch.channels_last)
@@ -113,7 +113,7 @@ def quality(size, steps, out):
     import tempfile
 
     config = Config(size=size, steps=steps, start_size=None, checkpoint_every=0)
-    layers = api.layers_needed(config)
+    layers = layers_needed(config)
     networks = {name: original_network(layers, name) for name in ("fp32", "bf16")}
     folder = tempfile.TemporaryDirectory(prefix="nst-precision-")
     content_path, style_path = common.write_examples(size, folder.name)

@@ -33,11 +33,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, where common.py is
 import common
 from nstcli import api
+from nstcli.network.load import layers_needed
 from nstcli.optim import engine
 from nstcli.optim.callbacks import LossLog
 from nstcli.config.fields import Config
 from nstcli.image.io import prepare
-from nstcli.terms.builder import standard_terms
+from common import standard_terms
 from nstcli.terms.settings import LossSettings
 from nstcli.optim.optimizers import OptimizerSettings
 from nstcli.cli.progress import ProgressBar
@@ -161,7 +162,7 @@ def main() -> None:
     rows = []
     for size in sizes:
         config, network, content, objective = build(size)
-        floor = common.Floor(common.random_weights(), api.layers_needed(config), content)
+        floor = common.Floor(common.random_weights(), layers_needed(config), content)
         floor.step()
         floor_time = common.median(common.timed(floor.step, args.repeats))
         parts = {"loss terms": loss_terms_timer(network, content, objective, 10 * args.repeats),

@@ -16,7 +16,7 @@ from pathlib import Path
 from nstcli.image.io import open_image, pil_to_tensor, resize_longest  # noqa: E402
 from nstcli import api
 from nstcli.config.fields import Config
-from nstcli.stylize.reconstruct import FIGURE_LAYERS
+from nstcli.stylize.reconstruct import FIGURE_LAYERS, psnr
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,7 @@ def main() -> None:
     print("| --- | --- |")
     for layer in FIGURE_LAYERS:
         result = api.reconstruct("content", args.image, layers=[layer], config=config)
-        print(f"| {layer} | {api.psnr(result.image, target):.1f} |")
+        print(f"| {layer} | {psnr(result.image, target):.1f} |")
 
 
 if __name__ == "__main__":

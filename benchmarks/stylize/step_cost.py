@@ -26,14 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, where common.py is
 import common
-from nstcli import api
+from nstcli.network.load import layers_needed
 from nstcli.config.fields import Config
 
 
 def measure(size: int, repeats: int, steps: int) -> dict[str, float]:
     state = common.random_weights()
     content, style = common.example_images(size)
-    layers = api.layers_needed(Config())
+    layers = layers_needed(Config())
     floor = common.Floor(state, layers, content, channels_last=True)
     floor_nchw = common.Floor(state, layers, content, channels_last=False)
     floor_bf16 = common.Floor(state, layers, content, channels_last=True, precision="bf16")

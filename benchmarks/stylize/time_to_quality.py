@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, whe
 import common
 from nstcli import api
 from nstcli.config.fields import Config
-from nstcli.optim.engine import Callback
+from nstcli.reports import Callback
 
 # What the report's loop reads, given torchvision's in-place ReLUs (see common.ReportLoss).
 REPORT_LAYERS_BY_NAME = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "conv5_1")
@@ -132,7 +132,7 @@ def main() -> None:
 
     # Sanity check of report_objective(): nstcli's objective there should be exactly half the report's.
     from nstcli.image.io import prepare
-    from nstcli.terms.builder import standard_terms
+    from common import standard_terms
     from nstcli.terms.settings import LossSettings
     from nstcli.terms.base import evaluate as sum_terms
 

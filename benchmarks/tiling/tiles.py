@@ -47,7 +47,7 @@ from nstcli.stylize import single  # noqa: E402
 from nstcli import api
 from nstcli.network import memory
 from nstcli.config.fields import load_config
-from nstcli.optim.engine import Callback
+from nstcli.reports import Callback
 
 class Clock(Callback):
     def __init__(self):
@@ -77,8 +77,8 @@ import common, torch
 from nstcli import api
 from nstcli.config.fields import Config
 from nstcli.image.io import load_image, open_image, pil_to_tensor, prepare, resize_longest
-from nstcli.network.load import load_network
-from nstcli.terms.builder import standard_terms
+from nstcli.stylize.single_plan import load_network_for as load_network
+from common import standard_terms
 from nstcli.terms.objective import features_of
 from nstcli.terms.settings import LossSettings
 from nstcli.terms.base import evaluate
@@ -98,13 +98,15 @@ print(json.dumps(out))
 
 CALIBRATE = r"""
 import json, resource, sys, torch
+sys.path.insert(0, {here!r})
 from nstcli import api
 from nstcli.network import memory
 from nstcli.config.fields import Config
 from nstcli.optim.engine import optimize as optimise
-from nstcli.network.load import layers_needed, load_network
+from nstcli.network.load import layers_needed
+from nstcli.stylize.single_plan import load_network_for as load_network
 from nstcli.optim.run import RunSettings
-from nstcli.terms.builder import standard_terms
+from common import standard_terms
 from nstcli.terms.settings import LossSettings
 size = {size}
 config = Config(weights="random", optimizer="adam")
@@ -219,9 +221,9 @@ def quality(args) -> None:
 
 def calibrate(args) -> None:
     rows = []
-    base = child(CALIBRATE.format(size=0))
+    base = child(CALIBRATE.format(here=str(BENCHMARKS), size=0))
     for size in (int(s) for s in args.sizes.split(",")):
-        run = child(CALIBRATE.format(size=size))
+        run = child(CALIBRATE.format(here=str(BENCHMARKS), size=size))
         rows.append([f"{size} x {size}", gb(run["maxrss_kb"]), run["estimate"] / 1e9])
     print(f"baseline (torch + network): {gb(base['maxrss_kb']):.3g} GB")
     print(common.table(["image", "peak RSS GB", "memory.py estimate GB"], rows))

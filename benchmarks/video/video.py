@@ -58,11 +58,13 @@ from nstcli.video import flow  # noqa: E402
 from nstcli.video.formats import frame_name  # noqa: E402
 from nstcli.video import loop as video  # noqa: E402
 from nstcli.video.reports import FrameReport, VideoCallback  # noqa: E402
-from nstcli.config.fields import VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config  # noqa: E402
+from nstcli.config.commands import VideoSettings  # noqa: E402
+from nstcli.config.fields import Config  # noqa: E402
 from nstcli.errors import RandomWeightsWarning  # noqa: E402
 from nstcli.video.flow import FlowEstimator  # noqa: E402
 from nstcli.image.io import pil_to_tensor, prepare, tensor_to_pil  # noqa: E402
-from nstcli.network.load import load_network, min_side  # noqa: E402
+from nstcli.network.load import layers_needed, min_side  # noqa: E402
+from nstcli.stylize.single_plan import load_network_for as load_network  # noqa: E402
 from nstcli.terms.builder import content_term  # noqa: E402
 from nstcli.terms.settings import LossSettings  # noqa: E402
 from nstcli.stylize.styles import PreparedStyle  # noqa: E402
@@ -172,7 +174,7 @@ class Objective:
         self.device = torch.device("cpu")
         self.network = load_network(config, self.device)
         self.style = style
-        self.need = min_side(config)
+        self.need = min_side(layers_needed(config))
 
     @torch.no_grad()
     def __call__(self, content: torch.Tensor, image: torch.Tensor) -> float:
@@ -343,8 +345,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=32)
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--steps", type=int, default=150, help="steps per independent frame (and video frame 1)")
-    parser.add_argument("--frame-steps", type=int, default=VIDEO_FRAME_STEPS)
-    parser.add_argument("--temporal-weight", type=float, default=VIDEO_TEMPORAL_WEIGHT)
+    parser.add_argument("--frame-steps", type=int, default=VideoSettings.frame_steps)
+    parser.add_argument("--temporal-weight", type=float, default=VideoSettings.temporal_weight)
     parser.add_argument("--before", action="store_true",
                         help="also run nst video as it was before the colour test (forward-backward mask only, "
                              "start from the warped previous result everywhere), after the main run")
@@ -370,15 +372,17 @@ def main() -> None:
         contents = [frame_tensor(path) for path in frames]
         style = PreparedStyle([STYLE])
         watch = Interleaved(frames, style, config)
-        result = video.stylize_video(tmp / "clip", [STYLE], tmp / "video", config, frame_steps=args.frame_steps,
-                                     temporal_weight=args.temporal_weight, callbacks=[watch])
+        result = video.stylize_video(tmp / "clip", [STYLE], tmp / "video", config,
+                                     VideoSettings(frame_steps=args.frame_steps, temporal_weight=args.temporal_weight),
+                                     callbacks=[watch])
         methods = {"independent": watch.independent, "nst video": read_outputs(tmp / "video", result.frames)}
         seconds = {"independent": watch.independent_seconds, "nst video": watch.video_seconds}
         if args.before:
             clock = Seconds()
             with before_the_colour_test():
-                video.stylize_video(tmp / "clip", [STYLE], tmp / "before", config, frame_steps=args.frame_steps,
-                                    temporal_weight=args.temporal_weight, callbacks=[clock])
+                video.stylize_video(tmp / "clip", [STYLE], tmp / "before", config,
+                                    VideoSettings(frame_steps=args.frame_steps, temporal_weight=args.temporal_weight),
+                                    callbacks=[clock])
             methods = {"independent": methods["independent"], "before": read_outputs(tmp / "before", result.frames),
                        "nst video": methods["nst video"]}
             seconds["before"] = clock.seconds
@@ -440,8 +444,8 @@ def main() -> None:
             base_seconds = mean(seconds["independent"][1:count])
             rows, chosen = [], None
             for number, (weight, steps) in enumerate(sweep):
-                run = video.stylize_video(part, [STYLE], tmp / f"sweep{number}", config, frame_steps=steps,
-                                          temporal_weight=weight)
+                run = video.stylize_video(part, [STYLE], tmp / f"sweep{number}", config,
+                                          VideoSettings(frame_steps=steps, temporal_weight=weight))
                 outputs = read_outputs(tmp / f"sweep{number}", count)
                 if args.keep is not None:
                     keep_frames(args.keep / f"sweep_w{weight:g}_s{steps}", outputs)

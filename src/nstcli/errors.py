@@ -1,4 +1,4 @@
-"""Errors the library raises. Only cli.py turns them into messages and exit codes."""
+"""Errors the library raises. Only cli/ turns them into messages and exit codes."""
 
 
 class NSTError(Exception):

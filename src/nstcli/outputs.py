@@ -24,6 +24,17 @@ from pathlib import Path
 from nstcli import paths
 from nstcli.errors import ConfigError, ImageError
 
+# Pillow format per output image extension (image/io.py writes them); the list every command offers.
+OUTPUT_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+IMAGE_FORMATS = tuple(extension.lstrip(".") for extension in OUTPUT_FORMATS)  # --format's choices
+
 PathLike = str | os.PathLike
 
 

@@ -26,8 +26,8 @@ class StepReport:
 
 
 class Callback:
-    """Receives progress from a run: the engine's steps, and the weights' download when a first run
-    fetches them. Subclass and override what you need."""
+    """Receives progress from a run: the engine's steps, a batch's items, and the weights' download when
+    a first run fetches them. Subclass and override what you need."""
 
     def on_schedule(self, schedule: list[tuple[int, tuple[int, int]]]) -> None:
         """Before the run: (steps, (height, width)) of every scale, for watchers that estimate time."""
@@ -44,6 +44,9 @@ class Callback:
 
     def on_end(self) -> None:
         pass
+
+    def on_item(self, name: str) -> None:
+        """A batch's next item starts (`name`: its output, relative to the output folder)."""
 
     def on_download(self, received: int, total: int | None) -> None:
         """While the network's weights arrive (a first run downloads them): bytes so far, of `total`

@@ -139,8 +139,11 @@ def has_native_bf16(device) -> bool:
     return False  # MPS: not measured, so auto stays fp32 there
 
 
-def resolve_precision(name: str, device) -> str:
+def resolve_precision(name: str, device, choices=None) -> str:
     """The precision for `precision:` on `device`: "fp32", "bf16" or "fp16".
+
+    `choices` are the names a command offers when fewer than every precision (a fast network's
+    `--precision`: auto, fp32 or bf16); a name outside them is refused, named as the flag.
 
     auto picks bf16 where the hardware computes it natively (`has_native_bf16`), fp32 elsewhere.
     An explicit bf16 without native support runs (emulated: slower than fp32, same results) with a
@@ -151,6 +154,10 @@ def resolve_precision(name: str, device) -> str:
 
     from nstcli.errors import ConfigError, PrecisionWarning
 
+    if choices is not None:
+        name = (name or "fp32").lower()
+        if name not in choices:
+            raise ConfigError(f"--precision must be one of {', '.join(choices)}, got {name!r}")
     if name == "auto":
         return "bf16" if has_native_bf16(device) else "fp32"
     if name == "fp16" and device.type == "cpu":

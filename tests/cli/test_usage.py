@@ -159,7 +159,9 @@ def test_train_help_shows_the_style_weight_it_uses(runner):
     """nst train's --style-weight shows train's own default, and its examples stay near it."""
     result = runner.invoke(nst, ["train", "--help"])
     text = " ".join(result.output.split())
-    from nstcli.cli.fast import TRAIN_STYLE_WEIGHT
+    from nstcli.config.commands import TRAIN_CONFIG_DEFAULTS
+
+    TRAIN_STYLE_WEIGHT = TRAIN_CONFIG_DEFAULTS["style_weight"]
 
     assert f"--style-weight X Weight beta of the style loss. [default: {TRAIN_STYLE_WEIGHT:g}" in text.replace(
         f"{TRAIN_STYLE_WEIGHT:.1f}", f"{TRAIN_STYLE_WEIGHT:g}")

@@ -19,12 +19,11 @@ from nstcli.config.fields import load_config
 from nstcli.network.conventions import CAFFE, TORCHVISION
 from nstcli.network.features import VGGFeatures
 from nstcli.network.load import layers_needed
-from nstcli.terms.builder import standard_terms
 from nstcli.terms.settings import LossSettings
 from nstcli.stylize.sizes import scale_sizes, steps_per_scale
 from nstcli.network.weights import random_state_dict
 
-from helpers import make_image
+from helpers import make_image, standard_terms
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SIZE = 64

@@ -2,7 +2,7 @@
 
 import pytest
 
-from nstcli.stylize import single
+from nstcli.stylize import single_plan
 from nstcli import api
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config
@@ -22,7 +22,7 @@ from helpers import FAST, error_line
 ])
 def test_bad_blend_exit_2_before_work(runner, content, style, tmp_path, monkeypatch, blend, message):
     """It refuses a malformed, miscounted or non-finite --style-blend with exit 2 before reading images."""
-    monkeypatch.setattr(single, "open_image", lambda *a, **k: pytest.fail("image read"))
+    monkeypatch.setattr(single_plan, "open_image", lambda *a, **k: pytest.fail("image read"))
     out = tmp_path / "out.png"
     result = runner.invoke(nst, ["stylize", str(content), str(style), str(style), "-o", str(out), *FAST,
                                  "--style-blend", blend])

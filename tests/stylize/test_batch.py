@@ -8,12 +8,12 @@ from PIL import Image
 
 from helpers import FAST, error_line, make_image, no_network
 from nstcli.stylize import single
+from nstcli.stylize import styles as styles_module
 from nstcli import api
 from nstcli.optim import engine
 from nstcli.network import weights as weights_module
 from nstcli.jobs.shards import shard_of
 from nstcli.stylize.batch_plan import plan_batch
-from nstcli.network import load as network_module
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config
 
@@ -150,7 +150,7 @@ def test_json_lines(runner, style, tmp_path):
     assert rows[1]["output"] == str(out / "p0__style.png") and rows[1]["error"] is None
 
 
-def test_network_and_style_targets_built_once(runner, style, tmp_path, monkeypatch):
+def test_network_and_style_targets_built_once(runner, style, tmp_path, monkeypatch, fresh_network_cache):
     """It loads the network once per batch and computes each style's Gram matrices once, not per item."""
     photos = tmp_path / "photos"
     photo_folder(photos)
@@ -168,7 +168,6 @@ def test_network_and_style_targets_built_once(runner, style, tmp_path, monkeypat
 
     monkeypatch.setattr(weights_module, "load_source", counting_load)
     monkeypatch.setattr(engine.VGGFeatures, "forward", counting_forward)
-    network_module._cached_network.cache_clear()
 
     result = runner.invoke(nst, ["batch", str(photos), "--style", str(style), "--style", str(other),
                                  "-o", str(tmp_path / "out"), "--weights", "random", "--size", "32",
@@ -409,7 +408,7 @@ def test_finished_batch_loads_nothing(runner, style, tmp_path, monkeypatch):
     first = batch(runner, photos, "--style", style, "-o", out)
     assert first.exit_code == 0, first.output
     no_network(monkeypatch)
-    monkeypatch.setattr(single, "PreparedStyle", lambda *a, **k: pytest.fail("style opened"))
+    monkeypatch.setattr(styles_module, "PreparedStyle", lambda *a, **k: pytest.fail("style opened"))
     again = batch(runner, photos, "--style", style, "-o", out, "--json")
     assert again.exit_code == 0, again.output
     assert [row["status"] for row in json_lines(again)] == ["skipped", "skipped"]

@@ -185,7 +185,7 @@ def test_masks_are_normalised_over_the_styles():
 
 def test_a_mask_reaches_each_layer_at_its_resolution():
     """It has exactly the shape of the network's feature map at every style layer, odd sizes included."""
-    from nstcli.network.load import load_network
+    from nstcli.stylize.single_plan import load_network_for as load_network
 
     config = Config(weights="random")
     network = load_network(config, torch.device("cpu"))
@@ -425,19 +425,6 @@ def test_a_mask_that_is_the_output_is_refused(runner, content, style, tmp_path):
     assert left.read_bytes() == before
 
 
-def test_masks_refuse_the_wasserstein_loss_without_its_term(runner, content, style, tmp_path, monkeypatch):
-    """It says masks need the Gram loss where the Wasserstein term is not installed (exit 2)."""
-    from nstcli.stylize import masks
-
-    monkeypatch.setattr(masks, "guided_losses", lambda: ("gram",))
-    left, right = half_masks(tmp_path / "m")
-    out = tmp_path / "out.png"
-    result = stylize(runner, content, style, second_style(tmp_path), "-o", out, "--style-mask", left,
-                     "--style-mask", right, "--style-loss", "wasserstein")
-    assert_error(result, 2, "style masks work with --style-loss gram only, not wasserstein; drop the masks or "
-                            "use --style-loss gram", out)
-
-
 def test_a_white_mask_gives_the_plain_wasserstein_term():
     """It equals the unmasked Wasserstein-2 term when the mask covers everything."""
     wasserstein = pytest.importorskip("nstcli.terms.wasserstein")
@@ -563,7 +550,7 @@ def test_spatial_control_refuses_bad_counts_before_loading(tmp_path):
     left, _ = half_masks(tmp_path / "m")
     control = SpatialControl(source_masks=[left])
     with pytest.raises(ConfigError, match="--style-source-mask needs --style-mask or --style-regions"):
-        control.check([tmp_path / "s.png"], None, style_loss="gram", style_blend=None)
+        control.check([tmp_path / "s.png"], None, style_blend=None)
 
 
 # --- the web page ------------------------------------------------------------------------------------

@@ -8,8 +8,7 @@ from PIL import Image
 from helpers import FAST, error_line, make_image, no_network
 from nstcli import api
 from nstcli.optim import engine
-from nstcli.optim.callbacks import Callback
-from nstcli.network import load as network_module
+from nstcli.reports import Callback
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config
 from nstcli.network.features import VGGFeatures
@@ -89,7 +88,7 @@ def test_init_style_uses_style_image(content, style):
     assert result.image.shape[-2:] == (21, 32)
 
 
-def test_targets_computed_once(content, style, monkeypatch):
+def test_targets_computed_once(content, style, monkeypatch, fresh_network_cache):
     """It runs the network once per target image and once per step, not more."""
     calls = []
     original = VGGFeatures.forward
@@ -99,7 +98,6 @@ def test_targets_computed_once(content, style, monkeypatch):
         return original(self, image)
 
     monkeypatch.setattr(VGGFeatures, "forward", counting)
-    network_module._cached_network.cache_clear()
     config = Config(weights="random", size=32, steps=6, checkpoint_every=0)
     api.stylize(content, [style, style], config=config)
     # 1 content + 2 styles without gradients, then 6 steps with them

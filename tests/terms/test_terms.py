@@ -5,13 +5,13 @@ import json
 import pytest
 import torch
 
+from nstcli.reports import Callback
 from nstcli import api
 from nstcli.optim import engine
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config, load_config
 from nstcli.network.features import VGGFeatures
 from nstcli.image.io import prepare
-from nstcli.terms.builder import standard_terms
 from nstcli.terms.settings import LossSettings
 from nstcli.optim.optimizers import IterateAverage, OptimizerSettings, resize_state
 from nstcli.stylize.sizes import scale_sizes, steps_per_scale
@@ -21,7 +21,7 @@ from nstcli.terms.gram import GramStyle, gram_matrix
 from nstcli.terms.tv import TotalVariation
 from nstcli.network.weights import random_state_dict
 
-from helpers import FAST
+from helpers import FAST, standard_terms
 
 BASE = dict(weights="random", checkpoint_every=0, start_size=None)
 
@@ -139,7 +139,7 @@ def test_averaging_shows_the_average(content, style):
     """It reports, checkpoints and returns the running average of the iterates, not the last iterate."""
     seen = []
 
-    class Keep(engine.Callback):
+    class Keep(Callback):
         def on_step(self, report):
             seen.append(report.image.clone())
 

@@ -17,9 +17,10 @@ from nstcli.tiling import grid, window
 from nstcli.tiling.plan import TileSettings, plan as plan_tiles
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config, load_config
-from nstcli.optim.engine import Callback
+from nstcli.reports import Callback
 from nstcli.errors import ConfigError, Interrupted
-from nstcli.network.load import layers_needed, load_network, min_side
+from nstcli.network.load import layers_needed, min_side
+from nstcli.stylize.single_plan import load_network_for as load_network
 from nstcli.terms.objective import features_of
 from nstcli.terms.gram import gram_matrix
 
@@ -200,7 +201,7 @@ def test_a_budget_too_small_even_for_tiles_is_refused(runner, content, style, tm
 def tile_plan(config: Config, shapes, style_sizes, steps, device):
     """tiling/plan.py's plan for a config, as stylize.single.plan_scales asks for it."""
     return plan_tiles(config.pick(TileSettings), shapes, style_sizes, steps, device, layers=layers_needed(config),
-                      align=min_side(config))
+                      align=min_side(layers_needed(config)))
 
 def test_the_budget_decides_which_scales_are_tiled():
     """It tiles exactly the scales whose estimate is over the budget, with the largest tile that fits."""

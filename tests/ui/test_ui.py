@@ -683,11 +683,17 @@ def test_browser_end_to_end(tmp_path):
             assert not any("Untrained network" in text for text in warnings), warnings
         assert driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]') == []
 
-        # The loss curve: vega-embed draws it into a canvas (or an svg) inside the chart element.
-        wait_for(lambda: driver.find_elements(
-            By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'),
-            60, "the loss curve", process, log)
-        time.sleep(1)  # let the chart finish drawing
+        # The loss curve: vega-embed draws it into a canvas (or an svg) inside the chart element; the
+        # screenshot waits until it has drawn something (a canvas with a painted pixel, an svg path).
+        drawn = ("const chart = document.querySelector('[data-testid=\"stVegaLiteChart\"]');"
+                 "if (!chart) return false;"
+                 "if (chart.querySelector('svg path')) return true;"
+                 "const canvas = chart.querySelector('canvas');"
+                 "if (!canvas || !canvas.width || !canvas.height) return false;"
+                 "const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;"
+                 "for (let i = 3; i < pixels.length; i += 4) { if (pixels[i]) return true; }"
+                 "return false;")
+        wait_for(lambda: driver.execute_script(drawn), 60, "the loss curve to be drawn", process, log)
         screenshot = tmp_path / "ui.png"
         assert driver.save_screenshot(str(screenshot))
         with Image.open(screenshot) as shot:

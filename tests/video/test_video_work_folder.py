@@ -9,6 +9,7 @@ import pytest
 
 from clips import frame_folder, make_clip
 from helpers import VIDEO_FAST, error_line, make_image, no_network, video
+from nstcli.config.commands import VideoSettings
 from nstcli import api
 from nstcli.video.reader import open_clip
 from nstcli.stylize import single
@@ -108,7 +109,7 @@ def half_done(tmp_path):
     out = tmp_path / "out.mp4"
     config = load_config(None, {"weights": "random", "size": 32, "steps": 1})
     with pytest.raises(Interrupted):
-        loop.stylize_video(frames, [style], out, config, frame_steps=1, callbacks=[StopAtFrame()])
+        loop.stylize_video(frames, [style], out, config, VideoSettings(frame_steps=1), callbacks=[StopAtFrame()])
     folder = video_work_folder(out)
     assert (folder / "frame_000002.png").is_file() and not out.exists()
     return ["video", str(frames), str(style), "-o", str(out), *VIDEO_FAST], folder, out

@@ -6,9 +6,11 @@ import json
 
 import click
 
-from nstcli.cli.options import PATH, build_config, check_weights_path, config_options, quiet_option
-from nstcli.config.fields import FIELDS
-from nstcli.errors import ConfigError
+from nstcli.cli import progress as show
+from nstcli.cli.options import (PATH, build_config, check_weights_path, config_options, format_option, output_option,
+                               quiet_option)
+from nstcli import api
+from nstcli.api import FIELDS, ConfigError
 
 # A batch uses each style on its own, so there is nothing to blend.
 BATCH_KEYS = tuple(name for name in FIELDS if name != "style_blend")
@@ -31,11 +33,9 @@ Examples:
 @click.argument("inputs", nargs=-1, required=True, type=PATH)
 @click.option("-s", "--style", "styles", multiple=True, required=True, type=PATH,
               help="Style image; repeat for several (every input gets every style).")
-@click.option("-o", "--output", "outdir", required=True, type=PATH, help="Output folder, created if missing.")
+@output_option("Output folder, created if missing.", dest="outdir")
 @click.option("-r", "--recursive", is_flag=True, help="Descend into subfolders (kept under the output folder).")
-@click.option("--format", "fmt", default="png", show_default=True,
-              type=click.Choice(["png", "jpg", "jpeg", "webp", "tif", "tiff"], case_sensitive=False),
-              help="Output format.")
+@format_option("Output format.")
 @click.option("--overwrite", is_flag=True, help="Redo items whose output exists (default: skip them).")
 @click.option("--shard", default=None, metavar="K/N|auto|auto/N",
               help="Run only the K-th of N disjoint parts of the items. auto: K and N from a SLURM array "
@@ -65,46 +65,21 @@ def batch(ctx, inputs, styles, outdir, recursive, fmt, overwrite, shard, plan, p
     if quiet and progress != "none" and ctx.get_parameter_source("progress") == click.core.ParameterSource.COMMANDLINE:
         raise ConfigError(f"--quiet and --progress {progress} contradict each other; give one of them")
     config = build_config(config_file, values)
-    from nstcli.jobs.shards import parse_shard
-    from nstcli.stylize.batch import BatchSummary, run_batch
-    from nstcli.stylize.batch_plan import plan_batch, plan_status
-
-    shard = parse_shard(shard, allow_all=plan) if shard is not None else None
+    shard = api.parse_shard(shard, allow_all=plan) if shard is not None else None
     # Planning reads folder listings only: a missing input or a clash is reported before torch loads.
-    items = plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard,
-                       content_masks=content_masks, style_masks=style_masks)
-    from nstcli.cli import progress as show  # imports torch (the step bar is an engine callback)
-
+    items = api.plan_batch(inputs, styles, outdir, recursive=recursive, fmt=fmt, shard=shard,
+                           content_masks=content_masks, style_masks=style_masks)
     if plan:
-        listed = plan_status(items, shard[1] if shard else None, overwrite=overwrite)
+        listed = api.plan_status(items, shard[1] if shard else None, overwrite=overwrite)
         for planned in listed:
             click.echo(json.dumps(planned.summary()) if as_json else show.plan_line(planned))
         click.echo(show.plan_summary(listed, shard), err=True)
         return
     check_weights_path(config)
-    from nstcli.cli.progress import DownloadBar, ProgressBar
-
     progress = "none" if quiet else progress
-    per_image = (lambda item: [ProgressBar(item.name, position=1, leave=False)]) if progress == "steps" else None
-    run = run_batch(items, config, overwrite=overwrite, callbacks=per_image,
-                    watchers=[DownloadBar()] if progress != "none" else [])
-    summary = BatchSummary(planned=len(run), shard=shard)
-    bar = show.BatchProgress(len(run)) if progress != "none" else None
-    try:
-        for result in run:
-            summary.add(result)
-            if bar:
-                bar.update(summary)
-            if as_json:
-                show.print_result(json.dumps(result.summary()))
-            elif result.status == "done":
-                show.print_result(str(result.item.output))
-    finally:  # also on Ctrl-C: say what was finished before the error line
-        if bar:
-            bar.close()
-        for line in show.batch_summary_lines(summary):
-            click.echo(line, err=True)
-    if summary.failed:
-        from nstcli.errors import RunError
-
-        raise RunError(show.batch_failure(summary))
+    watchers = [] if progress == "none" else [show.DownloadBar()]
+    if progress == "steps":
+        watchers.append(show.ProgressBar(position=1, leave=False))  # named after each item as it starts
+    run = api.batch(items, config, overwrite=overwrite, callbacks=watchers)
+    summary = api.ItemSummary(planned=len(run), shard=shard)
+    show.run_items("batch", run, summary, "item", bar=progress != "none", as_json=as_json)

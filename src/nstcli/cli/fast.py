@@ -6,25 +6,15 @@ import json
 
 import click
 
-from nstcli.cli.options import (DEVICE_CHOICE, PATH, PRECISION_CHOICE, build_config, check_weights_path,
-                               config_options, emit, quiet_option)
-from nstcli.config.fields import SPECS
-from nstcli.config.specs import MAX_STEPS
+from nstcli import api
+from nstcli.cli.options import (PATH, build_config, check_weights_path, config_options, emit, format_option,
+                               output_option, quiet_option, setting_options)
 
 # The config keys that shape training's perceptual loss, as stylize uses them. steps, lr and
 # checkpoint_every mean something else here (network updates, Adam on weights) and are train's own.
 TRAIN_KEYS = ("content_weight", "style_weight", "tv_weight", "tv_stencil", "loss_normalization", "style_loss",
               "content_layers", "style_layers", "style_layer_weights", "weights", "input_convention", "pooling",
               "padding", "seed", "device")
-TRAIN_STYLE_WEIGHT = 10.0
-
-
-def _file_keys(config_file) -> set[str]:
-    if config_file is None:
-        return set()
-    from nstcli.config.files import read_yaml
-
-    return {str(key).replace("-", "_") for key in read_yaml(config_file)}
 
 MODEL_SUFFIX = ".safetensors"
 
@@ -42,60 +32,30 @@ Examples:
 @click.argument("style", type=PATH)
 @click.option("--data", required=True, type=PATH, metavar="DIR",
               help="Folder of photos to train on (searched recursively; PNG, JPEG, WebP, TIFF, BMP, GIF).")
-@click.option("-o", "--output", required=True, type=PATH, help="Model file to write (.safetensors).")
-@click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=2000, show_default=True,
-              help="Network updates (each on one batch of crops).")
-@click.option("--batch-size", type=click.IntRange(1, 256), default=4, show_default=True, help="Crops per update.")
-@click.option("--crop-size", type=click.IntRange(32, 2048), default=256, show_default=True,
-              help="Side of the square random crops, px.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
-              help="Adam's learning rate on the network's weights.")
-@click.option("--style-size", type=click.IntRange(32, 4096), default=None,
-              help="Longest side the style image is seen at (default 1.5 x --crop-size): smaller gives "
-                   "larger brush strokes.")
-@click.option("--width", type=click.Choice(["8", "16", "24", "32", "48", "64"]), default="32", show_default=True,
-              help="Channels of the network's first layer (Johnson et al.: 32); 16 runs about 3x faster.")
-@click.option("--blocks", type=click.IntRange(1, 10), default=5, show_default=True, help="Residual blocks.")
-@click.option("--precision", type=PRECISION_CHOICE, default="auto", show_default=True,
-              help="auto: bf16 where the hardware computes it natively (VGG19 and the network's convolutions; "
-                   "weights, Adam and the loss sums stay fp32), else fp32.")
-@click.option("--checkpoint-every", type=click.IntRange(0, MAX_STEPS), default=200, show_default=True,
-              help="Save a resumable checkpoint every N steps into MODEL_training/ (also on Ctrl-C); 0: only on Ctrl-C.")
-@click.option("--preview-every", type=click.IntRange(0, MAX_STEPS), default=100, show_default=True,
-              help="Write MODEL_training/preview_STEP.png every N steps; 0 disables.")
+@output_option("Model file to write (.safetensors).")
+@setting_options(api.TrainSettings)
 @click.option("--preview", type=PATH, default=None, help="Photo the previews show (default: the first training photo).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout.")
 @quiet_option
-@config_options(TRAIN_KEYS, shown={"style_weight": TRAIN_STYLE_WEIGHT})
-def train_command(style, data, output, steps, batch_size, crop_size, lr, style_size, width, blocks, precision,
-                  checkpoint_every, preview_every, preview, as_json, quiet, config_file, **values):
+@config_options(TRAIN_KEYS, shown=api.TRAIN_CONFIG_DEFAULTS)
+def train_command(style, data, output, preview, as_json, quiet, config_file, **values):
     """Train a fast style network for STYLE on the photos in --data; write it to -o MODEL.
 
     The loss is stylize's (same content/style layers and weights, style loss, TV, VGG19 weights),
     except that --style-weight defaults to 10 here (a network does not start from the photo).
     Stopped by Ctrl-C or SIGTERM it saves a checkpoint (exit 130); the same command continues it.
     """
-    from nstcli.image.io import check_input_file
-    from nstcli.outputs import check_name
-
-    check_name(output, (MODEL_SUFFIX,), "model" + MODEL_SUFFIX)  # the rest of -o is checked by train()
-    config = build_config(config_file, values)
-    if values.get("style_weight") is None and "style_weight" not in _file_keys(config_file):
-        # A network cannot start from the photo as stylize's pixels do, so it needs less style weight to
-        # keep the photo's content: train's own default, with the same normalised terms.
-        config = config.replace(style_weight=TRAIN_STYLE_WEIGHT)
-    check_input_file(style)
+    api.check_name(output, (MODEL_SUFFIX,), "model" + MODEL_SUFFIX)  # the rest of -o is checked by train()
+    settings = api.TrainSettings(**{name: values.pop(name) for name in api.setting_specs(api.TrainSettings)})
+    config = build_config(config_file, values, defaults=api.TRAIN_CONFIG_DEFAULTS)
+    api.check_input_file(style)
     if preview is not None:
-        check_input_file(preview)
+        api.check_input_file(preview)
     check_weights_path(config)
-    from nstcli.fast.train import TrainSettings, train
     from nstcli.cli.progress import DownloadBar, ProgressBar
 
-    settings = TrainSettings(steps=steps, batch_size=batch_size, crop_size=crop_size, lr=lr, style_size=style_size,
-                             width=int(width), blocks=blocks, precision=precision.lower(),
-                             checkpoint_every=checkpoint_every, preview_every=preview_every)
     callbacks = [] if quiet else [ProgressBar("train"), DownloadBar()]
-    result = train(style, data, output, config=config, settings=settings, callbacks=callbacks, preview=preview)
+    result = api.train(style, data, output, config=config, settings=settings, callbacks=callbacks, preview=preview)
     emit(result.summary(), as_json)
 
 
@@ -113,30 +73,15 @@ Examples:
 @click.command("apply", epilog=APPLY_EXAMPLES)
 @click.argument("model", type=PATH)
 @click.argument("inputs", nargs=-1, required=True, type=PATH)
-@click.option("-o", "--output", required=True, type=PATH,
-              help="Output image for one input file; otherwise an output folder (subfolders kept).")
-@click.option("--size", type=click.IntRange(16, 16384), default=None,
-              help="Longest side of the output, px (default: the input's own size).")
-@click.option("--strength", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-              help="Blend with the photo: 1 is the network's output, 0 the photo.")
-@click.option("--preserve-color", is_flag=True, help="Keep the photo's colours (luminance from the result).")
-@click.option("--tile", type=click.IntRange(0, 16384), default=None, metavar="PX",
-              help="Run images larger than PX in overlapping tiles; default: only when memory requires; 0 never.")
-@click.option("--precision", type=PRECISION_CHOICE, default="auto", show_default=True,
-              help="bf16 autocasts the convolutions; auto picks it where the hardware computes it natively "
-                   "(CPUs with AVX512_BF16 or AMX, recent GPUs), else fp32.")
-@click.option("--device", type=DEVICE_CHOICE, default="auto", show_default=True,
-              help=SPECS["device"].help)
-@click.option("--format", "fmt", default="png", show_default=True,
-              type=click.Choice(["png", "jpg", "jpeg", "webp", "tif", "tiff"], case_sensitive=False),
-              help="Output format when -o is a folder.")
+@output_option("Output image for one input file; otherwise an output folder (subfolders kept).")
+@setting_options(api.ApplySettings)
+@format_option("Output format when -o is a folder.")
 @click.option("--overwrite", is_flag=True, help="Redo outputs that exist (default: skip them, so a re-run resumes).")
 @click.option("--shard", default=None, metavar="K/N|auto|auto/N", help="Run only the K-th of N disjoint parts "
               "(as nst batch; auto reads a SLURM array or Kubernetes index).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line per image on stdout.")
 @quiet_option
-def apply_command(model, inputs, output, size, strength, preserve_color, tile, precision, device, fmt, overwrite,
-                  shard, as_json, quiet):
+def apply_command(model, inputs, output, fmt, overwrite, shard, as_json, quiet, **values):
     """Stylise INPUTS (image files and folders) with a trained MODEL in one pass each.
 
     MODEL is a .safetensors file from nst train or a built-in style's name (nst styles lists them).
@@ -144,61 +89,29 @@ def apply_command(model, inputs, output, size, strength, preserve_color, tile, p
     One input file and -o NAME.png writes that file; otherwise -o is a folder getting
     OUT/<name>.<format> per image. Outputs that exist are skipped, so the same command resumes.
     """
-    from nstcli.jobs.shards import parse_shard
-    from nstcli.fast import apply as fast_apply
-    from nstcli.fast.modelfile import read_header
+    api.read_model_header(model)  # a wrong file is one line before any photo is looked at
+    shard_spec = api.parse_shard(shard) if shard is not None else None
+    items = api.plan_apply(inputs, output, fmt=fmt, shard=shard_spec, model=model)
+    api.check_apply_outputs(items, overwrite)
+    from nstcli.cli import progress as show
 
-    read_header(model)  # a wrong file is one line before any photo is looked at
-    shard_spec = parse_shard(shard) if shard is not None else None
-    items = fast_apply.plan(inputs, output, fmt=fmt, shard=shard_spec, model=model)
-    fast_apply.check_outputs(items, overwrite)
-    from nstcli.cli.progress import ApplyProgress, print_result
-
-    bar = ApplyProgress(len(items)) if not quiet and len(items) > 1 else None
-    counts = {"done": 0, "skipped": 0, "failed": 0}
-    failed = []
-    try:
-        for result in fast_apply.run(model, items, size=size, strength=strength, preserve_color=preserve_color,
-                                     tile=tile, precision=precision, device=device, overwrite=overwrite):
-            counts[result.status] += 1
-            if result.status == "failed":
-                failed.append(result)
-            if bar:
-                bar.update(counts)
-            if as_json:
-                print_result(json.dumps(result.summary()))
-            elif result.status == "done":
-                print_result(str(result.item.output))
-    finally:
-        if bar:
-            bar.close()
-        if len(items) > 1 or failed:
-            where = f" in shard {shard_spec[0]}/{shard_spec[1]}" if shard_spec else ""
-            click.echo(f"apply: {counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed "
-                       f"of {len(items)}{where}", err=True)
-        for result in failed:
-            click.echo(f"failed: {result.item.source}: {result.error}", err=True)
-    if failed:
-        from nstcli.errors import RunError
-
-        if len(items) == 1:
-            raise RunError(failed[0].error)
-        raise RunError(f"{len(failed)} of {len(items)} images failed (listed above); fix or remove them and run "
-                       "the same command again: finished outputs are skipped")
+    summary = api.ItemSummary(planned=len(items), shard=shard_spec)
+    results = api.apply(model, items, api.ApplySettings(**values), overwrite=overwrite)
+    # One image is one result: no bar, and no counts unless it failed.
+    show.run_items("apply", results, summary, "image", bar=not quiet and len(items) > 1, as_json=as_json,
+                   counts=len(items) > 1)
 
 
 @click.command("export")
 @click.argument("model", type=PATH)
-@click.option("-o", "--output", required=True, type=PATH, help="ONNX file to write (.onnx).")
+@output_option("ONNX file to write (.onnx).")
 def export_command(model, output):
     """Write a trained MODEL (a file, or a built-in style's name) as ONNX (input and output: float32
     1x3xHxW RGB in [0, 1], any H and W).
 
     Needs: pip install 'nstcli[export]'.
     """
-    from nstcli.fast.export import export
-
-    click.echo(str(export(model, output)))
+    click.echo(str(api.export(model, output)))
 
 
 @click.command("styles")
@@ -206,11 +119,8 @@ def export_command(model, output):
 def styles_command(as_json):
     """List the built-in styles: names that nst apply, nst video --model, nst export and the page take
     wherever a model file is asked for (nst apply starry photo.jpg -o out.png)."""
-    from nstcli.fast import builtin
-    from nstcli.fast.modelfile import read_header
-
-    for style in builtin.available():
-        info, _ = read_header(style.path)  # the same checks as any model file
+    for style in api.builtin_styles():
+        info, _ = api.read_model_header(style.path)  # the same checks as any model file
         row = {"name": style.name, "painting": style.painting, "artist": style.artist, "year": style.year,
                "width": info.architecture.width, "steps": info.training.get("steps"),
                "bytes": style.path.stat().st_size, "path": str(style.path)}

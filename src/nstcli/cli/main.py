@@ -2,7 +2,7 @@
 
 The commands live one group a module beside this one (stylize, reconstruct, batch, video, fast,
 weights, ui); only the cli package prints or chooses exit codes, and it is a thin skin over
-nstcli.api and the libraries below it.
+nstcli.api, its only door into the library.
 
 Exit codes: 0 success; 1 a run failed (bad image, weights, runtime); 2 usage or config error;
 130 interrupted (Ctrl-C or SIGTERM). Every error is one `Error:` line, click's usage errors included.
@@ -21,8 +21,7 @@ import click
 from nstcli import __version__
 from nstcli.cli import batch, fast, reconstruct, stylize, ui, video, weights
 from nstcli.cli.help_labels import plain_labels
-from nstcli.config.fields import FIELDS
-from nstcli.errors import NSTError, NSTWarning, first_line
+from nstcli.api import FIELDS, NSTError, NSTWarning, first_line, prefer_sleeping_openmp_threads
 
 EXIT_INTERRUPTED = 130
 
@@ -119,8 +118,6 @@ plain_labels(nst)  # N, X and a|b|c for every option, as the config keys' own pl
 
 
 def main() -> None:
-    from nstcli.runtime import prefer_sleeping_openmp_threads
-
     prefer_sleeping_openmp_threads()  # must precede the first `import torch`, which commands do lazily
     nst(prog_name="nst")
 

@@ -7,16 +7,13 @@ import json
 
 import click
 
-from nstcli.config.fields import FIELDS, SPECS, flag_name, load_config
-from nstcli.config.files import recipe_names
-from nstcli.config.specs import DEVICES, FAST_PRECISIONS
+from nstcli import api
+from nstcli.api import FIELDS, IMAGE_FORMATS, SPECS, flag_name, load_config, recipe_names
 
 # Paths are plain text to click: nstcli checks them itself, with its own messages and exit codes
 # (an unreadable image is a failed run, exit 1, and in a batch fails only its own items).
 PATH = click.Path(readable=False)
 OUTPUT_HELP = "Output image (.png .jpg .jpeg .webp .tif .tiff)."
-PRECISION_CHOICE = click.Choice(FAST_PRECISIONS, case_sensitive=False)
-DEVICE_CHOICE = click.Choice(DEVICES)
 
 
 def _shown_default(name: str, shown: dict | None = None) -> str:
@@ -64,13 +61,84 @@ def config_options(keys=None, shown=None):
     return decorate
 
 
+class FiniteFloat(click.ParamType):
+    """A float option with a lower bound that also refuses nan and inf (FloatRange lets nan through:
+    every comparison with it is false)."""
+
+    name = "float"
+
+    def __init__(self, minimum: float = 0.0):
+        self.minimum = minimum
+
+    def convert(self, value, param, ctx):
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{str(value)!r} is not a number", param, ctx)
+        if not math.isfinite(number) or number < self.minimum:
+            self.fail(f"{str(value)!r} is not a finite number of at least {self.minimum:g}", param, ctx)
+        return number
+
+
+def _click_type(spec):
+    """The click type of a command setting's Spec: its range (shown in --help) or its choices."""
+    if spec.choices:
+        return click.Choice(spec.choices, case_sensitive=False)
+    if spec.type is int:
+        return click.IntRange(spec.minimum, spec.maximum)
+    if spec.positive:
+        return click.FloatRange(min=0, min_open=True)
+    if spec.maximum is not None:
+        return click.FloatRange(spec.minimum, spec.maximum, max_open=spec.below)
+    return FiniteFloat(spec.minimum)
+
+
+def setting_options(settings, unset=()):
+    """One option per field of a command's settings (config/commands.py): `--batch-size` <-> batch_size.
+
+    Each defaults to the field's default, shown in --help, except the fields in `unset`, which default
+    to "not given" (None) so the command can tell whether the flag was typed.
+    """
+    import dataclasses
+
+    def decorate(function):
+        for field in reversed(dataclasses.fields(settings)):
+            spec = field.metadata["spec"]
+            flag = flag_name(field.name)
+            if spec.type is bool:
+                option = click.option(flag, field.name, is_flag=True, help=spec.help)
+            elif field.name in unset:
+                option = click.option(flag, field.name, type=_click_type(spec), default=None, metavar=spec.metavar,
+                                      help=spec.help)
+            else:
+                option = click.option(flag, field.name, type=_click_type(spec), default=field.default,
+                                      show_default=True, metavar=spec.metavar, help=spec.help)
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def output_option(help_text: str = OUTPUT_HELP, dest: str = "output"):
+    """-o/--output, which every command that writes requires (what it names is the command's help)."""
+    return click.option("-o", "--output", dest, required=True, type=PATH, help=help_text)
+
+
+def format_option(help_text: str):
+    """--format: the output image format of a job writing into a folder."""
+    return click.option("--format", "fmt", default="png", show_default=True,
+                        type=click.Choice(IMAGE_FORMATS, case_sensitive=False), help=help_text)
+
+
 def quiet_option(function):
     return click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr.")(function)
 
 
-def build_config(config_file, values: dict):
+def build_config(config_file, values: dict, defaults: dict | None = None):
     given = {key: value for key, value in values.items() if key in FIELDS and value is not None}
-    return load_config(config_file, given, from_flags=True)
+    return load_config(config_file, given, from_flags=True, defaults=defaults)
 
 
 def emit(result_summary: dict, as_json: bool) -> None:
@@ -86,19 +154,13 @@ def check_before_computing(output: str, inputs, config) -> None:
     Usage errors in -o (a folder, an unknown extension, an input's own path) exit 2; inputs that
     cannot be read and a weights path that is not a file exit 1.
     """
-    from nstcli.image.io import check_input_file, check_output_name, refuse_overwriting_inputs
-
-    check_output_name(output)
-    refuse_overwriting_inputs(output, inputs)
+    api.check_output_name(output)
+    api.refuse_overwriting_inputs(output, inputs)
     for path in inputs:
-        check_input_file(path)
+        api.check_input_file(path)
     check_weights_path(config)
 
 
 def check_weights_path(config) -> None:
-    from nstcli.network.sources import NAMED
-
-    if config.weights not in NAMED:
-        from nstcli.network.weight_files import check_weights_file
-
-        check_weights_file(config.weights)
+    if config.weights not in api.NAMED:
+        api.check_weights_file(config.weights)

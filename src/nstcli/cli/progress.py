@@ -1,25 +1,28 @@
 """What the `nst` command draws on the terminal: progress bars and summary lines, all on stderr.
 
-The library reports data (step reports, batch results and counts, plans); this module, used only
-by cli.py, turns them into text. Bars redraw often on a terminal and rarely into a log file (a
-cluster job's stderr), which would otherwise get a line per redraw.
+The library reports data (step reports, item results and counts, plans); this module, used only
+by cli/, turns them into text.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from nstcli.reports import Callback, StepReport
+from nstcli.api import Callback, StepReport
+
+if TYPE_CHECKING:
+    from nstcli.api import ItemSummary, PlannedItem
 
 if TYPE_CHECKING:  # annotations only: nst apply draws no batch, and stylize.batch is 0.01 to 0.03 s to import
     from nstcli.stylize.batch import BatchSummary
     from nstcli.stylize.batch_plan import PlannedItem
 
 # ---------------------------------------------------------------------------------------------
-# nst batch: the bar over items, the closing summary, and the --plan listing
+# nst batch and nst apply: the bar over items, the closing summary; nst batch --plan's listing
 # ---------------------------------------------------------------------------------------------
 
 
@@ -34,23 +37,30 @@ def print_result(line: str) -> None:
 
 
 def _redraw_interval() -> float:
+    """Redraw often on a terminal, rarely into a log file (a cluster job's stderr), which would
+    otherwise get a line per redraw."""
     return 0.2 if sys.stderr.isatty() else 10.0
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun if number == 1 else noun + 's'}"
 
 
 def _items(count: int) -> str:
     return "item" if count == 1 else "items"
 
 
-class BatchProgress:
-    """The outer bar on stderr: items finished of planned, with done / skipped / failed counts."""
+class ItemProgress:
+    """The bar over a job's items on stderr (nst batch, nst apply): finished of planned, with done /
+    skipped / failed counts."""
 
-    def __init__(self, total: int):
+    def __init__(self, command: str, total: int, unit: str):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, desc="batch", unit="item", file=sys.stderr, dynamic_ncols=True,
+        self.bar = tqdm(total=total, desc=command, unit=unit, file=sys.stderr, dynamic_ncols=True,
                         position=0, mininterval=_redraw_interval())
 
-    def update(self, summary: BatchSummary) -> None:
+    def update(self, summary: ItemSummary) -> None:
         # A dict, not keywords: tqdm sorts keyword postfixes, and done/skipped/failed reads better.
         self.bar.set_postfix({"done": summary.done, "skipped": summary.skipped, "failed": len(summary.failed)},
                              refresh=False)
@@ -60,36 +70,50 @@ class BatchProgress:
         self.bar.close()
 
 
-class ApplyProgress:
-    """nst apply's bar on stderr: images finished of planned, with done / skipped / failed counts."""
-
-    def __init__(self, total: int):
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, desc="apply", unit="image", file=sys.stderr, dynamic_ncols=True)
-
-    def update(self, counts: dict[str, int]) -> None:
-        self.bar.set_postfix(counts, refresh=False)
-        self.bar.update(1)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def batch_summary_lines(summary: BatchSummary) -> list[str]:
-    """The closing lines: counts (and what was not run), then one line per failed item."""
+def summary_lines(command: str, summary: ItemSummary, unit: str) -> list[str]:
+    """A job's closing lines: counts (and what was not run), then one line per failed item."""
     where = f" in shard {summary.shard[0]}/{summary.shard[1]}" if summary.shard else ""
-    head = (f"batch: {summary.done} done, {summary.skipped} skipped, {len(summary.failed)} failed "
-            f"of {summary.planned} {_items(summary.planned)}{where}")
+    head = (f"{command}: {summary.done} done, {summary.skipped} skipped, {len(summary.failed)} failed "
+            f"of {_count(summary.planned, unit)}{where}")
     if summary.finished < summary.planned:
         head += f", {summary.planned - summary.finished} not run"
-    return [head] + [f"failed: {r.item.content} with style {r.item.style}: {r.error}" for r in summary.failed]
+    return [head] + [f"failed: {r.item.label}: {r.error}" for r in summary.failed]
 
 
-def batch_failure(summary: BatchSummary) -> str:
-    """The error a batch with failed items ends with (exit 1)."""
-    return (f"{len(summary.failed)} of {summary.planned} {_items(summary.planned)} failed (listed above); "
-            "fix or remove those files and run the same command again: finished outputs are skipped")
+def failure(summary: ItemSummary, unit: str) -> str:
+    """The error a job with failed items ends with (exit 1)."""
+    return (f"{len(summary.failed)} of {_count(summary.planned, unit)} failed (listed above); fix or remove "
+            "those files and run the same command again: finished outputs are skipped")
+
+
+def run_items(command: str, results, summary: ItemSummary, unit: str, *, bar: bool, as_json: bool,
+              counts: bool = True) -> None:
+    """Render a job's results as they come: the bar, each result on stdout (its path, or a JSON line),
+    the closing lines on stderr (also on Ctrl-C: what was finished before the error line), and the
+    error a job with failed items ends with. Without `counts` (a single item) the lines are said only
+    when it failed, and the error is its own."""
+    import click
+
+    from nstcli.api import RunError
+
+    progress = ItemProgress(command, summary.planned, unit) if bar else None
+    try:
+        for result in results:
+            summary.add(result)
+            if progress:
+                progress.update(summary)
+            if as_json:
+                print_result(json.dumps(result.summary()))
+            elif result.status == "done":
+                print_result(str(result.item.output))
+    finally:
+        if progress:
+            progress.close()
+        if counts or summary.failed:
+            for line in summary_lines(command, summary, unit):
+                click.echo(line, err=True)
+    if summary.failed:
+        raise RunError(failure(summary, unit) if counts else summary.failed[0].error)
 
 
 def plan_line(planned: PlannedItem) -> str:
@@ -115,12 +139,23 @@ def plan_summary(plan: Sequence[PlannedItem], shard: tuple[int | None, int] | No
     return "; ".join([line, *parts])
 
 
+class _OneBar(Callback):
+    """A watcher that draws one tqdm bar at a time: opened by its first report, closed at its end."""
+
+    bar = None
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 # ---------------------------------------------------------------------------------------------
 # A first run's weights download (and nst weights fetch): the bar over bytes
 # ---------------------------------------------------------------------------------------------
 
 
-class DownloadBar(Callback):
+class DownloadBar(_OneBar):
     """A tqdm bar on stderr while the VGG19 weights arrive (548 MB on a first run without them),
     cleared when the download ends. Opened by the first report, so a download that fails to start
     draws nothing before its error."""
@@ -139,9 +174,7 @@ class DownloadBar(Callback):
         self.received = received
 
     def on_download_end(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+        self.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,7 +182,7 @@ class DownloadBar(Callback):
 # ---------------------------------------------------------------------------------------------
 
 
-class ProgressBar(Callback):
+class ProgressBar(_OneBar):
     """A tqdm bar on stderr: step / total, the scale, and every term the run has in the postfix.
 
     Under coarse-to-fine a step at 384 px costs four times one at 192 px, so a bar that counted
@@ -170,6 +203,10 @@ class ProgressBar(Callback):
     def on_schedule(self, schedule: list[tuple[int, tuple[int, int]]]) -> None:
         self.schedule = list(schedule)
 
+    def on_item(self, name: str) -> None:
+        """In a batch, each image's bar is named after its output."""
+        self.description = name
+
     def on_start(self, total_steps: int) -> None:
         self.total_steps = total_steps
 
@@ -185,13 +222,12 @@ class ProgressBar(Callback):
         from tqdm import tqdm
 
         work = sum(steps * self._cost(size) for steps, size in self.schedule) or self.total_steps
-        # Redraw often on a terminal, rarely into a log file, which would otherwise get a line per step.
-        interval = 0.2 if sys.stderr.isatty() else 10.0
         # The rate counts steps of the largest scale per second (exact for a single scale).
         # fp32 goes unsaid; another precision is part of what the run is, so the bar names it.
         description = self.description if precision == "fp32" else f"{self.description} ({precision})"
         self.bar = tqdm(total=work, initial=self.initial, desc=description, file=sys.stderr,
-                        dynamic_ncols=True, position=self.position, leave=self.leave, mininterval=interval, unit="step",
+                        dynamic_ncols=True, position=self.position, leave=self.leave, mininterval=_redraw_interval(),
+                        unit="step",
                         bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}, {rate_fmt}]{postfix}")
 
     def on_step(self, report: StepReport) -> None:
@@ -214,12 +250,10 @@ class ProgressBar(Callback):
             self.bar.update((given - ran) * self._cost(self.schedule[scale][1]))
 
     def on_end(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+        self.close()
 
 
-class FrameProgressBar(Callback):
+class FrameProgressBar(_OneBar):
     """`nst video`'s bar on stderr: frame i / n, seconds per frame and the time left (tqdm's rate and ETA).
 
     Frames kept from an earlier run count as done from the start. The postfix shows the step
@@ -237,9 +271,8 @@ class FrameProgressBar(Callback):
     def on_video_start(self, total_frames: int, finished: int) -> None:
         from tqdm import tqdm
 
-        interval = 0.2 if sys.stderr.isatty() else 10.0
         self.bar = tqdm(total=total_frames, initial=finished, desc=self.description, unit="frame",
-                        file=sys.stderr, dynamic_ncols=True, mininterval=interval)
+                        file=sys.stderr, dynamic_ncols=True, mininterval=_redraw_interval())
 
     def on_step(self, report: StepReport) -> None:
         if self.bar is not None and report.precision != "fp32" and not self.named_precision:
@@ -262,6 +295,4 @@ class FrameProgressBar(Callback):
             self.bar.set_postfix_str(f"encoding {output}")
 
     def on_video_end(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+        self.close()

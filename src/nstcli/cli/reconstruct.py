@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from nstcli.cli.options import (OUTPUT_HELP, PATH, build_config, check_before_computing, config_options, emit,
+from nstcli.cli.options import (PATH, build_config, check_before_computing, config_options, emit, output_option,
                                quiet_option)
-from nstcli.errors import ConfigError
+from nstcli import api
+from nstcli.api import ConfigError
 
 # What `nst reconstruct` reads from the config: it starts from noise at one size, with the layers
 # and losses of the figure, so initialisation, loss weights, layers, scales, averaging and colours
@@ -31,8 +32,6 @@ def reconstruct():
 
 
 def _reconstruct(kind, image, output, layers, all_layers, as_json, quiet, config_file, values):
-    from nstcli.config.layers import check_layers
-
     flag = "--layer" if kind == "content" else "--layers"
     if layers is not None and all_layers:
         raise ConfigError(f"{flag} and --all contradict each other: --all runs the whole figure "
@@ -43,13 +42,12 @@ def _reconstruct(kind, image, output, layers, all_layers, as_json, quiet, config
                           "none of which is checkpointed; drop one of them")
     layer_list = None
     if layers is not None:
-        layer_list = list(check_layers([name.strip() for name in layers.split(",") if name.strip()], flag))
+        layer_list = list(api.check_layers([name.strip() for name in layers.split(",") if name.strip()], flag))
         if kind == "content" and len(layer_list) != 1:
             raise ConfigError("--layer takes one layer: content reconstruction matches a single layer's "
                               "feature maps (or give --all)")
     config = build_config(config_file, values)
     check_before_computing(output, [image], config)
-    from nstcli import api
     from nstcli.cli.progress import DownloadBar, ProgressBar
 
     callbacks = [] if quiet else [ProgressBar(f"reconstruct {kind}"), DownloadBar()]
@@ -68,7 +66,7 @@ def _command(kind: str, flag: str, metavar: str, layers_help: str, all_help: str
     decorators = [
         reconstruct.command(kind, epilog=RECONSTRUCT_EXAMPLES),
         click.argument("image", type=PATH),
-        click.option("-o", "--output", required=True, type=PATH, help=OUTPUT_HELP),
+        output_option(),
         click.option(flag, "layers", default=None, metavar=metavar, help=layers_help),
         click.option("--all", "all_layers", is_flag=True, help=all_help),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout."),

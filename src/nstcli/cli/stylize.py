@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nstcli.cli.options import (OUTPUT_HELP, PATH, build_config, check_before_computing, config_options, emit,
+from nstcli.cli.options import (PATH, build_config, check_before_computing, config_options, emit, output_option,
                                quiet_option)
 
 STYLIZE_EXAMPLES = """
@@ -48,16 +48,16 @@ def spatial_control(style_masks, style_regions, region_colors, source_masks, con
     """The run's masks, or None when no mask option was given."""
     if not (style_masks or style_regions or region_colors or source_masks or content_mask):
         return None
-    from nstcli.stylize.masks import SpatialControl
+    from nstcli import api
 
-    return SpatialControl(style_masks, regions=style_regions, region_colors=region_colors,
+    return api.SpatialControl(style_masks, regions=style_regions, region_colors=region_colors,
                           source_masks=source_masks, content_mask=content_mask)
 
 
 @click.command(epilog=STYLIZE_EXAMPLES)
 @click.argument("content", type=PATH)
 @click.argument("styles", nargs=-1, required=True, type=PATH)
-@click.option("-o", "--output", required=True, type=PATH, help=OUTPUT_HELP)
+@output_option()
 @click.option("--no-clobber", is_flag=True, help="Refuse to replace an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object describing the result on stdout.")
 @quiet_option
@@ -74,7 +74,7 @@ def stylize(content, styles, output, no_clobber, as_json, quiet, config_file, st
     check_before_computing(output, [content, *styles], config)
     masks = spatial_control(style_masks, style_regions, region_colors, source_masks, content_mask)
     if masks is not None:
-        masks.check_usage(styles, output, style_loss=config.style_loss, style_blend=config.style_blend)
+        masks.check_usage(styles, output, style_blend=config.style_blend)
     from nstcli import api
     from nstcli.cli.progress import DownloadBar, ProgressBar
 

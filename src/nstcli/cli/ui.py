@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from nstcli.cli.options import PATH, build_config
-from nstcli.config.fields import SPECS
+from nstcli.api import SPECS
 
 @click.command("ui")
 @click.option("--host", default="127.0.0.1", show_default=True,

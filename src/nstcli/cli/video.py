@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from nstcli.cli.options import PATH, build_config, check_weights_path, config_options, emit, quiet_option
-from nstcli.config.fields import FIELDS, VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, flag_name
-from nstcli.config.specs import MAX_STEPS
-from nstcli.errors import ConfigError
+from nstcli.cli.options import (PATH, build_config, check_weights_path, config_options, emit, output_option,
+                               quiet_option, setting_options)
+from nstcli import api
+from nstcli.api import FIELDS, ConfigError, flag_name
 
 VIDEO_EXAMPLES = """
 \b
@@ -26,34 +26,11 @@ class FrameRate(click.ParamType):
     name = "rate"
 
     def convert(self, value, param, ctx):
-        from nstcli.video.formats import MAX_RATE, MIN_RATE, frame_rate
-
         try:
-            return frame_rate(value)
+            return api.frame_rate(value)
         except (TypeError, ValueError, OverflowError):
-            self.fail(f"{str(value)!r} is not a frame rate; give frames per second from {float(MIN_RATE):g} to "
-                      f"{MAX_RATE}, e.g. 25 or 29.97", param, ctx)
-
-
-class FiniteFloat(click.ParamType):
-    """A float option with a lower bound that also refuses nan and inf (FloatRange lets nan through:
-    every comparison with it is false)."""
-
-    name = "float"
-
-    def __init__(self, minimum: float = 0.0):
-        self.minimum = minimum
-
-    def convert(self, value, param, ctx):
-        import math
-
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{str(value)!r} is not a number", param, ctx)
-        if not math.isfinite(number) or number < self.minimum:
-            self.fail(f"{str(value)!r} is not a finite number of at least {self.minimum:g}", param, ctx)
-        return number
+            self.fail(f"{str(value)!r} is not a frame rate; give frames per second from {float(api.MIN_RATE):g} "
+                      f"to {api.MAX_RATE}, e.g. 25 or 29.97", param, ctx)
 
 
 # Checkpoints, contact sheets and loss curves belong to one image's run, not to a clip's frames.
@@ -63,22 +40,13 @@ VIDEO_KEYS = tuple(name for name in FIELDS if name not in ("checkpoint_every", "
 @click.command("video", epilog=VIDEO_EXAMPLES)
 @click.argument("source", type=PATH)
 @click.argument("styles", nargs=-1, required=False, type=PATH)
-@click.option("-o", "--output", required=True, type=PATH,
-              help="Output video (.mp4 .m4v .mov .mkv .webm .avi .gif), or a folder for numbered PNG frames "
-                   "(a name ending in / or without an extension).")
+@output_option("Output video (.mp4 .m4v .mov .mkv .webm .avi .gif), or a folder for numbered PNG frames (a "
+               "name ending in / or without an extension).")
 @click.option("--model", type=PATH, default=None,
               help="A network from nst train, or a built-in style's name (nst styles), instead of STYLE: one "
                    "pass per frame, blended along the optical flow for stability (--size defaults to the clip's "
                    "own).")
-@click.option("--blend", type=click.FloatRange(0, 1, max_open=True), default=None, metavar="X",
-              help="With --model: how much of the previous frame, carried along the flow, each frame keeps "
-                   "where the flow is reliable (default 0.6; 0 applies the network frame by frame).")
-@click.option("--frame-steps", type=click.IntRange(0, MAX_STEPS), default=VIDEO_FRAME_STEPS, show_default=True,
-              metavar="N", help="Steps for every frame after the first, which starts from the previous one "
-                                "(the first gets --steps, coarse-to-fine).")
-@click.option("--temporal-weight", type=FiniteFloat(0.0), default=VIDEO_TEMPORAL_WEIGHT, show_default=True,
-              metavar="X", help="Weight of the temporal term keeping each frame close to the previous one "
-                                "carried along the motion; 0 turns it off.")
+@setting_options(api.VideoSettings, unset=("blend",))
 @click.option("--fps", type=FrameRate(), default="25", show_default=True, metavar="X",
               help="Frame rate of the output video when the input is a folder of images (29.97 is NTSC's "
                    "30000/1001).")
@@ -108,18 +76,16 @@ def video_command(source, styles, output, model, blend, frame_steps, temporal_we
     if blend is not None:
         raise ConfigError("--blend goes with --model; without it frames are optimised with --temporal-weight")
     config = build_config(config_file, values)
-    from nstcli.image.io import check_input_file, refuse_overwriting_inputs
-
     # The source is a file or a folder of frames: video.reader checks it; the rest as for stylize.
-    refuse_overwriting_inputs(output, [source, *styles])
+    api.refuse_overwriting_inputs(output, [source, *styles])
     for path in styles:
-        check_input_file(path)
+        api.check_input_file(path)
     check_weights_path(config)
     from nstcli.cli.progress import DownloadBar, FrameProgressBar
-    from nstcli.video.loop import stylize_video
 
     callbacks = [] if quiet else [FrameProgressBar(), DownloadBar()]
-    result = stylize_video(source, styles, output, config, frame_steps=frame_steps, temporal_weight=temporal_weight,
+    settings = api.VideoSettings(frame_steps=frame_steps, temporal_weight=temporal_weight)
+    result = api.video(source, styles, output, config, settings,
                            callbacks=callbacks, folder_rate=fps, save_motion=save_motion)
     emit(result.summary(), as_json)
 
@@ -145,15 +111,13 @@ def _video_with_model(source, styles, output, model, blend, fps, save_motion, as
     if config.preserve_color == "oklab":
         # The fast path recolours by luminance only; silently dropping oklab would give the style's colours.
         raise ConfigError("--preserve-color oklab is not offered with --model; use luminance")
-    from nstcli.fast.modelfile import read_header
-
-    read_header(model)
-    from nstcli.fast.video import DEFAULT_BLEND, stylize_video
+    api.read_model_header(model)
     from nstcli.cli.progress import FrameProgressBar
 
     callbacks = [] if quiet else [FrameProgressBar()]
-    result = stylize_video(source, model, output, size=config.size if values.get("size") is not None else None,
-                           blend=DEFAULT_BLEND if blend is None else blend,
-                           preserve_color=config.preserve_color == "luminance", device=config.device,
-                           callbacks=callbacks, folder_rate=fps, save_motion=save_motion)
+    settings = api.ApplySettings(size=config.size if values.get("size") is not None else None,
+                                 preserve_color=config.preserve_color == "luminance", device=config.device)
+    result = api.video_with_model(source, model, output, settings,
+                                  blend=api.VideoSettings.blend if blend is None else blend, callbacks=callbacks,
+                                  folder_rate=fps, save_motion=save_motion)
     emit(result.summary(), as_json)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from nstcli import api
 from nstcli.cli.options import PATH
 
 @click.group()
@@ -23,19 +24,8 @@ def weights_fetch(network):
     package is missing. torchvision's is downloaded once (548 MB), hash-checked, its features cached.
     """
     from nstcli.cli.progress import DownloadBar
-    from nstcli.network.download import download
-    from nstcli.network.sources import ORIGINAL, cached_path, canonical, original_path
-    from nstcli.network.weight_files import read_file
-    from nstcli.network.weights import load_source
 
-    network = canonical(network)
-    found = original_path() if network == ORIGINAL else None
-    target = found or cached_path(network)
-    if target.exists():
-        load_source(network) if network == ORIGINAL else read_file(target)  # still loads
-    else:
-        download(network, [DownloadBar()])
-    click.echo(str(target))
+    click.echo(str(api.fetch_weights(network, [DownloadBar()])))
 
 
 @weights.command("import")
@@ -49,23 +39,15 @@ def weights_import(file, network):
     For machines without internet: download the weights elsewhere (see README), copy the file over,
     and import it.
     """
-    from nstcli.network.cache import import_file
-    from nstcli.network.sources import canonical
-
-    click.echo(str(import_file(file, network=canonical(network) if network else None)))
+    click.echo(str(api.import_weights(file, network=network)))
 
 
 @weights.command("path")
 @click.argument("network", type=NETWORK_CHOICE, default="original")
 def weights_path(network):
     """Print where NETWORK's weights are (set NSTCLI_CACHE to move the cache); exit 1 if not there yet."""
-    from nstcli.errors import WeightsError
-    from nstcli.network.sources import ORIGINAL, cached_path, canonical, original_path
-
-    network = canonical(network)
-    target = (original_path() if network == ORIGINAL else None) or cached_path(network)
+    target = api.weights_path(network)
     click.echo(str(target))
     if not target.is_file():
-        size = "548 MB once"
-        raise WeightsError(f"no weights at {target} yet: run 'nst weights fetch {network}' (downloads {size}) or "
-                           "'nst weights import FILE'")
+        raise api.WeightsError(f"no weights at {target} yet: run 'nst weights fetch {api.canonical(network)}' "
+                               "(downloads 548 MB once) or 'nst weights import FILE'")

@@ -232,13 +232,16 @@ def _check_together(values: dict[str, Any]) -> None:
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None, *,
-                from_flags: bool = False) -> Config:
+                from_flags: bool = False, defaults: dict[str, Any] | None = None) -> Config:
     """Defaults < YAML file at `path` < `overrides` (the CLI flags actually given).
+
+    `defaults` replaces some keys' defaults for one command (nst train's style weight).
 
     A bad value names where it came from: the key and the file for the YAML file; the flag
     (--steps) for overrides when `from_flags`, else the key.
     """
     values = {name: f.default for name, f in FIELDS.items()}
+    values.update(defaults or {})
     layers: list[tuple[str, dict[str, Any]]] = []
     if path is not None:
         layers.append((f"config file {path}", read_yaml(path)))
@@ -273,11 +276,3 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
 def flag_name(key: str) -> str:
     """The command-line flag of a config key: start_size -> --start-size."""
     return "--" + key.replace("_", "-")
-
-
-# `nst video`'s own settings: flags of that command only, not config keys (no other command has
-# frames). Chosen by measurement on the original VGG19: benchmarks/video/video.py, table in
-# benchmarks/README.md. The temporal term is a mean squared error in [0, 1] pixels (about 5e-4 between
-# frames) against a normalised objective of order 0.5, hence a weight of order 100.
-VIDEO_FRAME_STEPS = 50
-VIDEO_TEMPORAL_WEIGHT = 100.0

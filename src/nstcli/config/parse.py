@@ -120,6 +120,8 @@ def _check_range(spec: Spec, name: str, out: int | float, value: Any) -> None:
         raise ConfigError(f"{name} must be at least {spec.minimum}, got {shown}")
     if spec.maximum is not None and out > spec.maximum:
         raise ConfigError(f"{name} must be at most {spec.maximum}, got {shown}")
+    if spec.below and out >= spec.maximum:
+        raise ConfigError(f"{name} must be below {spec.maximum}, got {shown}")
     if spec.positive and out <= 0:
         raise ConfigError(f"{name} must be greater than 0, got {shown}")
 
@@ -127,7 +129,10 @@ def _check_range(spec: Spec, name: str, out: int | float, value: Any) -> None:
 def convert(spec: Spec, name: str, value: Any) -> Any:
     """One value of `spec.type`; TypeError or ValueError when it is not one."""
     if spec.type is int:
-        return _to_int(value)
+        out = _to_int(value)
+        if spec.choices and str(out) not in spec.choices:
+            raise ConfigError(f"{name} must be {spec.expected}, got {show(value)}")
+        return out
     if spec.type is float:
         out = _to_float(value)
         if not math.isfinite(out):

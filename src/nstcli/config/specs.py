@@ -37,7 +37,7 @@ class Spec:
 
     `type` is int, float, bool or str; with `many` the value is a comma-separated list of them
     (str lists are VGG19 layer names). `optional` lets the key be empty (None). Bounds apply to
-    numbers; `choices` turns a str into one of a fixed set.
+    numbers; `choices` turns a str into one of a fixed set (and holds an int to the listed ones).
     """
 
     type: type
@@ -48,8 +48,9 @@ class Spec:
     minimum: float | None = None
     maximum: float | None = None
     positive: bool = False  # strictly above 0 (a minimum of 0 would allow 0 itself)
+    below: bool = False  # strictly below `maximum`
     metavar: str | None = None  # the flag's placeholder, when the type's own is not telling enough
-    size: bool = False  # a str key holding an amount of memory ("6GB"), kept as bytes (memory.parse_size)
+    size: bool = False  # a str key holding an amount of memory ("6GB"), kept as bytes (parse.py's parse_size)
 
     @property
     def expected(self) -> str:

@@ -25,12 +25,17 @@ import torch.nn.functional as F
 from nstcli import paths
 from nstcli.network import memory
 from nstcli.jobs.inputs import IMAGE_EXTENSIONS, find_contents
+from nstcli.jobs.items import ItemResult
 from nstcli.jobs.shards import shard_of
 from nstcli.errors import ConfigError, ImageError, Interrupted, WriteError
 from nstcli.fast import builtin, modelfile
 from nstcli.fast.network import MULTIPLE, TransformNet
 from nstcli.fast.precision import autocast
+from nstcli.config.commands import ApplySettings, checked
+from nstcli.config.specs import FAST_PRECISIONS
 from nstcli.outputs import prepare_folder
+from nstcli.runtime import resolve_precision
+from nstcli.reports import Callback, notify
 from nstcli.image.io import (OUTPUT_FORMATS, check_output_name, check_output_path, load_image, prepare,
                            refuse_overwriting_inputs, save_image)
 
@@ -148,12 +153,6 @@ def finish(styled: torch.Tensor, content: torch.Tensor, strength: float = 1.0,
     return styled.clamp(0, 1)
 
 
-def check_strength(strength: float) -> float:
-    if not 0 <= strength <= 1:
-        raise ConfigError(f"--strength must be between 0 and 1, got {strength}")
-    return float(strength)
-
-
 def stylize_image(net: TransformNet, content: torch.Tensor, *, strength: float = 1.0, preserve_color: bool = False,
                   tile: int | None = None, precision: str = "fp32", device=None) -> torch.Tensor:
     """A (1, 3, H, W) photo in [0, 1] -> the stylised image on the CPU, fp32."""
@@ -164,23 +163,28 @@ def stylize_image(net: TransformNet, content: torch.Tensor, *, strength: float =
     return finish(styled.cpu(), content.float().cpu(), strength, preserve_color)
 
 
+def apply_to_file(model: str | os.PathLike, content: str | os.PathLike, *, size: int | None = None,
+                  strength: float = 1.0, preserve_color: bool = False, device: torch.device | str = "cpu"):
+    """(image, the model's header) of one photo file through `model`, in the precision `auto` picks."""
+    net, info = load_model(model, device)
+    photo = load_image(content, size)
+    image = stylize_image(net, photo, strength=strength, preserve_color=preserve_color, device=device,
+                          precision=resolve_precision("auto", next(net.parameters()).device, FAST_PRECISIONS))
+    return image, info
+
+
 @dataclass(frozen=True)
 class ApplyItem:
     source: Path
     output: Path
     name: str  # output relative to the output folder ('/'-separated): what shards hash
 
+    @property
+    def label(self) -> str:
+        return str(self.source)
 
-@dataclass
-class ApplyResult:
-    item: ApplyItem
-    status: str  # done, skipped or failed
-    seconds: float = 0.0
-    error: str | None = None
-
-    def summary(self) -> dict:
-        return {"input": str(self.item.source), "output": str(self.item.output), "status": self.status,
-                "seconds": round(self.seconds, 4), "error": self.error}
+    def fields(self) -> dict[str, str]:
+        return {"input": str(self.source), "output": str(self.output)}
 
 
 def single_output(inputs: Sequence[str], output: str) -> bool:
@@ -231,36 +235,34 @@ def check_outputs(items: Sequence[ApplyItem], overwrite: bool = False) -> None:
         prepare_folder(folder)
 
 
-def _status(item: ApplyItem, overwrite: bool) -> ApplyResult | None:
+def _status(item: ApplyItem, overwrite: bool) -> ItemResult | None:
     """The result of an item that is not to be computed (skipped, or blocked by a folder); None to compute it."""
     if item.output.is_dir():  # not a result from an earlier run: a re-run must not count it as done
-        return ApplyResult(item, "failed", 0.0, f"{item.output} is a folder, not an image; move it away and "
-                                                "run the same command again")
+        return ItemResult(item, "failed", 0.0, f"{item.output} is a folder, not an image; move it away and "
+                                               "run the same command again")
     if item.output.exists() and not overwrite:
-        return ApplyResult(item, "skipped")
+        return ItemResult(item, "skipped")
     return None
 
 
-def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | None = None, strength: float = 1.0,
-        preserve_color: bool = False, tile: int | None = None, precision: str = "auto", device: str = "auto",
-        overwrite: bool = False) -> Iterator[ApplyResult]:
+def run(model: str | os.PathLike, items: Sequence[ApplyItem], settings: ApplySettings = ApplySettings(), *,
+        overwrite: bool = False, callbacks: Sequence[Callback] = ()) -> Iterator[ItemResult]:
     """Stylise each item (model loaded once, before the first); a bad photo fails only its own item.
 
     A pipeline, so that the network never waits for the disk: while the network runs on one photo,
     a reader thread decodes the next and a writer thread encodes and writes the previous result
     (Pillow's decoders and zlib release the GIL). Results still come in the items' order, each
-    once its file is written, and a failure is still the item's own.
+    once its file is written, and a failure is still the item's own. `callbacks` hear each item's
+    start (`on_item`).
     (open_image gathers Pillow's warnings with warnings.catch_warnings,
     which is process-wide; the network's pass, the one thing running beside a read, issues none.)
     """
     from concurrent.futures import ThreadPoolExecutor
-
-    from nstcli.fast.precision import resolve_precision
     from nstcli.runtime import resolve_device
 
-    strength = check_strength(strength)
-    torch_device = resolve_device(device)
-    precision = resolve_precision(precision, torch_device)
+    settings = checked(settings)
+    torch_device = resolve_device(settings.device)
+    precision = resolve_precision(settings.precision, torch_device, FAST_PRECISIONS)
     check_outputs(items, overwrite)
     net, _ = load_model(model, torch_device)
     todo = [index for index, item in enumerate(items) if _status(item, overwrite) is None]
@@ -271,18 +273,18 @@ def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | Non
     def prefetch(after: int) -> None:
         following = next((index for index in todo if index > after), None)
         if following is not None and following not in reads:
-            reads[following] = reader.submit(load_image, items[following].source, size)
+            reads[following] = reader.submit(load_image, items[following].source, settings.size)
 
-    def written() -> ApplyResult:
+    def written() -> ItemResult:
         item, started, future = pending
         try:
             future.result()
         except ImageError as exc:
-            return ApplyResult(item, "failed", time.perf_counter() - started, str(exc))
+            return ItemResult(item, "failed", time.perf_counter() - started, str(exc))
         except WriteError as exc:  # the next items would meet the same full disk or folder: stop
             raise WriteError(f"{exc}; stopped there: finished outputs are kept and running the same command again "
                              "skips them", exc.path, exc.errno) from None
-        return ApplyResult(item, "done", time.perf_counter() - started)
+        return ItemResult(item, "done", time.perf_counter() - started)
 
     current = None
     try:
@@ -297,16 +299,17 @@ def run(model: str | os.PathLike, items: Sequence[ApplyItem], *, size: int | Non
                 yield status
                 continue
             started = time.perf_counter()
+            notify(callbacks, "on_item", item.name)
             loading = reads.pop(index, None)
             try:
                 check_output_path(item.output)
-                content = loading.result() if loading is not None else load_image(item.source, size)
+                content = loading.result() if loading is not None else load_image(item.source, settings.size)
                 prefetch(index)
-                image = stylize_image(net, content, strength=strength, preserve_color=preserve_color, tile=tile,
-                                      precision=precision, device=torch_device)
+                image = stylize_image(net, content, strength=settings.strength, preserve_color=settings.preserve_color,
+                                      tile=settings.tile, precision=precision, device=torch_device)
             except ImageError as exc:
                 prefetch(index)
-                failed = ApplyResult(item, "failed", time.perf_counter() - started, str(exc))
+                failed = ItemResult(item, "failed", time.perf_counter() - started, str(exc))
                 if pending is not None:
                     yield written()
                     pending = None

@@ -117,23 +117,20 @@ def load(folder: Path, expected: dict, listing: list[list], style: Path, data: P
 def restore(state: dict, path: Path, net: torch.nn.Module, optimiser: torch.optim.Optimizer,
             generator: torch.Generator) -> tuple[int, list[dict]]:
     """Load a checked checkpoint into the network, the optimiser and the crop generator: (step, log)."""
-    try:
-        net.load_state_dict(state["net"])
-    except Exception as exc:  # missing or unexpected tensors, wrong shapes, non-tensors
-        raise _damaged(path, f"its network does not fit: {first_line(exc, 120)}") from None
-    try:
-        optimiser.load_state_dict(state["optimiser"])
-    except Exception as exc:
-        raise _damaged(path, f"its optimiser state does not fit: {first_line(exc, 120)}") from None
+    def fit(what: str, load, value) -> None:
+        try:
+            load(value)
+        except Exception as exc:  # missing or unexpected tensors, wrong shapes, non-tensors
+            raise _damaged(path, f"{what} does not fit: {first_line(exc, 120)}") from None
+
+    fit("its network", net.load_state_dict, state["net"])
+    fit("its optimiser state", optimiser.load_state_dict, state["optimiser"])
     for group in optimiser.param_groups:
         for parameter in group["params"]:
             for name, value in optimiser.state.get(parameter, {}).items():
                 if name != "step" and (not isinstance(value, torch.Tensor) or value.shape != parameter.shape):
                     raise _damaged(path, f"its optimiser's '{name}' does not fit the network")
-    try:
-        generator.set_state(state["generator"])
-    except Exception as exc:
-        raise _damaged(path, f"its crop generator state does not fit: {first_line(exc, 120)}") from None
+    fit("its crop generator state", generator.set_state, state["generator"])
     return state["step"], list(state["log"])
 
 

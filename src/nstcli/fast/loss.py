@@ -23,7 +23,7 @@ class Perceptual:
 
     def __init__(self, config: Config, style: torch.Tensor, device: torch.device, precision: str = "fp32",
                  callbacks: Sequence[Callback] = ()):
-        from nstcli.network.load import layers_needed, load_network
+        from nstcli.stylize.single_plan import load_network_for
         from nstcli.terms.objective import pixel_terms, style_term_for
         from nstcli.terms.settings import LossSettings
 
@@ -38,7 +38,7 @@ class Perceptual:
         self.device = device
         self.precision = precision
         # The run's precision, not config.precision: `nst train --precision fp32` means fp32 throughout.
-        self.network = load_network(config, device, layers_needed(config), precision=precision, callbacks=callbacks)
+        self.network = load_network_for(config, device, precision=precision, callbacks=callbacks)
         # No autocast here: VGG19 holds its own bf16 copy and hands back fp32 activations, so the Gram
         # matrices and every loss sum are fp32 (benchmarks/fast/fast_train_step.py measures what bf16 sums cost).
         self.style = style_term_for(self.loss, self.network, [prepare(style, device)], [1.0])
@@ -78,7 +78,7 @@ def train_step(net: TransformNet, optimiser: torch.optim.Optimizer, loss: Percep
     several times its value): benchmarks/fast/fast_train_step.py measures both. A non-finite loss is not
     stepped on: the caller stops.
     """
-    # The crops arrive channels_last (images.prepare), which VGG19 wants. The transformation network
+    # The crops arrive channels_last (image/io.py's prepare), which VGG19 wants. The transformation network
     # took 0.76 x the time in that layout in fp32 but 1.5 x in bf16 autocast (benchmarks/fast/fast_train_step.py):
     # under bf16 it gets them in the standard layout.
     with autocast(batch.device, precision):

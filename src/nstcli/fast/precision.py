@@ -13,17 +13,6 @@ from contextlib import nullcontext
 
 import torch
 
-from nstcli.config.specs import FAST_PRECISIONS as PRECISIONS
-from nstcli.errors import ConfigError
-
-
-def resolve_precision(name: str, device: torch.device) -> str:
-    name = (name or "fp32").lower()
-    if name not in PRECISIONS:
-        raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
-    from nstcli import runtime
-
-    return runtime.resolve_precision(name, device)
 
 
 def autocast(device: torch.device, precision: str):

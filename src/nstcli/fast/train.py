@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from nstcli.config.commands import TrainSettings, checked
 from nstcli.config.fields import Config, as_dict
 from nstcli.errors import ConfigError, Interrupted, RunError, WriteError
 from nstcli.fast import checkpoint as checkpoints
@@ -40,7 +41,9 @@ from nstcli.fast import modelfile
 from nstcli.fast.checkpoint import CHECKPOINT
 from nstcli.fast.loss import Perceptual, train_step
 from nstcli.fast.network import Architecture, TransformNet
-from nstcli.fast.precision import autocast, resolve_precision
+from nstcli.fast.precision import autocast
+from nstcli.config.specs import FAST_PRECISIONS
+from nstcli.runtime import resolve_precision
 from nstcli.image.io import load_image, open_image, pil_to_tensor, prepare, resize_longest, save_image
 from nstcli.outputs import check_output, prepare_folder
 from nstcli.reports import Callback, StepReport, notify
@@ -52,36 +55,16 @@ LOSS_KEYS = ("content_weight", "style_weight", "tv_weight", "tv_stencil", "loss_
              "padding", "seed")
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    """What `nst train` takes besides the config keys it shares with stylize."""
+def style_side(settings: TrainSettings) -> int:
+    """The longest side the style image is seen at: `style_size`, or 1.5 x the crops' side."""
+    return settings.style_size or round(settings.crop_size * datasets.CACHE_FACTOR)
 
-    steps: int = 2000
-    batch_size: int = 4
-    crop_size: int = 256
-    lr: float = 1e-3
-    style_size: int | None = None  # longest side of the style image; None: 1.5 x crop_size
-    width: int = 32
-    blocks: int = 5
-    precision: str = "auto"
-    checkpoint_every: int = 200
-    preview_every: int = 100
 
-    def check(self) -> "TrainSettings":
-        for name, low in (("steps", 1), ("batch_size", 1), ("crop_size", 32), ("checkpoint_every", 0),
-                          ("preview_every", 0)):
-            if getattr(self, name) < low:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"--lr must be a number above 0, got {self.lr}")
-        if self.style_size is not None and self.style_size < 32:
-            raise ConfigError(f"--style-size must be at least 32, got {self.style_size}")
-        Architecture(self.width, self.blocks).check()
-        return self
-
-    @property
-    def style_side(self) -> int:
-        return self.style_size or round(self.crop_size * datasets.CACHE_FACTOR)
+def check_settings(settings: TrainSettings) -> TrainSettings:
+    """Every value in its range (config/commands.py), and a network those sizes can build."""
+    settings = checked(settings)
+    Architecture(settings.width, settings.blocks).check()
+    return settings
 
 
 @dataclass
@@ -179,7 +162,7 @@ class _Training:
         self.crops = datasets.Crops(files, settings.crop_size, self.generator)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)  # warned once by train()
-            self.loss = Perceptual(config, load_image(style, size=settings.style_side), device, precision, callbacks)
+            self.loss = Perceptual(config, load_image(style, size=style_side(settings)), device, precision, callbacks)
         self.shown = _preview_image(files, settings.crop_size, preview).to(device)
         self.previews: list[Path] = sorted(folder.glob("preview_*.png")) if state is not None else []
         self.timed_images, self.timed_seconds = 0, 0.0
@@ -243,15 +226,13 @@ class _Training:
         report = StepReport(step=self.step, total=settings.steps, loss=row["loss"],
                             terms={name: row[name] for name in values}, image=out[:1].detach(),
                             size=tuple(batch.shape[-2:]))
-        for callback in callbacks:
-            callback.on_step(report)
+        notify(callbacks, "on_step", report)
         if settings.checkpoint_every and self.step % settings.checkpoint_every == 0 and self.step < settings.steps:
             self.checkpoint()
 
     def run(self, callbacks: Sequence[Callback]) -> None:
         """Steps until `settings.steps`; Ctrl-C or SIGTERM ends the current step, saves a checkpoint and stops."""
-        for callback in callbacks:
-            callback.on_start(self.settings.steps)
+        notify(callbacks, "on_start", self.settings.steps)
         notify(callbacks, "on_resume", self.step)
         stop = _Stop()
         try:
@@ -276,8 +257,7 @@ class _Training:
             raise Interrupted(f"interrupted at step {self.step} of {self.settings.steps}{where}; run the same "
                               "command again to continue") from None
         finally:
-            for callback in callbacks:
-                callback.on_end()
+            notify(callbacks, "on_end")
 
 
 def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.PathLike, config: Config = Config(),
@@ -288,13 +268,13 @@ def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.Pa
     from nstcli.network.sources import warn_if_random
 
     started = time.perf_counter()
-    settings = settings.check()
+    settings = check_settings(settings)
     style, data, output = Path(style), Path(data), Path(output)
     folder = check_outputs(output, [style, *([preview] if preview is not None else [])])
     files = datasets.find_images(data)
     datasets.check_count(files, data)
     device = resolve_device(config.device)
-    precision = resolve_precision(settings.precision, device)
+    precision = resolve_precision(settings.precision, device, FAST_PRECISIONS)
     fingerprint, listing = _fingerprint(style, data, files, settings, config)
     state = checkpoints.load(folder, fingerprint, listing, style, data)
     warn_if_random(config.weights)
@@ -304,7 +284,7 @@ def train(style: str | os.PathLike, data: str | os.PathLike, output: str | os.Pa
     run.run(callbacks)
     run.net.eval()
     training = {"steps": settings.steps, "batch_size": settings.batch_size, "crop_size": settings.crop_size,
-                "lr": settings.lr, "style_size": settings.style_side, "precision": precision,
+                "lr": settings.lr, "style_size": style_side(settings), "precision": precision,
                 "images": len(files), "config": fingerprint["config"],
                 "style_file": style.name, "style_sha256": fingerprint["style_sha256"]}
     info = modelfile.ModelInfo(run.net.architecture, style.stem, training)

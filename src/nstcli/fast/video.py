@@ -28,10 +28,13 @@ from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
-from nstcli.errors import ConfigError, Interrupted
-from nstcli.fast.apply import check_strength, load_model, stylize_image
-from nstcli.fast.precision import resolve_precision
+from nstcli.errors import Interrupted
+from nstcli.fast.apply import load_model, stylize_image
+from nstcli.config.commands import ApplySettings, VideoSettings, checked
+from nstcli.config.specs import FAST_PRECISIONS
+from nstcli.runtime import resolve_precision
 from nstcli.image.io import pil_to_tensor, save_image, tensor_to_pil
+from nstcli.reports import notify
 from nstcli.terms.temporal import temporal_error
 from nstcli.video.formats import FOLDER_RATE, frame_name, frame_size
 from nstcli.video.output import check_output, motion_folder, write_motion
@@ -41,35 +44,32 @@ from nstcli.video.writer import write_video
 from nstcli.writes import make_folder
 
 PathLike = str | os.PathLike
-DEFAULT_BLEND = 0.6
+DEFAULT_BLEND = VideoSettings.blend
 
 
-def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: int | None = None,
-                  blend: float = DEFAULT_BLEND, strength: float = 1.0, preserve_color: bool = False,
-                  precision: str = "auto", device: str = "auto", callbacks: Sequence = (),
+def stylize_video(source: PathLike, model: PathLike, output: PathLike, settings: ApplySettings = ApplySettings(), *,
+                  blend: float = DEFAULT_BLEND, callbacks: Sequence = (),
                   folder_rate: float = float(FOLDER_RATE), save_motion: bool = False) -> VideoResult:
     from nstcli.video.flow import FlowEstimator
     from nstcli.runtime import resolve_device
 
     started = time.perf_counter()
     source, output = Path(source), Path(output)
-    if not 0 <= blend < 1:
-        raise ConfigError(f"--blend must be at least 0 and below 1, got {blend}")
-    strength = check_strength(strength)
-    torch_device = resolve_device(device)
-    precision = resolve_precision(precision, torch_device)
+    blend = checked(VideoSettings(blend=blend)).blend
+    settings = checked(settings)
+    torch_device = resolve_device(settings.device)
+    precision = resolve_precision(settings.precision, torch_device, FAST_PRECISIONS)
     clip = open_clip(source, folder_rate=Fraction(folder_rate).limit_denominator(1001))
     # -o as `nst video` checks it, before the network is loaded; a video file is written under a
     # temporary name, so there is no work folder.
     plan = check_output(source, [Path(model)], output, clip, work=False)
     folder = plan is None
     net, _ = load_model(model, torch_device)
-    dims = frame_size(clip.size, size or max(clip.size), even=plan is not None and plan.encoder != "gif")
+    dims = frame_size(clip.size, settings.size or max(clip.size), even=plan is not None and plan.encoder != "gif")
     estimator = FlowEstimator()  # also at blend 0: the temporal error is measured either way
     errors: list[float] = []
     log: list[dict] = []
-    for callback in callbacks:
-        getattr(callback, "on_video_start", lambda *a: None)(clip.frames, 0)
+    notify(callbacks, "on_video_start", clip.frames, 0)
 
     def frames():
         previous_content = previous_result = None
@@ -78,8 +78,9 @@ def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: 
             for index, frame in enumerate(reader):
                 tick = time.perf_counter()
                 content = pil_to_tensor(frame)
-                styled = stylize_image(net, content, strength=strength, preserve_color=preserve_color,
-                                       precision=precision, device=torch_device)
+                styled = stylize_image(net, content, strength=settings.strength,
+                                       preserve_color=settings.preserve_color, precision=precision,
+                                       device=torch_device)
                 error = None
                 if previous_result is not None:
                     motion = estimator.motion(previous_content, frame)
@@ -95,8 +96,7 @@ def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: 
                 log.append(row)
                 report = FrameReport(index=index, total=clip.frames, seconds=row["seconds"], loss=0.0,
                                      temporal_error=error)
-                for callback in callbacks:
-                    getattr(callback, "on_frame", lambda *a: None)(report)
+                notify(callbacks, "on_frame", report)
                 yield index, styled
         finally:
             reader.close()
@@ -120,7 +120,6 @@ def stylize_video(source: PathLike, model: PathLike, output: PathLike, *, size: 
         raise Interrupted(f"interrupted at frame {count + 1} of {clip.frames}; nothing was written to {output}; "
                           "run the same command again") from None
     finally:
-        for callback in callbacks:
-            getattr(callback, "on_video_end", lambda: None)()
+        notify(callbacks, "on_video_end")
     return VideoResult(output=output, frames=count, seconds=time.perf_counter() - started,
                        temporal_error=sum(errors) / len(errors) if errors else None, resumed_from=0, frame_log=log)

@@ -27,21 +27,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from nstcli import paths
 from nstcli.errors import ConfigError, ImageError, first_line
 # refuse_overwriting_inputs lives with the other output checks; callers still import it from here.
-from nstcli.outputs import check_name, check_output, refuse_overwriting_inputs  # noqa: F401
+from nstcli.outputs import OUTPUT_FORMATS, check_name, check_output, mode_for, refuse_overwriting_inputs  # noqa: F401
 from nstcli.writes import write_file
 
 if TYPE_CHECKING:
     import torch
 
-# Pillow format per output extension.
-OUTPUT_FORMATS = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".webp": "WEBP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-}
 # Pillow's format names for what the README documents as inputs (the JPEGs cameras write with a
 # second, preview picture inside open as JPEG too: Pillow calls them MPO).
 INPUT_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from nstcli import writes
 from nstcli.network.conventions import CAFFE
-from nstcli.network.sources import ORIGINAL, TORCHVISION_NAME, cached_path
+from nstcli.network.sources import ORIGINAL, TORCHVISION_NAME, cached_path, canonical
 from nstcli.network.weight_files import detect_convention, read_file
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ def import_file(path: str | os.PathLike, network: str | None = None) -> Path:
     state = read_file(path)
     if network is None:
         network = ORIGINAL if detect_convention(path) is CAFFE else TORCHVISION_NAME
+    network = canonical(network)
     target = cached_path(network)
     save_to_cache(state, target)
     return target

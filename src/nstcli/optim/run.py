@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,8 +12,8 @@ import torch
 
 from nstcli.network.sources import describe
 from nstcli.optim.callbacks import CheckpointSaver, LossLog, checkpoint_folder
-from nstcli.config.fields import Config
-from nstcli.optim.engine import Callback, NonFiniteLoss, StopRun
+from nstcli.optim.engine import NonFiniteLoss, StopRun
+from nstcli.reports import Callback
 from nstcli.errors import Interrupted, RunError, WriteError
 from nstcli.image.io import save_image
 from nstcli.optim.optimizers import OptimizerSettings
@@ -183,19 +182,15 @@ def is_out_of_memory(exc: BaseException) -> bool:
         "can't allocate memory" in text or "DefaultCPUAllocator" in text or "out of memory" in text.lower())
 
 
-def out_of_memory_as_run_error(function):
-    """Turn memory exhaustion anywhere in a run (loading, targets, steps) into one RunError line."""
-
-    @functools.wraps(function)
-    def guarded(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            config = inspect.signature(function).bind(*args, **kwargs).arguments.get("config", Config())
-            # Chained, not hidden: `nst --debug` then shows which allocation failed.
-            raise RunError(f"out of memory at --size {config.size}; try a smaller --size, or coarse-to-fine "
-                           "(--start-size) to reach it") from exc
-
-    return guarded
+@contextlib.contextmanager
+def out_of_memory_as_run_error(size: int):
+    """Turn memory exhaustion anywhere in a run of output side `size` (loading, targets, steps) into
+    one RunError line."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        # Chained, not hidden: `nst --debug` then shows which allocation failed.
+        raise RunError(f"out of memory at --size {size}; try a smaller --size, or coarse-to-fine "
+                       "(--start-size) to reach it") from exc

@@ -1,4 +1,4 @@
-"""Many content images x many styles in one process: run a planned batch (batch_plan.py), sum it up.
+"""Many content images x many styles in one process: run a planned batch (batch_plan.py), item by item.
 
 Starting `nst stylize` once per file pays for Python, torch and the network every time. A batch
 loads the network once and builds each style's Gram matrices once (`single.PreparedStyle`), then
@@ -14,35 +14,17 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
 from nstcli.config.fields import Config
 from nstcli.errors import ConfigError, ImageError, Interrupted, RandomWeightsWarning, RunError, WriteError
 from nstcli.image.io import check_output_path
+from nstcli.jobs.items import ItemResult
+from nstcli.reports import Callback, notify
 from nstcli.stylize.batch_plan import BatchItem
 
-if TYPE_CHECKING:  # planning imports no torch, so the CLI reports a bad path at once
-    from nstcli.reports import Callback
-
-
-@dataclass
-class ItemResult:
-    """What happened to one item: done, skipped (its output existed) or failed (with the reason)."""
-
-    item: BatchItem
-    status: str
-    seconds: float = 0.0
-    error: str | None = None
-    precision: str | None = None  # of the network that made a done item ("fp32", "bf16", ...)
-
-    def summary(self) -> dict:
-        """A JSON-ready description (one line of `nst batch --json`)."""
-        return {"input": str(self.item.content), "style": str(self.item.style),
-                "output": str(self.item.output), "status": self.status,
-                "seconds": round(self.seconds, 3), "error": self.error, "precision": self.precision}
 
 @dataclass
 class BatchRun:
@@ -63,18 +45,19 @@ def run_batch(
     config: Config = Config(),
     *,
     overwrite: bool = False,
-    callbacks: Callable[[BatchItem], Sequence[Callback]] | None = None,
-    watchers: Sequence[Callback] = (),
+    callbacks: Sequence[Callback] = (),
 ) -> BatchRun:
     """Load the network and open the styles now, so what would fail every item fails here; then run lazily.
 
-    `callbacks(item)` gives the engine callbacks for one item (e.g. a per-image progress bar);
-    `watchers` hear what the batch does once, before any item (the weights' download).
+    `callbacks` hear the weights' download (once, before any item), each item's start (`on_item`)
+    and its engine steps (e.g. a per-image progress bar).
     """
     # Imported here, not at the top: planning (nst batch --plan) needs none of the network code.
-    from nstcli.stylize import single
     from nstcli.network.sources import warn_if_random
     from nstcli.runtime import resolve_device, resolve_precision
+    from nstcli.network.load import load_network
+    from nstcli.stylize.single_plan import network_settings
+    from nstcli.stylize.styles import PreparedStyle
 
     items = list(items)
     # Each style is used on its own, so blend weights (from a --config file; nst batch has no
@@ -86,12 +69,15 @@ def run_batch(
         # Everything is done (e.g. a re-submitted array task whose items another run finished):
         # nothing to load, and ImageNet weights are half a gigabyte to read.
         return BatchRun(items, _results(items, {}, config, overwrite, callbacks))
+    # Where and in what precision every item runs, decided once for the batch (the precision's warning
+    # said here, not per item).
     device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
     todo = [item for item in items if overwrite or not item.output.exists()]
-    prepared: dict[Path, single.PreparedStyle] = {}
+    prepared: dict[Path, PreparedStyle] = {}
     for item in todo:
         if item.style not in prepared:
-            prepared[item.style] = single.PreparedStyle(item.style)
+            prepared[item.style] = PreparedStyle(item.style)
             prepared[item.style].images()
     # A budget or tiling the run would refuse is a usage error of the whole batch: said now, before
     # the output folder exists or the network is loaded, not at the first item.
@@ -100,20 +86,20 @@ def run_batch(
     check_output_path(items[0].outdir / PurePosixPath(items[0].name).name)
     # Say it once for the batch, here (as for the precision); the per-item runs below are told not to
     # repeat either.
-    warn_if_random(config.weights)
-    precision = resolve_precision(config.precision, device)
+    network = network_settings(config)
+    warn_if_random(network.weights)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)
-        single.load_network(config, device, precision=precision, callbacks=watchers)  # cached: every item reuses it
+        load_network(network, device, precision, callbacks)  # cached: every item reuses it
     return BatchRun(items, _results(items, prepared, config, overwrite, callbacks))
 
 
 def _check_plans(items: Sequence[BatchItem], prepared, config: Config, device) -> None:
-    """single.plan_scales for every item from its content's header (no pixel decoded); ConfigError if any
+    """single_plan.plan_scales for every item from its content's header (no pixel decoded); ConfigError if any
     is refused. An unreadable content image is left to fail its own item later."""
     from PIL import Image
 
-    from nstcli.stylize import single
+    from nstcli.stylize.single_plan import plan_scales
 
     seen = set()
     for item in items:
@@ -125,16 +111,17 @@ def _check_plans(items: Sequence[BatchItem], prepared, config: Config, device) -
         key = (size, item.style, item.style_mask is not None)
         if key not in seen:
             seen.add(key)
-            single.plan_scales(config, size, prepared[item.style], device, masks=item.masks())
+            plan_scales(config, size, prepared[item.style], device, masks=item.masks())
 
 
 def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResult]:
-    from nstcli.stylize import single
     from nstcli.errors import PrecisionWarning
+    from nstcli.stylize import single
+    from nstcli.stylize.styles import PreparedStyle
 
     for item in items:
         if item.output.exists() and not overwrite:
-            yield ItemResult(item, "skipped")
+            yield ItemResult(item, "skipped", details={"precision": None})
             continue
         started = time.perf_counter()
         before = _identity(item.output)
@@ -145,13 +132,13 @@ def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResu
                 warnings.simplefilter("ignore", PrecisionWarning)
                 if item.style not in prepared:
                     # Only when all its outputs were there as the batch started and one has gone since.
-                    prepared[item.style] = single.PreparedStyle(item.style)
+                    prepared[item.style] = PreparedStyle(item.style)
+                notify(callbacks, "on_item", item.name)
                 done = single.stylize(item.content, prepared[item.style], item.output, config=config,
-                                   callbacks=list(callbacks(item)) if callbacks else (), save_on_interrupt=False,
-                                   masks=item.masks())
-            result = ItemResult(item, "done", time.perf_counter() - started, precision=done.precision)
+                                      callbacks=callbacks, save_on_interrupt=False, masks=item.masks())
+            result = ItemResult(item, "done", time.perf_counter() - started, details={"precision": done.precision})
         except (ImageError, RunError) as exc:
-            result = ItemResult(item, "failed", time.perf_counter() - started, str(exc))
+            result = ItemResult(item, "failed", time.perf_counter() - started, str(exc), {"precision": None})
         except WriteError as exc:
             # A full disk or an unwritable folder would fail every item after this one, each after
             # minutes of computing: stop, keeping what is finished.
@@ -161,7 +148,7 @@ def _results(items, prepared, config, overwrite, callbacks) -> Iterator[ItemResu
             if _identity(item.output) not in (None, before):
                 # Stopped after the (atomic) save, while stylize was finishing up: the output is
                 # complete and a re-run skips it, so it counts as done.
-                yield ItemResult(item, "done", time.perf_counter() - started)
+                yield ItemResult(item, "done", time.perf_counter() - started, details={"precision": None})
                 raise Interrupted(f"interrupted just after writing {item.output}; run the same command "
                                   "again to resume") from None
             raise Interrupted(f"interrupted during {item.content} with style {item.style}; its output was "
@@ -176,26 +163,3 @@ def _identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return status.st_ino, status.st_mtime_ns
-
-
-@dataclass
-class BatchSummary:
-    """Counts as results come in (the CLI turns them into the closing lines)."""
-
-    planned: int
-    shard: tuple[int, int] | None = None
-    done: int = 0
-    skipped: int = 0
-    failed: list[ItemResult] = field(default_factory=list)
-
-    def add(self, result: ItemResult) -> None:
-        if result.status == "done":
-            self.done += 1
-        elif result.status == "skipped":
-            self.skipped += 1
-        else:
-            self.failed.append(result)
-
-    @property
-    def finished(self) -> int:
-        return self.done + self.skipped + len(self.failed)

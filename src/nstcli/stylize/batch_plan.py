@@ -23,12 +23,12 @@ from pathlib import Path, PurePosixPath
 
 from nstcli import paths
 from nstcli.errors import ConfigError, ImageError
-from nstcli.image.io import OUTPUT_FORMATS, refuse_overwriting_inputs
+from nstcli.image.io import refuse_overwriting_inputs
+from nstcli.outputs import IMAGE_FORMATS as FORMATS
 from nstcli.jobs.inputs import IMAGE_EXTENSIONS, find_contents
 from nstcli.jobs.shards import shard_of
 
 # Output formats by name, as --format takes them: png, jpg, jpeg, webp, tif, tiff.
-FORMATS = tuple(ext.lstrip(".") for ext in OUTPUT_FORMATS)
 SEPARATOR = "__"  # between the content and the style stem in an output name
 
 
@@ -42,6 +42,13 @@ class BatchItem:
     name: str  # the output's path relative to `outdir`, '/'-separated; what shards hash
     content_mask: Path | None = None  # from --content-masks DIR, matched by the content's name
     style_mask: Path | None = None  # from --style-masks DIR: where this photo gets the style
+
+    @property
+    def label(self) -> str:
+        return f"{self.content} with style {self.style}"
+
+    def fields(self) -> dict[str, str]:
+        return {"input": str(self.content), "style": str(self.style), "output": str(self.output)}
 
     def masks(self):
         """The item's SpatialControl, or None without masks."""

@@ -52,13 +52,6 @@ def normalise(masks: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     return list(stacked / scale)
 
 
-def guided_losses() -> tuple[str, ...]:
-    """The style losses with a masked form: Gram always, Wasserstein-2 where its term is installed."""
-    import importlib.util
-
-    return ("gram", "wasserstein") if importlib.util.find_spec("nstcli.terms.wasserstein") else ("gram",)
-
-
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
@@ -90,7 +83,7 @@ class SpatialControl:
             named.append(("content mask", self.content_mask_path))
         return named
 
-    def check_usage(self, style_paths: Sequence[PathLike], output: PathLike | None, *, style_loss: str,
+    def check_usage(self, style_paths: Sequence[PathLike], output: PathLike | None, *,
                     style_blend: Sequence[float] | None):
         """The mistakes that need no file read (ConfigError, exit 2); the listed region colours, if any.
 
@@ -112,9 +105,6 @@ class SpatialControl:
         if self.source_mask_paths and len(self.source_mask_paths) != count:
             raise ConfigError(f"{_count(count, 'style image')} but {_count(len(self.source_mask_paths), '--style-source-mask file')}"
                               "; give one per style image, in the same order")
-        if self.guides_styles and style_loss not in guided_losses():
-            raise ConfigError(f"style masks work with --style-loss {' or '.join(guided_losses())} only, not "
-                              f"{style_loss}; drop the masks or use --style-loss gram")
         if self.guides_styles and style_blend:
             raise ConfigError("'style_blend' does not apply with style masks: each style paints its own "
                               "region; drop --style-blend (grey levels in the masks mix styles)")
@@ -133,14 +123,13 @@ class SpatialControl:
         return colours
 
     def check(self, style_paths: Sequence[PathLike], output: PathLike | None,
-              content_size: tuple[int, int] | None = None, *, style_loss: str,
-              style_blend: Sequence[float] | None) -> None:
+              content_size: tuple[int, int] | None = None, *, style_blend: Sequence[float] | None) -> None:
         """check_usage, then bad files (ImageError, exit 1); decode the masks.
 
         With `content_size` (width, height), a mask whose shape differs from the photo's is said
         (a warning): it is stretched to fit, which is rarely what was painted.
         """
-        colours = self.check_usage(style_paths, output, style_loss=style_loss, style_blend=style_blend)
+        colours = self.check_usage(style_paths, output, style_blend=style_blend)
         names = [Path(p).name for p in style_paths]
         if self.regions is not None:
             masks = read_regions(self.regions, colours)

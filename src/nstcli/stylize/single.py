@@ -1,14 +1,13 @@
 """Stylise one image: what `api.stylize` is, and what batch and video call for each image or frame.
 
-`stylize` reads and checks every input, plans the scales, loads the network, and hands the scales to
-coarse_to_fine.py, which has terms/builder.py build each scale's terms and runs the engine. The
-`Config` stops here: each family below receives the settings it reads, picked from it once
-(`LossSettings`, `ScaleSettings`, `TileSettings`, `RunSettings`).
+`stylize` plans the run (single_plan.py: every input read and checked, the scales planned, each
+family's settings picked from the `Config` once), then `run_stylize` runs the plan: it loads the
+network and hands the scales to coarse_to_fine.py, which has terms/builder.py build each scale's
+terms and runs the engine.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,149 +16,20 @@ import torch
 from PIL import Image
 
 from nstcli.config.fields import Config
-from nstcli.errors import ConfigError
-from nstcli.image.io import (
-    check_output_path,
-    fit_longest,
-    open_image,
-    refuse_overwriting_inputs,
-    save_image,
-)
+from nstcli.image.io import save_image
 from nstcli.image.sheets import save_extras
-from nstcli.network.load import layers_needed, load_network, min_side
+from nstcli.network.load import load_network
 from nstcli.network.sources import warn_if_random
-from nstcli.optim.callbacks import check_checkpoint_folder, replaced_beside
-from nstcli.optim.engine import Callback
-from nstcli.optim.run import Run, RunSettings, StylizeResult, out_of_memory_as_run_error
-from nstcli.runtime import resolve_device, resolve_precision
-from nstcli.stylize.coarse_to_fine import CoarseToFine, ExtraTerms, Schedule
+from nstcli.optim.run import Run, StylizeResult, out_of_memory_as_run_error
+from nstcli.reports import Callback
+from nstcli.stylize.coarse_to_fine import CoarseToFine, ExtraTerms
 from nstcli.stylize.masks import SpatialControl
-from nstcli.stylize.sizes import ScaleSettings, fit_to_size, scale_sizes, steps_per_scale
+from nstcli.stylize.single_plan import StylizePlan, plan_stylize
 from nstcli.stylize.styles import PreparedStyle
-from nstcli.terms.settings import LossSettings
-from nstcli.tiling.plan import TileSettings, plan as plan_tiles
 
 PathLike = str | os.PathLike
 
 
-def plan_scales(config: Config, content_size: tuple[int, int], style: PreparedStyle, device: torch.device, *,
-                extra_terms: bool = False, masks: SpatialControl | None = None):
-    """(sizes, shapes, steps, tiling) of a run on a content of `content_size` (width, height).
-
-    Decided, or refused with a ConfigError, before any work: `nst video` calls it for its first and
-    later frames before it creates anything, so a run it would refuse at frame 2 costs nothing.
-    """
-    need = min_side(config)
-    scales = config.pick(ScaleSettings)
-
-    def shape_at(size: int) -> tuple[int, int]:
-        width, height = fit_longest(content_size, size)
-        return height, width
-
-    # Coarse scales too small for the deepest layer are skipped rather than refused: start_size is
-    # a starting point, and for a very wide image the first useful scale is simply a larger one.
-    sizes = [size for size in scale_sizes(scales) if min(shape_at(size)) >= need]
-    shapes = [shape_at(size) for size in sizes]
-    steps = steps_per_scale(scales, sizes)
-    # Which scales run in tiles, from the memory they need: decided (or refused) before any work.
-    tiling = plan_tiles(config.pick(TileSettings), shapes, [image.size for image in style.images()], steps, device,
-                        layers=layers_needed(config), align=need)
-    untileable = untileable_settings(config)
-    if any(tiling) and (extra_terms or untileable or (masks is not None and masks.guides_styles
-                                                       and config.style_loss != "gram")):
-        what = ("extra terms (video)" if extra_terms else untileable or "masks with --style-loss wasserstein")
-        if config.tile:
-            # The tiles were asked for: only --tile can undo them (a larger budget changes nothing).
-            height, width = shapes[[bool(t) for t in tiling].index(True)]
-            raise ConfigError(f"--tile {config.tile} would run the {width}x{height} px scale in tiles, which runs "
-                              f"with {what} cannot use yet; drop --tile (or give --tile 0)")
-        raise ConfigError(f"--size {config.size} needs tiles, which runs with {what} cannot use yet; lower "
-                          "--size or raise --max-memory")
-    if config.style_loss == "neighbours":
-        check_neighbour_memory(config, shapes, steps, style, device)
-    return sizes, shapes, steps, tiling
-
-
-def check_neighbour_memory(config: Config, shapes, steps, style: PreparedStyle, device: torch.device) -> None:
-    """The neighbour term's own memory (terms/neighbours.search_bytes) on top of the network's, checked
-    against the budget before any work: the term runs whole scales only, so a run it would not fit is
-    refused (ConfigError) rather than started."""
-    from nstcli.network import memory
-    from nstcli.network.load import layers_needed
-    from nstcli.terms.neighbours import search_bytes
-    from nstcli.tiling.plan import style_shape
-
-    budget = config.max_memory if config.max_memory is not None else memory.available_bytes(device)
-    if budget is None:
-        return
-    width = sum(memory.channels(layer) for layer in config.style_layers)
-    turns = len(config.style_rotations)
-    for shape, count in zip(shapes, steps):
-        styles = [style_shape([size], max(shape), config.style_scale) for size in [i.size for i in style.images()]]
-        need = memory.untiled_need(shape, max(styles, key=lambda s: s[0] * s[1]), layers_needed(config),
-                                   config.content_layers, config.optimizer, count, device.type).total
-        need += search_bytes(shape, styles * turns, width)
-        if need > budget:
-            height, width_px = shape
-            allowed = (f"the {memory.describe(budget)} --max-memory allows" if config.max_memory is not None
-                       else f"the {memory.describe(budget)} free on the {device.type} (--max-memory)")
-            raise ConfigError(f"--size {config.size} with --style-loss neighbours needs about {memory.describe(need)} "
-                              f"at its {width_px}x{height} px scale, more than {allowed}, and the neighbour search "
-                              "cannot run in tiles; lower --size or raise --max-memory")
-
-
-def untileable_settings(config: Config) -> str | None:
-    """What in `config` a scale run in tiles cannot do, said as a flag, or None.
-
-    The neighbour search and the self-similarity matrix compare every position of the image with
-    every other (or with the whole style): a tile sees only its own; the pyramid spans the whole image.
-    """
-    if config.style_loss == "neighbours":
-        return "--style-loss neighbours"
-    if config.content_loss == "self-similarity":
-        return "--content-loss self-similarity"
-    if config.pyramid_levels:
-        return "--pyramid-levels"
-    return None
-
-
-def check_combinations(config: Config, masks: SpatialControl | None) -> None:
-    """Settings that do not make sense with the masks given (ConfigError, exit 2)."""
-    if masks is None:
-        return
-    if masks.guides_styles and len(config.style_rotations) > 1:
-        raise ConfigError("--style-rotations reads each style turned, which style masks cannot follow (a mask "
-                          "is drawn for the style as it is); drop the masks or give --style-rotations 0")
-    if masks.content_mask_path is not None and config.content_loss != "features":
-        raise ConfigError(f"--content-mask weighs the content's feature maps; --content-loss {config.content_loss} "
-                          "has no masked form: drop --content-mask or use --content-loss features")
-
-
-def check_inputs(content: PathLike | Image.Image, style: PreparedStyle, output: PathLike | None, config: Config,
-                 no_clobber: bool, masks: SpatialControl | None) -> tuple[Path | None, Image.Image]:
-    """(output, content image): every input read and size-checked before the network is loaded (maybe
-    downloaded), the output path checked before any work."""
-    if output is not None:
-        output = check_output_path(output, no_clobber=no_clobber)
-        refuse_overwriting_inputs(output, [content, *style.paths],
-                                  also=replaced_beside(output, checkpoints=bool(config.checkpoint_every)))
-        if config.checkpoint_every:
-            check_checkpoint_folder(output)
-    need = min_side(config)
-    content_image = content if isinstance(content, Image.Image) else open_image(content)
-    content_name = "the content frame" if isinstance(content, Image.Image) else content
-    fit_to_size(content_name, content_image, config.size, need)
-    check_combinations(config, masks)
-    if masks is not None:
-        masks.check(style.paths, output, content_image.size, style_loss=config.style_loss,
-                    style_blend=config.style_blend)
-    style_final = max(1, round(config.size * config.style_scale))
-    for path, image in zip(style.paths, style.images()):
-        fit_to_size(path, image, style_final, need, scale=config.style_scale)
-    return output, content_image
-
-
-@out_of_memory_as_run_error
 def stylize(
     content: PathLike | Image.Image,
     styles: PathLike | Sequence[PathLike] | PreparedStyle,
@@ -182,35 +52,30 @@ def stylize(
     `save_on_interrupt=False` leaves `output` unwritten on Ctrl-C (a batch must not take an
     unfinished image for a finished one when it resumes).
     """
-    style = styles if isinstance(styles, PreparedStyle) else PreparedStyle(styles, config.style_blend)
-    output, content_image = check_inputs(content, style, output, config, no_clobber, masks)
-    device = resolve_device(config.device)
-    schedule = Schedule(*plan_scales(config, content_image.size, style, device, extra_terms=extra_terms is not None,
-                                     masks=masks))
-    precision = resolve_precision(config.precision, device)
-    warn_if_random(config.weights)
-    need = min_side(config)
-    network = load_network(config, device, precision=precision, callbacks=callbacks)
-    torch.manual_seed(config.seed)
-    settings = config.pick(RunSettings)
-    run = Run(settings, output, callbacks)
-    for watcher in run.watchers:
-        watcher.on_schedule(list(zip(schedule.steps, schedule.shapes)))
-    painting = CoarseToFine(network, content_image, style, config.pick(LossSettings), settings, config.style_scale, need,
-                            device, masks, extra_terms)
-    total = sum(schedule.steps)
-    image = run.execute(total, lambda: painting.paint(schedule, run, init),
-                        save_to=output if save_on_interrupt else None, no_clobber=no_clobber)
-    image = image.detach().float().cpu().contiguous()
-    extras: list[Path] = []
-    if output is not None:
-        save_image(image, output, no_clobber=no_clobber)
-        extras = save_extras(output, run.saver, run.log, sheet=settings.contact_sheet, curve=settings.loss_curve)
-    ran = sum(scale["ran"] for scale in run.scale_steps)  # fewer than `total` where a scale stopped on a plateau
-    return run.result(image, output, ran, device, extras, precision=precision)
+    plan = plan_stylize(content, styles, output, config, no_clobber=no_clobber, extra_terms=extra_terms is not None,
+                        masks=masks)
+    return run_stylize(plan, callbacks, save_on_interrupt=save_on_interrupt, init=init, extra_terms=extra_terms)
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Peak signal-to-noise ratio in dB between two images in [0, 1]."""
-    mse = torch.mean((a.float().cpu() - b.float().cpu()) ** 2).item()
-    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
+def run_stylize(plan: StylizePlan, callbacks: Sequence[Callback] = (), *, save_on_interrupt: bool = True,
+                init: torch.Tensor | None = None, extra_terms: ExtraTerms | None = None) -> StylizeResult:
+    """Run a planned stylization: load the network, paint every scale, save the output and its extras."""
+    with out_of_memory_as_run_error(plan.size):
+        warn_if_random(plan.network.weights)
+        network = load_network(plan.network, plan.device, plan.precision, callbacks)
+        torch.manual_seed(plan.run.seed)
+        run = Run(plan.run, plan.output, callbacks)
+        for watcher in run.watchers:
+            watcher.on_schedule(list(zip(plan.schedule.steps, plan.schedule.shapes)))
+        painting = CoarseToFine(plan, network, extra_terms)
+        total = sum(plan.schedule.steps)
+        image = run.execute(total, lambda: painting.paint(run, init),
+                            save_to=plan.output if save_on_interrupt else None, no_clobber=plan.no_clobber)
+        image = image.detach().float().cpu().contiguous()
+        extras: list[Path] = []
+        if plan.output is not None:
+            save_image(image, plan.output, no_clobber=plan.no_clobber)
+            extras = save_extras(plan.output, run.saver, run.log, sheet=plan.run.contact_sheet,
+                                 curve=plan.run.loss_curve)
+        ran = sum(scale["ran"] for scale in run.scale_steps)  # fewer than `total` where a scale stopped on a plateau
+        return run.result(image, plan.output, ran, plan.device, extras, precision=plan.precision)

@@ -32,6 +32,18 @@ class Term:
     def __call__(self, features: Features, image: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def keep_targets(self, targets: Mapping[str, torch.Tensor], weight: float,
+                     layer_weights: Mapping[str, float] | None, default: float | None = None) -> None:
+        """A term with a target per layer: its targets, the layers they name, its weight and one weight per
+        layer (`default` where `layer_weights` has none; without a default every layer must be listed)."""
+        self.targets = dict(targets)
+        self.layers = tuple(self.targets)
+        self.weight = float(weight)
+        if default is None:
+            self.layer_weights = {name: float(layer_weights[name]) for name in self.layers}
+        else:
+            self.layer_weights = {name: float((layer_weights or {}).get(name, default)) for name in self.layers}
+
 
 def layers_read(terms: Sequence[Term]) -> tuple[str, ...]:
     """Every layer some term reads (each once, in the order first asked for)."""

@@ -1,7 +1,7 @@
 """The one place a scale's objective is put together: loss settings, targets and spatial parts to terms.
 
-`stylize` (whole or in tiles), `reconstruct`'s callers, batches and video frames all get their list
-of terms from `build_objective`. What differs between them enters as data, not as another builder:
+`stylize` (whole or in tiles), batches and video frames all get their list of terms from
+`build_objective`; `reconstruct`'s figures get their one term from `reconstruction_term`. What differs between them enters as data, not as another builder:
 - the colour mode (`preserve_color`): the content and style targets recoloured first (image/colour.py);
 - the masks (`Guides`): where each style paints, where its statistics come from, how much content
   each pixel keeps;
@@ -13,7 +13,6 @@ of terms from `build_objective`. What differs between them enters as data, not a
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-import dataclasses
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -142,10 +141,18 @@ def guided_style_terms(loss: LossSettings, network: VGGFeatures, styles: Sequenc
     return terms
 
 
-def standard_terms(loss: LossSettings, network: VGGFeatures, content: torch.Tensor,
-                   styles: Sequence[torch.Tensor], blend: Sequence[float] | None = None) -> list[Term]:
-    """Content, style and pixel terms of one scale straight from tensors (no caching, no colour
-    handling): what `api.stylize` builds at a scale, for code that drives the engine itself."""
-    blend = list(blend) if blend is not None else [1.0 / len(styles)] * len(styles)
-    plain = dataclasses.replace(loss, preserve_color="none")
-    return build_objective(plain, network, content, Styles(lambda: list(styles), blend))[1]
+def reconstruction_term(kind: str, loss: LossSettings, network: VGGFeatures, image: torch.Tensor,
+                        layers: Sequence[str]) -> Term:
+    """The one term of a reconstruction figure (Gatys et al. 2016, Fig. 1) at weight 1: `image`'s
+    content at one layer, or its style (Gram matrices) over `layers`, each layer weighed alike.
+
+    Normalised as stylize's terms are (`loss_normalization`): with the original VGG19's raw
+    magnitudes a Gram loss is ~10^12 and conv1_1 weighs nothing beside conv5_1 in a style figure."""
+    features = features_of(network, image)
+    if kind == "content":
+        targets = {name: features[name] for name in layers}
+        return Content(targets, 1.0, content_layer_weights(loss, targets))
+    from nstcli.terms.gram import GramStyle, blended_grams
+
+    targets = blended_grams([features], [1.0], layers)
+    return GramStyle(targets, gram_layer_weights(loss, targets, {name: 1.0 for name in layers}), 1.0)

@@ -25,10 +25,7 @@ class Content(Term):
 
     def __init__(self, targets: Mapping[str, torch.Tensor], weight: float,
                  layer_weights: Mapping[str, float] | None = None):
-        self.targets = dict(targets)
-        self.layers = tuple(self.targets)
-        self.weight = float(weight)
-        self.layer_weights = {name: float((layer_weights or {}).get(name, 1.0)) for name in self.layers}
+        self.keep_targets(targets, weight, layer_weights, default=1.0)
 
     @classmethod
     def from_features(cls, features: Features, layers: Sequence[str], weight: float,

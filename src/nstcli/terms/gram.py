@@ -8,7 +8,8 @@ image size. The term is weight * sum_l w_l E_l.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -22,17 +23,25 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     return torch.bmm(flat, flat.transpose(1, 2)) / (h * w)
 
 
-def blended_grams(style_features: Sequence[Features], blend: Sequence[float], layers: Sequence[str]):
-    """{layer: sum_i blend_i G_i / sum blend}: one target Gram per layer for several style images."""
+def blend_grams(grams_of: Callable[[Any], Features], styles: Sequence, blend: Sequence[float],
+                layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """{layer: sum_i blend_i G_i / sum blend} over the styles of non-zero blend weight, G_i = grams_of(style_i)."""
     total = sum(blend)
     grams: dict[str, torch.Tensor] = {}
-    for features, share in zip(style_features, blend):
+    for style, share in zip(styles, blend):
         if share == 0:
             continue
+        each = grams_of(style)
         for name in layers:
-            gram = gram_matrix(features[name].detach()) * (share / total)
+            gram = each[name] * (share / total)
             grams[name] = gram if name not in grams else grams[name] + gram
     return grams
+
+
+def blended_grams(style_features: Sequence[Features], blend: Sequence[float], layers: Sequence[str]):
+    """One target Gram per layer for several style images (blend_grams of their features)."""
+    return blend_grams(lambda features: {name: gram_matrix(features[name].detach()) for name in layers},
+                       style_features, blend, layers)
 
 
 class GramStyle(Term):
@@ -41,10 +50,7 @@ class GramStyle(Term):
     name = "style"
 
     def __init__(self, targets: Mapping[str, torch.Tensor], layer_weights: Mapping[str, float], weight: float):
-        self.targets = dict(targets)
-        self.layers = tuple(self.targets)
-        self.layer_weights = {name: float(layer_weights[name]) for name in self.layers}
-        self.weight = float(weight)
+        self.keep_targets(targets, weight, layer_weights)
 
     @classmethod
     def from_features(cls, style_features: Sequence[Features], blend: Sequence[float],

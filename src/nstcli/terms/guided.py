@@ -124,10 +124,7 @@ class GuidedGramStyle(Term):
                  masks: Mapping[str, torch.Tensor] | None = None):
         """`targets`: {layer: (1, N, N) target Gram}; `mask`: (H, W) at the generated image's size;
         `masks`: the layer masks when they are already known (a tile's, cut from the whole image's)."""
-        self.targets = dict(targets)
-        self.layers = tuple(self.targets)
-        self.layer_weights = {name: float(layer_weights[name]) for name in self.layers}
-        self.weight = float(weight)
+        self.keep_targets(targets, weight, layer_weights)
         self.mask = mask
         self.share = float(mask.mean())
         self.masks = dict(masks) if masks is not None else layer_masks(mask, self.layers)

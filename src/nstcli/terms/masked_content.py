@@ -25,10 +25,7 @@ class MaskedContent(Term):
                  masks: Mapping[str, torch.Tensor] | None = None, layer_weights: Mapping[str, float] | None = None):
         """`mask`: (H, W) at the image's size, or None with `masks` ({layer: mask at that layer});
         `layer_weights` as in terms/content.py."""
-        self.targets = dict(targets)
-        self.layers = tuple(self.targets)
-        self.weight = float(weight)
-        self.layer_weights = {name: float((layer_weights or {}).get(name, 1.0)) for name in self.layers}
+        self.keep_targets(targets, weight, layer_weights, default=1.0)
         self.masks = dict(masks) if masks is not None else layer_masks(mask, self.layers)
 
     def at(self, tile) -> "MaskedContent":

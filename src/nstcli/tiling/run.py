@@ -24,7 +24,8 @@ from collections.abc import Sequence
 
 import torch
 
-from nstcli.optim.engine import Callback, ScaleResult, StepReport, StopRun, optimize
+from nstcli.optim.engine import ScaleResult, StopRun, optimize
+from nstcli.reports import Callback, StepReport
 from nstcli.optim.optimizers import OptimizerSettings
 from nstcli.network.features import VGGFeatures
 from nstcli.terms.base import Term

@@ -20,6 +20,7 @@ from nstcli.image.io import fit_longest, style_side
 from nstcli.network import memory
 from nstcli.network.features import VGGFeatures
 from nstcli.terms.base import Features, Term
+from nstcli.terms.gram import blend_grams
 from nstcli.terms.objective import features_of
 from nstcli.tiling.grid import Tile, crop, layout
 
@@ -71,14 +72,11 @@ def tiled_features(network: VGGFeatures, image: torch.Tensor, layers: Sequence[s
 def tiled_grams(network: VGGFeatures, styles: Sequence[torch.Tensor], blend: Sequence[float],
                 layers: Sequence[str], tile: int, align: int) -> dict[str, torch.Tensor]:
     """The blended Gram matrices of `styles` (as terms/gram.blended_grams), summed tile by tile."""
-    total = sum(blend)
-    grams: dict[str, torch.Tensor] = {}
-    for style, share in zip(styles, blend):
-        if share == 0:
-            continue
+
+    def grams_of(style: torch.Tensor) -> dict[str, torch.Tensor]:
         sums: dict[str, torch.Tensor] = {}
 
-        def visit(features, sums=sums):
+        def visit(features):
             for name, value in features.items():
                 flat = value.reshape(value.shape[0], value.shape[1], -1)
                 product = torch.bmm(flat, flat.transpose(1, 2))
@@ -86,11 +84,10 @@ def tiled_grams(network: VGGFeatures, styles: Sequence[torch.Tensor], blend: Seq
 
         tiled_features(network, style, layers, tile, align, visit)
         height, width = style.shape[-2:]
-        for name in layers:
-            factor = 2 ** memory.pooling_depth(name)
-            gram = sums[name] / ((height // factor) * (width // factor)) * (share / total)
-            grams[name] = gram if name not in grams else grams[name] + gram
-    return grams
+        cells = {name: 2 ** memory.pooling_depth(name) for name in layers}  # pixels per feature cell, each way
+        return {name: sums[name] / ((height // cells[name]) * (width // cells[name])) for name in layers}
+
+    return blend_grams(grams_of, styles, blend, layers)
 
 
 class TileWindow:

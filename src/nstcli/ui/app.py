@@ -15,22 +15,18 @@ from pathlib import Path
 
 import streamlit as st
 
-from nstcli.runtime import prefer_sleeping_openmp_threads, resolve_device, resolve_precision
+from nstcli import api
+from nstcli.api import (OPTIMIZERS, SPECS, ImageError, NSTError, describe, first_line, load_config,
+                        prefer_sleeping_openmp_threads, resolve_device, resolve_precision, tensor_to_pil)
 
-# Before nstcli.api imports torch: a page started by `streamlit run` directly, not by `nst ui`,
-# gets the thread policy too (torch reads it once, when it first loads in the server process).
+# Before anything imports torch: a page started by `streamlit run` directly, not by `nst ui`, gets
+# the thread policy too (torch reads it once, when it first loads in the server process).
 prefer_sleeping_openmp_threads()
 
-from nstcli import api  # noqa: E402
-from nstcli.config.fields import SPECS, load_config  # noqa: E402
-from nstcli.config.specs import OPTIMIZERS  # noqa: E402
-from nstcli.errors import ImageError, NSTError, first_line  # noqa: E402
-from nstcli.image.io import tensor_to_pil  # noqa: E402
 from nstcli.ui.inputs import (  # noqa: E402
     EXAMPLE_CONTENT, EXAMPLE_STYLE, UPLOAD_TYPES, accept_upload, as_upload, thumbnail)
 from nstcli.ui.live import LivePreview  # noqa: E402
 from nstcli.ui.server import config_from_env, config_to_env  # noqa: E402
-from nstcli.network.sources import describe  # noqa: E402
 
 UPLOAD = "Upload my own"
 EXAMPLES = "Use the bundled examples"

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from nstcli.errors import NSTError
+from nstcli import api
 
 # How `nst ui --models DIR` tells the page where the model files are.
 MODELS_ENV = "NSTCLI_UI_MODELS"
@@ -24,33 +24,24 @@ class Listed:
 def find_models(folder: str | os.PathLike | None) -> list[Listed]:
     """The readable model files directly in `folder`, sorted by name (files that are not models are left
     out), then nstcli's built-in styles."""
-    from nstcli.fast import builtin
-    from nstcli.fast.modelfile import read_header
-
     found = []
     for path in sorted(Path(folder).glob("*.safetensors")) if folder and Path(folder).is_dir() else []:
         try:
-            info, _ = read_header(path)
-        except NSTError:
+            info, _ = api.read_model_header(path)
+        except api.NSTError:
             continue
         found.append(Listed(f"{info.style} ({path.name}, width {info.architecture.width})", path))
-    return found + [Listed(f"{style.name}: {style.describe()} (built-in)", style.path) for style in builtin.available()]
+    return found + [Listed(f"{style.name}: {style.describe()} (built-in)", style.path) for style in api.builtin_styles()]
 
 
 def apply_model(model: Path, content: Path, size: int | None, strength: float, preserve_color: bool,
                 device) -> tuple[bytes, dict]:
     """(PNG bytes, a summary like stylize's) of `content` through `model`."""
-    from nstcli.fast.apply import load_model, stylize_image
-    from nstcli.fast.precision import resolve_precision
-    from nstcli.image.io import load_image, tensor_to_pil
-
     started = time.perf_counter()
-    net, info = load_model(model, device)
-    photo = load_image(content, size)
-    image = stylize_image(net, photo, strength=strength, preserve_color=preserve_color, device=device,
-                          precision=resolve_precision("auto", next(net.parameters()).device))
+    image, info = api.apply_to_file(model, content, size=size, strength=strength, preserve_color=preserve_color,
+                                    device=device)
     buffer = io.BytesIO()
-    tensor_to_pil(image).save(buffer, format="PNG")
+    api.tensor_to_pil(image).save(buffer, format="PNG")
     height, width = image.shape[-2:]
     return buffer.getvalue(), {"width": int(width), "height": int(height), "steps": 0,
                                "seconds": time.perf_counter() - started, "device": str(device),

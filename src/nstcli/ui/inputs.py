@@ -10,9 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from nstcli.errors import ImageError, WriteError
-from nstcli.image.io import open_image
-from nstcli.writes import write_file
+from nstcli import api
 
 EXAMPLES = Path(__file__).with_name("examples")
 EXAMPLE_CONTENT = EXAMPLES / "content.jpg"
@@ -32,24 +30,24 @@ def _safe_suffix(name: str) -> str:
 def accept_upload(name: str, data: bytes, folder: Path, stem: str, max_bytes: int) -> Path:
     """Write an uploaded image to folder/STEM.EXT and check it reads, or raise ImageError naming `name`."""
     if len(data) > max_bytes:
-        raise ImageError(f"upload '{name}' is {len(data) / 2**20:.1f} MB, more than the "
+        raise api.ImageError(f"upload '{name}' is {len(data) / 2**20:.1f} MB, more than the "
                          f"{max_bytes / 2**20:.0f} MB limit; shrink it first")
     path = Path(folder) / f"{stem}{_safe_suffix(name)}"
     try:
-        write_file(path, data, elsewhere=None)
-    except WriteError as exc:  # the page shows image problems beside the uploader
-        raise ImageError(as_upload(str(exc), {path: name})) from None
+        api.write_file(path, data, elsewhere=None)
+    except api.WriteError as exc:  # the page shows image problems beside the uploader
+        raise api.ImageError(as_upload(str(exc), {path: name})) from None
     try:
-        open_image(path)
-    except ImageError as exc:
+        api.open_image(path)
+    except api.ImageError as exc:
         path.unlink()
-        raise ImageError(as_upload(str(exc), {path: name})) from None
+        raise api.ImageError(as_upload(str(exc), {path: name})) from None
     return path
 
 
 def as_upload(message: str, names: dict[Path, str]) -> str:
     """Name uploads in a library message as the person knows them, not by their temporary paths."""
-    # The library names an input file as "image PATH ..." (images.open_image, api.stylize).
+    # The library names an input file as "image PATH ..." (image/io.py's open_image, api.stylize).
     for path, name in names.items():
         message = message.replace(f"image {path}", f"upload '{name}'")
     return message
@@ -57,6 +55,6 @@ def as_upload(message: str, names: dict[Path, str]) -> str:
 
 def thumbnail(path: Path, side: int = 200):
     """A small RGB copy of an image file for the page (read like the run reads it: EXIF turned, RGB)."""
-    image = open_image(path)
+    image = api.open_image(path)
     image.thumbnail((side, side))
     return image

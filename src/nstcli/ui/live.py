@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from nstcli.image.io import tensor_to_pil
-from nstcli.reports import Callback, StepReport
+from nstcli import api
+from nstcli.api import Callback, StepReport
 
 # Seconds between updates: the text often enough to look live, the image often enough to watch the
 # picture change. The last step is always shown.
@@ -47,6 +47,6 @@ class LivePreview(Callback):
             self.progress.progress(min(1.0, report.step / max(1, report.total)), text=text)
             self.last_progress = now
         if last or now - self.last_image >= self.image_interval:
-            self.picture.image(tensor_to_pil(report.image), caption=f"Step {report.step}")
+            self.picture.image(api.tensor_to_pil(report.image), caption=f"Step {report.step}")
             self.shown.append(report.step)
             self.last_image = now

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from nstcli.errors import ImageError
+from nstcli import api
 from nstcli.ui.inputs import UPLOAD_TYPES, accept_upload
 
 
@@ -29,7 +29,7 @@ def mask_uploads(style_count: int, folder: Path, limit: int, uploaded: dict[Path
                     path = accept_upload(file.name, file.getvalue(), folder, f"style-mask-{index}", limit)
                     uploaded[path] = file.name
                     style_masks.append(path)
-                except ImageError as exc:
+                except api.ImageError as exc:
                     st.error(f"Error: {exc}")
         file = st.file_uploader("Content weight map (white = keep the photo here)", type=list(UPLOAD_TYPES),
                                 key="content-mask")
@@ -37,13 +37,11 @@ def mask_uploads(style_count: int, folder: Path, limit: int, uploaded: dict[Path
             try:
                 content_mask = accept_upload(file.name, file.getvalue(), folder, "content-mask", limit)
                 uploaded[content_mask] = file.name
-            except ImageError as exc:
+            except api.ImageError as exc:
                 st.error(f"Error: {exc}")
     if not style_masks and content_mask is None:
         return None
-    from nstcli.stylize.masks import SpatialControl
-
-    return SpatialControl(style_masks, content_mask=content_mask)
+    return api.SpatialControl(style_masks, content_mask=content_mask)
 
 
 def name_uploads(message: str, uploaded: dict[Path, str]) -> str:

@@ -15,9 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nstcli.config.fields import Config, as_dict, load_config
-from nstcli.errors import NSTError
-from nstcli.runtime import prefer_sleeping_openmp_threads
+from nstcli.api import Config, ConfigError, NSTError, as_dict, load_config, prefer_sleeping_openmp_threads, require
 
 APP = Path(__file__).with_name("app.py")
 # How `nst ui` tells the page which config (weights, device, starting values) to use.
@@ -37,8 +35,6 @@ def config_from_env(environ=os.environ) -> Config:
 
 
 def require_streamlit() -> None:
-    from nstcli.extras import require
-
     require("streamlit", "ui", "the web page", "Streamlit")
 
 
@@ -92,8 +88,6 @@ def serve(config: Config, host: str, port: int, models: str | os.PathLike | None
         from nstcli.ui.fast import MODELS_ENV
 
         if not Path(models).is_dir():
-            from nstcli.errors import ConfigError
-
             raise ConfigError(f"--models {models} is not a folder; give the folder holding nst train's .safetensors files")
         env[MODELS_ENV] = str(Path(models).resolve())
     # The run happens in the server process, so it needs the thread policy `nst` sets for itself

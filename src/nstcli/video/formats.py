@@ -32,7 +32,7 @@ ENCODERS = {
     "webm": ("libvpx-vp9", "libvpx"),
     "gif": ("gif",),
 }
-# Folder frames: the still-image formats images.py reads. GIF is left out: in a folder of frames an
+# Folder frames: the still-image formats image/io.py reads. GIF is left out: in a folder of frames an
 # animated GIF would silently stand for its first frame only.
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 # A folder of images has no frame rate of its own; this is what the output video gets unless told.

@@ -36,7 +36,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from nstcli.config.fields import VIDEO_FRAME_STEPS, VIDEO_TEMPORAL_WEIGHT, Config
+from nstcli.config.commands import VideoSettings, checked
+from nstcli.config.fields import Config
 from nstcli.errors import ImageError, Interrupted, NSTWarning, PrecisionWarning, RandomWeightsWarning, WriteError
 from nstcli.image.io import pil_to_tensor, save_image
 from nstcli.reports import notify
@@ -176,9 +177,8 @@ def stylize_video(
     styles: PathLike | Sequence[PathLike],
     output: PathLike,
     config: Config = Config(),
+    settings: VideoSettings = VideoSettings(),
     *,
-    frame_steps: int = VIDEO_FRAME_STEPS,
-    temporal_weight: float = VIDEO_TEMPORAL_WEIGHT,
     callbacks: Sequence[VideoCallback] = (),
     folder_rate: Fraction | float = FOLDER_RATE,
     save_motion: bool = False,
@@ -191,11 +191,13 @@ def stylize_video(
     """
     started = time.perf_counter()
     output = Path(output)
-    plan = plan_video(Path(source), styles, output, config, frame_steps, temporal_weight, folder_rate)
+    settings = checked(settings)
+    plan = plan_video(Path(source), styles, output, config, settings.frame_steps, settings.temporal_weight,
+                      folder_rate)
     clip = plan.clip
     folder = work_folder(output)
-    fingerprint = resume.run_fingerprint(plan.source, clip, plan.style, plan.first_config, plan.size, frame_steps,
-                                         temporal_weight)
+    fingerprint = resume.run_fingerprint(plan.source, clip, plan.style, plan.first_config, plan.size,
+                                         settings.frame_steps, settings.temporal_weight)
     created = not folder.exists()
     finished = resume.prepare_work(folder, fingerprint, output)
     loop = _FrameLoop(plan, folder, finished, resume.read_log(folder), callbacks, save_motion)

@@ -12,7 +12,7 @@ from pathlib import Path
 from nstcli.config.fields import SPECS, Config
 from nstcli.errors import ConfigError, ImageError
 from nstcli.runtime import resolve_device
-from nstcli.stylize import single
+from nstcli.stylize.single_plan import plan_scales
 from nstcli.stylize.styles import PreparedStyle
 from nstcli.video.formats import frame_size
 from nstcli.video.output import check_output
@@ -51,7 +51,7 @@ class VideoPlan:
 def plan_video(source: Path, styles, output: Path, config: Config, frame_steps: int, temporal_weight: float,
                folder_rate) -> VideoPlan:
     """Everything checked before any computing: a run refused here costs nothing and leaves no work folder."""
-    from nstcli.network.load import min_side
+    from nstcli.network.load import layers_needed, min_side
     from nstcli.stylize.sizes import fit_to_size
 
     if frame_steps < 0:
@@ -62,7 +62,7 @@ def plan_video(source: Path, styles, output: Path, config: Config, frame_steps: 
     style = PreparedStyle(styles, config.style_blend)
     video = check_output(source, style.paths, output, clip)
     size = frame_size(clip.size, config.size, even=video is not None and video.encoder != "gif")
-    need = min_side(config)
+    need = min_side(layers_needed(config))
     _check_frame_size(source, size, config, need)
     style_final = max(1, round(max(size) * config.style_scale))
     for path, image in zip(style.paths, style.images()):
@@ -74,12 +74,12 @@ def plan_video(source: Path, styles, output: Path, config: Config, frame_steps: 
     # Later frames run their few steps in full (no plateau stop): a frame that stopped early would keep
     # more of the frame before it than its neighbours do, which shows as flicker.
     later_config = first_config.replace(steps=frame_steps, start_size=None, first_steps=None, stop_tolerance=0.0)
-    # Every frame's scales and tiles (and the memory budget) are checked now, as single.stylize would at
+    # Every frame's scales and tiles (and the memory budget) are checked now, as stylize.single_plan would at
     # frames 1 and 2.
     device = resolve_device(config.device)
-    single.plan_scales(first_config, size, style, device)
+    plan_scales(first_config, size, style, device)
     if clip.frames > 1:
-        single.plan_scales(later_config, size, style, device, extra_terms=True)
+        plan_scales(later_config, size, style, device, extra_terms=True)
     return VideoPlan(source, output, clip, style, video, size, need, config, first_config, later_config,
                      temporal_weight)
 

@@ -194,7 +194,7 @@ def open_clip(path: str | os.PathLike, folder_rate: Fraction | float = FOLDER_RA
 
 def _fit(image: Image.Image, size: tuple[int, int] | None) -> Image.Image:
     if image.mode != "RGB":
-        # Transparent GIF frames are composited onto white, as images.py does for still images.
+        # Transparent GIF frames are composited onto white, as image/io.py does for still images.
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
     if size is not None and image.size != tuple(size):

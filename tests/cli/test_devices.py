@@ -1,5 +1,5 @@
 """Every command on one device: the CPU in CI, a GPU with `NSTCLI_TEST_DEVICE=cuda python -m pytest
-tests/test_devices.py` (README, "On a GPU").
+tests/cli/test_devices.py` (README, "On a GPU").
 
 The same tests run on either. On an accelerator each run is compared with the same run on the CPU
 (tiny inputs, a few steps: the results must be close, not equal, since the kernels differ), the
@@ -21,6 +21,7 @@ from PIL import Image
 from helpers import half_masks, make_image
 
 from fastnets import tiny_model
+from nstcli.config.commands import ApplySettings
 from nstcli.cli.main import nst
 from nstcli.config.fields import load_config
 from nstcli.image.io import load_image
@@ -119,7 +120,7 @@ def test_batch_on_the_device(tmp_path, runner, style):
     assert [json.loads(line)["status"] for line in result.stdout.splitlines()] == ["done", "done"]
     watcher = OnDevice()
     items = plan_batch([photos], [style], tmp_path / "again")
-    done = list(run_batch(items, load_config(None, {**QUICK, "device": DEVICE}), callbacks=lambda item: [watcher]))
+    done = list(run_batch(items, load_config(None, {**QUICK, "device": DEVICE}), callbacks=[watcher]))
     assert [item.status for item in done] == ["done", "done"] and watcher.devices == {DEVICE}
 
 
@@ -135,7 +136,7 @@ def test_video_on_the_device(tmp_path, runner, style):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["frames"] == 3 and len(list((tmp_path / "out").glob("*.png"))) == 3
     model = tiny_model(tmp_path / "tiny.safetensors")
-    results = {device: stylize_video(frames, model, tmp_path / f"fast_{device}", device=device)
+    results = {device: stylize_video(frames, model, tmp_path / f"fast_{device}", ApplySettings(device=device))
                for device in {DEVICE, "cpu"}}
     assert results[DEVICE].frames == 3
     assert_close_to_cpu(tmp_path / f"fast_{DEVICE}" / "frame_000003.png", tmp_path / "fast_cpu" / "frame_000003.png")
@@ -218,7 +219,8 @@ def test_the_memory_estimate_is_within_30_percent_of_what_cuda_allocates(tmp_pat
     counted from after the network is loaded (its weights are not part of a scale's need)."""
     from nstcli import api
     from nstcli.network import memory
-    from nstcli.network.load import layers_needed, load_network
+    from nstcli.network.load import layers_needed
+    from nstcli.stylize.single_plan import load_network_for as load_network
 
     size = 512
     content = make_image(tmp_path / "content.png", size=(size, size * 3 // 4), seed=1)

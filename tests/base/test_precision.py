@@ -6,18 +6,18 @@ import warnings
 import pytest
 import torch
 
+from nstcli.reports import Callback
 from nstcli import api, runtime
 from nstcli.optim import engine
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config, load_config
 from nstcli.errors import ConfigError, NSTWarning
 from nstcli.network.features import VGGFeatures
-from nstcli.terms.builder import standard_terms
 from nstcli.terms.settings import LossSettings
 from nstcli.optim.optimizers import OptimizerSettings
 from nstcli.network.weights import random_state_dict
 
-from helpers import FAST, error_line
+from helpers import FAST, error_line, standard_terms
 
 CPU = torch.device("cpu")
 LAYERS = ("relu1_1", "relu2_1", "relu2_2")
@@ -152,7 +152,7 @@ def test_bf16_run_keeps_image_optimiser_and_losses_fp32(optimizer):
     terms = standard_terms(config.pick(LossSettings), network, content, [style])
     seen = []
 
-    class Watch(engine.Callback):
+    class Watch(Callback):
         def on_step(self, report):
             seen.append(report)
 
@@ -182,7 +182,8 @@ def test_bf16_run_keeps_image_optimiser_and_losses_fp32(optimizer):
         state = opt.state[pixels]
         assert state["exp_avg"].dtype == state["exp_avg_sq"].dtype == torch.float32
     else:
-        assert opt._count > 0 and opt._S.dtype == opt._Y.dtype == torch.float32
+        steps, changes = opt.pairs
+        assert len(steps) > 0 and steps.dtype == changes.dtype == torch.float32
 
 
 def test_network_cache_is_per_precision():
@@ -255,7 +256,7 @@ def test_tiled_scale_runs_in_bf16(content, style, tmp_path, emulated_cpu):
     """It runs a scale tile by tile in the chosen precision, and says so in each step report."""
     seen = []
 
-    class Watch(engine.Callback):
+    class Watch(Callback):
         def on_step(self, report):
             seen.append(report)
 

@@ -10,7 +10,7 @@ from PIL import Image
 from helpers import FAST, error_line, make_image, no_network
 from nstcli import api
 from nstcli.image import io as images
-from nstcli.optim.callbacks import Callback
+from nstcli.reports import Callback
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config
 from nstcli.errors import ConfigError, ImageError
