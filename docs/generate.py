@@ -71,14 +71,24 @@ def help_text(command: str) -> str:
     return "```text\n" + result.output.rstrip() + "\n```\n"
 
 
+FIGURE_ALT = "The bundled cat and a rocket launch in the generated painting's style, with nst stylize's defaults"
+
+
 def readme_figure() -> str:
-    """The README figure's caption, from the record benchmarks/stylize/readme_figure.py wrote beside it."""
+    """The README's first figure and its caption, from the record benchmarks/stylize/readme_figure.py
+    wrote beside it (before it is first made: the earlier comparison figure, said to be one)."""
     import json
 
     path = DOCS / "readme_figure.json"
     if not path.is_file():
-        return "*(The figure is not made yet: run `python benchmarks/stylize/readme_figure.py`.)*\n"
-    record = json.loads(path.read_text(encoding="utf-8"))
+        return ("![nstcli's previous defaults beside neural-style-pt](docs/real_weights.png)\n\n"
+                "*`examples/content.jpg` and `examples/style.jpg` with nstcli's previous defaults (style weight 30, "
+                "every style layer alike) beside neural-style-pt (`benchmarks/README.md`, \"Real weights\"). The "
+                "figure of today's defaults is made by `python benchmarks/stylize/readme_figure.py`.*\n")
+    return f"![{FIGURE_ALT}](docs/readme_figure.png)\n\n" + _caption(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _caption(record: dict) -> str:
     config = record["config"]
     pairs = " and ".join(f"`{run['content']}` x `{run['style']}`" for run in record["pairs"])
     judged = [run for run in record["pairs"] if "judge" in run]
