@@ -100,14 +100,26 @@ def _caption(record: dict) -> str:
     layers = config["style_layer_weights"]
     balance = (f"style layers {', '.join(config['style_layers'])}" +
                (" at their default weights" if layers is None else f" weighted {', '.join(map(str, layers))}"))
-    scales = (f"from {config['start_size']} px up by x{config['scale_factor']:g}" if config["start_size"]
-              else "at one scale")
+    if not config["start_size"]:
+        scales = "at one scale"
+    elif config.get("scales_from", "start") == "size":
+        scales = (f"on scales halved from {config['size']} px down to no less than {config['start_size']} px"
+                  if config["scale_factor"] == 2 else
+                  f"on scales from {config['size']} px down by x{config['scale_factor']:g} to no less than "
+                  f"{config['start_size']} px")
+    else:
+        scales = f"from {config['start_size']} px up by x{config['scale_factor']:g}"
+    if config.get("taper_from"):
+        scales += f" (later scales at most steps x {config['taper_from']} / side)"
+    if config.get("stop_window") and config.get("stop_tolerance"):
+        scales += (f", each ending once its loss fell by less than {100 * config['stop_tolerance']:g} % over "
+                   f"{config['stop_window']} steps")
     optimizer = {"lbfgs": "L-BFGS", "adam": "Adam"}.get(config["optimizer"], config["optimizer"])
     seconds = " and ".join(f"{run['seconds']:.0f} s" for run in record["pairs"])
     cpu = record["machine"].split(",")[0]
     settings = ("`nst stylize`'s defaults" if not record["overrides"]
                 else f"`nst stylize`'s defaults but {record['overrides']} (not what the README should show)")
-    return (f"*{pairs} with {settings}: {config['size']} px, {config['steps']} {optimizer} steps per scale "
+    return (f"*{pairs} with {settings}: {config['size']} px, at most {config['steps']} {optimizer} steps per scale "
             f"{scales}, content weight {config['content_weight']:g} at {', '.join(config['content_layers'])}, "
             f"style weight {config['style_weight']:g} ({config['style_loss']}), {balance}, the {config['weights']} "
             f"VGG19{judge}. Made by `{record['made_by']}` ({seconds} of wall time on a shared {cpu}), which "

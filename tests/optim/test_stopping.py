@@ -20,14 +20,23 @@ from nstcli.terms.base import Term
 
 def test_plateau_needs_a_full_window_before_it_judges():
     rule = Plateau(window=3, tolerance=0.01)
-    assert not rule.reached([10.0, 10.0, 10.0])  # three steps: no step three steps back yet
-    assert rule.reached([10.0, 10.0, 10.0, 10.0])
+    assert not rule.reached([20.0, 4.0, 4.0, 4.0])  # three steps after the fall: not yet a full window flat
+    assert rule.reached([20.0, 4.0, 4.0, 4.0, 4.0])
 
 
 def test_plateau_compares_the_lowest_loss_a_window_apart():
     rule = Plateau(window=2, tolerance=0.1)
-    assert not rule.reached([10.0, 9.5, 8.9])  # fell 1.1 from 10 over two steps: more than 10 %
-    assert rule.reached([10.0, 9.5, 9.1])  # fell 0.9: less than 10 % of 10
+    assert not rule.reached([30.0, 10.0, 9.5, 8.9])  # fell 1.1 from 10 over two steps: more than 10 %
+    assert rule.reached([30.0, 10.0, 9.5, 9.1])  # fell 0.9: less than 10 % of 10
+
+
+def test_plateau_waits_for_the_loss_to_start_falling():
+    """A flat start (L-BFGS's first steps from the photo) is not a plateau: the scale must first shed half
+    of its first loss."""
+    rule = Plateau(window=3, tolerance=0.05)
+    flat = [8.71, 8.71, 8.70, 8.70, 8.70, 8.70, 8.70]
+    assert not rule.reached(flat)
+    assert rule.reached(flat + [1.0, 0.99, 0.99, 0.99])
 
 
 @pytest.mark.parametrize("window, tolerance", [(0, 0.5), (5, 0.0)])
@@ -37,23 +46,27 @@ def test_plateau_off_never_stops(window, tolerance):
     assert not rule.reached([1.0] * 50)
 
 
-class Constant(Term):
-    """A loss that cannot improve: any plateau rule stops it after its window."""
+class Falling(Term):
+    """A loss that halves at the first step and then cannot improve: the rule stops it after its window."""
 
-    name = "constant"
+    name = "falling"
     layers = ("relu1_1",)
 
+    def __init__(self):
+        self.calls = 0
+
     def __call__(self, features, image):
-        return (features["relu1_1"] * 0).sum() + 1.0
+        self.calls += 1
+        return (features["relu1_1"] * 0).sum() + (1.0 if self.calls == 1 else 0.25)
 
 
 def test_a_flat_loss_stops_after_its_window_and_says_why():
     random_network = VGGFeatures(random_state_dict(0), ["relu1_1"])
     image = torch.rand(1, 3, 32, 32)
     settings = OptimizerSettings("adam", 0.01, (0.9, 0.999))
-    result = optimize(random_network, image, [Constant()], settings, steps=40, plateau=Plateau(5, 0.01))
-    assert (result.steps, result.stopped) == (6, "plateau")
-    unstopped = optimize(random_network, image, [Constant()], settings, steps=7)
+    result = optimize(random_network, image, [Falling()], settings, steps=40, plateau=Plateau(5, 0.01))
+    assert (result.steps, result.stopped) == (7, "plateau")
+    unstopped = optimize(random_network, image, [Falling()], settings, steps=7)
     assert (unstopped.steps, unstopped.stopped) == (7, "steps")
 
 

@@ -49,6 +49,12 @@ TINY = {
     "stylize/neighbours.py": ["--inputs", "in", "--pairs", "examples", "--size", "32", "--out", "out",
                               "--args", "--weights random --steps 2"],
     "stylize/real_weights.py": ["--size", "32", "--steps", "2", "--out", "out", "--figure", "real.png"],
+    "stylize/time_to_picture.py": ["--against", str(BENCHMARKS.parent), "--pairs", "examples", "--size", "32",
+                                   "--args", "--weights random --steps 2", "--against-args",
+                                   "--weights random --steps 2", "--out", "ttp"],
+    "decisions/plateau.py": [str(BENCHMARKS.parent / "examples" / "content.jpg"),
+                             str(BENCHMARKS.parent / "examples" / "style.jpg"), "--size", "32", "--start-size", "16",
+                             "--steps", "25", "--windows", "10", "--tolerances", "0.05"],
     "stylize/readme_figure.py": ["--size", "32", "--steps", "2", "--weights", "random", "--figure", "readme.png"],
 }
 

@@ -15,7 +15,7 @@ from nstcli.stylize import styles as styles_module
 from nstcli.reports import Callback
 from nstcli.cli.main import nst
 from nstcli.config.fields import Config, load_config
-from nstcli.stylize.sizes import steps_per_scale
+from nstcli.stylize.sizes import scale_sizes, steps_per_scale
 
 from helpers import FAST, error_line, make_image
 
@@ -35,7 +35,7 @@ def test_coarse_to_fine_scales(content, style):
     """It runs every scale from start_size up, each smaller than the next, ending at size."""
     sizes = Sizes()
     config = Config(size=64, start_size=16, scale_factor=2.0, steps=2, **BASE)
-    assert single.scale_sizes(config) == [16, 32, 64]
+    assert scale_sizes(config) == [16, 32, 64]
     result = api.stylize(content, style, config=config, callbacks=[sizes])
     # 16 px would make the short side 11 px, below the 16 px relu5_1 needs: that scale is skipped
     assert [size for _, size in sizes.seen] == [(21, 32), (43, 64)]
@@ -48,15 +48,15 @@ def test_defaults_are_two_scales_and_none_gives_one():
     """The defaults halve the size down to no less than 192 px, run at most 150 steps at that first scale,
     then steps x 256 / side at each larger one (100 at 384 px; 75 and 38 at 512 and 1024 px); `none` or a
     large start is one scale."""
-    assert (Config().steps, single.scale_sizes(Config())) == (150, [192, 384])
+    assert (Config().steps, scale_sizes(Config())) == (150, [192, 384])
     assert steps_per_scale(Config(), [192, 384]) == [150, 100]
-    assert single.scale_sizes(Config(size=512)) == [256, 512]
-    assert single.scale_sizes(Config(size=1024)) == [256, 512, 1024]
-    assert single.scale_sizes(Config(size=3620)) == [226, 452, 905, 1810, 3620]
+    assert scale_sizes(Config(size=512)) == [256, 512]
+    assert scale_sizes(Config(size=1024)) == [256, 512, 1024]
+    assert scale_sizes(Config(size=3620)) == [226, 452, 905, 1810, 3620]
     assert steps_per_scale(Config(size=1024), [256, 512, 1024]) == [150, 75, 38]
-    assert single.scale_sizes(Config(size=128)) == [128]
-    assert single.scale_sizes(Config(size=192)) == [192]
-    assert single.scale_sizes(load_config(None, {"start_size": "none"})) == [384]  # as --start-size none
+    assert scale_sizes(Config(size=128)) == [128]
+    assert scale_sizes(Config(size=192)) == [192]
+    assert scale_sizes(load_config(None, {"start_size": "none"})) == [384]  # as --start-size none
 
 
 def test_coarse_to_fine_cli_json(runner, content, style, tmp_path):

@@ -237,7 +237,7 @@ def test_coarse_scales_run_whole_and_large_ones_in_tiles(runner, big, style, tmp
     out = tmp_path / "out.png"
     flags = [f for f in TILED if f not in ("--start-size", "none", "--checkpoint-every", "0")]
     result = runner.invoke(nst, ["stylize", str(big), str(style), "-o", str(out), *flags, *SHALLOW,
-                                 "--start-size", "40", "--checkpoint-every", "2", "--json"])
+                                 "--start-size", "40", "--scales-from", "start", "--checkpoint-every", "2", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["scales"] == [[30, 40], [60, 80], [96, 128]]

@@ -14,12 +14,8 @@ from typing import TYPE_CHECKING
 
 from nstcli.api import Callback, StepReport
 
-if TYPE_CHECKING:
-    from nstcli.api import ItemSummary, PlannedItem
-
 if TYPE_CHECKING:  # annotations only: nst apply draws no batch, and stylize.batch is 0.01 to 0.03 s to import
-    from nstcli.stylize.batch import BatchSummary
-    from nstcli.stylize.batch_plan import PlannedItem
+    from nstcli.api import ItemSummary, PlannedItem
 
 # ---------------------------------------------------------------------------------------------
 # nst batch and nst apply: the bar over items, the closing summary; nst batch --plan's listing

@@ -169,6 +169,10 @@ def check_combinations(config: Config, masks: SpatialControl | None) -> None:
     """Settings that do not make sense with the masks given (ConfigError, exit 2)."""
     if masks is None:
         return
+    if masks.guides_styles and config.style_loss == "neighbours":
+        # A masked neighbour search would need each region's own style columns; it is not written yet.
+        raise ConfigError("style masks work with --style-loss gram or wasserstein only, not neighbours; drop the "
+                          "masks or use --style-loss gram")
     if masks.guides_styles and len(config.style_rotations) > 1:
         raise ConfigError("--style-rotations reads each style turned, which style masks cannot follow (a mask "
                           "is drawn for the style as it is); drop the masks or give --style-rotations 0")
