@@ -31,7 +31,7 @@ import common  # first: it sets up OpenMP before torch loads (as `nst` does)
 
 import torch
 
-from nstcli.stylize import single  # noqa: E402
+from nstcli.stylize.sizes import scale_sizes  # noqa: E402
 from nstcli import api
 from nstcli.network.load import layers_needed, min_side
 from nstcli.config.fields import load_config
@@ -132,12 +132,12 @@ def main(argv=None) -> int:
     loss_at = LossAt(base)  # also builds the network before any clock starts
 
     _, reference_total, target = run(reference, loss_at, None)
-    rows = [[f"recipe: adam {reference.first_steps}/{reference.steps}, scales {single.scale_sizes(reference)}",
+    rows = [[f"recipe: adam {reference.first_steps}/{reference.steps}, scales {scale_sizes(reference)}",
              f"{target:.4g}", 1.0, 1.0]]
     for spec in args.candidates.split(";"):
         config = candidate_config(spec, base)
         reached, total, loss = run(config, loss_at, target)
-        rows.append([f"{spec}, scales {single.scale_sizes(config)}", f"{loss:.4g}",
+        rows.append([f"{spec}, scales {scale_sizes(config)}", f"{loss:.4g}",
                      "not reached" if reached is None else reached / reference_total, total / reference_total])
     print(f"wasserstein recipe at {args.size} px; reference {reference_total:.0f} s, final loss {target:.4g}\n")
     print(common.table(["schedule", "final loss", "time to the recipe's loss / recipe",
