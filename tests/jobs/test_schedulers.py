@@ -34,9 +34,11 @@ SLURM_SCRIPT = ROOT / "examples" / "slurm_array.sh"
 PARALLEL_SCRIPT = ROOT / "examples" / "parallel.sh"
 SRC = str(Path(nstcli.__file__).parents[1])  # jobs run the code under test, not an installed copy
 SHARDS = 3
-# Tiny and quick; SLOW makes an item last a few seconds, long enough to stop a shard inside one.
+# Tiny and quick; SLOW makes an item last a few seconds, long enough to stop a shard inside one (every
+# step run: no plateau stop).
 QUICK = ["--weights", "random", "--size", "32", "--steps", "2", "--checkpoint-every", "0", "--quiet"]
-SLOW = ["--weights", "random", "--size", "32", "--steps", "100", "--checkpoint-every", "0", "--quiet"]
+SLOW = ["--weights", "random", "--size", "32", "--steps", "100", "--stop-tolerance", "0", "--checkpoint-every", "0",
+        "--quiet"]
 TIMEOUT = 120.0  # seconds any one wait may take before the test gives up (and says what it saw)
 
 
