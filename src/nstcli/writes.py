@@ -136,14 +136,8 @@ def atomic_file(path: PathLike, *, what: str = "", elsewhere: str | None = OTHER
     sink = _Sink(fd)
     closed = False
     try:
-        try:
+        with _failures_as_write_errors(sink, path, what, elsewhere):
             yield sink
-        except Exception:
-            if sink.failure is not None:
-                # Whatever the writer made of the failed write (its own exception type), the
-                # OSError underneath is the reason.
-                raise describe(path, sink.failure, what=what, elsewhere=elsewhere) from None
-            raise
         if sink.failure is not None:  # a writer that carried on past a failed write: the file is incomplete
             raise describe(path, sink.failure, what=what, elsewhere=elsewhere)
         try:
@@ -182,13 +176,22 @@ def stream_into(path: PathLike, *, append: bool = False, what: str = "",
         raise describe(path, exc, what=what, elsewhere=elsewhere) from None
     sink = _Sink(fd)
     try:
-        yield sink
+        with _failures_as_write_errors(sink, path, what, elsewhere):
+            yield sink
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _failures_as_write_errors(sink: _Sink, path: Path, what: str, elsewhere: str | None) -> Iterator[None]:
+    """Whatever a writer made of a failed write (its own exception type), the OSError underneath is the
+    reason: raised as the WriteError that names `path`."""
+    try:
+        yield
     except Exception:
         if sink.failure is not None:
             raise describe(path, sink.failure, what=what, elsewhere=elsewhere) from None
         raise
-    finally:
-        os.close(fd)
 
 
 def _put_in_place(tmp: str, path: Path, no_clobber: bool) -> None:
